@@ -1,0 +1,129 @@
+"""attestkit: sign and verify pipeline-execution receipts, offline.
+
+The public API is listed in ``__all__``. Names are imported lazily so that
+``import attestkit`` stays cheap (no click, YAML, Rego, HTTP or hashing modules).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from attestkit._version import __version__
+from attestkit.errors import (
+    ArtifactError,
+    AttestkitError,
+    CanonicalizationError,
+    CouldNotCheckError,
+    FetchError,
+    HashingError,
+    InputFileError,
+    InvalidError,
+    KeyFormatError,
+    KeyPermissionError,
+    MalformedReceiptError,
+    PolicyError,
+    TrustStoreError,
+    UsageError,
+    WebhookHeaderError,
+    WebhookReplayError,
+    WebhookSignatureError,
+    WebhookTimestampError,
+    WebhookVerificationError,
+)
+
+_LAZY: dict[str, str] = {
+    "canonicalize": "attestkit.core.canonical",
+    "Receipt": "attestkit.core.reader",
+    "parse_receipt": "attestkit.core.reader",
+    "receipt_from_mapping": "attestkit.core.reader",
+    "PublicKey": "attestkit.core.keys",
+    "PrivateKey": "attestkit.core.keys",
+    "parse_public_key": "attestkit.core.keys",
+    "parse_private_key": "attestkit.core.keys",
+    "sign_receipt": "attestkit.core.signing",
+    "verify_receipt": "attestkit.core.verify",
+    "VerifyOptions": "attestkit.core.verify",
+    "verify_with_options": "attestkit.core.verify",
+    "VerificationResult": "attestkit.core.result",
+    "Check": "attestkit.core.result",
+    "TrustStore": "attestkit.core.trust",
+    "TrustedKey": "attestkit.core.trust",
+    "parse_trusted_keys": "attestkit.core.trust",
+    "Policy": "attestkit.core.policy.base",
+    "PolicyContext": "attestkit.core.policy.base",
+    "Violation": "attestkit.core.policy.base",
+    "builtin_policy": "attestkit.core.policy.builtin",
+    "load_policy_text": "attestkit.core.policy.loader",
+    "hash_file": "attestkit.core.digest",
+    "hash_tree": "attestkit.core.digest",
+    "hash_path": "attestkit.core.digest",
+    "tree_manifest": "attestkit.core.digest",
+    "ManifestEntry": "attestkit.core.digest",
+    "verify_webhook": "attestkit.core.webhooks",
+    "sign_webhook": "attestkit.core.webhooks",
+    "WebhookEvent": "attestkit.core.webhooks",
+    "load_private_key_file": "attestkit.adapters.files",
+    "load_public_key": "attestkit.adapters.files",
+    "load_trusted_keys_file": "attestkit.adapters.files",
+    "read_receipt_file": "attestkit.adapters.files",
+    "fetch_receipt_document": "attestkit.adapters.attest",
+}
+
+__all__ = [
+    "ArtifactError",
+    "AttestkitError",
+    "CanonicalizationError",
+    "CouldNotCheckError",
+    "FetchError",
+    "HashingError",
+    "InputFileError",
+    "InvalidError",
+    "KeyFormatError",
+    "KeyPermissionError",
+    "MalformedReceiptError",
+    "PolicyError",
+    "TrustStoreError",
+    "UsageError",
+    "WebhookHeaderError",
+    "WebhookReplayError",
+    "WebhookSignatureError",
+    "WebhookTimestampError",
+    "WebhookVerificationError",
+    "__version__",
+    *sorted(_LAZY),
+]
+
+if TYPE_CHECKING:
+    from attestkit.adapters.attest import fetch_receipt_document
+    from attestkit.adapters.files import (
+        load_private_key_file,
+        load_public_key,
+        load_trusted_keys_file,
+        read_receipt_file,
+    )
+    from attestkit.core.canonical import canonicalize
+    from attestkit.core.digest import ManifestEntry, hash_file, hash_path, hash_tree, tree_manifest
+    from attestkit.core.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
+    from attestkit.core.policy.base import Policy, PolicyContext, Violation
+    from attestkit.core.policy.builtin import builtin_policy
+    from attestkit.core.policy.loader import load_policy_text
+    from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
+    from attestkit.core.result import Check, VerificationResult
+    from attestkit.core.signing import sign_receipt
+    from attestkit.core.trust import TrustedKey, TrustStore, parse_trusted_keys
+    from attestkit.core.verify import VerifyOptions, verify_receipt, verify_with_options
+    from attestkit.core.webhooks import WebhookEvent, sign_webhook, verify_webhook
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'attestkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

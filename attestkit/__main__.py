@@ -1,0 +1,5 @@
+"""``python -m attestkit``."""
+
+from attestkit.cli import run
+
+raise SystemExit(run())

@@ -1,0 +1,1 @@
+"""Adapters: everything that touches files beyond hashing, and the network."""

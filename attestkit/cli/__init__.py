@@ -1,0 +1,63 @@
+"""The command-line interface: a thin layer over the library.
+
+``run()`` owns the exit-code contract: 0 valid, 1 invalid, 2 could not check, and every
+error is one line on stderr, never a traceback (set ``ATTESTKIT_DEBUG=1`` for one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"attestkit: error: {message}\n")
+    sys.stderr.flush()
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the process exit code."""
+    import click
+
+    from attestkit.cli.app import app
+    from attestkit.errors import AttestkitError
+
+    try:
+        result = app.main(args=list(argv) if argv is not None else None, prog_name="attestkit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        return 2
+    except click.ClickException as exc:
+        _error(exc.format_message())
+        return 2
+    except click.exceptions.Abort:
+        _error("aborted")
+        return 2
+    except AttestkitError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 2
+    except BrokenPipeError:
+        # Downstream closed the pipe (e.g. `| head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 2
+    except Exception as exc:  # never a traceback for users
+        if os.environ.get("ATTESTKIT_DEBUG"):
+            raise
+        _error(f"internal error ({type(exc).__name__}); rerun with ATTESTKIT_DEBUG=1 for details")
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+__all__ = ["main", "run"]

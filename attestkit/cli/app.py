@@ -1,0 +1,49 @@
+"""The ``attestkit`` command group; subcommands are imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from attestkit._version import __version__
+
+# name -> (module, attribute, short help)
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "fetch": ("attestkit.cli.cmd_fetch", "fetch", "Fetch a receipt from an ATTEST service."),
+    "hash": ("attestkit.cli.cmd_hash", "hash_cmd", "Print BLAKE3 digests of files and directories."),
+    "keys": ("attestkit.cli.cmd_keys", "keys", "Generate and inspect Ed25519 keys."),
+    "policy": ("attestkit.cli.cmd_policy", "policy", "List built-in policies and check policy files."),
+    "sign": ("attestkit.cli.cmd_sign", "sign", "Sign a receipt."),
+    "verify": ("attestkit.cli.cmd_verify", "verify", "Verify receipts: signature, trust, time, policy, artifacts."),
+    "webhook": ("attestkit.cli.cmd_webhook", "webhook", "Verify or sign webhook deliveries."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = _COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        command = getattr(importlib.import_module(spec[0]), spec[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, spec[2]) for name, spec in sorted(_COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="attestkit")
+def app() -> None:
+    """Sign and verify pipeline-execution receipts, offline.
+
+    Exit codes: 0 valid, 1 checked and found invalid, 2 could not check.
+    """

@@ -1,0 +1,181 @@
+"""``attestkit verify``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+
+import click
+
+from attestkit.adapters.files import load_public_key, load_trusted_keys_file, read_bytes, read_receipt_file
+from attestkit.cli.output import error, json_line, out
+from attestkit.core.policy.base import Policy
+from attestkit.core.policy.builtin import builtin_policy
+from attestkit.core.reader import Receipt
+from attestkit.core.result import VerificationResult
+from attestkit.core.timeutil import parse_duration, parse_instant
+from attestkit.core.trust import TrustStore
+from attestkit.core.verify import VerifyOptions, malformed_result, verify_with_options
+from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
+
+
+def load_policies(names: tuple[str, ...], files: tuple[str, ...]) -> tuple[Policy, ...]:
+    """Built-in policies by name, then policy files (.yaml/.yml rules or .rego)."""
+    policies: list[Policy] = [builtin_policy(name) for name in names]
+    if files:
+        from attestkit.core.policy.loader import load_policy_text
+
+        for path in files:
+            data = read_bytes(path, "policy file")
+            policies.append(load_policy_text(path, data))
+    return tuple(policies)
+
+
+def build_options(
+    public_keys: tuple[str, ...],
+    trusted_files: tuple[str, ...],
+    integrity_only: bool,
+    policies: tuple[Policy, ...],
+    artifacts: str | None,
+    check_inputs: bool,
+    pipeline: str | None,
+    now: str | None,
+    tolerance: str,
+    scope: str | None,
+) -> VerifyOptions:
+    """Turn command-line values into verification options (raising usage errors)."""
+    store = TrustStore.of(load_public_key(value) for value in public_keys)
+    for path in trusted_files:
+        store = store.merged(load_trusted_keys_file(path))
+    if not integrity_only and len(store) == 0:
+        raise UsageError("no trusted key: give --public-key or --trusted-keys-file (or --integrity-only)")
+    try:
+        tolerance_delta: timedelta = parse_duration(tolerance)
+    except ValueError as exc:
+        raise UsageError(f"--tolerance: {exc}") from None
+    if artifacts is not None and not os.path.isdir(artifacts):
+        raise UsageError(f"--artifacts {artifacts}: no such directory")
+    if pipeline is not None and not os.path.isfile(pipeline):
+        raise UsageError(f"--pipeline {pipeline}: no such file")
+    return VerifyOptions(
+        trusted=store,
+        now=parse_instant(now) if now is not None else None,
+        tolerance=tolerance_delta,
+        integrity_only=integrity_only,
+        policies=policies,
+        artifacts_dir=artifacts,
+        check_inputs=check_inputs,
+        pipeline_file=pipeline,
+        scope=scope,
+    )
+
+
+def render_text(result: VerificationResult) -> str:
+    """Human form: a verdict line, then one line per check."""
+    lines = [f"{'VALID' if result.valid else 'INVALID'}  {result.source}"]
+    for check in result.checks:
+        mark = "ok  " if check.passed else "FAIL"
+        lines.append(f"  {mark}  {check.name:<12} {check.message}")
+    if result.chain_of_trust != "verified" and result.signature_valid:
+        lines.append(f"  chain of trust: {result.chain_of_trust}")
+    return "\n".join(lines)
+
+
+def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
+    """The JSON line for a receipt that could not be checked."""
+    return {
+        "receipt": source,
+        "valid": False,
+        "signature_verification": {"valid": False, "signer": None, "algorithm": "ed25519"},
+        "policy_compliance": {"passed": False, "violations": []},
+        "timestamp_check": {"valid": False, "age_hours": None},
+        "chain_of_trust": "untrusted",
+        "error": {"code": exc.code, "message": str(exc)},
+    }
+
+
+@click.command()
+@click.argument("receipts", nargs=-1)
+@click.option("--public-key", "public_keys", multiple=True, help="Trusted public key: ed25519:<hex>, or a PEM/OpenSSH/text key file. Repeatable.")
+@click.option("--trusted-keys-file", "trusted_files", multiple=True, help="File of trusted keys (lines, PEM blocks or keyring).")
+@click.option("--integrity-only", is_flag=True, help="Check the signature against the embedded key only; reported as untrusted.")
+@click.option("--policy", "policy_names", multiple=True, help="Built-in policy name (repeatable), e.g. require-tests, max-age-24h.")
+@click.option("--policy-file", "policy_files", multiple=True, help="Policy file: .yaml/.yml rules or .rego (repeatable).")
+@click.option("--artifacts", type=str, help="Directory holding the recorded outputs.")
+@click.option("--check-inputs", is_flag=True, help="With --artifacts, also check recorded inputs.")
+@click.option("--pipeline", help="Pipeline definition file whose digest must equal pipeline_hash.")
+@click.option("--now", help="Pin the current time (RFC 3339 or Unix seconds).")
+@click.option("--tolerance", default="5m", show_default=True, help="Allowed clock skew for future timestamps.")
+@click.option("--scope", help="Accept only keys whose keyring scopes include this scope.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per receipt (JSON Lines).")
+@click.option("--base-url", help="Fetch the receipt from this ATTEST service (with --execution).")
+@click.option("--execution", help="Execution id whose receipt to fetch.")
+@click.option("--token-file", help="File holding the API token (default: $ATTEST_TOKEN).")
+def verify(
+    receipts: tuple[str, ...],
+    public_keys: tuple[str, ...],
+    trusted_files: tuple[str, ...],
+    integrity_only: bool,
+    policy_names: tuple[str, ...],
+    policy_files: tuple[str, ...],
+    artifacts: str | None,
+    check_inputs: bool,
+    pipeline: str | None,
+    now: str | None,
+    tolerance: str,
+    scope: str | None,
+    as_json: bool,
+    base_url: str | None,
+    execution: str | None,
+    token_file: str | None,
+) -> int:
+    """Verify RECEIPT files (JSON or YAML; - for stdin).
+
+    Exit 0 when every receipt is valid, 1 when any is invalid, 2 when any could not be
+    checked.
+    """
+    if (base_url is None) != (execution is None) and not (execution and os.environ.get("ATTEST_BASE_URL")):
+        raise UsageError("--base-url and --execution go together")
+    if not receipts and execution is None:
+        raise UsageError("give at least one RECEIPT (or --base-url URL --execution ID)")
+    policies = load_policies(policy_names, policy_files)
+    options = build_options(
+        public_keys, trusted_files, integrity_only, policies, artifacts, check_inputs, pipeline, now, tolerance, scope
+    )
+    sources: list[tuple[str, Receipt | None]] = []
+    if execution is not None:
+        from attestkit.adapters.attest import fetch_receipt_document
+
+        document = fetch_receipt_document(base_url, execution, token_file=token_file)
+        from attestkit.core.reader import receipt_from_mapping
+
+        label = f"execution:{execution}"
+        try:
+            sources.append((label, receipt_from_mapping(document, source=label)))
+        except MalformedReceiptError as exc:
+            sources.append((label, None))
+            malformed_first = malformed_result(label, exc, options)
+            out(json_line(malformed_first.to_json()) if as_json else render_text(malformed_first))
+            return 1
+    counts = {"valid": 0, "invalid": 0, "errors": 0}
+    for path in receipts:
+        sources.append((path, None))
+    for label, parsed in sources:
+        try:
+            result = verify_with_options(parsed if parsed is not None else read_receipt_file(label), options)
+        except MalformedReceiptError as exc:
+            result = malformed_result(label, exc, options)
+        except AttestkitError as exc:
+            counts["errors"] += 1
+            error(str(exc))
+            if as_json:
+                out(json_line(error_json(label, exc)))
+            continue
+        counts["valid" if result.valid else "invalid"] += 1
+        out(json_line(result.to_json()) if as_json else render_text(result))
+    if len(sources) > 1 and not as_json:
+        print(f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['errors']} errors", file=sys.stderr)
+    if counts["errors"]:
+        return 2
+    return 1 if counts["invalid"] else 0

@@ -1,0 +1,246 @@
+"""Ed25519 keys: parsing every accepted form, generation, serialisation and key ids.
+
+Text forms need only PyNaCl; PEM and OpenSSH forms import ``cryptography`` on demand.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.signing
+
+from attestkit.errors import KeyFormatError
+
+_TEXT_KEY = re.compile(r"ed25519:([0-9a-fA-F]{64})\Z")
+_SSH_LINE = re.compile(r"ssh-ed25519\s+([A-Za-z0-9+/=]+)(\s.*)?\Z")
+
+
+def key_id_of(raw: bytes) -> str:
+    """Short stable key id: the first 16 hex digits of SHA-256 of the raw public key."""
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A validated Ed25519 public key (canonical encoding, prime-order point)."""
+
+    raw: bytes
+    _verify_key: nacl.signing.VerifyKey = field(repr=False, compare=False, hash=False)
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> PublicKey:
+        """Build a key from 32 raw bytes, rejecting small-order and invalid points."""
+        if len(raw) != 32:
+            raise KeyFormatError(f"an Ed25519 public key is 32 bytes, not {len(raw)}")
+        if not nacl.bindings.crypto_core_ed25519_is_valid_point(raw):
+            raise KeyFormatError(
+                "public key is not a valid Ed25519 point (small-order, non-canonical or off the curve)",
+                code="weak-key",
+            )
+        return cls(raw=raw, _verify_key=nacl.signing.VerifyKey(raw))
+
+    @property
+    def text(self) -> str:
+        """The ``ed25519:<64 hex>`` form."""
+        return "ed25519:" + self.raw.hex()
+
+    @property
+    def key_id(self) -> str:
+        """Short stable identifier of this key."""
+        return key_id_of(self.raw)
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        """True when *signature* is a canonical Ed25519 signature of *message*."""
+        if len(signature) != 64:
+            return False
+        try:
+            self._verify_key.verify(message, signature)
+        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
+            return False
+        return True
+
+    def to_pem(self) -> bytes:
+        """PEM SubjectPublicKeyInfo."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def to_openssh(self, comment: str = "") -> str:
+        """An ``ssh-ed25519 AAAA... [comment]`` line."""
+        blob = _ssh_string(b"ssh-ed25519") + _ssh_string(self.raw)
+        line = "ssh-ed25519 " + base64.b64encode(blob).decode("ascii")
+        return line + (" " + comment if comment else "")
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def _parse_ssh_blob(b64: str) -> bytes:
+    try:
+        blob = base64.b64decode(b64, validate=True)
+    except ValueError:
+        raise KeyFormatError("ssh-ed25519 key is not valid base64") from None
+    parts: list[bytes] = []
+    offset = 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            raise KeyFormatError("truncated ssh-ed25519 key")
+        length = int.from_bytes(blob[offset : offset + 4], "big")
+        offset += 4
+        if offset + length > len(blob):
+            raise KeyFormatError("truncated ssh-ed25519 key")
+        parts.append(blob[offset : offset + length])
+        offset += length
+    if len(parts) != 2 or parts[0] != b"ssh-ed25519":
+        raise KeyFormatError("not an ssh-ed25519 public key")
+    return parts[1]
+
+
+def parse_public_key(text: str) -> PublicKey:
+    """Parse one public key: ``ed25519:<hex>``, PEM SubjectPublicKeyInfo or ``ssh-ed25519`` line."""
+    value = text.strip()
+    match = _TEXT_KEY.match(value)
+    if match:
+        return PublicKey.from_raw(bytes.fromhex(match.group(1)))
+    ssh = _SSH_LINE.match(value)
+    if ssh:
+        return PublicKey.from_raw(_parse_ssh_blob(ssh.group(1)))
+    if value.startswith("-----BEGIN"):
+        return _public_from_pem(value.encode("ascii", "replace"))
+    if value.startswith("ed25519:"):
+        raise KeyFormatError("public key must be ed25519:<64 hex digits>")
+    raise KeyFormatError(
+        "not a recognised public key (expected ed25519:<hex>, PEM public key or ssh-ed25519 line)"
+    )
+
+
+def _public_from_pem(data: bytes) -> PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if b"PRIVATE KEY" in data.split(b"\n", 1)[0]:
+        raise KeyFormatError("this is a private key; give the public key instead")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise KeyFormatError("PEM block is not a valid public key") from None
+    except Exception:  # cryptography raises UnsupportedAlgorithm for unknown key types
+        raise KeyFormatError("PEM public key has an unsupported algorithm") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFormatError(f"PEM public key is {type(key).__name__}, not Ed25519")
+    return PublicKey.from_raw(
+        key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+
+
+@dataclass(frozen=True)
+class PrivateKey:
+    """An Ed25519 signing key (32-byte seed)."""
+
+    seed: bytes = field(repr=False)
+    _signing_key: nacl.signing.SigningKey = field(repr=False, compare=False, hash=False)
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> PrivateKey:
+        """Build a key from its 32-byte seed."""
+        if len(seed) != 32:
+            raise KeyFormatError("an Ed25519 private key seed is 32 bytes")
+        return cls(seed=seed, _signing_key=nacl.signing.SigningKey(seed))
+
+    @classmethod
+    def generate(cls) -> PrivateKey:
+        """A new random key from the operating system's CSPRNG."""
+        return cls.from_seed(bytes(nacl.signing.SigningKey.generate()))
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The matching public key."""
+        return PublicKey.from_raw(bytes(self._signing_key.verify_key))
+
+    def sign(self, message: bytes) -> bytes:
+        """A pure Ed25519 signature (64 bytes) of *message*."""
+        return self._signing_key.sign(message).signature
+
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        """PKCS#8 PEM, encrypted with *passphrase* when given."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase)
+            if passphrase
+            else serialization.NoEncryption()
+        )
+        return Ed25519PrivateKey.from_private_bytes(self.seed).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        )
+
+    def __repr__(self) -> str:
+        return f"PrivateKey(public={self.public_key.text})"
+
+
+def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKey:
+    """Load a PKCS#8 PEM (optionally encrypted) or OpenSSH Ed25519 private key.
+
+    The passphrase never appears in an error message.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    stripped = data.strip()
+    try:
+        if stripped.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
+            key = serialization.load_ssh_private_key(stripped, passphrase)
+        elif stripped.startswith(b"-----BEGIN"):
+            if b"ENCRYPTED" in stripped.split(b"\n", 1)[0] and not passphrase:
+                raise KeyFormatError(
+                    "private key is encrypted; set ATTESTKIT_KEY_PASSPHRASE", code="passphrase"
+                )
+            key = serialization.load_pem_private_key(stripped, passphrase)
+        else:
+            raise KeyFormatError("not a PEM or OpenSSH private key")
+    except KeyFormatError:
+        raise
+    except TypeError:
+        # cryptography: password given for an unencrypted key, or missing for an encrypted one
+        if passphrase:
+            key = _load_ignoring_passphrase(stripped)
+        else:
+            raise KeyFormatError(
+                "private key is encrypted; set ATTESTKIT_KEY_PASSPHRASE", code="passphrase"
+            ) from None
+    except ValueError:
+        raise KeyFormatError(
+            "private key could not be decoded (corrupt, or wrong passphrase)", code="key-decode"
+        ) from None
+    except Exception:
+        raise KeyFormatError("private key uses an unsupported algorithm or format") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFormatError(f"private key is {type(key).__name__}, not Ed25519")
+    seed = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return PrivateKey.from_seed(seed)
+
+
+def _load_ignoring_passphrase(data: bytes) -> object:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        if data.startswith(b"-----BEGIN OPENSSH"):
+            return serialization.load_ssh_private_key(data, None)
+        return serialization.load_pem_private_key(data, None)
+    except Exception:
+        raise KeyFormatError("private key could not be decoded", code="key-decode") from None
+
+
+__all__ = ["PrivateKey", "PublicKey", "key_id_of", "parse_private_key", "parse_public_key"]

@@ -1,0 +1,197 @@
+"""Strict reading of receipts from JSON or YAML bytes (contract section 2).
+
+Parsing, value validation and canonicalisation of the signing input happen in one pass:
+the result is a :class:`Receipt` holding the data and its exact signing input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from attestkit.core.canonical import MAX_DEPTH, canonicalize
+from attestkit.core.receipt_shape import check_receipt_shape
+from attestkit.errors import CanonicalizationError, MalformedReceiptError
+
+MAX_RECEIPT_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A receipt that passed strict reading, with the bytes its signature covers."""
+
+    data: dict[str, Any]
+    signing_input: bytes
+    source: str = "<receipt>"
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def _duplicate_location(text: str, key: str) -> str:
+    pattern = re.compile(re.escape(json.dumps(key)) + r"\s*:")
+    matches = list(pattern.finditer(text))
+    if len(matches) >= 2:
+        return f"line {_line_of(text, matches[1].start())}"
+    return ""
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Decode receipt bytes as strict UTF-8 (no BOM), enforcing the size limit."""
+    if len(data) > MAX_RECEIPT_BYTES:
+        raise MalformedReceiptError(
+            f"receipt is {len(data)} bytes; the limit is 32 MiB", source=source, code="size"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedReceiptError(
+            "not valid UTF-8", source=source, where=f"byte {exc.start}", code="encoding"
+        ) from None
+    if text.startswith("\ufeff"):
+        raise MalformedReceiptError(
+            "byte order mark is not allowed", source=source, where="byte 0", code="encoding"
+        )
+    return text
+
+
+def parse_json_text(text: str, source: str) -> Any:
+    """Parse JSON text rejecting duplicate keys and NaN/Infinity."""
+    try:
+        return json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+    except _DuplicateKey as exc:
+        raise MalformedReceiptError(
+            f"duplicate object key {exc.key!r}",
+            source=source,
+            where=_duplicate_location(text, exc.key),
+            code="duplicate-key",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise MalformedReceiptError(
+            f"invalid JSON: {exc.msg}",
+            source=source,
+            where=f"line {exc.lineno} column {exc.colno}",
+            code="syntax",
+        ) from None
+    except ValueError as exc:
+        raise MalformedReceiptError(
+            f"{exc} is not allowed (NaN and Infinity are not JSON numbers)",
+            source=source,
+            code="non-finite",
+        ) from None
+    except RecursionError:
+        raise MalformedReceiptError(
+            f"nesting deeper than {MAX_DEPTH} containers", source=source, code="depth"
+        ) from None
+
+
+def _looks_like_json(text: str) -> bool:
+    stripped = text.lstrip(" \t\r\n")
+    return stripped[:1] in ("{", "[", '"') or stripped == ""
+
+
+def parse_document(data: bytes, *, source: str = "<receipt>", fmt: str | None = None) -> Any:
+    """Parse strict JSON or YAML bytes into plain Python values (no receipt rules)."""
+    text = decode_text(data, source)
+    if fmt is None:
+        fmt = "json" if _looks_like_json(text) else "yaml"
+    if fmt == "json":
+        return parse_json_text(text, source)
+    from attestkit.core.yaml_reader import parse_yaml_text
+
+    return parse_yaml_text(text, source)
+
+
+def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
+    """Validate a parsed receipt object and compute its signing input.
+
+    The caller's object is never modified.
+    """
+    if not isinstance(obj, Mapping):
+        raise MalformedReceiptError(
+            f"a receipt must be a JSON object, not {_json_type(obj)}", source=source, code="type"
+        )
+    unsigned = {k: v for k, v in obj.items() if k != "signature"}
+    try:
+        signing_input = canonicalize(unsigned)
+    except CanonicalizationError as exc:
+        raise MalformedReceiptError(
+            exc.reason, source=source, where=exc.pointer or "/", code=exc.code
+        ) from None
+    data = dict(obj)
+    if "signature" in data and not isinstance(data["signature"], str):
+        raise MalformedReceiptError(
+            "signature must be a string", source=source, where="/signature", code="type"
+        )
+    check_receipt_shape(data, source)
+    return Receipt(data=data, signing_input=signing_input, source=source)
+
+
+def parse_receipt(data: bytes, *, source: str = "<receipt>", fmt: str | None = None) -> Receipt:
+    """Strictly read a receipt from JSON or YAML bytes.
+
+    *fmt* is ``"json"``, ``"yaml"`` or ``None`` (detected from the content). Raises
+    :class:`MalformedReceiptError` naming the source, the rule and where.
+    """
+    return receipt_from_mapping(parse_document(data, source=source, fmt=fmt), source=source)
+
+
+def format_for_name(name: str) -> str | None:
+    """The receipt format implied by a file name's extension, if any."""
+    lowered = name.lower()
+    if lowered.endswith(".json"):
+        return "json"
+    if lowered.endswith((".yaml", ".yml")):
+        return "yaml"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return type(value).__name__
+
+
+__all__ = [
+    "MAX_RECEIPT_BYTES",
+    "Receipt",
+    "decode_text",
+    "format_for_name",
+    "parse_document",
+    "parse_json_text",
+    "parse_receipt",
+    "receipt_from_mapping",
+]

@@ -1,0 +1,93 @@
+"""Structural rules for receipt fields (types, digests, safe artifact paths)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from attestkit.core.timeutil import parse_rfc3339
+from attestkit.errors import MalformedReceiptError
+
+DIGEST_RE = re.compile(r"blake3:[0-9a-fA-F]{64}\Z")
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def unsafe_path_reason(path: str) -> str | None:
+    """Why *path* may not name an artifact inside a tree, or ``None`` when it is safe."""
+    if path == "":
+        return "empty path"
+    if "\x00" in path:
+        return "NUL byte in path"
+    if "\\" in path:
+        return "backslash in path"
+    if path.startswith("/"):
+        return "absolute path"
+    if _DRIVE.match(path):
+        return "drive letter in path"
+    if any(part == ".." for part in path.split("/")):
+        return "'..' component in path"
+    return None
+
+
+def _fail(message: str, source: str, pointer: str, code: str = "schema") -> MalformedReceiptError:
+    return MalformedReceiptError(message, source=source, where=pointer, code=code)
+
+
+def _check_artifacts(entries: Any, source: str, pointer: str) -> None:
+    if not isinstance(entries, list):
+        raise _fail("must be an array", source, pointer)
+    for index, entry in enumerate(entries):
+        here = f"{pointer}/{index}"
+        if not isinstance(entry, dict):
+            raise _fail("artifact entry must be an object", source, here)
+        path = entry.get("path")
+        if not isinstance(path, str):
+            raise _fail("artifact path must be a string", source, here + "/path")
+        reason = unsafe_path_reason(path)
+        if reason is not None:
+            raise _fail(f"unsafe artifact path {path!r}: {reason}", source, here + "/path", "unsafe-path")
+        digest = entry.get("hash")
+        if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+            raise _fail("artifact hash must be blake3:<64 hex>", source, here + "/hash", "digest-format")
+        size = entry.get("size_bytes")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise _fail("size_bytes must be a non-negative integer", source, here + "/size_bytes")
+
+
+def check_receipt_shape(data: dict[str, Any], source: str) -> None:
+    """Raise :class:`MalformedReceiptError` when a field has the wrong type or form."""
+    timestamp = data.get("timestamp")
+    if not isinstance(timestamp, str):
+        raise _fail("timestamp is required and must be an RFC 3339 string", source, "/timestamp")
+    try:
+        parse_rfc3339(timestamp)
+    except ValueError as exc:
+        raise _fail(str(exc), source, "/timestamp", "timestamp-format") from None
+    pipeline_hash = data.get("pipeline_hash")
+    if pipeline_hash is not None and (
+        not isinstance(pipeline_hash, str) or not DIGEST_RE.match(pipeline_hash)
+    ):
+        raise _fail("pipeline_hash must be blake3:<64 hex>", source, "/pipeline_hash", "digest-format")
+    for name in ("signer", "signer_public_key", "signature_algorithm"):
+        if name in data and not isinstance(data[name], str):
+            raise _fail(f"{name} must be a string", source, f"/{name}")
+    steps = data.get("steps")
+    if steps is not None:
+        if not isinstance(steps, list):
+            raise _fail("steps must be an array", source, "/steps")
+        for index, step in enumerate(steps):
+            here = f"/steps/{index}"
+            if not isinstance(step, dict):
+                raise _fail("step must be an object", source, here)
+            exit_code = step.get("exit_code")
+            if exit_code is not None and (not isinstance(exit_code, int) or isinstance(exit_code, bool)):
+                raise _fail("exit_code must be an integer", source, here + "/exit_code")
+            for field in ("inputs", "outputs"):
+                if field in step:
+                    _check_artifacts(step[field], source, f"{here}/{field}")
+    attestations = data.get("attestations")
+    if attestations is not None and not isinstance(attestations, dict):
+        raise _fail("attestations must be an object", source, "/attestations")
+
+
+__all__ = ["DIGEST_RE", "check_receipt_shape", "unsafe_path_reason"]

@@ -1,0 +1,68 @@
+"""Signing receipts and checking receipt signatures (contract section 2)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from attestkit.core.keys import PrivateKey, PublicKey
+from attestkit.core.reader import Receipt, receipt_from_mapping
+from attestkit.errors import KeyFormatError
+
+ALGORITHM = "ed25519"
+_SIGNATURE = re.compile(r"ed25519:([0-9a-fA-F]{128})\Z")
+_EMBEDDED_KEY = re.compile(r"ed25519:([0-9a-fA-F]{64})\Z")
+
+
+def sign_receipt(receipt: Mapping[str, Any], private_key: PrivateKey, *, signer: str | None = None) -> dict[str, Any]:
+    """Return a signed copy of *receipt*; the caller's mapping is not modified.
+
+    Fills ``signer_public_key``, ``signature_algorithm`` (and ``signer`` when given), then
+    signs the RFC 8785 form of everything but ``signature``.
+    """
+    draft = {k: v for k, v in receipt.items() if k != "signature"}
+    draft["signer_public_key"] = private_key.public_key.text
+    draft["signature_algorithm"] = ALGORITHM
+    if signer is not None:
+        draft["signer"] = signer
+    checked = receipt_from_mapping(draft, source="<receipt to sign>")
+    draft["signature"] = "ed25519:" + private_key.sign(checked.signing_input).hex()
+    return draft
+
+
+def embedded_public_key(data: Mapping[str, Any]) -> PublicKey:
+    """The receipt's ``signer_public_key``; :class:`KeyFormatError` when absent or unusable."""
+    text = data.get("signer_public_key")
+    if not isinstance(text, str):
+        raise KeyFormatError("receipt has no signer_public_key", code="no-public-key")
+    match = _EMBEDDED_KEY.match(text)
+    if match is None:
+        raise KeyFormatError("signer_public_key must be ed25519:<64 hex>", code="public-key-format")
+    return PublicKey.from_raw(bytes.fromhex(match.group(1)))
+
+
+def check_signature(receipt: Receipt) -> tuple[bool, str, str, PublicKey | None]:
+    """Verify the receipt's signature against its embedded key.
+
+    Returns ``(ok, code, message, key)``; never raises for a bad receipt.
+    """
+    data = receipt.data
+    if "signature" not in data:
+        return False, "unsigned", "receipt is not signed", None
+    algorithm = data.get("signature_algorithm")
+    if algorithm != ALGORITHM:
+        return False, "algorithm", f"signature_algorithm must be {ALGORITHM!r}, found {algorithm!r}", None
+    try:
+        key = embedded_public_key(data)
+    except KeyFormatError as exc:
+        return False, exc.code, str(exc), None
+    match = _SIGNATURE.match(data["signature"])
+    if match is None:
+        return False, "signature-format", "signature must be ed25519:<128 hex>", key
+    if not key.verify(receipt.signing_input, bytes.fromhex(match.group(1))):
+        return False, "bad-signature", "signature does not verify against signer_public_key", key
+    return True, "ok", f"signed by {key.text} (key id {key.key_id})", key
+
+
+__all__ = ["ALGORITHM", "check_signature", "embedded_public_key", "sign_receipt"]

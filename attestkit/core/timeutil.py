@@ -1,0 +1,108 @@
+"""RFC 3339 timestamps, durations (``<N><s|m|h|d>``) and Unix-second instants."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from attestkit.errors import UsageError
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+_DURATION = re.compile(r"(\d{1,12})([smhd])\Z")
+_UNIX = re.compile(r"\d{1,12}(\.\d{1,9})?\Z")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 date-time (``Z`` or an offset) into an aware UTC datetime.
+
+    Raises ``ValueError`` with a short reason when *text* is not RFC 3339.
+    """
+    match = _RFC3339.match(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 date-time: {text[:64]!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, offset = match.group(7), match.group(8)
+    leap = second == 60
+    if leap:
+        second = 59
+    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    if offset in ("Z", "z"):
+        tz = timezone.utc
+    else:
+        sign = 1 if offset[0] == "+" else -1
+        oh, om = int(offset[1:3]), int(offset[4:6])
+        if oh > 23 or om > 59:
+            raise ValueError(f"bad UTC offset in {text[:64]!r}")
+        tz = timezone(sign * timedelta(hours=oh, minutes=om))
+    try:
+        moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+    except ValueError:
+        raise ValueError(f"date-time out of range: {text[:64]!r}") from None
+    if leap:
+        moment += timedelta(seconds=1)
+    return moment.astimezone(timezone.utc)
+
+
+def to_unix_ns(moment: datetime) -> int:
+    """Nanoseconds since the Unix epoch of an aware datetime."""
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``<N><s|m|h|d>`` (e.g. ``5m``, ``24h``); raise ``ValueError`` otherwise."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a duration <N><s|m|h|d>: {text[:32]!r}")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse ``--now``: RFC 3339 or Unix seconds. Raises :class:`UsageError`."""
+    value = text.strip()
+    if _UNIX.match(value):
+        return _EPOCH + timedelta(seconds=float(value))
+    try:
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise UsageError(f"--now: {exc}; use RFC 3339 or Unix seconds") from None
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def format_rfc3339(moment: datetime) -> str:
+    """Format an aware datetime as RFC 3339 UTC with a ``Z`` suffix."""
+    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def human_duration(delta: timedelta) -> str:
+    """A short human form of a duration, e.g. ``31h`` or ``4m``."""
+    seconds = abs(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h".replace(".0h", "h")
+    return f"{seconds / 86400:.1f}d".replace(".0d", "d")
+
+
+__all__ = [
+    "format_rfc3339",
+    "human_duration",
+    "parse_duration",
+    "parse_instant",
+    "parse_rfc3339",
+    "to_unix_ns",
+    "utc_now",
+]

@@ -1,0 +1,214 @@
+"""Verifying one receipt: format, signature, trust, timestamp, policies, artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from attestkit.core import result as R
+from attestkit.core.keys import PublicKey
+from attestkit.core.policy.base import Policy, PolicyContext, Violation
+from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
+from attestkit.core.signing import check_signature
+from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
+from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.errors import HashingError, MalformedReceiptError, UsageError
+
+DEFAULT_TOLERANCE = timedelta(minutes=5)
+REVOKE_ALWAYS = "key-compromise"
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Everything that configures verification; picklable for bulk and remote use."""
+
+    trusted: TrustStore = field(default_factory=TrustStore)
+    now: datetime | None = None
+    tolerance: timedelta = DEFAULT_TOLERANCE
+    integrity_only: bool = False
+    policies: tuple[Policy, ...] = ()
+    artifacts_dir: str | None = None
+    check_inputs: bool = False
+    pipeline_file: str | None = None
+    scope: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.integrity_only and len(self.trusted) == 0:
+            raise UsageError("no trusted key given: pass trusted keys, or use integrity-only checking")
+
+
+def _trust_check(
+    entry: TrustedKey | None, key: PublicKey, data: Mapping[str, Any], timestamp: datetime, scope: str | None
+) -> tuple[str, Check]:
+    if entry is None:
+        return R.CHAIN_UNTRUSTED, R.Check("trust", False, "untrusted-key", f"key {key.key_id} is not among the trusted keys")
+    if entry.revoked_at is not None:
+        if entry.revocation_reason == REVOKE_ALWAYS or timestamp >= entry.revoked_at:
+            reason = entry.revocation_reason or "revoked"
+            return R.CHAIN_REVOKED, R.Check("trust", False, "revoked", f"key {key.key_id} was revoked ({reason})")
+    if entry.not_before is not None and timestamp < entry.not_before:
+        return R.CHAIN_EXPIRED, R.Check("trust", False, "not-yet-valid", f"receipt predates key {key.key_id}'s validity window")
+    if entry.not_after is not None and timestamp > entry.not_after:
+        return R.CHAIN_EXPIRED, R.Check("trust", False, "expired", f"receipt is after key {key.key_id}'s validity window")
+    claimed = data.get("signer")
+    if entry.identity is not None and isinstance(claimed, str) and claimed != entry.identity:
+        return R.CHAIN_UNTRUSTED, R.Check(
+            "trust", False, "signer-mismatch", f"receipt claims signer {claimed!r} but key {key.key_id} belongs to {entry.identity!r}"
+        )
+    if scope is not None and scope not in entry.scopes:
+        return R.CHAIN_UNTRUSTED, R.Check("trust", False, "out-of-scope", f"key {key.key_id} is not trusted for scope {scope!r}")
+    who = f" ({entry.identity})" if entry.identity else ""
+    return R.CHAIN_VERIFIED, R.Check("trust", True, "trusted", f"key {key.key_id}{who} is trusted")
+
+
+Check = R.Check
+
+
+def malformed_result(source: str, error: MalformedReceiptError, options: VerifyOptions) -> R.VerificationResult:
+    violations = tuple(Violation(p.name, "not evaluated: receipt is malformed") for p in options.policies)
+    return R.VerificationResult(
+        source=source,
+        valid=False,
+        checks=(R.Check("format", False, error.code, str(error)),),
+        violations=violations,
+        policies_evaluated=not options.policies,
+    )
+
+
+def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationResult:
+    """Verify a receipt that already passed strict reading."""
+    data = receipt.data
+    checks: list[R.Check] = [R.Check("format", True, "ok", "well-formed receipt")]
+    sig_ok, sig_code, sig_message, key = check_signature(receipt)
+    checks.append(R.Check("signature", sig_ok, sig_code, sig_message))
+    timestamp = parse_rfc3339(data["timestamp"])
+    now = options.now or utc_now()
+
+    entry = options.trusted.lookup(key) if key is not None else None
+    signer = entry.identity if entry is not None and entry.identity else data.get("signer")
+    if not isinstance(signer, str):
+        signer = None
+    chain = R.CHAIN_UNTRUSTED
+    trusted_ok = False
+    if key is not None and sig_ok:
+        chain, trust_check = _trust_check(entry, key, data, timestamp, options.scope)
+        trusted_ok = chain == R.CHAIN_VERIFIED
+        if options.integrity_only and chain == R.CHAIN_UNTRUSTED and entry is None:
+            trust_check = R.Check("trust", True, "integrity-only", "integrity only: signer key not checked against a trust store")
+            trusted_ok = True
+        checks.append(trust_check)
+    else:
+        checks.append(R.Check("trust", False, "not-checked", "trust not established: signature did not verify"))
+
+    age = now - timestamp
+    ts_ok = age >= -options.tolerance
+    if ts_ok:
+        ts_message = f"{data['timestamp']} ({human_duration(age)} ago)" if age >= timedelta(0) else f"{data['timestamp']} (within clock tolerance)"
+    else:
+        ts_message = f"timestamp {data['timestamp']} is {human_duration(-age)} in the future (tolerance {human_duration(options.tolerance)})"
+    checks.append(R.Check("timestamp", ts_ok, "ok" if ts_ok else "future", ts_message))
+
+    violations: list[Violation] = []
+    if options.policies:
+        context = PolicyContext(
+            receipt=data,
+            signature_verified=sig_ok,
+            signer=signer,
+            public_key=key.text if key is not None else None,
+            now=now,
+            timestamp=timestamp,
+        )
+        for policy in options.policies:
+            violations.extend(policy.evaluate(context))
+        for violation in violations:
+            checks.append(R.Check(f"policy:{violation.policy}", False, "violation", violation.message))
+        passed_names = {p.name for p in options.policies} - {v.policy for v in violations}
+        for name in sorted(passed_names):
+            checks.append(R.Check(f"policy:{name}", True, "ok", "policy satisfied"))
+
+    if options.pipeline_file is not None:
+        from attestkit.core.artifacts import check_pipeline
+
+        pipeline_finding = check_pipeline(data, options.pipeline_file)
+        if pipeline_finding is None:
+            checks.append(R.Check("pipeline", True, "ok", f"{options.pipeline_file} matches pipeline_hash"))
+        else:
+            checks.append(R.Check("pipeline", False, pipeline_finding.code, pipeline_finding.message))
+    if options.artifacts_dir is not None:
+        from attestkit.core.artifacts import check_artifacts
+
+        findings = check_artifacts(data, options.artifacts_dir, check_inputs=options.check_inputs)
+        for finding in findings:
+            checks.append(R.Check("artifacts", False, finding.code, finding.message))
+        if not findings:
+            what = "outputs and inputs" if options.check_inputs else "outputs"
+            checks.append(R.Check("artifacts", True, "ok", f"all recorded {what} match {options.artifacts_dir}"))
+
+    valid = all(c.passed for c in checks) and trusted_ok
+    return R.VerificationResult(
+        source=receipt.source,
+        valid=valid,
+        checks=tuple(checks),
+        signature_valid=sig_ok,
+        signer=signer,
+        public_key=key.text if key is not None else None,
+        key_id=key.key_id if key is not None else None,
+        chain_of_trust=chain,
+        timestamp_valid=ts_ok,
+        age_hours=age.total_seconds() / 3600.0,
+        violations=tuple(violations),
+    )
+
+
+def verify_with_options(receipt: Receipt | Mapping[str, Any] | bytes, options: VerifyOptions, *, source: str | None = None) -> R.VerificationResult:
+    """Verify a receipt given as parsed :class:`Receipt`, mapping or raw bytes."""
+    name = source or (receipt.source if isinstance(receipt, Receipt) else "<receipt>")
+    try:
+        if isinstance(receipt, Receipt):
+            parsed = receipt
+        elif isinstance(receipt, (bytes, bytearray, memoryview)):
+            parsed = parse_receipt(bytes(receipt), source=name)
+        else:
+            parsed = receipt_from_mapping(receipt, source=name)
+    except MalformedReceiptError as exc:
+        return malformed_result(name, exc, options)
+    return verify_parsed(parsed, options)
+
+
+def verify_receipt(
+    receipt: Receipt | Mapping[str, Any] | bytes,
+    *,
+    trusted_keys: TrustStore | Iterable[PublicKey | TrustedKey | str] = (),
+    now: datetime | None = None,
+    tolerance: timedelta = DEFAULT_TOLERANCE,
+    integrity_only: bool = False,
+    policies: Sequence[Policy] = (),
+    artifacts_dir: str | None = None,
+    check_inputs: bool = False,
+    pipeline_file: str | None = None,
+    scope: str | None = None,
+    source: str | None = None,
+) -> R.VerificationResult:
+    """Verify one receipt. An invalid receipt is a result; "could not check" raises.
+
+    Raises :class:`UsageError` when no trusted key is given (unless *integrity_only*),
+    and :class:`HashingError` when the pipeline file cannot be read.
+    """
+    store = trusted_keys if isinstance(trusted_keys, TrustStore) else TrustStore.of(trusted_keys)
+    options = VerifyOptions(
+        trusted=store,
+        now=now,
+        tolerance=tolerance,
+        integrity_only=integrity_only,
+        policies=tuple(policies),
+        artifacts_dir=artifacts_dir,
+        check_inputs=check_inputs,
+        pipeline_file=pipeline_file,
+        scope=scope,
+    )
+    return verify_with_options(receipt, options, source=source)
+
+
+__all__ = ["DEFAULT_TOLERANCE", "HashingError", "malformed_result", "VerifyOptions", "verify_parsed", "verify_receipt", "verify_with_options"]

@@ -1,0 +1,163 @@
+"""Strict YAML reading: one document, core-schema scalars, plain data only.
+
+Built from the parser's event stream rather than a loader so that anchors, aliases, tags,
+merge keys, duplicate keys and non-string keys can be refused with a line number.
+Imported only when a YAML receipt or rule file is read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import yaml
+
+from attestkit.errors import MalformedReceiptError
+
+_INT_DEC = re.compile(r"[-+]?[0-9]+\Z")
+_INT_OCT = re.compile(r"0o[0-7]+\Z")
+_INT_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)\Z|\.(nan|NaN|NAN)\Z")
+_NULLS = frozenset(["", "~", "null", "Null", "NULL"])
+
+try:  # libyaml's parser when available: same events, much faster
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+
+def _resolve_plain(value: str, source: str, line: int) -> Any:
+    if value in _NULLS:
+        return None
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    if _INT_DEC.match(value):
+        return int(value, 10)
+    if _INT_OCT.match(value):
+        return int(value[2:], 8)
+    if _INT_HEX.match(value):
+        return int(value[2:], 16)
+    if _FLOAT.match(value):
+        number = float(value)
+        if math.isinf(number):
+            raise MalformedReceiptError(
+                "number overflows to Infinity", source=source, where=f"line {line}", code="non-finite"
+            )
+        return number
+    if _SPECIAL_FLOAT.match(value):
+        raise MalformedReceiptError(
+            "NaN and Infinity are not allowed", source=source, where=f"line {line}", code="non-finite"
+        )
+    return value
+
+
+def _fail(message: str, source: str, event: Any, code: str) -> MalformedReceiptError:
+    line = event.start_mark.line + 1 if getattr(event, "start_mark", None) else 0
+    return MalformedReceiptError(message, source=source, where=f"line {line}", code=code)
+
+
+def parse_yaml_text(text: str, source: str) -> Any:
+    """Parse one YAML document of plain data; raise :class:`MalformedReceiptError`."""
+    # Each frame: [container, pending_key_or_None, key_lines]
+    stack: list[list[Any]] = []
+    result: Any = None
+    documents = 0
+    have_result = False
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise _fail("YAML aliases are not allowed", source, event, "yaml-alias")
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise _fail("more than one YAML document", source, event, "yaml-documents")
+                continue
+            if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if event.anchor is not None:
+                    raise _fail("YAML anchors are not allowed", source, event, "yaml-anchor")
+                if event.tag is not None:
+                    raise _fail(f"YAML tags are not allowed ({event.tag})", source, event, "yaml-tag")
+                line = event.start_mark.line + 1
+                value: Any
+                if isinstance(event, yaml.ScalarEvent):
+                    if event.style is None:
+                        value = _resolve_plain(event.value, source, line)
+                    else:
+                        value = event.value
+                    is_plain_merge = event.style is None and event.value == "<<"
+                elif isinstance(event, yaml.MappingStartEvent):
+                    value = {}
+                    is_plain_merge = False
+                else:
+                    value = []
+                    is_plain_merge = False
+                if stack:
+                    frame = stack[-1]
+                    container = frame[0]
+                    if isinstance(container, dict):
+                        if frame[1] is None:
+                            # This event is a key.
+                            if not isinstance(event, yaml.ScalarEvent) or not isinstance(value, str):
+                                raise _fail("object keys must be strings", source, event, "non-string-key")
+                            if is_plain_merge:
+                                raise _fail("YAML merge keys are not allowed", source, event, "yaml-merge")
+                            if value in container:
+                                raise _fail(f"duplicate object key {value!r}", source, event, "duplicate-key")
+                            frame[1] = (value,)
+                            continue
+                        key = frame[1][0]
+                        frame[1] = None
+                        container[key] = value
+                    else:
+                        container.append(value)
+                else:
+                    result = value
+                    have_result = True
+                if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                    stack.append([value, None])
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise MalformedReceiptError(f"invalid YAML: {problem}", source=source, where=where, code="syntax") from None
+    except yaml.YAMLError as exc:
+        raise MalformedReceiptError(f"invalid YAML: {type(exc).__name__}", source=source, code="syntax") from None
+    except RecursionError:
+        raise MalformedReceiptError("nesting too deep", source=source, code="depth") from None
+    if not have_result:
+        raise MalformedReceiptError("empty YAML document", source=source, code="empty")
+    return result
+
+
+
+
+
+class _StrictDumper(yaml.SafeDumper):
+    """Quotes every string that the strict reader would not read back as that string."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    try:
+        plain_ok = _resolve_plain(value, "", 0) == value and isinstance(_resolve_plain(value, "", 0), str)
+    except Exception:
+        plain_ok = False
+    if not plain_ok or value == "<<":
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_StrictDumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text that the strict reader reads back as exactly *data*."""
+    text: str = yaml.dump(data, Dumper=_StrictDumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return text
+__all__ = ["dump_yaml", "parse_yaml_text"]

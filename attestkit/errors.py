@@ -1,0 +1,193 @@
+"""The one exception hierarchy of attestkit.
+
+Every error carries a stable ``code`` (used by ``--json``, reports and tests) and an
+``exit_code`` following the contract: 1 means "checked and found invalid", 2 means
+"could not check". Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class AttestkitError(Exception):
+    """Base of every error attestkit raises."""
+
+    code: str = "error"
+    exit_code: int = 2
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# ---- "checked and found invalid" (exit 1) -------------------------------------------
+
+
+class InvalidError(AttestkitError):
+    """The input was checked and is not acceptable."""
+
+    code = "invalid"
+    exit_code = 1
+
+
+class CanonicalizationError(InvalidError):
+    """A value cannot be written as RFC 8785 canonical JSON."""
+
+    code = "canonicalization"
+
+    def __init__(self, message: str, *, pointer: str = "", code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.reason = message
+        self.pointer = pointer
+
+    def __str__(self) -> str:
+        where = self.pointer or "/"
+        return f"{self.reason} at {where}"
+
+
+class MalformedReceiptError(InvalidError):
+    """A receipt breaks one of the strict reading rules (contract section 2)."""
+
+    code = "malformed"
+
+    def __init__(
+        self, message: str, *, source: str = "<receipt>", where: str = "", code: str | None = None
+    ) -> None:
+        self.source = source
+        self.where = where
+        self.rule = message
+        text = f"{source}: {message}" + (f" at {where}" if where else "")
+        super().__init__(text, code=code)
+
+
+class ArtifactError(InvalidError):
+    """An artifact cannot be represented or hashed as the contract requires."""
+
+    code = "artifact"
+
+
+class WebhookVerificationError(InvalidError):
+    """A webhook did not verify."""
+
+    code = "webhook"
+
+
+class WebhookSignatureError(WebhookVerificationError):
+    """No signature matched any of the secrets."""
+
+    code = "webhook-signature"
+
+
+class WebhookTimestampError(WebhookVerificationError):
+    """The webhook timestamp is missing, malformed, too old or too far in the future."""
+
+    code = "webhook-timestamp"
+
+
+class WebhookHeaderError(WebhookVerificationError):
+    """A required webhook header is missing or malformed."""
+
+    code = "webhook-header"
+
+
+class WebhookReplayError(WebhookVerificationError):
+    """The same message was already accepted within the tolerance window."""
+
+    code = "webhook-replay"
+
+
+# ---- "could not check" (exit 2) ------------------------------------------------------
+
+
+class CouldNotCheckError(AttestkitError):
+    """Something needed to reach a verdict is missing or unusable."""
+
+    code = "could-not-check"
+    exit_code = 2
+
+
+class UsageError(CouldNotCheckError):
+    """The caller asked for something inconsistent or incomplete."""
+
+    code = "usage"
+
+
+class InputFileError(CouldNotCheckError):
+    """A file could not be read or written."""
+
+    code = "file"
+
+
+class KeyFormatError(CouldNotCheckError):
+    """A key could not be read, has the wrong type or is not acceptable."""
+
+    code = "key"
+
+
+class KeyPermissionError(KeyFormatError):
+    """A private key file is readable by group or others."""
+
+    code = "key-permissions"
+
+
+class TrustStoreError(CouldNotCheckError):
+    """A trusted-keys file or keyring is unusable."""
+
+    code = "trust-store"
+
+
+class PolicyError(CouldNotCheckError):
+    """A policy name or policy file is unknown, unreadable or invalid."""
+
+    code = "policy"
+
+
+class HashingError(CouldNotCheckError):
+    """A path cannot be hashed (unrepresentable name, special file, unreadable)."""
+
+    code = "hashing"
+
+
+class FetchError(CouldNotCheckError):
+    """A receipt could not be fetched from a remote service."""
+
+    code = "fetch"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.request_id = request_id
+
+
+__all__ = [
+    "ArtifactError",
+    "AttestkitError",
+    "CanonicalizationError",
+    "CouldNotCheckError",
+    "FetchError",
+    "HashingError",
+    "InputFileError",
+    "InvalidError",
+    "KeyFormatError",
+    "KeyPermissionError",
+    "MalformedReceiptError",
+    "PolicyError",
+    "TrustStoreError",
+    "UsageError",
+    "WebhookHeaderError",
+    "WebhookReplayError",
+    "WebhookSignatureError",
+    "WebhookTimestampError",
+    "WebhookVerificationError",
+]

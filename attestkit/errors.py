@@ -54,9 +54,7 @@ class MalformedReceiptError(InvalidError):
 
     code = "malformed"
 
-    def __init__(
-        self, message: str, *, source: str = "<receipt>", where: str = "", code: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, source: str = "<receipt>", where: str = "", code: str | None = None) -> None:
         self.source = source
         self.where = where
         self.rule = message

@@ -19,7 +19,7 @@ from attestkit.core.reader import Receipt, format_for_name, parse_receipt
 from attestkit.core.trust import TrustStore, parse_trusted_keys
 from attestkit.errors import InputFileError, KeyFormatError, KeyPermissionError, TrustStoreError
 
-PASSPHRASE_ENV = "ATTESTKIT_KEY_PASSPHRASE"
+PASSPHRASE_ENV = "ATTESTKIT_KEY_PASSPHRASE"  # noqa: S105 - the variable name
 SIGNING_KEY_ENV = "ATTESTKIT_SIGNING_KEY"
 
 

@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from attestkit.adapters.files import SIGNING_KEY_ENV, load_private_key_env, load_private_key_file, read_receipt_file, write_atomic
+from attestkit.adapters.files import (
+    SIGNING_KEY_ENV,
+    load_private_key_env,
+    load_private_key_file,
+    read_receipt_file,
+    write_atomic,
+)
 from attestkit.core.reader import format_for_name
 from attestkit.core.serialize import receipt_to_text
 from attestkit.core.signing import sign_receipt

@@ -97,11 +97,27 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 
 @click.command()
 @click.argument("receipts", nargs=-1)
-@click.option("--public-key", "public_keys", multiple=True, help="Trusted public key: ed25519:<hex>, or a PEM/OpenSSH/text key file. Repeatable.")
-@click.option("--trusted-keys-file", "trusted_files", multiple=True, help="File of trusted keys (lines, PEM blocks or keyring).")
-@click.option("--integrity-only", is_flag=True, help="Check the signature against the embedded key only; reported as untrusted.")
-@click.option("--policy", "policy_names", multiple=True, help="Built-in policy name (repeatable), e.g. require-tests, max-age-24h.")
-@click.option("--policy-file", "policy_files", multiple=True, help="Policy file: .yaml/.yml rules or .rego (repeatable).")
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    help="Trusted public key: ed25519:<hex>, or a PEM/OpenSSH/text key file. Repeatable.",
+)
+@click.option(
+    "--trusted-keys-file", "trusted_files", multiple=True, help="File of trusted keys (lines, PEM blocks or keyring)."
+)
+@click.option(
+    "--integrity-only", is_flag=True, help="Check the signature against the embedded key only; reported as untrusted."
+)
+@click.option(
+    "--policy",
+    "policy_names",
+    multiple=True,
+    help="Built-in policy name (repeatable), e.g. require-tests, max-age-24h.",
+)
+@click.option(
+    "--policy-file", "policy_files", multiple=True, help="Policy file: .yaml/.yml rules or .rego (repeatable)."
+)
 @click.option("--artifacts", type=str, help="Directory holding the recorded outputs.")
 @click.option("--check-inputs", is_flag=True, help="With --artifacts, also check recorded inputs.")
 @click.option("--pipeline", help="Pipeline definition file whose digest must equal pipeline_hash.")

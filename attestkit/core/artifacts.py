@@ -40,7 +40,9 @@ def _check_one(
     relative = path.rstrip("/")
     target = os.path.join(root, relative) if relative not in ("", ".") else root
     if not _inside(os.path.realpath(target), root_real):
-        return ArtifactFinding(path, "escapes-tree", f"{path}: resolves through a symlink outside the artifacts directory", pointer)
+        return ArtifactFinding(
+            path, "escapes-tree", f"{path}: resolves through a symlink outside the artifacts directory", pointer
+        )
     if not os.path.lexists(target):
         return ArtifactFinding(path, "missing", f"{path}: missing from the artifacts directory", pointer, expected)
     if is_dir != os.path.isdir(target):
@@ -58,12 +60,22 @@ def _check_one(
     actual, size = result
     if actual != expected:
         return ArtifactFinding(
-            path, "digest-mismatch", f"{path}: digest {actual} does not match the recorded {expected}", pointer, expected, actual
+            path,
+            "digest-mismatch",
+            f"{path}: digest {actual} does not match the recorded {expected}",
+            pointer,
+            expected,
+            actual,
         )
     recorded_size = entry.get("size_bytes")
     if isinstance(recorded_size, int) and recorded_size != size:
         return ArtifactFinding(
-            path, "size-mismatch", f"{path}: size {size} bytes does not match the recorded {recorded_size}", pointer, expected, actual
+            path,
+            "size-mismatch",
+            f"{path}: size {size} bytes does not match the recorded {recorded_size}",
+            pointer,
+            expected,
+            actual,
         )
     return None
 

@@ -8,7 +8,7 @@ value that canonicalises is also a value attestkit accepts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 from attestkit.errors import CanonicalizationError
@@ -90,15 +90,11 @@ def canonicalize(value: Any) -> bytes:
             append(encode(node))
         elif isinstance(node, dict):
             if depth >= MAX_DEPTH:
-                raise CanonicalizationError(
-                    f"nesting deeper than {MAX_DEPTH} containers", code="depth"
-                )
+                raise CanonicalizationError(f"nesting deeper than {MAX_DEPTH} containers", code="depth")
             keys = list(node)
             for key in keys:
                 if not isinstance(key, str):
-                    raise CanonicalizationError(
-                        f"object key {key!r} is not a string", code="non-string-key"
-                    )
+                    raise CanonicalizationError(f"object key {key!r} is not a string", code="non-string-key")
             if all(k.isascii() for k in keys):
                 keys.sort()
             else:
@@ -126,9 +122,7 @@ def canonicalize(value: Any) -> bytes:
             append("}")
         elif isinstance(node, (list, tuple)):
             if depth >= MAX_DEPTH:
-                raise CanonicalizationError(
-                    f"nesting deeper than {MAX_DEPTH} containers", code="depth"
-                )
+                raise CanonicalizationError(f"nesting deeper than {MAX_DEPTH} containers", code="depth")
             append("[")
             for index, item in enumerate(node):
                 if index:
@@ -149,15 +143,11 @@ def canonicalize(value: Any) -> bytes:
             if -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:
                 append(str(int(node)))
             else:
-                raise CanonicalizationError(
-                    "integer outside +/-(2^53-1)", code="integer-range"
-                )
+                raise CanonicalizationError("integer outside +/-(2^53-1)", code="integer-range")
         elif isinstance(node, float):
             append(format_number(node))
         else:
-            raise CanonicalizationError(
-                f"value of type {type(node).__name__} is not JSON", code="not-json"
-            )
+            raise CanonicalizationError(f"value of type {type(node).__name__} is not JSON", code="not-json")
 
     emit(value, 0)
     return "".join(parts).encode("utf-8")

@@ -127,7 +127,9 @@ def _walk(root: bytes) -> list[tuple[bytes, bytes, bool]]:
             elif entry.is_file(follow_symlinks=False):
                 found.append((relpath, entry.path, False))
             else:
-                raise HashingError(f"{_describe(entry.path)}: not a regular file, directory or symlink", code="special-file")
+                raise HashingError(
+                    f"{_describe(entry.path)}: not a regular file, directory or symlink", code="special-file"
+                )
     found.sort(key=lambda item: item[0])
     return found
 
@@ -159,7 +161,7 @@ def tree_manifest(path: str | os.PathLike[str], *, workers: int | None = None) -
             results = [r for batch in pool.map(_hash_batch, batches) for r in batch]
     return [
         ManifestEntry(rel.decode("utf-8"), hexdigest, size, is_link)
-        for (rel, _, is_link), (hexdigest, size) in zip(items, results)
+        for (rel, _, is_link), (hexdigest, size) in zip(items, results, strict=True)
     ]
 
 

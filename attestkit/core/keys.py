@@ -118,9 +118,7 @@ def parse_public_key(text: str) -> PublicKey:
         return _public_from_pem(value.encode("ascii", "replace"))
     if value.startswith("ed25519:"):
         raise KeyFormatError("public key must be ed25519:<64 hex digits>")
-    raise KeyFormatError(
-        "not a recognised public key (expected ed25519:<hex>, PEM public key or ssh-ed25519 line)"
-    )
+    raise KeyFormatError("not a recognised public key (expected ed25519:<hex>, PEM public key or ssh-ed25519 line)")
 
 
 def _public_from_pem(data: bytes) -> PublicKey:
@@ -137,9 +135,7 @@ def _public_from_pem(data: bytes) -> PublicKey:
         raise KeyFormatError("PEM public key has an unsupported algorithm") from None
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFormatError(f"PEM public key is {type(key).__name__}, not Ed25519")
-    return PublicKey.from_raw(
-        key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
+    return PublicKey.from_raw(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
 
 @dataclass(frozen=True)
@@ -176,9 +172,7 @@ class PrivateKey:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase)
-            if passphrase
-            else serialization.NoEncryption()
+            serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
         )
         return Ed25519PrivateKey.from_private_bytes(self.seed).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
@@ -197,14 +191,13 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     stripped = data.strip()
+    key: object
     try:
         if stripped.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
             key = serialization.load_ssh_private_key(stripped, passphrase)
         elif stripped.startswith(b"-----BEGIN"):
             if b"ENCRYPTED" in stripped.split(b"\n", 1)[0] and not passphrase:
-                raise KeyFormatError(
-                    "private key is encrypted; set ATTESTKIT_KEY_PASSPHRASE", code="passphrase"
-                )
+                raise KeyFormatError("private key is encrypted; set ATTESTKIT_KEY_PASSPHRASE", code="passphrase")
             key = serialization.load_pem_private_key(stripped, passphrase)
         else:
             raise KeyFormatError("not a PEM or OpenSSH private key")
@@ -215,9 +208,7 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
         if passphrase:
             key = _load_ignoring_passphrase(stripped)
         else:
-            raise KeyFormatError(
-                "private key is encrypted; set ATTESTKIT_KEY_PASSPHRASE", code="passphrase"
-            ) from None
+            raise KeyFormatError("private key is encrypted; set ATTESTKIT_KEY_PASSPHRASE", code="passphrase") from None
     except ValueError:
         raise KeyFormatError(
             "private key could not be decoded (corrupt, or wrong passphrase)", code="key-decode"
@@ -226,9 +217,7 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
         raise KeyFormatError("private key uses an unsupported algorithm or format") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFormatError(f"private key is {type(key).__name__}, not Ed25519")
-    seed = key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
     return PrivateKey.from_seed(seed)
 
 

@@ -64,9 +64,7 @@ def _duplicate_location(text: str, key: str) -> str:
 def decode_text(data: bytes, source: str) -> str:
     """Decode receipt bytes as strict UTF-8 (no BOM), enforcing the size limit."""
     if len(data) > MAX_RECEIPT_BYTES:
-        raise MalformedReceiptError(
-            f"receipt is {len(data)} bytes; the limit is 32 MiB", source=source, code="size"
-        )
+        raise MalformedReceiptError(f"receipt is {len(data)} bytes; the limit is 32 MiB", source=source, code="size")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -74,9 +72,7 @@ def decode_text(data: bytes, source: str) -> str:
             "not valid UTF-8", source=source, where=f"byte {exc.start}", code="encoding"
         ) from None
     if text.startswith("\ufeff"):
-        raise MalformedReceiptError(
-            "byte order mark is not allowed", source=source, where="byte 0", code="encoding"
-        )
+        raise MalformedReceiptError("byte order mark is not allowed", source=source, where="byte 0", code="encoding")
     return text
 
 
@@ -140,14 +136,10 @@ def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
     try:
         signing_input = canonicalize(unsigned)
     except CanonicalizationError as exc:
-        raise MalformedReceiptError(
-            exc.reason, source=source, where=exc.pointer or "/", code=exc.code
-        ) from None
+        raise MalformedReceiptError(exc.reason, source=source, where=exc.pointer or "/", code=exc.code) from None
     data = dict(obj)
     if "signature" in data and not isinstance(data["signature"], str):
-        raise MalformedReceiptError(
-            "signature must be a string", source=source, where="/signature", code="type"
-        )
+        raise MalformedReceiptError("signature must be a string", source=source, where="/signature", code="type")
     check_receipt_shape(data, source)
     return Receipt(data=data, signing_input=signing_input, source=source)
 

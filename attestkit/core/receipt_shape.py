@@ -64,9 +64,7 @@ def check_receipt_shape(data: dict[str, Any], source: str) -> None:
     except ValueError as exc:
         raise _fail(str(exc), source, "/timestamp", "timestamp-format") from None
     pipeline_hash = data.get("pipeline_hash")
-    if pipeline_hash is not None and (
-        not isinstance(pipeline_hash, str) or not DIGEST_RE.match(pipeline_hash)
-    ):
+    if pipeline_hash is not None and (not isinstance(pipeline_hash, str) or not DIGEST_RE.match(pipeline_hash)):
         raise _fail("pipeline_hash must be blake3:<64 hex>", source, "/pipeline_hash", "digest-format")
     for name in ("signer", "signer_public_key", "signature_algorithm"):
         if name in data and not isinstance(data[name], str):

@@ -7,9 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from attestkit.errors import UsageError
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z"
-)
+_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 _DURATION = re.compile(r"(\d{1,12})([smhd])\Z")
 _UNIX = re.compile(r"\d{1,12}(\.\d{1,9})?\Z")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -43,22 +43,33 @@ def _trust_check(
     entry: TrustedKey | None, key: PublicKey, data: Mapping[str, Any], timestamp: datetime, scope: str | None
 ) -> tuple[str, Check]:
     if entry is None:
-        return R.CHAIN_UNTRUSTED, R.Check("trust", False, "untrusted-key", f"key {key.key_id} is not among the trusted keys")
+        return R.CHAIN_UNTRUSTED, R.Check(
+            "trust", False, "untrusted-key", f"key {key.key_id} is not among the trusted keys"
+        )
     if entry.revoked_at is not None:
         if entry.revocation_reason == REVOKE_ALWAYS or timestamp >= entry.revoked_at:
             reason = entry.revocation_reason or "revoked"
             return R.CHAIN_REVOKED, R.Check("trust", False, "revoked", f"key {key.key_id} was revoked ({reason})")
     if entry.not_before is not None and timestamp < entry.not_before:
-        return R.CHAIN_EXPIRED, R.Check("trust", False, "not-yet-valid", f"receipt predates key {key.key_id}'s validity window")
+        return R.CHAIN_EXPIRED, R.Check(
+            "trust", False, "not-yet-valid", f"receipt predates key {key.key_id}'s validity window"
+        )
     if entry.not_after is not None and timestamp > entry.not_after:
-        return R.CHAIN_EXPIRED, R.Check("trust", False, "expired", f"receipt is after key {key.key_id}'s validity window")
+        return R.CHAIN_EXPIRED, R.Check(
+            "trust", False, "expired", f"receipt is after key {key.key_id}'s validity window"
+        )
     claimed = data.get("signer")
     if entry.identity is not None and isinstance(claimed, str) and claimed != entry.identity:
         return R.CHAIN_UNTRUSTED, R.Check(
-            "trust", False, "signer-mismatch", f"receipt claims signer {claimed!r} but key {key.key_id} belongs to {entry.identity!r}"
+            "trust",
+            False,
+            "signer-mismatch",
+            f"receipt claims signer {claimed!r} but key {key.key_id} belongs to {entry.identity!r}",
         )
     if scope is not None and scope not in entry.scopes:
-        return R.CHAIN_UNTRUSTED, R.Check("trust", False, "out-of-scope", f"key {key.key_id} is not trusted for scope {scope!r}")
+        return R.CHAIN_UNTRUSTED, R.Check(
+            "trust", False, "out-of-scope", f"key {key.key_id} is not trusted for scope {scope!r}"
+        )
     who = f" ({entry.identity})" if entry.identity else ""
     return R.CHAIN_VERIFIED, R.Check("trust", True, "trusted", f"key {key.key_id}{who} is trusted")
 
@@ -96,7 +107,9 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
         chain, trust_check = _trust_check(entry, key, data, timestamp, options.scope)
         trusted_ok = chain == R.CHAIN_VERIFIED
         if options.integrity_only and chain == R.CHAIN_UNTRUSTED and entry is None:
-            trust_check = R.Check("trust", True, "integrity-only", "integrity only: signer key not checked against a trust store")
+            trust_check = R.Check(
+                "trust", True, "integrity-only", "integrity only: signer key not checked against a trust store"
+            )
             trusted_ok = True
         checks.append(trust_check)
     else:
@@ -105,7 +118,11 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
     age = now - timestamp
     ts_ok = age >= -options.tolerance
     if ts_ok:
-        ts_message = f"{data['timestamp']} ({human_duration(age)} ago)" if age >= timedelta(0) else f"{data['timestamp']} (within clock tolerance)"
+        ts_message = (
+            f"{data['timestamp']} ({human_duration(age)} ago)"
+            if age >= timedelta(0)
+            else f"{data['timestamp']} (within clock tolerance)"
+        )
     else:
         ts_message = f"timestamp {data['timestamp']} is {human_duration(-age)} in the future (tolerance {human_duration(options.tolerance)})"
     checks.append(R.Check("timestamp", ts_ok, "ok" if ts_ok else "future", ts_message))
@@ -119,14 +136,15 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
             public_key=key.text if key is not None else None,
             now=now,
             timestamp=timestamp,
+            trusted_identity=entry.identity if entry is not None and trusted_ok else None,
         )
         for policy in options.policies:
-            violations.extend(policy.evaluate(context))
-        for violation in violations:
-            checks.append(R.Check(f"policy:{violation.policy}", False, "violation", violation.message))
-        passed_names = {p.name for p in options.policies} - {v.policy for v in violations}
-        for name in sorted(passed_names):
-            checks.append(R.Check(f"policy:{name}", True, "ok", "policy satisfied"))
+            found = policy.evaluate(context)
+            violations.extend(found)
+            if not found:
+                checks.append(R.Check(f"policy:{policy.name}", True, "ok", "policy satisfied"))
+            for violation in found:
+                checks.append(R.Check(f"policy:{violation.policy}", False, "violation", violation.message))
 
     if options.pipeline_file is not None:
         from attestkit.core.artifacts import check_pipeline
@@ -162,7 +180,9 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
     )
 
 
-def verify_with_options(receipt: Receipt | Mapping[str, Any] | bytes, options: VerifyOptions, *, source: str | None = None) -> R.VerificationResult:
+def verify_with_options(
+    receipt: Receipt | Mapping[str, Any] | bytes, options: VerifyOptions, *, source: str | None = None
+) -> R.VerificationResult:
     """Verify a receipt given as parsed :class:`Receipt`, mapping or raw bytes."""
     name = source or (receipt.source if isinstance(receipt, Receipt) else "<receipt>")
     try:
@@ -211,4 +231,12 @@ def verify_receipt(
     return verify_with_options(receipt, options, source=source)
 
 
-__all__ = ["DEFAULT_TOLERANCE", "HashingError", "malformed_result", "VerifyOptions", "verify_parsed", "verify_receipt", "verify_with_options"]
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "HashingError",
+    "VerifyOptions",
+    "malformed_result",
+    "verify_parsed",
+    "verify_receipt",
+    "verify_with_options",
+]

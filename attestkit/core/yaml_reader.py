@@ -56,7 +56,8 @@ def _resolve_plain(value: str, source: str, line: int) -> Any:
 
 
 def _fail(message: str, source: str, event: Any, code: str) -> MalformedReceiptError:
-    line = event.start_mark.line + 1 if getattr(event, "start_mark", None) else 0
+    mark = getattr(event, "start_mark", None)
+    line = mark.line + 1 if mark is not None else 0
     return MalformedReceiptError(message, source=source, where=f"line {line}", code=code)
 
 
@@ -81,7 +82,7 @@ def parse_yaml_text(text: str, source: str) -> Any:
                     raise _fail("YAML anchors are not allowed", source, event, "yaml-anchor")
                 if event.tag is not None:
                     raise _fail(f"YAML tags are not allowed ({event.tag})", source, event, "yaml-tag")
-                line = event.start_mark.line + 1
+                line = event.start_mark.line + 1 if event.start_mark is not None else 0
                 value: Any
                 if isinstance(event, yaml.ScalarEvent):
                     if event.style is None:
@@ -136,9 +137,6 @@ def parse_yaml_text(text: str, source: str) -> Any:
     return result
 
 
-
-
-
 class _StrictDumper(yaml.SafeDumper):
     """Quotes every string that the strict reader would not read back as that string."""
 
@@ -160,4 +158,6 @@ def dump_yaml(data: Any) -> str:
     """YAML text that the strict reader reads back as exactly *data*."""
     text: str = yaml.dump(data, Dumper=_StrictDumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return text
+
+
 __all__ = ["dump_yaml", "parse_yaml_text"]

@@ -34,13 +34,17 @@ class PolicyContext:
     public_key: str | None
     now: datetime
     timestamp: datetime | None
+    trusted_identity: str | None = None
 
 
 @runtime_checkable
 class Policy(Protocol):
     """A named rule over a receipt."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The name violations are reported under."""
+        ...
 
     def evaluate(self, context: PolicyContext) -> list[Violation]:
         """Return the violations of this policy (empty when it passes)."""

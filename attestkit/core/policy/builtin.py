@@ -86,6 +86,7 @@ class RequireTests:
             return [Violation(self.name, "test_results.total is missing or not a number", pointer + "/total")]
         if not _is_number(failed):
             return [Violation(self.name, "test_results.failed is missing or not a number", pointer + "/failed")]
+        assert isinstance(total, (int, float)) and isinstance(failed, (int, float))
         found: list[Violation] = []
         if total <= 0:
             found.append(Violation(self.name, "no tests ran (total is 0)", pointer + "/total"))
@@ -133,7 +134,9 @@ class StepsSucceeded:
             if not _is_int(code):
                 found.append(Violation(self.name, f"step {name!r} has no exit_code", f"/steps/{index}/exit_code"))
             elif code != 0:
-                found.append(Violation(self.name, f"step {name!r} exited with code {code}", f"/steps/{index}/exit_code"))
+                found.append(
+                    Violation(self.name, f"step {name!r} exited with code {code}", f"/steps/{index}/exit_code")
+                )
         return found
 
 

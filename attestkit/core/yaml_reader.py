@@ -85,11 +85,11 @@ def parse_yaml_text(text: str, source: str) -> Any:
                 line = event.start_mark.line + 1 if event.start_mark is not None else 0
                 value: Any
                 if isinstance(event, yaml.ScalarEvent):
-                    if event.style is None:
+                    if not event.style:
                         value = _resolve_plain(event.value, source, line)
                     else:
                         value = event.value
-                    is_plain_merge = event.style is None and event.value == "<<"
+                    is_plain_merge = not event.style and event.value == "<<"
                 elif isinstance(event, yaml.MappingStartEvent):
                     value = {}
                     is_plain_merge = False

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attestkit.core.keys import PrivateKey  # noqa: E402
-from attestkit.core.serialize import receipt_to_text  # noqa: E402
-from attestkit.core.signing import sign_receipt  # noqa: E402
+from attestkit.core.keys import PrivateKey
+from attestkit.core.serialize import receipt_to_text
+from attestkit.core.signing import sign_receipt
 
 HERE = Path(__file__).resolve().parent
 NOW = "2026-11-20T12:00:00Z"

@@ -214,6 +214,12 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
             "private key could not be decoded (corrupt, or wrong passphrase)", code="key-decode"
         ) from None
     except Exception:
+        if stripped.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----") and passphrase:
+            raise KeyFormatError(
+                "encrypted OpenSSH private keys are not supported; convert with "
+                "`ssh-keygen -p -m PKCS8 -f KEYFILE` or remove the passphrase",
+                code="unsupported-key",
+            ) from None
         raise KeyFormatError("private key uses an unsupported algorithm or format") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFormatError(f"private key is {type(key).__name__}, not Ed25519")

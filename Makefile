@@ -1,0 +1,51 @@
+# Two commands for a newcomer:
+#   make demo   - create .venv, install attestkit, verify the bundled demo receipt,
+#                 then generate a key, sign and verify, and show a tampered copy failing
+#   make test   - create .venv, install attestkit[test], run ruff, mypy --strict, pytest
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO := vectors/demo
+
+.PHONY: demo test clean vectors bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	@echo "== 1. verify the bundled demo receipt (signature, trust, artifacts, pipeline, policies)"
+	$(BIN)/attestkit verify $(DEMO)/receipt.json --public-key $(DEMO)/demo.pub \
+	  --artifacts $(DEMO)/artifacts --pipeline $(DEMO)/attest.yaml \
+	  --policy steps-succeeded --policy require-tests --policy security-scan
+	@echo "== 2. generate a key, sign the unsigned demo receipt, verify it"
+	rm -rf demo-out && mkdir -p demo-out
+	$(BIN)/attestkit keys generate --out-dir demo-out
+	$(BIN)/attestkit sign $(DEMO)/receipt.unsigned.json --key demo-out/attestkit.key -o demo-out/receipt.json
+	$(BIN)/attestkit verify demo-out/receipt.json --public-key demo-out/attestkit.pub --artifacts $(DEMO)/artifacts
+	@echo "== 3. change one byte of the demo receipt: verification must fail with exit 1"
+	sed 's/"exit_code": 0/"exit_code": 1/' $(DEMO)/receipt.json > demo-out/tampered.json
+	@$(BIN)/attestkit verify demo-out/tampered.json --public-key $(DEMO)/demo.pub; \
+	  code=$$?; if [ $$code -eq 1 ]; then echo "tampered receipt rejected (exit 1), as it must be"; else echo "unexpected exit $$code"; exit 1; fi
+
+test: $(VENV)/.test
+	$(BIN)/ruff check attestkit tests vectors benchmarks
+	$(BIN)/mypy --strict attestkit
+	$(BIN)/python -m pytest
+
+vectors: $(VENV)/.test
+	$(BIN)/python vectors/generate.py
+
+bench: $(VENV)/.test
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) demo-out

@@ -1,0 +1,151 @@
+"""verify_receipt: each check's outcome, the JSON shape, trust semantics."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attestkit import sign_receipt, verify_receipt
+from attestkit.core.keys import PrivateKey
+from attestkit.core.timeutil import parse_rfc3339
+from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.errors import UsageError
+from tests.conftest import NOW, make_receipt
+
+NOW_DT = parse_rfc3339(NOW)
+
+
+def _verify(receipt: Any, key: PrivateKey, **kwargs: Any) -> Any:
+    kwargs.setdefault("now", NOW_DT)
+    return verify_receipt(receipt, trusted_keys=[key.public_key], **kwargs)
+
+
+def test_valid_receipt_json_shape(signed: dict[str, Any], key: PrivateKey) -> None:
+    result = _verify(signed, key)
+    assert result.valid
+    out = result.to_json()
+    assert out["valid"] is True
+    assert out["signature_verification"] == {
+        "valid": True,
+        "signer": None,
+        "algorithm": "ed25519",
+        "public_key": key.public_key.text,
+        "key_id": key.public_key.key_id,
+    }
+    assert out["policy_compliance"] == {"passed": True, "violations": []}
+    assert out["timestamp_check"] == {"valid": True, "age_hours": 2.0}
+    assert out["chain_of_trust"] == "verified"
+
+
+def test_every_field_is_covered_by_the_signature(signed: dict[str, Any], key: PrivateKey) -> None:
+    for field in ["pipeline_hash", "timestamp", "attest_version", "signer_public_key"]:
+        tampered = copy.deepcopy(signed)
+        tampered[field] = tampered[field].replace("0", "1", 1) if "0" in tampered[field] else tampered[field] + "x"
+        assert not _verify(tampered, key).valid, field
+    unknown = dict(signed, extra_field="added later")
+    assert not _verify(unknown, key).valid
+
+
+def test_signature_removed_or_garbled(signed: dict[str, Any], key: PrivateKey) -> None:
+    unsigned = {k: v for k, v in signed.items() if k != "signature"}
+    result = _verify(unsigned, key)
+    assert not result.valid and result.failed_checks[0].code == "unsigned"
+    garbled = dict(signed, signature="ed25519:zz")
+    assert _verify(garbled, key).failed_checks[0].code == "signature-format"
+    wrong_alg = dict(signed, signature_algorithm="rsa")
+    assert _verify(wrong_alg, key).failed_checks[0].code == "algorithm"
+
+
+def test_untrusted_key_and_integrity_only(signed: dict[str, Any], key: PrivateKey, other_key: PrivateKey) -> None:
+    result = verify_receipt(signed, trusted_keys=[other_key.public_key], now=NOW_DT)
+    assert not result.valid and result.signature_valid and result.chain_of_trust == "untrusted"
+    integrity = verify_receipt(signed, integrity_only=True, now=NOW_DT)
+    assert integrity.valid and integrity.chain_of_trust == "untrusted"
+    with pytest.raises(UsageError):
+        verify_receipt(signed, now=NOW_DT)
+
+
+def test_embedded_key_is_never_trusted_by_itself(key: PrivateKey, other_key: PrivateKey) -> None:
+    forged = sign_receipt(make_receipt(), other_key)
+    assert not _verify(forged, key).valid
+
+
+def test_future_timestamp_and_tolerance(key: PrivateKey) -> None:
+    receipt = sign_receipt(make_receipt(timestamp="2026-11-20T12:04:59Z"), key)
+    assert _verify(receipt, key).valid
+    result = _verify(receipt, key, tolerance=timedelta(minutes=1))
+    assert not result.valid and not result.timestamp_valid
+    assert result.age_hours is not None and result.age_hours < 0
+
+
+def test_malformed_result_not_exception(key: PrivateKey) -> None:
+    result = _verify(b'{"a": 1, "a": 2}', key)
+    assert not result.valid
+    assert result.checks[0].name == "format" and result.checks[0].code == "duplicate-key"
+
+
+def test_signer_identity_from_trust_store_wins(key: PrivateKey) -> None:
+    receipt = sign_receipt(make_receipt(), key, signer="ci@example.com")
+    assert _verify(receipt, key).signer == "ci@example.com"
+    store = TrustStore((TrustedKey(key.public_key, identity="ci@example.com"),))
+    assert verify_receipt(receipt, trusted_keys=store, now=NOW_DT).signer == "ci@example.com"
+    liar = sign_receipt(make_receipt(), key, signer="release-manager@example.com")
+    result = verify_receipt(liar, trusted_keys=store, now=NOW_DT)
+    assert not result.valid and any(c.code == "signer-mismatch" for c in result.checks)
+
+
+def _store(key: PrivateKey, **fields: Any) -> TrustStore:
+    return TrustStore((TrustedKey(key.public_key, **fields),))
+
+
+def _at(text: str) -> datetime:
+    return parse_rfc3339(text)
+
+
+@pytest.mark.parametrize(
+    ("fields", "chain"),
+    [
+        ({"not_before": _at("2026-01-01T00:00:00Z"), "not_after": _at("2027-01-01T00:00:00Z")}, "verified"),
+        ({"not_before": _at("2026-11-21T00:00:00Z")}, "expired"),
+        ({"not_after": _at("2026-11-19T00:00:00Z")}, "expired"),
+        ({"revoked_at": _at("2026-11-21T00:00:00Z"), "revocation_reason": "superseded"}, "verified"),
+        ({"revoked_at": _at("2026-11-19T00:00:00Z"), "revocation_reason": "superseded"}, "revoked"),
+        ({"revoked_at": _at("2026-11-21T00:00:00Z"), "revocation_reason": "key-compromise"}, "revoked"),
+        ({"scopes": ("project:other",)}, "verified"),
+    ],
+)
+def test_keyring_windows_and_revocation(signed: dict[str, Any], key: PrivateKey, fields: dict[str, Any], chain: str) -> None:
+    result = verify_receipt(signed, trusted_keys=_store(key, **fields), now=NOW_DT)
+    assert result.chain_of_trust == chain
+    assert result.valid is (chain == "verified")
+
+
+def test_scope(signed: dict[str, Any], key: PrivateKey) -> None:
+    store = _store(key, scopes=("project:myapp",))
+    assert verify_receipt(signed, trusted_keys=store, now=NOW_DT, scope="project:myapp").valid
+    assert not verify_receipt(signed, trusted_keys=store, now=NOW_DT, scope="project:other").valid
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=8).filter(lambda k: k not in {"signature", "timestamp", "steps", "pipeline_hash", "attestations", "signer", "signer_public_key", "signature_algorithm"}),
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
+            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)), c, max_size=3),
+            max_leaves=10,
+        ),
+        max_size=5,
+    ).filter(lambda d: not any(any(0xD800 <= ord(c) <= 0xDFFF for c in k) for k in d))
+)
+def test_sign_verify_round_trip(extra: dict[str, Any]) -> None:
+    key = PrivateKey.from_seed(bytes(32))
+    receipt = make_receipt(**extra)
+    signed = sign_receipt(receipt, key)
+    assert receipt == make_receipt(**extra)  # the caller's dict is untouched
+    assert verify_receipt(signed, trusted_keys=[key.public_key], now=datetime(2026, 11, 20, 12, tzinfo=timezone.utc)).valid

@@ -1,0 +1,126 @@
+"""--artifacts and --pipeline: digests, sizes, traversal and symlink escapes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from attestkit import sign_receipt, verify_receipt
+from attestkit.core.digest import hash_file, hash_path_with_size
+from attestkit.core.keys import PrivateKey
+from attestkit.core.timeutil import parse_rfc3339
+from tests.conftest import NOW, CliResult, make_receipt, write_json
+
+
+def _setup(tmp_path: Path) -> tuple[Path, list[dict[str, Any]], list[dict[str, Any]]]:
+    root = tmp_path / "art"
+    (root / "dist" / "sub").mkdir(parents=True)
+    (root / "dist" / "app.bin").write_bytes(b"app")
+    (root / "dist" / "sub" / "lib.so").write_bytes(b"lib")
+    (root / "src").mkdir()
+    (root / "src" / "main.c").write_bytes(b"int main;")
+    tree, size = hash_path_with_size(root / "dist")
+    outputs = [
+        {"path": "dist/", "hash": tree, "size_bytes": size},
+        {"path": "dist/app.bin", "hash": hash_file(root / "dist" / "app.bin").upper().replace("BLAKE3:", "blake3:"), "size_bytes": 3},
+    ]
+    inputs = [{"path": "src/main.c", "hash": hash_file(root / "src" / "main.c"), "size_bytes": 9}]
+    return root, outputs, inputs
+
+
+def _verify(key: PrivateKey, outputs: list[dict[str, Any]], inputs: list[dict[str, Any]], root: Path, **kw: Any) -> Any:
+    receipt = make_receipt()
+    receipt["steps"][0]["outputs"] = outputs
+    receipt["steps"][0]["inputs"] = inputs
+    return verify_receipt(sign_receipt(receipt, key), trusted_keys=[key.public_key], now=parse_rfc3339(NOW), artifacts_dir=str(root), **kw)
+
+
+def _codes(result: Any) -> list[str]:
+    return [c.code for c in result.failed_checks]
+
+
+def test_matching_artifacts(tmp_path: Path, key: PrivateKey) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    assert _verify(key, outputs, inputs, root, check_inputs=True).valid
+
+
+def test_changed_file_and_tree(tmp_path: Path, key: PrivateKey) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    (root / "dist" / "app.bin").write_bytes(b"APP")
+    result = _verify(key, outputs, inputs, root)
+    assert _codes(result) == ["digest-mismatch", "digest-mismatch"]
+    assert any("dist/app.bin" in c.message and "blake3:" in c.message for c in result.failed_checks)
+
+
+def test_size_mismatch(tmp_path: Path, key: PrivateKey) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    outputs[1]["size_bytes"] = 4
+    assert _codes(_verify(key, outputs, inputs, root)) == ["size-mismatch"]
+
+
+def test_missing_and_wrong_kind(tmp_path: Path, key: PrivateKey) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    outputs.append({"path": "dist/gone.bin", "hash": outputs[1]["hash"]})
+    outputs.append({"path": "dist/app.bin/", "hash": outputs[1]["hash"]})
+    assert _codes(_verify(key, outputs, inputs, root)) == ["missing", "wrong-kind"]
+
+
+def test_inputs_only_with_check_inputs(tmp_path: Path, key: PrivateKey) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    (root / "src" / "main.c").write_bytes(b"changed")
+    assert _verify(key, outputs, inputs, root).valid
+    assert _codes(_verify(key, outputs, inputs, root, check_inputs=True)) == ["digest-mismatch"]
+
+
+def test_symlink_escapes_are_findings_and_never_read(tmp_path: Path, key: PrivateKey) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"outside")
+    os.symlink(secret, root / "dist" / "leak.txt")
+    os.symlink(tmp_path, root / "parent")
+    outputs = [
+        {"path": "dist/leak.txt", "hash": hash_file(secret)},
+        {"path": "parent/secret.txt", "hash": hash_file(secret)},
+    ]
+    assert _codes(_verify(key, outputs, inputs, root)) == ["escapes-tree", "escapes-tree"]
+
+
+def test_symlink_inside_tree_is_followed_for_files(tmp_path: Path, key: PrivateKey) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    os.symlink("app.bin", root / "dist" / "alias.bin")
+    outputs = [{"path": "dist/alias.bin", "hash": hash_file(root / "dist" / "app.bin"), "size_bytes": 3}]
+    assert _verify(key, outputs, inputs, root).valid
+
+
+def test_unrepresentable_name_in_recorded_tree_is_a_finding(tmp_path: Path, key: PrivateKey) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    with open(os.fsencode(root / "dist") + b"/bad\xff", "wb") as handle:
+        handle.write(b"x")
+    assert _codes(_verify(key, outputs[:1], inputs, root)) == ["unrepresentable-name"]
+
+
+def test_pipeline_check(tmp_path: Path, key: PrivateKey) -> None:
+    pipeline = tmp_path / "attest.yaml"
+    pipeline.write_bytes(b"version: '0.1'\n")
+    receipt = sign_receipt(make_receipt(pipeline_hash=hash_file(pipeline)), key)
+    ok = verify_receipt(receipt, trusted_keys=[key.public_key], now=parse_rfc3339(NOW), pipeline_file=str(pipeline))
+    assert ok.valid
+    pipeline.write_bytes(b"version: '0.2'\n")
+    bad = verify_receipt(receipt, trusted_keys=[key.public_key], now=parse_rfc3339(NOW), pipeline_file=str(pipeline))
+    assert _codes(bad) == ["pipeline-mismatch"]
+
+
+def test_cli_artifact_exit_codes(tmp_path: Path, key: PrivateKey, cli: Callable[..., CliResult]) -> None:
+    root, outputs, inputs = _setup(tmp_path)
+    receipt = make_receipt()
+    receipt["steps"][0]["outputs"] = outputs
+    path = write_json(tmp_path / "r.json", sign_receipt(receipt, key))
+    args = ["verify", str(path), "--public-key", key.public_key.text, "--now", NOW]
+    assert cli(*args, "--artifacts", str(root)).code == 0
+    (root / "dist" / "sub" / "lib.so").write_bytes(b"evil")
+    changed = cli(*args, "--artifacts", str(root))
+    assert changed.code == 1 and "dist/" in changed.out
+    assert cli(*args, "--artifacts", str(tmp_path / "missing")).code == 2
+    assert cli(*args, "--pipeline", str(tmp_path / "missing.yaml")).code == 2

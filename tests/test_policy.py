@@ -1,0 +1,219 @@
+"""Built-in policies, rule files and Rego policies: each passes and fails."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attestkit import sign_receipt, verify_receipt
+from attestkit.core.keys import PrivateKey
+from attestkit.core.policy.base import Policy, PolicyContext
+from attestkit.core.policy.builtin import builtin_policy
+from attestkit.core.policy.loader import load_policy_text
+from attestkit.core.timeutil import parse_rfc3339
+from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.errors import PolicyError
+from tests.conftest import NOW, ROOT, CliResult, make_receipt, write_json
+
+EXAMPLES = ROOT / "docs" / "examples"
+NOW_DT = parse_rfc3339(NOW)
+
+
+def _context(receipt: dict[str, Any], verified: bool = True, identity: str | None = None) -> PolicyContext:
+    return PolicyContext(
+        receipt=receipt, signature_verified=verified, signer=identity, public_key=None,
+        now=NOW_DT, timestamp=parse_rfc3339(receipt["timestamp"]), trusted_identity=identity,
+    )  # fmt: skip
+
+
+def _messages(policy: Policy, receipt: dict[str, Any], **kw: Any) -> list[str]:
+    return [v.message for v in policy.evaluate(_context(receipt, **kw))]
+
+
+def test_require_signature() -> None:
+    policy = builtin_policy("require-signature")
+    assert _messages(policy, make_receipt(signature="x")) == []
+    assert _messages(policy, make_receipt(), verified=False) == ["receipt is not signed"]
+    assert _messages(policy, make_receipt(signature="x"), verified=False) == ["receipt signature did not verify"]
+
+
+def test_max_age() -> None:
+    assert _messages(builtin_policy("max-age-3h"), make_receipt()) == []
+    assert _messages(builtin_policy("max-age-1h"), make_receipt()) == ["built 2h ago; the limit is 60m"]
+    assert _messages(builtin_policy("max-age-1d"), make_receipt()) == []
+    assert builtin_policy("max-age-90s").name == "max-age-90s"
+
+
+def test_require_tests() -> None:
+    policy = builtin_policy("require-tests")
+    assert _messages(policy, make_receipt()) == []
+    assert _messages(policy, make_receipt(attestations={})) == ["no test attestation"]
+    failing = make_receipt()
+    failing["attestations"]["test"]["predicate"]["test_results"] = {"total": 5, "failed": 2}
+    assert _messages(policy, failing) == ["2 of 5 tests failed"]
+    empty = make_receipt()
+    empty["attestations"]["test"]["predicate"]["test_results"] = {"total": 0, "failed": 0}
+    assert _messages(policy, empty) == ["no tests ran (total is 0)"]
+
+
+def test_security_scan() -> None:
+    policy = builtin_policy("security-scan")
+    assert _messages(policy, make_receipt()) == []
+    bad = make_receipt()
+    bad["attestations"]["security"]["predicate"]["results"]["vulnerabilities"]["critical"] = 3
+    assert _messages(policy, bad) == ["3 critical vulnerabilities reported"]
+    assert _messages(policy, make_receipt(attestations={"test": {}})) == ["no security attestation"]
+
+
+def test_steps_succeeded() -> None:
+    policy = builtin_policy("steps-succeeded")
+    assert _messages(policy, make_receipt()) == []
+    bad = make_receipt()
+    bad["steps"].append({"name": "deploy", "exit_code": 2})
+    assert _messages(policy, bad) == ["step 'deploy' exited with code 2"]
+
+
+@pytest.mark.parametrize("name", ["max-age-", "max-age-24", "max-age-1w", "require", "REQUIRE-TESTS"])
+def test_unknown_policy_names(name: str) -> None:
+    with pytest.raises(PolicyError, match="unknown policy"):
+        builtin_policy(name)
+
+
+def test_verification_yaml_example() -> None:
+    policy = load_policy_text("verification.yaml", (EXAMPLES / "verification.yaml").read_bytes())
+    receipt = make_receipt()
+    assert _messages(policy, receipt, identity="ci-system@company.com") == ["no attestation of type 'attest/build'"]
+    receipt["attestations"]["build"] = {"type": "attest/build", "predicate": {}}
+    assert _messages(policy, receipt, identity="ci-system@company.com") == []
+    assert _messages(policy, receipt, identity="intruder@evil.example") == ["signer 'intruder@evil.example' is not allowed"]
+    assert _messages(policy, receipt) == ["signer identity is not established by a trusted keyring entry"]
+
+
+def _release_receipt() -> dict[str, Any]:
+    receipt = make_receipt()
+    receipt["steps"][0]["environment_snapshot"] = {"NODE_ENV": "production"}
+    receipt["attestations"]["test"]["predicate"]["coverage"] = {"lines": 85.0, "branches": 71}
+    return receipt
+
+
+def test_release_yaml_example_pass_and_fail() -> None:
+    policy = load_policy_text("release.yaml", (EXAMPLES / "release.yaml").read_bytes())
+    assert _messages(policy, _release_receipt()) == []
+    bad = _release_receipt()
+    bad["steps"][0]["exit_code"] = 1
+    bad["steps"][0]["environment_snapshot"]["NODE_ENV"] = "development"
+    bad["attestations"]["test"]["predicate"]["coverage"]["lines"] = 60
+    bad["attestations"]["security"]["predicate"]["results"]["vulnerabilities"]["high"] = 2
+    bad["total_duration_secs"] = 3600
+    bad["pipeline_hash"] = "blake3:" + "00" * 32
+    assert _messages(policy, bad) == [
+        "step 'build' exited with code 1",
+        "lines coverage 60% is below 80.0%",
+        "2 high vulnerabilities; the limit is 0",
+        "pipeline ran 3600s; the limit is 30m",
+        "NODE_ENV is 'development', expected 'production'",
+        f"pipeline_hash blake3:{'00' * 32} is not in the allow-list",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ("- {name: a, type: nope}", "rule 'a': unknown type 'nope'"),
+        ("- {name: a, type: max-age}", "rule 'a': field 'max_age': is required"),
+        ("- {name: a, type: max-age, max_age: 24 hours}", "rule 'a': field 'max_age'"),
+        ("- {name: a, type: max-age, max_age: 24h, extra: 1}", "rule 'a': field 'extra': is not a parameter"),
+        ("- {name: a, type: signer-allowed, allowed_signers: x}", "rule 'a': field 'allowed_signers': has the wrong type"),
+        ("- {name: a, type: max-vulnerabilities, critical: -1}", "rule 'a': field 'critical': must be >= 0"),
+        ("- {name: a, type: pipeline-hash-in, allowed: [sha256:00]}", "rule 'a': field 'allowed'"),
+        ("- {name: a, type: step-required, step: 3}", "field 'step': has the wrong type"),
+        ("- {type: max-age, max_age: 1h}", "field 'name' is required"),
+        ("- {name: a, type: max-age, max_age: 1h}\n    - {name: a, type: max-age, max_age: 2h}", "duplicate rule name"),
+    ],
+)
+def test_rule_file_validation(rules: str, message: str) -> None:
+    text = f"verification:\n  rules:\n    {rules}\n"
+    with pytest.raises(PolicyError) as info:
+        load_policy_text("rules.yaml", text.encode())
+    assert message in str(info.value) and str(info.value).startswith("rules.yaml")
+
+
+def test_rego_example_policy() -> None:
+    policy = load_policy_text("docs/examples/attest.rego", (EXAMPLES / "attest.rego").read_bytes())
+    assert _messages(policy, make_receipt()) == []
+    assert _messages(policy, make_receipt(), verified=False) == ["allow is not true"]
+    bad = make_receipt()
+    bad["steps"][0]["exit_code"] = 3
+    violations = policy.evaluate(_context(bad))
+    assert {v.message for v in violations} == {"allow is not true", "step build exited with 3"}
+    assert {v.policy for v in violations} == {"docs/examples/attest.rego"}
+
+
+def test_rego_without_allow_is_judged_by_deny_alone() -> None:
+    text = b'package attest.verification\nimport rego.v1\ndeny contains "too old" if { input.age_seconds > 3600 }\n'
+    policy = load_policy_text("deny.rego", text)
+    assert _messages(policy, make_receipt(timestamp="2026-11-20T11:30:00Z")) == []
+    assert _messages(policy, make_receipt()) == ["too old"]
+
+
+def test_rego_input_document() -> None:
+    text = b"""package attest.verification
+import rego.v1
+deny contains sprintf("%v|%v|%v|%v", [input.signature.verified, input.timestamp_ns, input.now_ns, input.age_seconds]) if { true }
+"""
+    (message,) = _messages(load_policy_text("x.rego", text), make_receipt())
+    assert message == "true|1795168800000000000|1795176000000000000|7200"
+
+
+def test_rego_errors() -> None:
+    with pytest.raises(PolicyError, match=r"bad.rego: Rego syntax error at line 3"):
+        load_policy_text("bad.rego", b"package attest.verification\n\nallow if {\n")
+    with pytest.raises(PolicyError, match="package must be attest.verification"):
+        load_policy_text("other.rego", b"package other\nallow := true\n")
+    with pytest.raises(PolicyError, match=".yaml, .yml or .rego"):
+        load_policy_text("policy.json", b"{}")
+
+
+def test_policies_through_verify(key: PrivateKey) -> None:
+    store = TrustStore((TrustedKey(key.public_key, identity="ci-system@company.com"),))
+    receipt = make_receipt()
+    receipt["attestations"]["build"] = {"type": "attest/build", "predicate": {}}
+    signed = sign_receipt(receipt, key, signer="release-manager@company.com")  # a claim the keyring overrides
+    policy = load_policy_text("v.yaml", (EXAMPLES / "verification.yaml").read_bytes())
+    result = verify_receipt(signed, trusted_keys=store, now=NOW_DT, policies=[policy])
+    assert not result.valid  # signer claim contradicts the keyring identity
+    honest = sign_receipt(receipt, key, signer="ci-system@company.com")
+    assert verify_receipt(honest, trusted_keys=store, now=NOW_DT, policies=[policy]).valid
+
+
+def test_cli_policies(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey) -> None:
+    bad = make_receipt()
+    bad["steps"][0]["exit_code"] = 1
+    path = write_json(tmp_path / "r.json", sign_receipt(bad, key))
+    rego = EXAMPLES / "attest.rego"
+    result = cli("verify", str(path), "--public-key", key.public_key.text, "--now", NOW, "--json",
+                 "--policy", "steps-succeeded", "--policy", "max-age-24h", "--policy-file", str(rego))  # fmt: skip
+    assert result.code == 1
+    violations = result.json_lines()[0]["policy_compliance"]["violations"]
+    assert {v["policy"] for v in violations} == {"steps-succeeded", str(rego)}
+    assert cli("verify", str(path), "--public-key", key.public_key.text, "--policy", "nope").code == 2
+    bad_rego = tmp_path / "bad.rego"
+    bad_rego.write_text("package attest.verification\nallow if {\n")
+    failed = cli("verify", str(path), "--public-key", key.public_key.text, "--policy-file", str(bad_rego))
+    assert failed.code == 2 and "line 2" in failed.err and failed.out == ""
+    assert cli("policy", "check", str(EXAMPLES / "release.yaml"), str(rego)).code == 0
+    assert cli("policy", "check", str(bad_rego)).code == 2
+    listed = cli("policy", "list")
+    assert "require-tests" in listed.out and "pipeline-hash-in" in listed.out
+
+
+def test_missing_data_is_a_violation_not_a_crash() -> None:
+    bare = {"timestamp": "2026-11-20T10:00:00Z"}
+    for name in ["require-tests", "security-scan", "steps-succeeded", "max-age-1h"]:
+        assert _messages(builtin_policy(name), copy.deepcopy(bare))
+    policy = load_policy_text("release.yaml", (EXAMPLES / "release.yaml").read_bytes())
+    assert len(_messages(policy, bare)) == 7

@@ -99,13 +99,19 @@ def _cli_command() -> list[str]:
 def cli(tmp_path: Path) -> Callable[..., CliResult]:
     """Run the installed ``attestkit`` command in a subprocess."""
 
-    def run(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, cwd: Path | None = None) -> CliResult:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTESTKIT_KEY", "ATTESTKIT_SIGNING", "ATTEST_"))}
+    def run(
+        *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, cwd: Path | None = None
+    ) -> CliResult:
+        full_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("ATTESTKIT_KEY", "ATTESTKIT_SIGNING", "ATTEST_"))
+        }
         full_env.update(env or {})
         proc = subprocess.run(
             [*_cli_command(), *args], input=stdin, capture_output=True, env=full_env, cwd=cwd or tmp_path, timeout=60
         )
-        return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+        return CliResult(
+            proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+        )
 
     return run
 

@@ -24,7 +24,11 @@ def _setup(tmp_path: Path) -> tuple[Path, list[dict[str, Any]], list[dict[str, A
     tree, size = hash_path_with_size(root / "dist")
     outputs = [
         {"path": "dist/", "hash": tree, "size_bytes": size},
-        {"path": "dist/app.bin", "hash": hash_file(root / "dist" / "app.bin").upper().replace("BLAKE3:", "blake3:"), "size_bytes": 3},
+        {
+            "path": "dist/app.bin",
+            "hash": hash_file(root / "dist" / "app.bin").upper().replace("BLAKE3:", "blake3:"),
+            "size_bytes": 3,
+        },
     ]
     inputs = [{"path": "src/main.c", "hash": hash_file(root / "src" / "main.c"), "size_bytes": 9}]
     return root, outputs, inputs
@@ -34,7 +38,9 @@ def _verify(key: PrivateKey, outputs: list[dict[str, Any]], inputs: list[dict[st
     receipt = make_receipt()
     receipt["steps"][0]["outputs"] = outputs
     receipt["steps"][0]["inputs"] = inputs
-    return verify_receipt(sign_receipt(receipt, key), trusted_keys=[key.public_key], now=parse_rfc3339(NOW), artifacts_dir=str(root), **kw)
+    return verify_receipt(
+        sign_receipt(receipt, key), trusted_keys=[key.public_key], now=parse_rfc3339(NOW), artifacts_dir=str(root), **kw
+    )
 
 
 def _codes(result: Any) -> list[str]:
@@ -113,7 +119,7 @@ def test_pipeline_check(tmp_path: Path, key: PrivateKey) -> None:
 
 
 def test_cli_artifact_exit_codes(tmp_path: Path, key: PrivateKey, cli: Callable[..., CliResult]) -> None:
-    root, outputs, inputs = _setup(tmp_path)
+    root, outputs, _inputs = _setup(tmp_path)
     receipt = make_receipt()
     receipt["steps"][0]["outputs"] = outputs
     path = write_json(tmp_path / "r.json", sign_receipt(receipt, key))

@@ -41,7 +41,15 @@ def test_es6_number_samples() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(45.0, "45"), (1e-7, "1e-7"), (-0.0, "0"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (0.000001, "0.000001"), (-1.5, "-1.5")],
+    [
+        (45.0, "45"),
+        (1e-7, "1e-7"),
+        (-0.0, "0"),
+        (1e21, "1e+21"),
+        (1e20, "100000000000000000000"),
+        (0.000001, "0.000001"),
+        (-1.5, "-1.5"),
+    ],
 )
 def test_contract_number_examples(value: float, text: str) -> None:
     assert canonicalize(value).decode() == text

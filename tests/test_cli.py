@@ -58,7 +58,7 @@ def test_sign_from_stdin_to_stdout_and_env_key(cli: Cli, tmp_path: Path, key: Pr
 
 def test_encrypted_key_uses_passphrase_env(cli: Cli, tmp_path: Path) -> None:
     env = {"ATTESTKIT_KEY_PASSPHRASE": "correct horse"}
-    key_path, pub_path = _keypair(cli, tmp_path, env=env)
+    key_path, _pub_path = _keypair(cli, tmp_path, env=env)
     assert b"ENCRYPTED" in key_path.read_bytes()
     unsigned = write_json(tmp_path / "r.json", make_receipt())
     no_pass = cli("sign", str(unsigned), "--key", str(key_path))
@@ -97,7 +97,9 @@ def _signed_file(tmp_path: Path, key: PrivateKey, name: str = "s.json", **overri
 
 def test_verify_json_shape(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
     path = _signed_file(tmp_path, key, signer="ci@example.com")
-    result = cli("verify", str(path), "--public-key", key.public_key.text, "--now", NOW, "--json", "--policy", "require-tests")
+    result = cli(
+        "verify", str(path), "--public-key", key.public_key.text, "--now", NOW, "--json", "--policy", "require-tests"
+    )
     assert result.code == 0
     (line,) = result.json_lines()
     assert line["valid"] is True
@@ -146,13 +148,17 @@ def test_future_timestamp_exit_1(cli: Cli, tmp_path: Path, key: PrivateKey) -> N
     assert cli("verify", str(path), "--public-key", key.public_key.text, "--now", NOW, "--tolerance", "10m").code == 0
 
 
-def test_several_receipts_json_lines_and_worst_exit(cli: Cli, tmp_path: Path, key: PrivateKey, other_key: PrivateKey) -> None:
+def test_several_receipts_json_lines_and_worst_exit(
+    cli: Cli, tmp_path: Path, key: PrivateKey, other_key: PrivateKey
+) -> None:
     a = _signed_file(tmp_path, key, "a.json")
     b = write_json(tmp_path / "b.json", sign_receipt(make_receipt(), other_key))
     result = cli("verify", str(a), str(b), "--public-key", key.public_key.text, "--now", NOW, "--json")
     assert result.code == 1
     assert [line["valid"] for line in result.json_lines()] == [True, False]
-    missing = cli("verify", str(a), str(tmp_path / "gone.json"), "--public-key", key.public_key.text, "--now", NOW, "--json")
+    missing = cli(
+        "verify", str(a), str(tmp_path / "gone.json"), "--public-key", key.public_key.text, "--now", NOW, "--json"
+    )
     assert missing.code == 2 and len(missing.json_lines()) == 2
 
 

@@ -153,9 +153,9 @@ def test_many_small_files_parallel_equals_sequential(tmp_path: Path) -> None:
     assert hash_tree(tmp_path) == _b3sum_tree_digest(tmp_path)
 
 
-names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\x00"), min_size=1, max_size=12).filter(
-    lambda n: n not in (".", "..") and len(n.encode()) < 200
-)
+names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\x00"), min_size=1, max_size=12
+).filter(lambda n: n not in (".", "..") and len(n.encode()) < 200)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -33,7 +33,9 @@ def test_public_key_forms_agree(key: PrivateKey) -> None:
     public = key.public_key
     crypto_public = _crypto_key(key.seed).public_key()
     raw = crypto_public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    pem = crypto_public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = crypto_public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
     ssh = crypto_public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     assert public.raw == raw
     for text in (public.text, public.text.upper().replace("ED25519:", "ed25519:"), pem, ssh, ssh + " user@host"):
@@ -73,11 +75,15 @@ def test_rsa_pem_is_refused() -> None:
 
 def test_private_key_formats(key: PrivateKey) -> None:
     crypto = _crypto_key(key.seed)
-    pkcs8 = crypto.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pkcs8 = crypto.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     encrypted = crypto.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
     )
-    openssh = crypto.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    openssh = crypto.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
     assert parse_private_key(pkcs8).seed == key.seed
     assert parse_private_key(encrypted, b"pw").seed == key.seed
     assert parse_private_key(openssh).seed == key.seed
@@ -130,7 +136,7 @@ def test_trusted_keys_file_forms(key: PrivateKey, other_key: PrivateKey) -> None
 
 def test_one_bad_entry_poisons_a_trusted_keys_file(key: PrivateKey) -> None:
     text = f"{key.public_key.text}\ned25519:{SMALL_ORDER[0]}\n"
-    with pytest.raises(TrustStoreError, match="keys.txt: line 2"):
+    with pytest.raises(TrustStoreError, match=r"keys\.txt: line 2"):
         parse_trusted_keys(text, "keys.txt")
     with pytest.raises(TrustStoreError, match="no trusted keys"):
         parse_trusted_keys("# empty\n", "keys.txt")

@@ -89,7 +89,9 @@ def test_verification_yaml_example() -> None:
     assert _messages(policy, receipt, identity="ci-system@company.com") == ["no attestation of type 'attest/build'"]
     receipt["attestations"]["build"] = {"type": "attest/build", "predicate": {}}
     assert _messages(policy, receipt, identity="ci-system@company.com") == []
-    assert _messages(policy, receipt, identity="intruder@evil.example") == ["signer 'intruder@evil.example' is not allowed"]
+    assert _messages(policy, receipt, identity="intruder@evil.example") == [
+        "signer 'intruder@evil.example' is not allowed"
+    ]
     assert _messages(policy, receipt) == ["signer identity is not established by a trusted keyring entry"]
 
 
@@ -127,7 +129,10 @@ def test_release_yaml_example_pass_and_fail() -> None:
         ("- {name: a, type: max-age}", "rule 'a': field 'max_age': is required"),
         ("- {name: a, type: max-age, max_age: 24 hours}", "rule 'a': field 'max_age'"),
         ("- {name: a, type: max-age, max_age: 24h, extra: 1}", "rule 'a': field 'extra': is not a parameter"),
-        ("- {name: a, type: signer-allowed, allowed_signers: x}", "rule 'a': field 'allowed_signers': has the wrong type"),
+        (
+            "- {name: a, type: signer-allowed, allowed_signers: x}",
+            "rule 'a': field 'allowed_signers': has the wrong type",
+        ),
         ("- {name: a, type: max-vulnerabilities, critical: -1}", "rule 'a': field 'critical': must be >= 0"),
         ("- {name: a, type: pipeline-hash-in, allowed: [sha256:00]}", "rule 'a': field 'allowed'"),
         ("- {name: a, type: step-required, step: 3}", "field 'step': has the wrong type"),
@@ -172,9 +177,9 @@ deny contains sprintf("%v|%v|%v|%v", [input.signature.verified, input.timestamp_
 def test_rego_errors() -> None:
     with pytest.raises(PolicyError, match=r"bad.rego: Rego syntax error at line 3"):
         load_policy_text("bad.rego", b"package attest.verification\n\nallow if {\n")
-    with pytest.raises(PolicyError, match="package must be attest.verification"):
+    with pytest.raises(PolicyError, match=r"package must be attest\.verification"):
         load_policy_text("other.rego", b"package other\nallow := true\n")
-    with pytest.raises(PolicyError, match=".yaml, .yml or .rego"):
+    with pytest.raises(PolicyError, match=r"\.yaml, \.yml or \.rego"):
         load_policy_text("policy.json", b"{}")
 
 

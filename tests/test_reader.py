@@ -43,7 +43,13 @@ def test_format_is_detected_from_content() -> None:
         ('{"timestamp": "2026-11-20T10:00:00Z", "a": 1e999}', "non-finite", "/a"),
         ('{"timestamp": "yesterday"}', "timestamp-format", "/timestamp"),
         ('{"steps": []}', "schema", "/timestamp"),
-        ('{"timestamp": "2026-11-20T10:00:00Z", "steps": [{"outputs": [{"path": "a/../b", "hash": "blake3:' + "0" * 64 + '"}]}]}', "unsafe-path", "/steps/0/outputs/0/path"),
+        (
+            '{"timestamp": "2026-11-20T10:00:00Z", "steps": [{"outputs": [{"path": "a/../b", "hash": "blake3:'
+            + "0" * 64
+            + '"}]}]}',
+            "unsafe-path",
+            "/steps/0/outputs/0/path",
+        ),
         ('{"timestamp": "2026-11-20T10:00:00Z", "pipeline_hash": "sha256:00"}', "digest-format", "/pipeline_hash"),
         ('{"timestamp": "2026-11-20T10:00:00Z",', "syntax", "line 1 column"),
     ],
@@ -119,7 +125,10 @@ def test_yaml_rejections(body: str, code: str) -> None:
 
 
 def test_yaml_core_schema_scalars() -> None:
-    text = YAML_HEAD + "t: true\nf: false\ny: yes\nT: True\nn: null\ne:\nd: 2026-11-20\no: 0o17\nh: 0x1F\nx: 1.5e3\ns: '1'\n"
+    text = (
+        YAML_HEAD
+        + "t: true\nf: false\ny: yes\nT: True\nn: null\ne:\nd: 2026-11-20\no: 0o17\nh: 0x1F\nx: 1.5e3\ns: '1'\n"
+    )
     data = parse_receipt(text.encode(), fmt="yaml").data
     assert data["t"] is True and data["f"] is False
     assert data["y"] == "yes" and data["T"] == "True"
@@ -155,7 +164,11 @@ json_text = st.recursive(
 
 
 @settings(max_examples=300)
-@given(json_text, st.integers(min_value=0, max_value=200), st.sampled_from(["", "]", "}", ",", '"', "\\u", "\x00", "NaN", "1e999", "&a", "!!"]))
+@given(
+    json_text,
+    st.integers(min_value=0, max_value=200),
+    st.sampled_from(["", "]", "}", ",", '"', "\\u", "\x00", "NaN", "1e999", "&a", "!!"]),
+)
 def test_mutated_json_only_raises_malformed(text: str, position: int, insert: str) -> None:
     mutated = text[:position] + insert + text[position:]
     for fmt in ("json", "yaml"):

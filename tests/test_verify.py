@@ -119,7 +119,9 @@ def _at(text: str) -> datetime:
         ({"scopes": ("project:other",)}, "verified"),
     ],
 )
-def test_keyring_windows_and_revocation(signed: dict[str, Any], key: PrivateKey, fields: dict[str, Any], chain: str) -> None:
+def test_keyring_windows_and_revocation(
+    signed: dict[str, Any], key: PrivateKey, fields: dict[str, Any], chain: str
+) -> None:
     result = verify_receipt(signed, trusted_keys=_store(key, **fields), now=NOW_DT)
     assert result.chain_of_trust == chain
     assert result.valid is (chain == "verified")
@@ -134,10 +136,33 @@ def test_scope(signed: dict[str, Any], key: PrivateKey) -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     st.dictionaries(
-        st.text(min_size=1, max_size=8).filter(lambda k: k not in {"signature", "timestamp", "steps", "pipeline_hash", "attestations", "signer", "signer_public_key", "signature_algorithm"}),
+        st.text(min_size=1, max_size=8).filter(
+            lambda k: (
+                k
+                not in {
+                    "signature",
+                    "timestamp",
+                    "steps",
+                    "pipeline_hash",
+                    "attestations",
+                    "signer",
+                    "signer_public_key",
+                    "signature_algorithm",
+                }
+            )
+        ),
         st.recursive(
-            st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
-            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)), c, max_size=3),
+            st.none()
+            | st.booleans()
+            | st.integers(-(2**53 - 1), 2**53 - 1)
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.text(max_size=10).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
+            lambda c: (
+                st.lists(c, max_size=3)
+                | st.dictionaries(
+                    st.text(max_size=5).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)), c, max_size=3
+                )
+            ),
             max_leaves=10,
         ),
         max_size=5,
@@ -148,4 +173,6 @@ def test_sign_verify_round_trip(extra: dict[str, Any]) -> None:
     receipt = make_receipt(**extra)
     signed = sign_receipt(receipt, key)
     assert receipt == make_receipt(**extra)  # the caller's dict is untouched
-    assert verify_receipt(signed, trusted_keys=[key.public_key], now=datetime(2026, 11, 20, 12, tzinfo=timezone.utc)).valid
+    assert verify_receipt(
+        signed, trusted_keys=[key.public_key], now=datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+    ).valid

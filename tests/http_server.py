@@ -1,0 +1,88 @@
+"""A real HTTP server on 127.0.0.1 for adapter tests, scripted per path."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | Any = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    stream_bytes: int = 0  # send this many bytes with no Content-Length, then close
+
+
+@dataclass
+class Server:
+    base_url: str
+    routes: dict[str, list[Reply]]
+    requests: list[tuple[str, str, dict[str, str]]]
+
+
+@contextmanager
+def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
+    """Serve each path's replies in order (the last one repeats)."""
+    requests: list[tuple[str, str, dict[str, str]]] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            self._answer("POST")
+
+        def _answer(self, method: str) -> None:
+            with lock:
+                requests.append((method, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                queue = routes.get(self.path.split("?")[0])
+                reply = (
+                    (queue.pop(0) if len(queue) > 1 else queue[0])
+                    if queue
+                    else Reply(404, {"error": {"code": "NOT_FOUND", "message": "no route", "request_id": "req_404"}})
+                )
+            if reply.delay:
+                time.sleep(reply.delay)
+            body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+            try:
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                if reply.stream_bytes:
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    chunk = b"x" * 65536
+                    sent = 0
+                    while sent < reply.stream_bytes:
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+                    return
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Server(f"http://127.0.0.1:{server.server_address[1]}", routes, requests)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,1 @@
+"""attestkit benchmarks: `python -m benchmarks` runs them all and prints one table."""

@@ -82,20 +82,26 @@ def canonicalize(value: Any) -> bytes:
     parts: list[str] = []
     append = parts.append
     encode = _encode_string
+    # Local names and exact-type checks first: this loop is the verifier's hot path.
+    str_, dict_, list_, float_, int_ = str, dict, list, float, int
 
     def emit(node: Any, depth: int) -> None:
-        if isinstance(node, str):
+        t = type(node)
+        if t is str_:
             if not node.isascii():
                 _check_string(node)
             append(encode(node))
-        elif isinstance(node, dict):
+            return
+        if t is dict_ or isinstance(node, dict_):
             if depth >= MAX_DEPTH:
                 raise CanonicalizationError(f"nesting deeper than {MAX_DEPTH} containers", code="depth")
-            keys = list(node)
-            for key in keys:
-                if not isinstance(key, str):
-                    raise CanonicalizationError(f"object key {key!r} is not a string", code="non-string-key")
-            if all(k.isascii() for k in keys):
+            keys = list_(node)
+            try:
+                joined = "".join(keys)
+            except TypeError:
+                bad = next(k for k in keys if not isinstance(k, str_))
+                raise CanonicalizationError(f"object key {bad!r} is not a string", code="non-string-key") from None
+            if joined.isascii():
                 keys.sort()
             else:
                 for key in keys:
@@ -105,49 +111,52 @@ def canonicalize(value: Any) -> bytes:
                         exc.pointer = "/" + _pointer_token(key) + exc.pointer
                         raise
                 keys.sort(key=_utf16_key)
-            append("{")
-            first = True
+            sep = "{"
             for key in keys:
-                if first:
-                    first = False
-                else:
-                    append(",")
+                append(sep)
+                sep = ","
                 append(encode(key))
                 append(":")
+                item = node[key]
+                if type(item) is str_ and item.isascii():
+                    append(encode(item))
+                    continue
                 try:
-                    emit(node[key], depth + 1)
+                    emit(item, depth + 1)
                 except CanonicalizationError as exc:
                     exc.pointer = "/" + _pointer_token(key) + exc.pointer
                     raise
-            append("}")
-        elif isinstance(node, (list, tuple)):
+            append("}" if sep == "," else "{}")
+            return
+        if t is list_ or isinstance(node, (list_, tuple)):
             if depth >= MAX_DEPTH:
                 raise CanonicalizationError(f"nesting deeper than {MAX_DEPTH} containers", code="depth")
-            append("[")
+            sep = "["
             for index, item in enumerate(node):
-                if index:
-                    append(",")
+                append(sep)
+                sep = ","
                 try:
                     emit(item, depth + 1)
                 except CanonicalizationError as exc:
                     exc.pointer = "/" + str(index) + exc.pointer
                     raise
-            append("]")
-        elif node is True:
+            append("]" if sep == "," else "[]")
+            return
+        if node is True:
             append("true")
         elif node is False:
             append("false")
         elif node is None:
             append("null")
-        elif isinstance(node, int):
+        elif t is int_ or isinstance(node, int_):
             if -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:
-                append(str(int(node)))
+                append(int_.__repr__(node))
             else:
                 raise CanonicalizationError("integer outside +/-(2^53-1)", code="integer-range")
-        elif isinstance(node, float):
+        elif t is float_ or isinstance(node, float_):
             append(format_number(node))
         else:
-            raise CanonicalizationError(f"value of type {type(node).__name__} is not JSON", code="not-json")
+            raise CanonicalizationError(f"value of type {t.__name__} is not JSON", code="not-json")
 
     emit(value, 0)
     return "".join(parts).encode("utf-8")

@@ -31,6 +31,7 @@ class PublicKey:
 
     raw: bytes
     _verify_key: nacl.signing.VerifyKey = field(repr=False, compare=False, hash=False)
+    key_id: str = field(default="", compare=False)
 
     @classmethod
     def from_raw(cls, raw: bytes) -> PublicKey:
@@ -42,17 +43,12 @@ class PublicKey:
                 "public key is not a valid Ed25519 point (small-order, non-canonical or off the curve)",
                 code="weak-key",
             )
-        return cls(raw=raw, _verify_key=nacl.signing.VerifyKey(raw))
+        return cls(raw=raw, _verify_key=nacl.signing.VerifyKey(raw), key_id=key_id_of(raw))
 
     @property
     def text(self) -> str:
         """The ``ed25519:<64 hex>`` form."""
         return "ed25519:" + self.raw.hex()
-
-    @property
-    def key_id(self) -> str:
-        """Short stable identifier of this key."""
-        return key_id_of(self.raw)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when *signature* is a canonical Ed25519 signature of *message*."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from attestkit.core.keys import PrivateKey, PublicKey
@@ -31,18 +32,31 @@ def sign_receipt(receipt: Mapping[str, Any], private_key: PrivateKey, *, signer:
     return draft
 
 
-def embedded_public_key(data: Mapping[str, Any]) -> PublicKey:
-    """The receipt's ``signer_public_key``; :class:`KeyFormatError` when absent or unusable."""
+@lru_cache(maxsize=4096)
+def _validated_key(raw: bytes) -> PublicKey:
+    # Point validation costs about as much as a signature check: do it once per key.
+    return PublicKey.from_raw(raw)
+
+
+def embedded_public_key(data: Mapping[str, Any], known: Callable[[bytes], PublicKey | None] | None = None) -> PublicKey:
+    """The receipt's ``signer_public_key``; :class:`KeyFormatError` when absent or unusable.
+
+    *known* may return an already validated key for the raw bytes (e.g. a trusted key).
+    """
     text = data.get("signer_public_key")
     if not isinstance(text, str):
         raise KeyFormatError("receipt has no signer_public_key", code="no-public-key")
     match = _EMBEDDED_KEY.match(text)
     if match is None:
         raise KeyFormatError("signer_public_key must be ed25519:<64 hex>", code="public-key-format")
-    return PublicKey.from_raw(bytes.fromhex(match.group(1)))
+    raw = bytes.fromhex(match.group(1))
+    found = known(raw) if known is not None else None
+    return found if found is not None else _validated_key(raw)
 
 
-def check_signature(receipt: Receipt) -> tuple[bool, str, str, PublicKey | None]:
+def check_signature(
+    receipt: Receipt, known: Callable[[bytes], PublicKey | None] | None = None
+) -> tuple[bool, str, str, PublicKey | None]:
     """Verify the receipt's signature against its embedded key.
 
     Returns ``(ok, code, message, key)``; never raises for a bad receipt.
@@ -54,7 +68,7 @@ def check_signature(receipt: Receipt) -> tuple[bool, str, str, PublicKey | None]
     if algorithm != ALGORITHM:
         return False, "algorithm", f"signature_algorithm must be {ALGORITHM!r}, found {algorithm!r}", None
     try:
-        key = embedded_public_key(data)
+        key = embedded_public_key(data, known)
     except KeyFormatError as exc:
         return False, exc.code, str(exc), None
     match = _SIGNATURE.match(data["signature"])

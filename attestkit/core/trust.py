@@ -45,6 +45,11 @@ class TrustStore:
         """The trusted entry for *key*, or ``None``."""
         return self._index.get(key.raw)
 
+    def known_key(self, raw: bytes) -> PublicKey | None:
+        """The validated trusted key with these raw bytes, if any."""
+        entry = self._index.get(raw)
+        return entry.public_key if entry is not None else None
+
     def __len__(self) -> int:
         return len(self.keys)
 

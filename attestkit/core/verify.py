@@ -92,7 +92,7 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
     """Verify a receipt that already passed strict reading."""
     data = receipt.data
     checks: list[R.Check] = [R.Check("format", True, "ok", "well-formed receipt")]
-    sig_ok, sig_code, sig_message, key = check_signature(receipt)
+    sig_ok, sig_code, sig_message, key = check_signature(receipt, options.trusted.known_key)
     checks.append(R.Check("signature", sig_ok, sig_code, sig_message))
     timestamp = parse_rfc3339(data["timestamp"])
     now = options.now or utc_now()

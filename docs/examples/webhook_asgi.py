@@ -1,0 +1,20 @@
+"""An ASGI endpoint that accepts only authentic ATTEST webhooks (tested in tests/test_webhook_examples.py)."""
+
+import os
+
+from attestkit import WebhookVerificationError, verify_webhook
+
+
+async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+    body, more = b"", True
+    while more:  # collect the raw body bytes exactly as sent
+        message = await receive()
+        body, more = body + message.get("body", b""), message.get("more_body", False)
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    try:
+        event = verify_webhook(body, headers, [os.environ["ATTEST_WEBHOOK_SECRET"]])
+        status, text = 200, f"accepted {event.event_type} for {event.execution_id}\n"
+    except WebhookVerificationError as exc:
+        status, text = 401, f"rejected: {exc.code}\n"
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": text.encode()})

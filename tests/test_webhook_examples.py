@@ -1,0 +1,86 @@
+"""The WSGI and ASGI examples in docs/webhooks.md, run for real."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import importlib.util
+import json
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+
+from attestkit import sign_webhook
+from tests.conftest import ROOT
+
+SECRET = "example-webhook-secret"
+BODY = json.dumps({"event": "execution.completed", "data": {"execution_id": "exec_42"}}).encode()
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / "examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTEST_WEBHOOK_SECRET", SECRET)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def wsgi_port() -> Iterator[int]:
+    server = make_server("127.0.0.1", 0, _load("webhook_wsgi").app, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("POST", "/hooks/attest", body=body, headers={"Content-Type": "application/json", **headers})
+    response = connection.getresponse()
+    return response.status, response.read().decode()
+
+
+def test_wsgi_example(wsgi_port: int) -> None:
+    headers = sign_webhook(BODY, SECRET, scheme="attest")
+    assert _post(wsgi_port, BODY, headers) == (200, "accepted execution.completed for exec_42\n")
+    assert _post(wsgi_port, BODY + b" ", headers) == (401, "rejected: webhook-signature\n")
+    assert _post(wsgi_port, BODY, {}) == (401, "rejected: webhook-header\n")
+
+
+def _call_asgi(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    app = _load("webhook_asgi").app
+    chunks = [body[:10], body[10:]]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], sent[1]["body"]
+
+
+def test_asgi_example() -> None:
+    headers = sign_webhook(BODY, SECRET, scheme="github")
+    assert _call_asgi(BODY, headers) == (200, b"accepted execution.completed for exec_42\n")
+    assert _call_asgi(BODY.replace(b"42", b"43"), headers) == (401, b"rejected: webhook-signature\n")

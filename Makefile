@@ -37,7 +37,7 @@ demo: $(VENV)/.runtime
 	  code=$$?; if [ $$code -eq 1 ]; then echo "tampered receipt rejected (exit 1), as it must be"; else echo "unexpected exit $$code"; exit 1; fi
 
 test: $(VENV)/.test
-	$(BIN)/ruff check attestkit tests vectors benchmarks
+	$(BIN)/ruff check attestkit tests vectors benchmarks docs
 	$(BIN)/mypy --strict attestkit
 	$(BIN)/python -m pytest
 

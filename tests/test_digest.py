@@ -185,3 +185,24 @@ def test_cli_hash(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     os.mkfifo(tmp_path / "p")
     failed = cli("hash", str(tmp_path))
     assert failed.code == 2 and "not a regular file" in failed.err
+
+
+def test_cli_hash_check(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a").write_bytes(b"a")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b").write_bytes(b"b")
+    listing = cli("hash", "a", "d", cwd=tmp_path).out
+    (tmp_path / "sums").write_text(listing)
+    ok = cli("hash", "--check", "sums", cwd=tmp_path)
+    assert ok.code == 0 and ok.out == "a: OK\nd: OK\n"
+    (tmp_path / "d" / "b").write_bytes(b"B")
+    (tmp_path / "a").unlink()
+    bad = cli("hash", "--check", "sums", cwd=tmp_path)
+    assert bad.code == 1
+    assert "a: FAILED (a: no such file or directory)" in bad.out and "d: FAILED (expected blake3:" in bad.out
+    (tmp_path / "garbage").write_text("not a digest line\n")
+    assert cli("hash", "--check", "garbage", cwd=tmp_path).code == 2
+    b3sum_style = listing.replace("blake3:", "")
+    (tmp_path / "a").write_bytes(b"a")
+    (tmp_path / "b3").write_text(b3sum_style.splitlines()[0] + "\n")
+    assert cli("hash", "--check", "b3", cwd=tmp_path).code == 0

@@ -2,18 +2,60 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
+from attestkit.adapters.files import read_bytes
 from attestkit.cli.output import error, out
-from attestkit.core.digest import hash_path, tree_manifest
-from attestkit.errors import AttestkitError
+from attestkit.core.digest import hash_path, normalize_digest, tree_manifest
+from attestkit.errors import AttestkitError, UsageError
+
+_CHECK_LINE = re.compile(r"(?:blake3:)?([0-9a-fA-F]{64})  (.+)\Z")
+
+
+def _check(listing: str) -> int:
+    """Re-check `blake3:<hex>  PATH` lines (b3sum's `<hex>  PATH` too); 1 on any mismatch."""
+    text = read_bytes(listing, "check file").decode("utf-8", "replace")
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _CHECK_LINE.match(line)
+        if match is None:
+            raise UsageError(f"{listing}: line {number}: expected 'blake3:<64 hex>  PATH'")
+        entries.append(("blake3:" + match.group(1), match.group(2)))
+    failures = 0
+    for expected, path in entries:
+        try:
+            actual = hash_path(path)
+        except AttestkitError as exc:
+            failures += 1
+            out(f"{path}: FAILED ({exc.message})")
+            continue
+        if actual == normalize_digest(expected):
+            out(f"{path}: OK")
+        else:
+            failures += 1
+            out(f"{path}: FAILED (expected {normalize_digest(expected)}, got {actual})")
+    if failures:
+        error(f"{failures} of {len(entries)} digests did not match")
+        return 1
+    return 0
 
 
 @click.command("hash")
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option("--manifest", is_flag=True, help="Print the manifest lines of each directory instead of its digest.")
-def hash_cmd(paths: tuple[str, ...], manifest: bool) -> int:
+@click.option("--check", "check_file", help="Re-check a file of 'blake3:<hex>  PATH' lines; exit 1 on any mismatch.")
+def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None) -> int:
     """Print `blake3:<hex>  PATH` for each file or directory."""
+    if check_file is not None:
+        if paths:
+            raise UsageError("--check takes no PATH arguments")
+        return _check(check_file)
+    if not paths:
+        raise UsageError("give at least one PATH (or --check FILE)")
     status = 0
     for path in paths:
         try:

@@ -5,7 +5,7 @@ import os
 from attestkit import WebhookVerificationError, verify_webhook
 
 
-async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+async def app(scope, receive, send):
     body, more = b"", True
     while more:  # collect the raw body bytes exactly as sent
         message = await receive()

@@ -5,7 +5,7 @@ import os
 from attestkit import WebhookVerificationError, verify_webhook
 
 
-def app(environ, start_response):  # type: ignore[no-untyped-def]
+def app(environ, start_response):
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))  # raw bytes, never re-encoded
     headers = {k[5:].replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
     try:

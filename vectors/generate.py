@@ -27,6 +27,8 @@ from attestkit.core.serialize import receipt_to_text
 from attestkit.core.signing import sign_receipt
 
 HERE = Path(__file__).resolve().parent
+if len(sys.argv) > 1:  # optional output folder, used by the reproducibility test
+    HERE = Path(sys.argv[1]).resolve()
 NOW = "2026-11-20T12:00:00Z"
 L_ORDER = 2**252 + 27742317777372353535851937790883648493
 
@@ -340,9 +342,10 @@ def main() -> None:
         "tolerance": "5m",
         "cases": cases,
     }
+    HERE.mkdir(parents=True, exist_ok=True)
     (HERE / "receipts.json").write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     write_demo(seed_for("demo"))
-    print(f"wrote {len(cases)} cases to {os.path.relpath(HERE / 'receipts.json')} and vectors/demo/")
+    print(f"wrote {len(cases)} cases to {os.path.relpath(HERE / 'receipts.json')} and {os.path.relpath(HERE / 'demo')}/")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -64,11 +63,18 @@ def wall_time(command: Sequence[str], *, runs: int = 15, env: dict[str, str] | N
 
 
 def peak_rss_mib(command: Sequence[str]) -> float:
-    """Peak resident set size (MiB) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024.0
+    """Peak resident set size (MiB) of *command* alone.
+
+    Measured from a fresh wrapper process: RUSAGE_CHILDREN reports the largest child
+    ever waited for, so measuring in this process would include earlier commands.
+    """
+    probe = (
+        "import resource, subprocess, sys; "
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True).stdout
+    return int(out.strip()) / 1024.0
 
 
 def machine() -> str:

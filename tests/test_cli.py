@@ -187,3 +187,12 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
     assert cli("verify", "--no-such-flag").code == 2
     assert cli("no-such-command").code == 2
     assert cli("sign").code == 2
+
+
+def test_sign_output_without_known_extension_is_json(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
+    key_file = tmp_path / "k.pem"
+    key_file.write_bytes(key.to_pem())
+    key_file.chmod(0o600)
+    unsigned = write_json(tmp_path / "r.json", make_receipt())
+    assert cli("sign", str(unsigned), "--key", str(key_file), "-o", str(tmp_path / "signed")).code == 0
+    assert json.loads((tmp_path / "signed").read_text())["signature"].startswith("ed25519:")

@@ -195,3 +195,11 @@ def test_connection_refused_is_exit_2(cli: Callable[..., CliResult]) -> None:
         url = server.base_url
     result = cli("fetch", "--base-url", url, "--execution", "e1")
     assert result.code == 2 and "cannot reach" in result.err
+
+
+def test_strict_rules_apply_to_fetched_receipts(cli: Callable[..., CliResult], key: PrivateKey) -> None:
+    receipt = json.dumps(sign_receipt(make_receipt(), key))
+    body = ('{"receipt": ' + receipt[:-1] + ', "attest_version": "dup"}}').encode()
+    with serve({PATH: [Reply(200, body)]}) as server:
+        result = cli("verify", "--base-url", server.base_url, "--execution", "exec_123", "--public-key", key.public_key.text)
+    assert result.code == 1 and "duplicate" in result.err

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from attestkit.adapters.http import HttpClient, HttpResponse
 from attestkit.core.reader import parse_document
-from attestkit.errors import AttestkitError, FetchError, InputFileError
+from attestkit.errors import AttestkitError, FetchError, InputFileError, MalformedReceiptError
 
 DEFAULT_BASE_URL = "https://api.attest.continuu.ms"
 TOKEN_ENV = "ATTEST_TOKEN"  # noqa: S105 - the variable name, not a token
@@ -83,9 +83,11 @@ def fetch_receipt_document(
     if response.status != 200:
         raise _error_message(response, source)
     try:
-        document = parse_document(response.body, source=url, fmt="json")
-    except AttestkitError as exc:
-        raise FetchError(f"response is not valid JSON: {exc.message}", code="bad-response") from None
+        document = parse_document(response.body, source=f"execution {execution_id}", fmt="json")
+    except MalformedReceiptError as exc:
+        if exc.code in ("syntax", "encoding", "size"):
+            raise FetchError(f"response is not valid JSON: {exc.rule}", code="bad-response") from None
+        raise  # JSON that breaks the strict rules: a malformed receipt, exit 1
     receipt = document.get("receipt") if isinstance(document, dict) else None
     if not isinstance(receipt, dict):
         raise FetchError("response has no 'receipt' object", code="bad-response")

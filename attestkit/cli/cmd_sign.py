@@ -22,7 +22,7 @@ from attestkit.errors import UsageError
 @click.command()
 @click.argument("receipt")
 @click.option("--key", "key_file", help=f"Private key file (PKCS#8 PEM or OpenSSH); or set {SIGNING_KEY_ENV}.")
-@click.option("-o", "--output", help="Output file (.json, .yaml, .yml); JSON on stdout by default.")
+@click.option("-o", "--output", help="Output file; YAML for .yaml/.yml, JSON otherwise (stdout by default).")
 @click.option("--signer", help="Signer identity to record in the receipt (e.g. ci@company.com).")
 def sign(receipt: str, key_file: str | None, output: str | None, signer: str | None) -> int:
     """Sign RECEIPT (a file, or - for stdin).
@@ -42,8 +42,5 @@ def sign(receipt: str, key_file: str | None, output: str | None, signer: str | N
     if output is None or output == "-":
         sys.stdout.write(receipt_to_text(signed, "json"))
         return 0
-    fmt = format_for_name(output)
-    if fmt is None:
-        raise UsageError(f"{output}: output file must end in .json, .yaml or .yml")
-    write_atomic(output, receipt_to_text(signed, fmt).encode("utf-8"))
+    write_atomic(output, receipt_to_text(signed, format_for_name(output) or "json").encode("utf-8"))
     return 0

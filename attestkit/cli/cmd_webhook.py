@@ -20,9 +20,9 @@ def _secrets(env_names: tuple[str, ...], files: tuple[str, ...]) -> list[str]:
         value = os.environ.get(name)
         if not value:
             raise UsageError(f"environment variable {name} is not set or empty")
-        values.append(value.strip())
+        values.append(value)  # byte-exact: a secret's whitespace is part of the secret
     for path in files:
-        text = read_bytes(path, "secret file").decode("utf-8", "replace").strip()
+        text = read_bytes(path, "secret file").decode("utf-8", "replace").rstrip("\r\n")
         if not text:
             raise UsageError(f"{path}: secret file is empty")
         values.append(text)

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from attestkit.errors import (
@@ -78,13 +79,20 @@ class MemoryReplayGuard:
 
 @dataclass(frozen=True)
 class WebhookEvent:
-    """A verified webhook delivery."""
+    """A verified webhook delivery; the JSON payload is parsed on first use."""
 
     scheme: str
     body: bytes = field(repr=False)
     message_id: str | None = None
     timestamp: int | None = None
-    payload: Any = None
+
+    @cached_property
+    def payload(self) -> Any:
+        """The body parsed as JSON, or ``None`` when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
 
     @property
     def event_type(self) -> str | None:
@@ -305,11 +313,7 @@ def verify_webhook(
         key = message_id or hashlib.sha256(raw + lowered.get("x-attest-signature", "").encode()).hexdigest()
         if replay_guard.seen(f"{scheme}:{key}", moment, 2 * tolerance.total_seconds()):
             raise WebhookReplayError("webhook was already delivered (replay)")
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        payload = None
-    return WebhookEvent(scheme=scheme, body=raw, message_id=message_id, timestamp=timestamp, payload=payload)
+    return WebhookEvent(scheme=scheme, body=raw, message_id=message_id, timestamp=timestamp)
 
 
 def sign_webhook(

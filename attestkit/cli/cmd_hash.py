@@ -6,7 +6,6 @@ import re
 
 import click
 
-from attestkit.adapters.files import read_bytes
 from attestkit.cli.output import error, out
 from attestkit.core.digest import hash_path, normalize_digest, tree_manifest
 from attestkit.errors import AttestkitError, UsageError
@@ -16,6 +15,8 @@ _CHECK_LINE = re.compile(r"(?:blake3:)?([0-9a-fA-F]{64})  (.+)\Z")
 
 def _check(listing: str) -> int:
     """Re-check `blake3:<hex>  PATH` lines (b3sum's `<hex>  PATH` too); 1 on any mismatch."""
+    from attestkit.adapters.files import read_bytes
+
     text = read_bytes(listing, "check file").decode("utf-8", "replace")
     entries = []
     for number, line in enumerate(text.splitlines(), start=1):

@@ -26,6 +26,20 @@ def _envelope(receipt: dict[str, Any]) -> dict[str, Any]:
     return {"receipt": receipt, "verification": {"valid": True, "note": "never trusted"}}
 
 
+def _remote(server_url: str, key: PrivateKey) -> list[str]:
+    return [
+        "verify",
+        "--base-url",
+        server_url,
+        "--execution",
+        "exec_123",
+        "--public-key",
+        key.public_key.text,
+        "--now",
+        NOW,
+    ]
+
+
 def _fast() -> HttpClient:
     return HttpClient(timeout=2.0, backoff_base=0.05)
 
@@ -50,15 +64,7 @@ def test_cli_fetch_and_verify(cli: Callable[..., CliResult], tmp_path: Path, key
         assert fetched.code == 0, fetched.err
         assert json.loads(out.read_text()) == receipt
         verified = cli(
-            "verify",
-            "--base-url",
-            server.base_url,
-            "--execution",
-            "exec_123",
-            "--public-key",
-            key.public_key.text,
-            "--now",
-            NOW,
+            *_remote(server.base_url, key),
             "--json",
             env=env,
         )
@@ -78,15 +84,7 @@ def test_cli_fetch_and_verify(cli: Callable[..., CliResult], tmp_path: Path, key
     tampered = dict(receipt, timestamp="2026-11-20T10:00:01Z")
     with serve({PATH: [Reply(200, {"receipt": tampered, "verification": {"valid": True}})]}) as server:
         result = cli(
-            "verify",
-            "--base-url",
-            server.base_url,
-            "--execution",
-            "exec_123",
-            "--public-key",
-            key.public_key.text,
-            "--now",
-            NOW,
+            *_remote(server.base_url, key),
             env=env,
         )
         assert result.code == 1  # the server's own "valid: true" is ignored
@@ -201,5 +199,7 @@ def test_strict_rules_apply_to_fetched_receipts(cli: Callable[..., CliResult], k
     receipt = json.dumps(sign_receipt(make_receipt(), key))
     body = ('{"receipt": ' + receipt[:-1] + ', "attest_version": "dup"}}').encode()
     with serve({PATH: [Reply(200, body)]}) as server:
-        result = cli("verify", "--base-url", server.base_url, "--execution", "exec_123", "--public-key", key.public_key.text)
+        result = cli(
+            "verify", "--base-url", server.base_url, "--execution", "exec_123", "--public-key", key.public_key.text
+        )
     assert result.code == 1 and "duplicate" in result.err

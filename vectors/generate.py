@@ -301,30 +301,14 @@ def write_demo(seed: bytes) -> None:
     from attestkit.core.digest import hash_path_with_size
 
     tree_digest, tree_size = hash_path_with_size(artifacts / "dist")
-    receipt: dict[str, Any] = {
-        "pipeline_hash": digest(pipeline),
-        "timestamp": "2026-11-20T10:00:00Z",
-        "total_duration_secs": 3.25,
-        "attest_version": "0.1.0",
-        "environment": {"host_os": "linux", "host_arch": "x86_64", "user": "ci", "working_directory": "/build"},
-        "steps": [
-            {
-                "name": "build",
-                "command": "make build",
-                "exit_code": 0,
-                "duration_secs": 3.25,
-                "start_time": "2026-11-20T09:59:56.75Z",
-                "end_time": "2026-11-20T10:00:00Z",
-                "inputs": [],
-                "outputs": [{"path": "dist/", "hash": tree_digest, "size_bytes": tree_size}],
-            }
-        ],
-        "attestations": {
-            "test": {"type": "attest/test", "predicate": {"test_results": {"total": 3, "passed": 3, "failed": 0}}},
-            "security": {"type": "attest/security", "predicate": {"results": {"vulnerabilities": {"critical": 0}}}},
-        },
-        "signer": "demo-ci@example.com",
-    }
+    receipt = base_receipt()
+    receipt.update(pipeline_hash=digest(pipeline), total_duration_secs=3.25, signer="demo-ci@example.com")
+    step = receipt["steps"][0]
+    step.update(duration_secs=3.25, start_time="2026-11-20T09:59:56.75Z", end_time="2026-11-20T10:00:00Z", inputs=[])
+    step["outputs"] = [{"path": "dist/", "hash": tree_digest, "size_bytes": tree_size}]
+    del step["cache_hit"]
+    receipt["attestations"]["test"]["predicate"]["test_results"] = {"total": 3, "passed": 3, "failed": 0}
+    receipt["attestations"]["security"]["predicate"]["results"]["vulnerabilities"] = {"critical": 0}
     (demo / "receipt.unsigned.json").write_text(as_json(receipt) + "\n", encoding="utf-8")
     (demo / "receipt.json").write_text(as_json(signed(receipt, seed)) + "\n", encoding="utf-8")
     (demo / "demo.pub").write_text(PrivateKey.from_seed(seed).public_key.text + "\n", encoding="ascii")
@@ -345,7 +329,9 @@ def main() -> None:
     HERE.mkdir(parents=True, exist_ok=True)
     (HERE / "receipts.json").write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     write_demo(seed_for("demo"))
-    print(f"wrote {len(cases)} cases to {os.path.relpath(HERE / 'receipts.json')} and {os.path.relpath(HERE / 'demo')}/")
+    print(
+        f"wrote {len(cases)} cases to {os.path.relpath(HERE / 'receipts.json')} and {os.path.relpath(HERE / 'demo')}/"
+    )
 
 
 if __name__ == "__main__":

@@ -62,6 +62,23 @@ def run(full: bool = False) -> list[Row]:
         mib = big >> 20
         rows.append(Row("hash", f"{mib} MiB file throughput", mib / ours, "MiB/s", "b3sum", mib / theirs, "≥ 0.9x"))
         rows.append(Row("hash", f"{mib} MiB file throughput", mib / ours, "MiB/s", "cat > /dev/null", mib / cat))
+        from attestkit.core.digest import hash_file
+
+        hash_file(big_file)  # warm
+        start = time.perf_counter()
+        hash_file(big_file)
+        in_process = time.perf_counter() - start
+        rows.append(
+            Row(
+                "hash",
+                f"{mib} MiB file, in-process hash_file",
+                mib / in_process,
+                "MiB/s",
+                "b3sum",
+                mib / theirs,
+                "≥ 0.9x",
+            )
+        )
         rss = peak_rss_mib([exe, "hash", str(big_file)])
         rows.append(Row("hash", f"peak RSS hashing {mib} MiB", rss, "MiB", "limit", 100.0, "≤ 1x (100 MiB)"))
         big_file.unlink()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -12,7 +14,6 @@ from attestkit.adapters.files import load_public_key, load_trusted_keys_file, re
 from attestkit.cli.output import error, json_line, out
 from attestkit.core.policy.base import Policy
 from attestkit.core.policy.builtin import builtin_policy
-from attestkit.core.reader import Receipt
 from attestkit.core.result import VerificationResult
 from attestkit.core.timeutil import parse_duration, parse_instant
 from attestkit.core.trust import TrustStore
@@ -151,35 +152,28 @@ def verify(
     Exit 0 when every receipt is valid, 1 when any is invalid, 2 when any could not be
     checked.
     """
-    if (base_url is None) != (execution is None) and not (execution and os.environ.get("ATTEST_BASE_URL")):
-        raise UsageError("--base-url and --execution go together")
+    if base_url is not None and execution is None:
+        raise UsageError("--base-url needs --execution ID")
     if not receipts and execution is None:
         raise UsageError("give at least one RECEIPT (or --base-url URL --execution ID)")
     policies = load_policies(policy_names, policy_files)
     options = build_options(
         public_keys, trusted_files, integrity_only, policies, artifacts, check_inputs, pipeline, now, tolerance, scope
     )
-    sources: list[tuple[str, Receipt | None]] = []
+    sources: list[tuple[str, Mapping[str, Any] | None]] = []
     if execution is not None:
         from attestkit.adapters.attest import fetch_receipt_document
 
         document = fetch_receipt_document(base_url, execution, token_file=token_file)
-        from attestkit.core.reader import receipt_from_mapping
-
-        label = f"execution:{execution}"
-        try:
-            sources.append((label, receipt_from_mapping(document, source=label)))
-        except MalformedReceiptError as exc:
-            sources.append((label, None))
-            malformed_first = malformed_result(label, exc, options)
-            out(json_line(malformed_first.to_json()) if as_json else render_text(malformed_first))
-            return 1
+        sources.append((f"execution:{execution}", document))
+    sources += [(path, None) for path in receipts]
     counts = {"valid": 0, "invalid": 0, "errors": 0}
-    for path in receipts:
-        sources.append((path, None))
     for label, parsed in sources:
         try:
-            result = verify_with_options(parsed if parsed is not None else read_receipt_file(label), options)
+            if parsed is None:
+                result = verify_with_options(read_receipt_file(label), options)
+            else:
+                result = verify_with_options(parsed, options, source=label)
         except MalformedReceiptError as exc:
             result = malformed_result(label, exc, options)
         except AttestkitError as exc:

@@ -41,7 +41,7 @@ class VerifyOptions:
 
 def _trust_check(
     entry: TrustedKey | None, key: PublicKey, data: Mapping[str, Any], timestamp: datetime, scope: str | None
-) -> tuple[str, Check]:
+) -> tuple[str, R.Check]:
     if entry is None:
         return R.CHAIN_UNTRUSTED, R.Check(
             "trust", False, "untrusted-key", f"key {key.key_id} is not among the trusted keys"
@@ -72,9 +72,6 @@ def _trust_check(
         )
     who = f" ({entry.identity})" if entry.identity else ""
     return R.CHAIN_VERIFIED, R.Check("trust", True, "trusted", f"key {key.key_id}{who} is trusted")
-
-
-Check = R.Check
 
 
 def malformed_result(source: str, error: MalformedReceiptError, options: VerifyOptions) -> R.VerificationResult:

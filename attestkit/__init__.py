@@ -63,6 +63,10 @@ _LAZY: dict[str, str] = {
     "verify_webhook": "attestkit.core.webhooks",
     "sign_webhook": "attestkit.core.webhooks",
     "WebhookEvent": "attestkit.core.webhooks",
+    "ExecutionCompleted": "attestkit.core.webhooks",
+    "ExecutionFailed": "attestkit.core.webhooks",
+    "ReceiptSigned": "attestkit.core.webhooks",
+    "MemoryReplayGuard": "attestkit.core.webhooks",
     "load_private_key_file": "attestkit.adapters.files",
     "load_public_key": "attestkit.adapters.files",
     "load_trusted_keys_file": "attestkit.adapters.files",
@@ -76,6 +80,8 @@ __all__ = [
     "CanonicalizationError",
     "Check",
     "CouldNotCheckError",
+    "ExecutionCompleted",
+    "ExecutionFailed",
     "FetchError",
     "HashingError",
     "InputFileError",
@@ -84,12 +90,14 @@ __all__ = [
     "KeyPermissionError",
     "MalformedReceiptError",
     "ManifestEntry",
+    "MemoryReplayGuard",
     "Policy",
     "PolicyContext",
     "PolicyError",
     "PrivateKey",
     "PublicKey",
     "Receipt",
+    "ReceiptSigned",
     "TrustStore",
     "TrustStoreError",
     "TrustedKey",
@@ -147,7 +155,15 @@ if TYPE_CHECKING:
     from attestkit.core.signing import sign_receipt
     from attestkit.core.trust import TrustedKey, TrustStore, parse_trusted_keys
     from attestkit.core.verify import VerifyOptions, verify_receipt, verify_with_options
-    from attestkit.core.webhooks import WebhookEvent, sign_webhook, verify_webhook
+    from attestkit.core.webhooks import (
+        ExecutionCompleted,
+        ExecutionFailed,
+        MemoryReplayGuard,
+        ReceiptSigned,
+        WebhookEvent,
+        sign_webhook,
+        verify_webhook,
+    )
 
 
 def __getattr__(name: str) -> Any:

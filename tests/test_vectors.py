@@ -53,7 +53,9 @@ def test_cli(case: dict[str, Any], cli: Callable[..., CliResult], tmp_path: Path
 
 def test_generator_reproduces_committed_vectors(tmp_path: Path) -> None:
     """The generator is deterministic and its rfc8785+cryptography cross-check passes."""
-    subprocess.run([sys.executable, str(ROOT / "vectors" / "generate.py"), str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "vectors" / "generate.py"), str(tmp_path)], check=True, capture_output=True
+    )
     for relative in ["receipts.json", "demo/receipt.json", "demo/receipt.unsigned.json", "demo/demo.pub", "demo/attest.yaml",
                      "demo/artifacts/dist/app.bin", "demo/artifacts/dist/docs/README.txt"]:  # fmt: skip
         assert (tmp_path / relative).read_bytes() == (VECTORS / relative).read_bytes(), relative

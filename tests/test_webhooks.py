@@ -305,3 +305,31 @@ def test_cli_webhook(cli: Callable[..., CliResult], tmp_path: Path) -> None:
         ).code
         == 1
     )
+
+
+def test_typed_events() -> None:
+    from blake3 import blake3
+
+    from attestkit import ExecutionCompleted, ExecutionFailed, ReceiptSigned
+
+    receipt = b'{"timestamp": "2026-11-20T10:00:00Z"}'
+    cases = {
+        "execution.completed": ExecutionCompleted,
+        "execution.failed": ExecutionFailed,
+        "receipt.signed": ReceiptSigned,
+        "pipeline.created": webhooks.WebhookEvent,
+    }
+    for name, kind in cases.items():
+        data = {
+            "execution_id": "exec_9",
+            "receipt_url": "https://x/r",
+            "receipt_hash": "blake3:" + blake3(receipt).hexdigest(),
+        }
+        body = json.dumps({"event": name, "data": data}).encode()
+        event = verify_webhook(body, sign_webhook(body, "s"), ["s"]).typed()
+        assert type(event) is kind
+        assert event.execution_id == "exec_9" and event.receipt_url == "https://x/r"
+        if isinstance(event, ReceiptSigned):
+            assert event.matches(receipt) and not event.matches(receipt + b"\n")
+    garbage = verify_webhook(b"\xff", sign_webhook(b"\xff", "s"), ["s"]).typed()
+    assert type(garbage) is webhooks.WebhookEvent and garbage.event_type is None

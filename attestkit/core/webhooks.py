@@ -125,6 +125,39 @@ class WebhookEvent:
         """The announced digest of the receipt (``receipt.signed``)."""
         return self._data("receipt_hash")
 
+    def typed(self) -> WebhookEvent:
+        """This event as its ATTEST type (:class:`ExecutionCompleted`, ...), else itself."""
+        kind = EVENT_TYPES.get(self.event_type or "")
+        if kind is None or type(self) is kind:
+            return self
+        return kind(scheme=self.scheme, body=self.body, message_id=self.message_id, timestamp=self.timestamp)
+
+
+@dataclass(frozen=True)
+class ExecutionCompleted(WebhookEvent):
+    """``execution.completed``: a pipeline execution finished successfully."""
+
+
+@dataclass(frozen=True)
+class ExecutionFailed(WebhookEvent):
+    """``execution.failed``: a pipeline execution failed."""
+
+
+@dataclass(frozen=True)
+class ReceiptSigned(WebhookEvent):
+    """``receipt.signed``: a receipt is ready at ``receipt_url`` with digest ``receipt_hash``."""
+
+    def matches(self, receipt_bytes: bytes) -> bool:
+        """True when the fetched receipt's BLAKE3 digest is the announced ``receipt_hash``."""
+        return receipt_digest_matches(self, receipt_bytes)
+
+
+EVENT_TYPES: dict[str, type[WebhookEvent]] = {
+    "execution.completed": ExecutionCompleted,
+    "execution.failed": ExecutionFailed,
+    "receipt.signed": ReceiptSigned,
+}
+
 
 def _require_bytes(body: object) -> bytes:
     if isinstance(body, (bytes, bytearray, memoryview)):
@@ -362,8 +395,12 @@ def receipt_digest_matches(event: WebhookEvent, receipt_bytes: bytes) -> bool:
 
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "EVENT_TYPES",
     "SCHEMES",
+    "ExecutionCompleted",
+    "ExecutionFailed",
     "MemoryReplayGuard",
+    "ReceiptSigned",
     "ReplayGuard",
     "WebhookEvent",
     "detect_scheme",

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from attestkit import sign_receipt, verify_receipt
 from attestkit.core.digest import hash_file, hash_path_with_size
 from attestkit.core.keys import PrivateKey
@@ -130,3 +132,32 @@ def test_cli_artifact_exit_codes(tmp_path: Path, key: PrivateKey, cli: Callable[
     assert changed.code == 1 and "dist/" in changed.out
     assert cli(*args, "--artifacts", str(tmp_path / "missing")).code == 2
     assert cli(*args, "--pipeline", str(tmp_path / "missing.yaml")).code == 2
+
+
+def test_directory_mismatch_names_files_from_recorded_map(tmp_path: Path, key: PrivateKey) -> None:
+    from attestkit.core.digest import tree_manifest
+
+    root, outputs, inputs = _setup(tmp_path)
+    files = {e.relpath: "blake3:" + e.hexdigest for e in tree_manifest(root / "dist")}
+    entry = dict(outputs[0], files=files)
+    assert _verify(key, [entry], inputs, root).valid
+    (root / "dist" / "app.bin").write_bytes(b"APP")
+    (root / "dist" / "sub" / "lib.so").unlink()
+    (root / "dist" / "new.txt").write_bytes(b"new")
+    (message,) = [c.message for c in _verify(key, [entry], inputs, root).failed_checks]
+    assert message.endswith("(added: new.txt; removed: sub/lib.so; changed: app.bin)")
+    (no_map,) = [c.message for c in _verify(key, outputs[:1], inputs, root).failed_checks]
+    assert "record a 'files' map" in no_map
+
+
+def test_files_map_is_validated(key: PrivateKey) -> None:
+    from attestkit.core.reader import receipt_from_mapping
+    from attestkit.errors import MalformedReceiptError
+
+    receipt = make_receipt()
+    receipt["steps"][0]["outputs"] = [
+        {"path": "dist/", "hash": "blake3:" + "00" * 32, "files": {"../x": "blake3:" + "00" * 32}}
+    ]
+    with pytest.raises(MalformedReceiptError) as info:
+        receipt_from_mapping(receipt)
+    assert info.value.code == "unsafe-path"

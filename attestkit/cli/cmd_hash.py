@@ -7,6 +7,7 @@ import re
 import click
 
 from attestkit.cli.output import error, out
+from attestkit.cli.progress import Progress
 from attestkit.core.digest import hash_path, normalize_digest, tree_manifest
 from attestkit.errors import AttestkitError, UsageError
 
@@ -60,11 +61,13 @@ def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None) -> 
     status = 0
     for path in paths:
         try:
-            if manifest:
-                for entry in tree_manifest(path):
-                    out(entry.line())
-            else:
-                out(f"{hash_path(path)}  {path}")
+            with Progress(f"hashing {path}") as progress:
+                if manifest:
+                    lines = [entry.line() for entry in tree_manifest(path, progress=progress)]
+                else:
+                    lines = [f"{hash_path(path, progress)}  {path}"]
+            for line in lines:
+                out(line)
         except AttestkitError as exc:
             error(str(exc))
             status = 2

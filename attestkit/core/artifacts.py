@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from attestkit.core.digest import hash_file_hex, hash_path_with_size, normalize_digest
+from attestkit.core.digest import ManifestEntry, digest_of_manifest, hash_file_hex, normalize_digest, tree_manifest
 from attestkit.core.receipt_shape import unsafe_path_reason
 from attestkit.errors import HashingError
 
@@ -29,7 +29,12 @@ def _inside(real: str, root_real: str) -> bool:
 
 
 def _check_one(
-    root: str, root_real: str, entry: Mapping[str, Any], pointer: str, cache: dict[str, tuple[str, int] | HashingError]
+    root: str,
+    root_real: str,
+    entry: Mapping[str, Any],
+    pointer: str,
+    cache: dict[str, tuple[str, int] | HashingError],
+    manifests: dict[str, list[ManifestEntry]],
 ) -> ArtifactFinding | None:
     path = entry["path"]
     expected = normalize_digest(entry["hash"])
@@ -51,7 +56,7 @@ def _check_one(
     result = cache.get(target)
     if result is None:
         try:
-            result = hash_path_with_size(target) if is_dir else _file_digest(target)
+            result = _tree_digest(target, manifests) if is_dir else _file_digest(target)
         except HashingError as exc:
             result = exc
         cache[target] = result
@@ -59,10 +64,11 @@ def _check_one(
         return ArtifactFinding(path, exc_code(result), f"{path}: {result.message}", pointer, expected)
     actual, size = result
     if actual != expected:
+        detail = _tree_difference(entry.get("files"), manifests.get(target)) if is_dir else ""
         return ArtifactFinding(
             path,
             "digest-mismatch",
-            f"{path}: digest {actual} does not match the recorded {expected}",
+            f"{path}: digest {actual} does not match the recorded {expected}{detail}",
             pointer,
             expected,
             actual,
@@ -80,6 +86,29 @@ def _check_one(
     return None
 
 
+def _tree_digest(target: str, manifests: dict[str, list[ManifestEntry]]) -> tuple[str, int]:
+    entries = tree_manifest(target)
+    manifests[target] = entries
+    return digest_of_manifest(entries), sum(e.size for e in entries)
+
+
+def _tree_difference(recorded: Any, entries: list[ManifestEntry] | None, limit: int = 5) -> str:
+    """' (added: a; removed: b; changed: c)' from a recorded files map, when there is one."""
+    if not isinstance(recorded, Mapping) or entries is None:
+        return " (record a 'files' map on the entry to see which files differ)"
+    actual = {e.relpath: "blake3:" + e.hexdigest for e in entries}
+    expected = {rel: normalize_digest(d) for rel, d in recorded.items()}
+    added = sorted(set(actual) - set(expected), key=str.encode)
+    removed = sorted(set(expected) - set(actual), key=str.encode)
+    changed = sorted((r for r in set(actual) & set(expected) if actual[r] != expected[r]), key=str.encode)
+    parts = []
+    for label, names in (("added", added), ("removed", removed), ("changed", changed)):
+        if names:
+            more = f" and {len(names) - limit} more" if len(names) > limit else ""
+            parts.append(f"{label}: {', '.join(names[:limit])}{more}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def exc_code(error: HashingError) -> str:
     """The finding code for a hashing failure."""
     return error.code if error.code != "hashing" else "unreadable"
@@ -95,12 +124,15 @@ def check_artifacts(receipt: Mapping[str, Any], directory: str, *, check_inputs:
     root_real = os.path.realpath(directory)
     findings: list[ArtifactFinding] = []
     cache: dict[str, tuple[str, int] | HashingError] = {}
+    manifests: dict[str, list[ManifestEntry]] = {}
     fields = ("inputs", "outputs") if check_inputs else ("outputs",)
     steps = receipt.get("steps") or []
     for index, step in enumerate(steps):
         for field in fields:
             for position, entry in enumerate(step.get(field) or []):
-                finding = _check_one(directory, root_real, entry, f"/steps/{index}/{field}/{position}", cache)
+                finding = _check_one(
+                    directory, root_real, entry, f"/steps/{index}/{field}/{position}", cache, manifests
+                )
                 if finding is not None:
                     findings.append(finding)
     return findings

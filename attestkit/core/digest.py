@@ -10,7 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -42,7 +42,11 @@ def _describe(path: str | bytes) -> str:
     return os.fsdecode(path) if isinstance(path, bytes) else path
 
 
-def _hash_fd(fd: int, size: int) -> str:
+Progress = Callable[[int], None]
+"""Called with a number of bytes just hashed (from worker threads too)."""
+
+
+def _hash_fd(fd: int, size: int, progress: Progress | None = None) -> str:
     if size < _SMALL_FILE:
         chunks = []
         remaining = size + 1  # read one extra byte to notice growth
@@ -51,7 +55,10 @@ def _hash_fd(fd: int, size: int) -> str:
             if not chunk:
                 break
             chunks.append(chunk)
-        return blake3(b"".join(chunks)).hexdigest()
+        data = b"".join(chunks)
+        if progress is not None:
+            progress(len(data))
+        return blake3(data).hexdigest()
     hasher = blake3(max_threads=blake3.AUTO if size >= _MULTITHREAD_FROM else 1)
     offset = 0
     while offset < size:
@@ -59,6 +66,8 @@ def _hash_fd(fd: int, size: int) -> str:
         with mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=offset) as window:
             hasher.update(window)
         offset += length
+        if progress is not None:
+            progress(length)
     return hasher.hexdigest()
 
 
@@ -76,11 +85,11 @@ def _open_regular(path: str | bytes) -> tuple[int, int]:
     return fd, info.st_size
 
 
-def hash_file_hex(path: str | bytes) -> tuple[str, int]:
+def hash_file_hex(path: str | bytes, progress: Progress | None = None) -> tuple[str, int]:
     """Hex BLAKE3 digest and size of a regular file (symlinks followed)."""
     fd, size = _open_regular(path)
     try:
-        return _hash_fd(fd, size), size
+        return _hash_fd(fd, size, progress), size
     except OSError as exc:
         raise HashingError(f"{_describe(path)}: read failed: {exc.strerror}", code="unreadable") from None
     finally:
@@ -134,17 +143,19 @@ def _walk(root: bytes) -> list[tuple[bytes, bytes, bool]]:
     return found
 
 
-def _hash_batch(batch: Sequence[tuple[bytes, bytes, bool]]) -> list[tuple[str, int]]:
+def _hash_batch(batch: Sequence[tuple[bytes, bytes, bool]], progress: Progress | None = None) -> list[tuple[str, int]]:
     out = []
     for _, full, is_link in batch:
         if is_link:
             out.append((_symlink_hex(full), 0))
         else:
-            out.append(hash_file_hex(full))
+            out.append(hash_file_hex(full, progress))
     return out
 
 
-def tree_manifest(path: str | os.PathLike[str], *, workers: int | None = None) -> list[ManifestEntry]:
+def tree_manifest(
+    path: str | os.PathLike[str], *, workers: int | None = None, progress: Progress | None = None
+) -> list[ManifestEntry]:
     """The manifest entries of a directory, sorted by relpath as UTF-8 bytes."""
     root = os.fsencode(os.fspath(path))
     if not os.path.isdir(root):
@@ -152,13 +163,13 @@ def tree_manifest(path: str | os.PathLike[str], *, workers: int | None = None) -
     items = _walk(root)
     count = workers or min(4, os.cpu_count() or 1)
     if count <= 1 or len(items) < 64:
-        results = _hash_batch(items)
+        results = _hash_batch(items, progress)
     else:
         # Contiguous batches, one per worker: a task per file costs more than it gains.
         size = -(-len(items) // (count * 4))
         batches = [items[i : i + size] for i in range(0, len(items), size)]
         with ThreadPoolExecutor(max_workers=count) as pool:
-            results = [r for batch in pool.map(_hash_batch, batches) for r in batch]
+            results = [r for batch in pool.map(lambda b: _hash_batch(b, progress), batches) for r in batch]
     return [
         ManifestEntry(rel.decode("utf-8"), hexdigest, size, is_link)
         for (rel, _, is_link), (hexdigest, size) in zip(items, results, strict=True)
@@ -180,7 +191,7 @@ def hash_tree(path: str | os.PathLike[str]) -> str:
     return digest_of_manifest(tree_manifest(path))
 
 
-def hash_path_with_size(path: str | os.PathLike[str]) -> tuple[str, int]:
+def hash_path_with_size(path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
     """Digest and total regular-file size of a file or directory (top-level links followed)."""
     text = os.fspath(path)
     try:
@@ -190,15 +201,15 @@ def hash_path_with_size(path: str | os.PathLike[str]) -> tuple[str, int]:
     except OSError as exc:
         raise HashingError(f"{text}: {exc.strerror}", code="unreadable") from None
     if stat.S_ISDIR(info.st_mode):
-        entries = tree_manifest(text)
+        entries = tree_manifest(text, progress=progress)
         return digest_of_manifest(entries), sum(e.size for e in entries)
-    hexdigest, size = hash_file_hex(text)
+    hexdigest, size = hash_file_hex(text, progress)
     return PREFIX + hexdigest, size
 
 
-def hash_path(path: str | os.PathLike[str]) -> str:
+def hash_path(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
     """``blake3:<hex>`` of a file or a directory, as the contract defines each."""
-    return hash_path_with_size(path)[0]
+    return hash_path_with_size(path, progress)[0]
 
 
 def normalize_digest(text: str) -> str:

@@ -33,6 +33,17 @@ def _fail(message: str, source: str, pointer: str, code: str = "schema") -> Malf
     return MalformedReceiptError(message, source=source, where=pointer, code=code)
 
 
+def _check_files(files: Any, path: str, source: str, pointer: str) -> None:
+    if not path.endswith("/") or not isinstance(files, dict):
+        raise _fail("files must be an object of relpath -> digest on a directory entry", source, pointer)
+    for rel, digest in files.items():
+        reason = unsafe_path_reason(rel)
+        if reason is not None or rel.endswith("/"):
+            raise _fail(f"unsafe file path {rel!r} in files", source, pointer, "unsafe-path")
+        if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+            raise _fail(f"files[{rel!r}] must be blake3:<64 hex>", source, pointer, "digest-format")
+
+
 def _check_artifacts(entries: Any, source: str, pointer: str) -> None:
     if not isinstance(entries, list):
         raise _fail("must be an array", source, pointer)
@@ -49,6 +60,9 @@ def _check_artifacts(entries: Any, source: str, pointer: str) -> None:
         digest = entry.get("hash")
         if not isinstance(digest, str) or not DIGEST_RE.match(digest):
             raise _fail("artifact hash must be blake3:<64 hex>", source, here + "/hash", "digest-format")
+        files = entry.get("files")
+        if files is not None:
+            _check_files(files, path, source, here + "/files")
         size = entry.get("size_bytes")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise _fail("size_bytes must be a non-negative integer", source, here + "/size_bytes")

@@ -11,7 +11,6 @@ import mmap
 import os
 import stat
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from blake3 import blake3
@@ -165,6 +164,8 @@ def tree_manifest(
     if count <= 1 or len(items) < 64:
         results = _hash_batch(items, progress)
     else:
+        from concurrent.futures import ThreadPoolExecutor  # only trees big enough to share out
+
         # Contiguous batches, one per worker: a task per file costs more than it gains.
         size = -(-len(items) // (count * 4))
         batches = [items[i : i + size] for i in range(0, len(items), size)]

@@ -11,11 +11,12 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from attestkit.core.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
-from attestkit.core.reader import Receipt, format_for_name, parse_receipt
+from attestkit.core.reader import Receipt, format_for_name, parse_document, parse_receipt
 from attestkit.core.trust import TrustStore, parse_trusted_keys
 from attestkit.errors import InputFileError, KeyFormatError, KeyPermissionError, TrustStoreError
 
@@ -141,6 +142,33 @@ def load_trusted_keys_file(path: str) -> TrustStore:
     return parse_trusted_keys(text, path)
 
 
+def update_keyring(path: str, change: Callable[[dict[str, Any]], None]) -> TrustStore:
+    """Apply *change* to the keyring document at *path* (created if absent), validate, write.
+
+    The previous file is kept as ``PATH.bak``; the write is atomic, so an interrupted or
+    invalid update never leaves a broken keyring.
+    """
+    from attestkit.core.keyring import parse_keyring
+    from attestkit.core.yaml_reader import dump_yaml
+
+    old: bytes | None = None
+    document: dict[str, Any] = {"version": 1, "keys": []}
+    if os.path.exists(path):
+        old = read_bytes(path, "keyring")
+        loaded = parse_document(old, source=path, fmt="yaml")
+        if not isinstance(loaded, dict):
+            raise TrustStoreError(f"{path}: a keyring must be a mapping")
+        document = loaded
+        parse_keyring(old.decode("utf-8"), path)  # refuse to build on a broken keyring
+    change(document)
+    text = "# attestkit keyring (see docs/keys.md)\n" + dump_yaml(document)
+    store = parse_keyring(text, path)
+    if old is not None:
+        write_atomic(path + ".bak", old, mode=0o644)
+    write_atomic(path, text.encode("utf-8"), mode=0o644)
+    return store
+
+
 def write_keypair(out_dir: str, name: str, key: PrivateKey, passphrase: bytes | None = None) -> tuple[str, str]:
     """Write ``DIR/NAME.key`` (PKCS#8 PEM, 0600) and ``DIR/NAME.pub``; never overwrite."""
     if not name or "/" in name or name.startswith("."):
@@ -169,6 +197,7 @@ __all__ = [
     "load_trusted_keys_file",
     "read_bytes",
     "read_receipt_file",
+    "update_keyring",
     "write_atomic",
     "write_keypair",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from attestkit.core.delegation import parse_delegation
 from attestkit.core.keys import parse_public_key
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.core.trust import TrustedKey, TrustStore
@@ -25,6 +26,7 @@ from attestkit.errors import AttestkitError, TrustStoreError
 
 REVOCATION_REASONS = ("key-compromise", "superseded", "retired")
 _FIELDS = {"public_key", "identity", "not_before", "not_after", "scopes", "roles", "revoked_at", "reason", "comment"}
+ROLES = ("root", "signer")
 
 
 def _date(value: Any, where: str, source: str) -> datetime | None:
@@ -72,6 +74,9 @@ def parse_keyring(text: str, source: str = "<keyring>") -> TrustStore:
         scopes = item.get("scopes") or []
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
             raise TrustStoreError(f"{source}: {where}: scopes must be a list of strings")
+        roles = item.get("roles") or []
+        if not isinstance(roles, list) or not all(r in ROLES for r in roles):
+            raise TrustStoreError(f"{source}: {where}: roles must be a list of {', '.join(ROLES)}")
         not_before = _date(item.get("not_before"), where + ".not_before", source)
         not_after = _date(item.get("not_after"), where + ".not_after", source)
         if not_before and not_after and not_after < not_before:
@@ -91,9 +96,19 @@ def parse_keyring(text: str, source: str = "<keyring>") -> TrustStore:
                 scopes=tuple(scopes),
                 revoked_at=revoked_at,
                 revocation_reason=reason if revoked_at is not None else None,
+                roles=tuple(roles),
             )
         )
-    return TrustStore(tuple(entries))
+    delegations = []
+    for index, statement in enumerate(document.get("delegations") or []):
+        try:
+            delegations.append(parse_delegation(statement))
+        except TrustStoreError as exc:
+            raise TrustStoreError(f"{source}: delegations[{index}]: {exc.message}") from None
+    unknown_top = set(document) - {"version", "keys", "delegations"}
+    if unknown_top:
+        raise TrustStoreError(f"{source}: unknown top-level field {sorted(unknown_top)[0]!r}")
+    return TrustStore(tuple(entries), tuple(delegations))
 
 
-__all__ = ["REVOCATION_REASONS", "parse_keyring"]
+__all__ = ["REVOCATION_REASONS", "ROLES", "parse_keyring"]

@@ -70,6 +70,8 @@ def _check_artifacts(entries: Any, source: str, pointer: str) -> None:
 
 def check_receipt_shape(data: dict[str, Any], source: str) -> None:
     """Raise :class:`MalformedReceiptError` when a field has the wrong type or form."""
+    if data.get("type") == "attestkit/delegation/v1":
+        raise _fail("a delegation statement is not a receipt", source, "/type", "not-a-receipt")
     timestamp = data.get("timestamp")
     if not isinstance(timestamp, str):
         raise _fail("timestamp is required and must be an RFC 3339 string", source, "/timestamp")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attestkit.core.policy.base import Violation
+from attestkit.core.trust_chain import ChainLink
 
 CHAIN_VERIFIED = "verified"
 CHAIN_UNTRUSTED = "untrusted"
@@ -43,6 +44,7 @@ class VerificationResult:
     age_hours: float | None = None
     violations: tuple[Violation, ...] = ()
     policies_evaluated: bool = True
+    chain: tuple[ChainLink, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -73,6 +75,7 @@ class VerificationResult:
             },
             "timestamp_check": {"valid": self.timestamp_valid, "age_hours": self.age_hours},
             "chain_of_trust": self.chain_of_trust,
+            "chain": [link.to_json() for link in self.chain],
             "checks": [c.to_json() for c in self.checks],
         }
         out.update(self.extra)

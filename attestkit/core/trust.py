@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from attestkit.core.delegation import Delegation
 from attestkit.core.keys import PublicKey, parse_public_key
 from attestkit.errors import KeyFormatError, TrustStoreError
 
@@ -28,6 +29,7 @@ class TrustedKey:
     scopes: tuple[str, ...] = ()
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class TrustStore:
     """An immutable set of trusted keys indexed by raw public key."""
 
     keys: tuple[TrustedKey, ...] = ()
+    delegations: tuple[Delegation, ...] = ()
     _index: dict[bytes, TrustedKey] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -71,7 +74,7 @@ class TrustStore:
 
     def merged(self, other: TrustStore) -> TrustStore:
         """A store holding the keys of both."""
-        return TrustStore(self.keys + other.keys)
+        return TrustStore(self.keys + other.keys, self.delegations + other.delegations)
 
 
 def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:

@@ -8,16 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from attestkit.core import result as R
+from attestkit.core.delegation import Delegation, parse_delegation
 from attestkit.core.keys import PublicKey
 from attestkit.core.policy.base import Policy, PolicyContext, Violation
 from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
 from attestkit.core.signing import check_signature
 from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
 from attestkit.core.trust import TrustedKey, TrustStore
-from attestkit.errors import HashingError, MalformedReceiptError, UsageError
+from attestkit.core.trust_chain import TrustDecision, decide_trust
+from attestkit.errors import HashingError, MalformedReceiptError, TrustStoreError, UsageError
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
-REVOKE_ALWAYS = "key-compromise"
 
 
 @dataclass(frozen=True)
@@ -39,39 +40,34 @@ class VerifyOptions:
             raise UsageError("no trusted key given: pass trusted keys, or use integrity-only checking")
 
 
-def _trust_check(
-    entry: TrustedKey | None, key: PublicKey, data: Mapping[str, Any], timestamp: datetime, scope: str | None
-) -> tuple[str, R.Check]:
-    if entry is None:
-        return R.CHAIN_UNTRUSTED, R.Check(
-            "trust", False, "untrusted-key", f"key {key.key_id} is not among the trusted keys"
-        )
-    if entry.revoked_at is not None:
-        if entry.revocation_reason == REVOKE_ALWAYS or timestamp >= entry.revoked_at:
-            reason = entry.revocation_reason or "revoked"
-            return R.CHAIN_REVOKED, R.Check("trust", False, "revoked", f"key {key.key_id} was revoked ({reason})")
-    if entry.not_before is not None and timestamp < entry.not_before:
-        return R.CHAIN_EXPIRED, R.Check(
-            "trust", False, "not-yet-valid", f"receipt predates key {key.key_id}'s validity window"
-        )
-    if entry.not_after is not None and timestamp > entry.not_after:
-        return R.CHAIN_EXPIRED, R.Check(
-            "trust", False, "expired", f"receipt is after key {key.key_id}'s validity window"
-        )
+def _receipt_delegations(data: Mapping[str, Any]) -> tuple[list[Delegation], str]:
+    statements = data.get("delegations")
+    if not isinstance(statements, list):
+        return [], ""
+    parsed: list[Delegation] = []
+    problems = []
+    for index, statement in enumerate(statements):
+        try:
+            parsed.append(parse_delegation(statement))
+        except TrustStoreError as exc:
+            problems.append(f"delegations/{index}: {exc.message}")
+    return parsed, "; ".join(problems)
+
+
+def _trust(key: PublicKey, data: Mapping[str, Any], timestamp: datetime, options: VerifyOptions) -> TrustDecision:
+    extra, problems = _receipt_delegations(data)
     claimed = data.get("signer")
-    if entry.identity is not None and isinstance(claimed, str) and claimed != entry.identity:
-        return R.CHAIN_UNTRUSTED, R.Check(
-            "trust",
-            False,
-            "signer-mismatch",
-            f"receipt claims signer {claimed!r} but key {key.key_id} belongs to {entry.identity!r}",
-        )
-    if scope is not None and scope not in entry.scopes:
-        return R.CHAIN_UNTRUSTED, R.Check(
-            "trust", False, "out-of-scope", f"key {key.key_id} is not trusted for scope {scope!r}"
-        )
-    who = f" ({entry.identity})" if entry.identity else ""
-    return R.CHAIN_VERIFIED, R.Check("trust", True, "trusted", f"key {key.key_id}{who} is trusted")
+    decision = decide_trust(
+        key,
+        options.trusted,
+        timestamp,
+        scope=options.scope,
+        claimed_signer=claimed if isinstance(claimed, str) else None,
+        extra_delegations=extra,
+    )
+    if problems and not decision.trusted:
+        return TrustDecision(decision.status, decision.code, f"{decision.message} (ignored: {problems})")
+    return decision
 
 
 def malformed_result(source: str, error: MalformedReceiptError, options: VerifyOptions) -> R.VerificationResult:
@@ -94,23 +90,25 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
     timestamp = parse_rfc3339(data["timestamp"])
     now = options.now or utc_now()
 
-    entry = options.trusted.lookup(key) if key is not None else None
-    signer = entry.identity if entry is not None and entry.identity else data.get("signer")
-    if not isinstance(signer, str):
-        signer = None
-    chain = R.CHAIN_UNTRUSTED
-    trusted_ok = False
+    decision: TrustDecision | None = None
     if key is not None and sig_ok:
-        chain, trust_check = _trust_check(entry, key, data, timestamp, options.scope)
-        trusted_ok = chain == R.CHAIN_VERIFIED
-        if options.integrity_only and chain == R.CHAIN_UNTRUSTED and entry is None:
+        decision = _trust(key, data, timestamp, options)
+        trust_check = R.Check("trust", decision.trusted, decision.code, decision.message)
+        if options.integrity_only and decision.code == "untrusted-key":
             trust_check = R.Check(
                 "trust", True, "integrity-only", "integrity only: signer key not checked against a trust store"
             )
-            trusted_ok = True
         checks.append(trust_check)
+        trusted_ok = trust_check.passed
+        chain = decision.status
     else:
         checks.append(R.Check("trust", False, "not-checked", "trust not established: signature did not verify"))
+        trusted_ok = False
+        chain = R.CHAIN_UNTRUSTED
+    identity = decision.identity if decision is not None and decision.trusted else None
+    signer = identity or data.get("signer")
+    if not isinstance(signer, str):
+        signer = None
 
     age = now - timestamp
     ts_ok = age >= -options.tolerance
@@ -133,7 +131,7 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
             public_key=key.text if key is not None else None,
             now=now,
             timestamp=timestamp,
-            trusted_identity=entry.identity if entry is not None and trusted_ok else None,
+            trusted_identity=identity,
         )
         for policy in options.policies:
             found = policy.evaluate(context)
@@ -174,6 +172,7 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
         timestamp_valid=ts_ok,
         age_hours=age.total_seconds() / 3600.0,
         violations=tuple(violations),
+        chain=decision.chain if decision is not None else (),
     )
 
 

@@ -1,0 +1,111 @@
+"""Delegation statements: a root key authorises a signing key for an identity, scopes and a window.
+
+A statement is a JSON object with ``type`` = ``attestkit/delegation/v1`` (a value no receipt
+may carry, so the two can never be confused), signed with Ed25519 over the RFC 8785 form of
+the object without its ``signature`` member — the same rule as receipts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from attestkit.core.canonical import canonicalize
+from attestkit.core.keys import PrivateKey, PublicKey
+from attestkit.core.timeutil import format_rfc3339, parse_rfc3339
+from attestkit.errors import AttestkitError, TrustStoreError
+
+DELEGATION_TYPE = "attestkit/delegation/v1"
+_KEY = re.compile(r"ed25519:([0-9a-fA-F]{64})\Z")
+_SIG = re.compile(r"ed25519:([0-9a-fA-F]{128})\Z")
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """A parsed statement; ``signature_valid`` tells whether the delegator really signed it."""
+
+    delegator: PublicKey
+    delegate: bytes
+    identity: str | None
+    scopes: tuple[str, ...]
+    not_before: datetime | None
+    not_after: datetime | None
+    signature_valid: bool
+
+
+def create_delegation(
+    root: PrivateKey,
+    delegate: PublicKey,
+    *,
+    identity: str | None = None,
+    scopes: Sequence[str] = (),
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    issued_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A signed delegation statement from *root* to *delegate*."""
+    statement: dict[str, Any] = {
+        "type": DELEGATION_TYPE,
+        "delegator": root.public_key.text,
+        "delegate": delegate.text,
+        "scopes": list(scopes),
+    }
+    if identity is not None:
+        statement["identity"] = identity
+    for name, moment in (("not_before", not_before), ("not_after", not_after), ("issued_at", issued_at)):
+        if moment is not None:
+            statement[name] = format_rfc3339(moment)
+    statement["signature_algorithm"] = "ed25519"
+    statement["signature"] = "ed25519:" + root.sign(canonicalize(statement)).hex()
+    return statement
+
+
+def _date(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TrustStoreError(f"delegation {name} must be an RFC 3339 string")
+    try:
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise TrustStoreError(f"delegation {name}: {exc}") from None
+
+
+def parse_delegation(statement: Any) -> Delegation:
+    """Validate a statement's form and check its signature; :class:`TrustStoreError` if unusable."""
+    if not isinstance(statement, Mapping) or statement.get("type") != DELEGATION_TYPE:
+        raise TrustStoreError(f"not a delegation statement (type must be {DELEGATION_TYPE!r})")
+    delegator_text, delegate_text = statement.get("delegator"), statement.get("delegate")
+    signature = statement.get("signature")
+    if not isinstance(delegator_text, str) or not _KEY.match(delegator_text):
+        raise TrustStoreError("delegation delegator must be ed25519:<64 hex>")
+    if not isinstance(delegate_text, str) or not _KEY.match(delegate_text):
+        raise TrustStoreError("delegation delegate must be ed25519:<64 hex>")
+    if not isinstance(signature, str) or not _SIG.match(signature):
+        raise TrustStoreError("delegation signature must be ed25519:<128 hex>")
+    scopes = statement.get("scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise TrustStoreError("delegation scopes must be a list of strings")
+    identity = statement.get("identity")
+    if identity is not None and not isinstance(identity, str):
+        raise TrustStoreError("delegation identity must be a string")
+    try:
+        delegator = PublicKey.from_raw(bytes.fromhex(delegator_text[8:]))
+        signing_input = canonicalize({k: v for k, v in statement.items() if k != "signature"})
+    except AttestkitError as exc:
+        raise TrustStoreError(f"unusable delegation: {exc.message}") from None
+    return Delegation(
+        delegator=delegator,
+        delegate=bytes.fromhex(delegate_text[8:]),
+        identity=identity,
+        scopes=tuple(scopes),
+        not_before=_date(statement.get("not_before"), "not_before"),
+        not_after=_date(statement.get("not_after"), "not_after"),
+        signature_valid=delegator.verify(signing_input, bytes.fromhex(signature[8:])),
+    )
+
+
+__all__ = ["DELEGATION_TYPE", "Delegation", "create_delegation", "parse_delegation"]

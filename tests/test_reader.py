@@ -176,3 +176,11 @@ def test_mutated_json_only_raises_malformed(text: str, position: int, insert: st
             parse_receipt(mutated.encode("utf-8", "surrogatepass"), fmt=fmt)
         except MalformedReceiptError:
             pass
+
+
+def test_yaml_writer_never_emits_aliases() -> None:
+    shared = {"k": [1, 2]}
+    receipt = make_receipt(a=shared, b=shared)
+    text = receipt_to_text(receipt, "yaml")
+    assert "&" not in text and "*" not in text
+    assert parse_receipt(text.encode(), fmt="yaml").data == receipt

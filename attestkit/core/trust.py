@@ -83,8 +83,8 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
     Any entry that is not a valid key (including a small-order key) makes the whole file
     unusable: :class:`TrustStoreError` names the file and the line.
     """
-    stripped = text.lstrip()
-    if stripped.startswith(("keys:", "version:", "keyring:", "{")):
+    first = next((line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+    if first.startswith(("keys:", "version:", "delegations:", "{")):
         from attestkit.core.keyring import parse_keyring
 
         return parse_keyring(text, source)

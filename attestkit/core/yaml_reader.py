@@ -140,6 +140,10 @@ def parse_yaml_text(text: str, source: str) -> Any:
 class _StrictDumper(yaml.SafeDumper):
     """Quotes every string that the strict reader would not read back as that string."""
 
+    def ignore_aliases(self, data: Any) -> bool:
+        # Shared objects are written out in full: the strict reader refuses anchors.
+        return True
+
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     try:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import hash_bench, policy_bench, verify_bench, webhook_bench
+from benchmarks import bulk_bench, hash_bench, policy_bench, verify_bench, webhook_bench
 from benchmarks._common import save
 
 
 def main() -> None:
-    rows = verify_bench.run() + policy_bench.run() + webhook_bench.run() + hash_bench.run(full="--full" in sys.argv)
+    full = "--full" in sys.argv
+    rows = verify_bench.run() + policy_bench.run() + webhook_bench.run() + bulk_bench.run(100_000 if full else 20_000)
+    rows += hash_bench.run(full=full)
     save(rows, "latest")
 
 

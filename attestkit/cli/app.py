@@ -12,7 +12,11 @@ from attestkit._version import __version__
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "fetch": ("attestkit.cli.cmd_fetch", "fetch", "Fetch a receipt from an ATTEST service."),
     "hash": ("attestkit.cli.cmd_hash", "hash_cmd", "Print BLAKE3 digests of files and directories."),
-    "keys": ("attestkit.cli.cmd_keys", "keys", "Keys and keyrings: generate, show, trust, revoke, rotate, delegate, list."),
+    "keys": (
+        "attestkit.cli.cmd_keys",
+        "keys",
+        "Keys and keyrings: generate, show, trust, revoke, rotate, delegate, list.",
+    ),
     "policy": ("attestkit.cli.cmd_policy", "policy", "List built-in policies and check policy files."),
     "sign": ("attestkit.cli.cmd_sign", "sign", "Sign a receipt."),
     "verify": ("attestkit.cli.cmd_verify", "verify", "Verify receipts: signature, trust, time, policy, artifacts."),

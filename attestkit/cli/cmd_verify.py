@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import click
 
-from attestkit.adapters.files import load_public_key, load_trusted_keys_file, read_bytes, read_receipt_file
+from attestkit.adapters.files import load_public_key, load_trusted_keys_file, read_bytes
 from attestkit.cli.output import error, json_line, out
+from attestkit.core.bulk import BulkItem
 from attestkit.core.policy.base import Policy
 from attestkit.core.policy.builtin import builtin_policy
+from attestkit.core.reader import format_for_name
 from attestkit.core.result import VerificationResult
 from attestkit.core.timeutil import parse_duration, parse_instant
 from attestkit.core.trust import TrustStore
-from attestkit.core.verify import VerifyOptions, malformed_result, verify_with_options
-from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
+from attestkit.core.verify import VerifyOptions, verify_with_options
+from attestkit.errors import AttestkitError, InputFileError, UsageError
 
 
 def load_policies(names: tuple[str, ...], files: tuple[str, ...]) -> tuple[Policy, ...]:
@@ -83,6 +84,44 @@ def render_text(result: VerificationResult) -> str:
     return "\n".join(lines)
 
 
+RECEIPT_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _read_item(path: str) -> BulkItem:
+    try:
+        data = read_bytes(path, "receipt")
+    except AttestkitError as exc:
+        return BulkItem(path, error=exc)
+    return BulkItem("<stdin>" if path == "-" else path, data, fmt=format_for_name(path))
+
+
+def _inputs(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:
+    """Receipts to verify, read lazily: files, every receipt file below a directory, JSON Lines."""
+    for argument in receipts:
+        if argument != "-" and os.path.isdir(argument):
+            found: list[str] = []
+            for folder, subfolders, files in os.walk(argument):
+                subfolders.sort()
+                found.extend(os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(RECEIPT_SUFFIXES))
+            yield from (_read_item(path) for path in found)
+        else:
+            yield _read_item(argument)
+    if jsonl is not None:
+        name = "<stdin>" if jsonl == "-" else jsonl
+        try:
+            handle = sys.stdin.buffer if jsonl == "-" else open(jsonl, "rb")
+        except OSError as exc:
+            yield BulkItem(name, error=InputFileError(f"{jsonl}: cannot read JSON Lines file: {exc.strerror}"))
+            return
+        try:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield BulkItem(f"{name}:{number}", line, fmt="json")
+        finally:
+            if handle is not sys.stdin.buffer:
+                handle.close()
+
+
 def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
     """The JSON line for a receipt that could not be checked."""
     return {
@@ -129,6 +168,8 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 @click.option("--base-url", help="Fetch the receipt from this ATTEST service (with --execution).")
 @click.option("--execution", help="Execution id whose receipt to fetch.")
 @click.option("--token-file", help="File holding the API token (default: $ATTEST_TOKEN).")
+@click.option("--jsonl", help="Also read receipts from a JSON Lines file (one receipt per line; - for stdin).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core for many receipts).")
 def verify(
     receipts: tuple[str, ...],
     public_keys: tuple[str, ...],
@@ -146,6 +187,8 @@ def verify(
     base_url: str | None,
     execution: str | None,
     token_file: str | None,
+    jsonl: str | None,
+    jobs: int | None,
 ) -> int:
     """Verify RECEIPT files (JSON or YAML; - for stdin).
 
@@ -154,38 +197,49 @@ def verify(
     """
     if base_url is not None and execution is None:
         raise UsageError("--base-url needs --execution ID")
-    if not receipts and execution is None:
-        raise UsageError("give at least one RECEIPT (or --base-url URL --execution ID)")
+    if not receipts and execution is None and jsonl is None:
+        raise UsageError("give at least one RECEIPT or directory (or --jsonl FILE, or --base-url URL --execution ID)")
     policies = load_policies(policy_names, policy_files)
     options = build_options(
         public_keys, trusted_files, integrity_only, policies, artifacts, check_inputs, pipeline, now, tolerance, scope
     )
-    sources: list[tuple[str, Mapping[str, Any] | None]] = []
-    if execution is not None:
-        from attestkit.adapters.attest import fetch_receipt_document
-
-        document = fetch_receipt_document(base_url, execution, token_file=token_file)
-        sources.append((f"execution:{execution}", document))
-    sources += [(path, None) for path in receipts]
     counts = {"valid": 0, "invalid": 0, "errors": 0}
-    for label, parsed in sources:
-        try:
-            if parsed is None:
-                result = verify_with_options(read_receipt_file(label), options)
-            else:
-                result = verify_with_options(parsed, options, source=label)
-        except MalformedReceiptError as exc:
-            result = malformed_result(label, exc, options)
-        except AttestkitError as exc:
+
+    def report(label: str, result: VerificationResult | None, exc: AttestkitError | None) -> None:
+        if result is None:
+            assert exc is not None
             counts["errors"] += 1
             error(str(exc))
             if as_json:
                 out(json_line(error_json(label, exc)))
-            continue
+            return
         counts["valid" if result.valid else "invalid"] += 1
         out(json_line(result.to_json()) if as_json else render_text(result))
-    if len(sources) > 1 and not as_json:
-        print(f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['errors']} errors", file=sys.stderr)
+
+    if execution is not None:
+        from attestkit.adapters.attest import fetch_receipt_document
+
+        label = f"execution:{execution}"
+        report(
+            label,
+            verify_with_options(
+                fetch_receipt_document(base_url, execution, token_file=token_file), options, source=label
+            ),
+            None,
+        )
+    explicit = [r for r in receipts if r == "-" or not os.path.isdir(r)]
+    workers = jobs or (1 if len(explicit) == len(receipts) and len(receipts) <= 16 and jsonl is None else None)
+    from attestkit.cli.progress import Progress
+    from attestkit.core.bulk import verify_many
+
+    with Progress("verifying", quiet=as_json, unit="receipts") as progress:
+        for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers):
+            report(outcome.label, outcome.result, outcome.error)
+            progress(1)
+    total = sum(counts.values())
+    if total > 1:
+        summary = f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['errors']} errors"
+        print(summary, file=sys.stderr if as_json else sys.stdout)
     if counts["errors"]:
         return 2
     return 1 if counts["invalid"] else 0

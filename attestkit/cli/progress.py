@@ -12,8 +12,9 @@ from types import TracebackType
 class Progress:
     """Counts bytes; after ``delay`` seconds redraws one status line at most 10 times a second."""
 
-    def __init__(self, label: str, *, quiet: bool = False) -> None:
+    def __init__(self, label: str, *, quiet: bool = False, unit: str = "MiB") -> None:
         self.label = label
+        self.unit = unit
         self.delay = float(os.environ.get("ATTESTKIT_PROGRESS_AFTER", "1.0"))
         self.enabled = not quiet and sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("true", "1")
         self._bytes = 0
@@ -34,8 +35,9 @@ class Progress:
                 return
             self._last = now
             self._shown = True
-            rate = self._bytes / max(now - self._start, 1e-9) / 2**20
-            sys.stderr.write(f"\r{self.label}: {self._bytes / 2**20:,.0f} MiB, {rate:,.0f} MiB/s ")
+            scale = 2**20 if self.unit == "MiB" else 1
+            rate = self._bytes / max(now - self._start, 1e-9) / scale
+            sys.stderr.write(f"\r{self.label}: {self._bytes / scale:,.0f} {self.unit}, {rate:,.0f} {self.unit}/s ")
             sys.stderr.flush()
 
     def __enter__(self) -> Progress:

@@ -50,6 +50,10 @@ class PublicKey:
         """The ``ed25519:<64 hex>`` form."""
         return "ed25519:" + self.raw.hex()
 
+    def __reduce__(self) -> tuple[object, tuple[bytes]]:
+        # Pickle as the raw bytes; the verify object is rebuilt (for worker processes).
+        return (PublicKey.from_raw, (self.raw,))
+
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when *signature* is a canonical Ed25519 signature of *message*."""
         if len(signature) != 64:

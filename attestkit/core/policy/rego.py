@@ -42,6 +42,7 @@ class RegoPolicy:
         import regopy
 
         self.name = name
+        self.text = text
         packages = _PACKAGE_RE.findall(text)
         if packages[:1] != [PACKAGE]:
             found = packages[0] if packages else "none"
@@ -53,6 +54,10 @@ class RegoPolicy:
             self._bundle = self._interpreter.build(_QUERY)
         except Exception as exc:
             raise PolicyError(f"{name}: Rego syntax error{_error_line(str(exc), text)}") from None
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        # Compiled state is not picklable: worker processes recompile from the source.
+        return (RegoPolicy, (self.name, self.text))
 
     def evaluate(self, context: PolicyContext) -> list[Violation]:
         """Evaluate against the contract's input document."""

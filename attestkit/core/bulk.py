@@ -1,0 +1,105 @@
+"""Verifying many receipts on every core, in input order, with bounded memory.
+
+Receipts are verified in batches by worker processes (parsing and canonicalising hold the
+GIL, so threads would not scale). At most ``4 x jobs`` batches are in flight, so memory stays
+flat however long the input is. ``VerifyOptions`` is picklable: the same function can run
+inside a distributed engine's map step (see docs/scale.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from attestkit.core.reader import parse_receipt
+from attestkit.core.result import VerificationResult
+from attestkit.core.verify import VerifyOptions, malformed_result, verify_with_options
+from attestkit.errors import AttestkitError, MalformedReceiptError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    """One input: a label (file name, ``file:line``) and its bytes, or why it could not be read."""
+
+    label: str
+    data: bytes | None = None
+    error: AttestkitError | None = None
+    fmt: str | None = None  # "json", "yaml" or None to detect from the content
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """A verification result, or the error that prevented checking (exit 2)."""
+
+    label: str
+    result: VerificationResult | None = None
+    error: AttestkitError | None = None
+
+
+_worker_options: VerifyOptions | None = None
+
+
+def _init_worker(options: VerifyOptions) -> None:
+    global _worker_options
+    _worker_options = options
+
+
+def verify_batch(items: Sequence[BulkItem], options: VerifyOptions) -> list[BulkOutcome]:
+    """Verify a batch in this process (the map step of a distributed run)."""
+    outcomes = []
+    for item in items:
+        if item.data is None:
+            outcomes.append(BulkOutcome(item.label, error=item.error))
+            continue
+        try:
+            try:
+                receipt = parse_receipt(item.data, source=item.label, fmt=item.fmt)
+            except MalformedReceiptError as exc:
+                outcomes.append(BulkOutcome(item.label, malformed_result(item.label, exc, options)))
+                continue
+            outcomes.append(BulkOutcome(item.label, verify_with_options(receipt, options)))
+        except AttestkitError as exc:
+            outcomes.append(BulkOutcome(item.label, error=exc))
+    return outcomes
+
+
+def _worker_batch(items: Sequence[BulkItem]) -> list[BulkOutcome]:
+    assert _worker_options is not None
+    return verify_batch(items, _worker_options)
+
+
+def _batches(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def verify_many(items: Iterable[BulkItem], options: VerifyOptions, *, jobs: int | None = None) -> Iterator[BulkOutcome]:
+    """Verify *items* on *jobs* processes (default: every core), yielding outcomes in input order."""
+    workers = jobs or os.cpu_count() or 1
+    if workers <= 1:
+        for batch in _batches(items, BATCH):
+            yield from verify_batch(batch, options)
+        return
+    from concurrent.futures import ProcessPoolExecutor  # only when there is parallel work
+
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options,)) as pool:
+        pending: deque[Future[list[BulkOutcome]]] = deque()
+        for batch in _batches(items, BATCH):
+            pending.append(pool.submit(_worker_batch, batch))
+            if len(pending) >= 4 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+__all__ = ["BulkItem", "BulkOutcome", "verify_batch", "verify_many"]

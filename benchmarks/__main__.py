@@ -1,4 +1,4 @@
-"""Run every benchmark and print one table (`python -m benchmarks [--full]`)."""
+"""Run every benchmark and print one table (`python -m benchmarks [--full] [--peers]`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ def main() -> None:
     full = "--full" in sys.argv
     rows = verify_bench.run() + policy_bench.run() + webhook_bench.run() + bulk_bench.run(100_000 if full else 20_000)
     rows += hash_bench.run(full=full)
+    if "--peers" in sys.argv:
+        from benchmarks import peers_bench
+
+        rows += peers_bench.run()
     save(rows, "latest")
 
 

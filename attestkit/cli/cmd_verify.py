@@ -11,7 +11,7 @@ import click
 
 from attestkit.adapters.files import load_public_key, load_trusted_keys_file, read_bytes
 from attestkit.cli.output import error, json_line, out
-from attestkit.core.bulk import BulkItem
+from attestkit.core.bulk import BulkItem, BulkOutcome
 from attestkit.core.policy.base import Policy
 from attestkit.core.policy.builtin import builtin_policy
 from attestkit.core.reader import format_for_name
@@ -122,6 +122,19 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:
                 handle.close()
 
 
+def render_json_line(outcome: BulkOutcome) -> str:
+    """One JSON line for an outcome (runs in worker processes)."""
+    if outcome.result is not None:
+        return json_line(outcome.result.to_json())
+    assert outcome.error is not None
+    return json_line(error_json(outcome.label, outcome.error))
+
+
+def render_outcome_text(outcome: BulkOutcome) -> str:
+    """Human text for an outcome (runs in worker processes); errors go to stderr instead."""
+    return render_text(outcome.result) if outcome.result is not None else ""
+
+
 def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
     """The JSON line for a receipt that could not be checked."""
     return {
@@ -205,36 +218,31 @@ def verify(
     )
     counts = {"valid": 0, "invalid": 0, "errors": 0}
 
-    def report(label: str, result: VerificationResult | None, exc: AttestkitError | None) -> None:
-        if result is None:
-            assert exc is not None
+    def report(outcome: BulkOutcome) -> None:
+        if outcome.error is not None:
             counts["errors"] += 1
-            error(str(exc))
-            if as_json:
-                out(json_line(error_json(label, exc)))
-            return
-        counts["valid" if result.valid else "invalid"] += 1
-        out(json_line(result.to_json()) if as_json else render_text(result))
+            error(str(outcome.error))
+        else:
+            counts["valid" if outcome.valid else "invalid"] += 1
+        if outcome.text:
+            out(outcome.text)
 
+    render = render_json_line if as_json else render_outcome_text
     if execution is not None:
         from attestkit.adapters.attest import fetch_receipt_document
 
         label = f"execution:{execution}"
-        report(
-            label,
-            verify_with_options(
-                fetch_receipt_document(base_url, execution, token_file=token_file), options, source=label
-            ),
-            None,
-        )
+        document = fetch_receipt_document(base_url, execution, token_file=token_file)
+        fetched = verify_with_options(document, options, source=label)
+        report(BulkOutcome(label, None, None, fetched.valid, render(BulkOutcome(label, fetched))))
     explicit = [r for r in receipts if r == "-" or not os.path.isdir(r)]
     workers = jobs or (1 if len(explicit) == len(receipts) and len(receipts) <= 16 and jsonl is None else None)
     from attestkit.cli.progress import Progress
     from attestkit.core.bulk import verify_many
 
     with Progress("verifying", quiet=as_json, unit="receipts") as progress:
-        for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers):
-            report(outcome.label, outcome.result, outcome.error)
+        for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers, render=render):
+            report(outcome)
             progress(1)
     total = sum(counts.values())
     if total > 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -38,19 +38,33 @@ class BulkItem:
 
 @dataclass(frozen=True)
 class BulkOutcome:
-    """A verification result, or the error that prevented checking (exit 2)."""
+    """A verification result, or the error that prevented checking (exit 2).
+
+    With a *render* function, ``text`` holds its output, made where the work was done, and
+    ``result`` is dropped so that only strings travel back from worker processes.
+    """
 
     label: str
     result: VerificationResult | None = None
     error: AttestkitError | None = None
+    valid: bool | None = None
+    text: str | None = None
 
 
+Render = Callable[[BulkOutcome], str]
 _worker_options: VerifyOptions | None = None
+_worker_render: Render | None = None
 
 
-def _init_worker(options: VerifyOptions) -> None:
-    global _worker_options
-    _worker_options = options
+def _init_worker(options: VerifyOptions, render: Render | None) -> None:
+    global _worker_options, _worker_render
+    _worker_options, _worker_render = options, render
+
+
+def _rendered(outcomes: list[BulkOutcome], render: Render | None) -> list[BulkOutcome]:
+    if render is None:
+        return outcomes
+    return [BulkOutcome(o.label, None, o.error, o.valid, render(o)) for o in outcomes]
 
 
 def verify_batch(items: Sequence[BulkItem], options: VerifyOptions) -> list[BulkOutcome]:
@@ -64,9 +78,10 @@ def verify_batch(items: Sequence[BulkItem], options: VerifyOptions) -> list[Bulk
             try:
                 receipt = parse_receipt(item.data, source=item.label, fmt=item.fmt)
             except MalformedReceiptError as exc:
-                outcomes.append(BulkOutcome(item.label, malformed_result(item.label, exc, options)))
+                outcomes.append(BulkOutcome(item.label, malformed_result(item.label, exc, options), valid=False))
                 continue
-            outcomes.append(BulkOutcome(item.label, verify_with_options(receipt, options)))
+            result = verify_with_options(receipt, options)
+            outcomes.append(BulkOutcome(item.label, result, valid=result.valid))
         except AttestkitError as exc:
             outcomes.append(BulkOutcome(item.label, error=exc))
     return outcomes
@@ -74,7 +89,7 @@ def verify_batch(items: Sequence[BulkItem], options: VerifyOptions) -> list[Bulk
 
 def _worker_batch(items: Sequence[BulkItem]) -> list[BulkOutcome]:
     assert _worker_options is not None
-    return verify_batch(items, _worker_options)
+    return _rendered(verify_batch(items, _worker_options), _worker_render)
 
 
 def _batches(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
@@ -83,16 +98,22 @@ def _batches(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
         yield batch
 
 
-def verify_many(items: Iterable[BulkItem], options: VerifyOptions, *, jobs: int | None = None) -> Iterator[BulkOutcome]:
-    """Verify *items* on *jobs* processes (default: every core), yielding outcomes in input order."""
+def verify_many(
+    items: Iterable[BulkItem], options: VerifyOptions, *, jobs: int | None = None, render: Render | None = None
+) -> Iterator[BulkOutcome]:
+    """Verify *items* on *jobs* processes (default: every core), yielding outcomes in input order.
+
+    *render* (a module-level function, so it pickles) turns each outcome into text in the
+    worker; the outcomes then carry ``text`` and ``valid`` instead of the full result.
+    """
     workers = jobs or os.cpu_count() or 1
     if workers <= 1:
         for batch in _batches(items, BATCH):
-            yield from verify_batch(batch, options)
+            yield from _rendered(verify_batch(batch, options), render)
         return
     from concurrent.futures import ProcessPoolExecutor  # only when there is parallel work
 
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options, render)) as pool:
         pending: deque[Future[list[BulkOutcome]]] = deque()
         for batch in _batches(items, BATCH):
             pending.append(pool.submit(_worker_batch, batch))

@@ -57,7 +57,8 @@ def test_generator_reproduces_committed_vectors(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "vectors" / "generate.py"), str(tmp_path)], check=True, capture_output=True
     )
     for relative in ["receipts.json", "demo/receipt.json", "demo/receipt.unsigned.json", "demo/demo.pub", "demo/attest.yaml",
-                     "demo/artifacts/dist/app.bin", "demo/artifacts/dist/docs/README.txt"]:  # fmt: skip
+                     "demo/artifacts/dist/app.bin", "demo/artifacts/dist/docs/README.txt", "demo/artifacts/src/app.c",
+                     "demo/junit.xml", "demo/trivy.json"]:  # fmt: skip
         assert (tmp_path / relative).read_bytes() == (VECTORS / relative).read_bytes(), relative
 
 
@@ -66,7 +67,7 @@ def test_demo_receipt_verifies_with_artifacts(cli: Callable[..., CliResult]) -> 
     result = cli(
         "verify", str(demo / "receipt.json"), "--public-key", str(demo / "demo.pub"),
         "--artifacts", str(demo / "artifacts"), "--pipeline", str(demo / "attest.yaml"),
-        "--policy", "steps-succeeded", "--policy", "require-tests", "--policy", "security-scan",
+        "--policy", "steps-succeeded", "--policy", "require-tests", "--policy", "security-scan", "--check-inputs",
     )  # fmt: skip
     assert result.code == 0, result.out + result.err
     assert result.out.startswith("VALID")

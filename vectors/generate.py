@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from attestkit.core.keys import PrivateKey
 from attestkit.core.serialize import receipt_to_text
 from attestkit.core.signing import sign_receipt
+from attestkit.core.timeutil import parse_rfc3339
 
 HERE = Path(__file__).resolve().parent
 if len(sys.argv) > 1:  # optional output folder, used by the reproducibility test
@@ -286,29 +287,67 @@ def build_cases(seed: bytes, other_seed: bytes) -> list[dict[str, Any]]:
     return cases
 
 
+DEMO_PIPELINE = b"""version: "0.1"
+name: demo
+env:
+  NODE_ENV: production
+steps:
+  build:
+    run: mkdir -p dist/docs && printf 'attestkit demo binary\\n' > dist/app.bin && printf 'Demo artifact tree.\\n' > dist/docs/README.txt
+    inputs: [src/]
+    outputs: [dist/]
+  test:
+    run: test -s dist/app.bin
+    inputs: [dist/app.bin]
+    needs: [build]
+"""
+DEMO_JUNIT = b'<testsuite name="demo" tests="3" failures="0" errors="0" skipped="0"><testcase name="a"/><testcase name="b"/><testcase name="c"/></testsuite>\n'
+DEMO_TRIVY = b'{"Results": [{"Target": "dist/app.bin", "Vulnerabilities": []}]}\n'
+
+
 def write_demo(seed: bytes) -> None:
+    """Produce the demo the way users do: run the pipeline, record the steps, finalize, sign.
+
+    The clock and host facts are fixed so that the output is reproducible.
+    """
+    import io
+    import shutil
+    from datetime import timedelta
+
+    from attestkit.adapters.runner import run_pipeline
+    from attestkit.core.pipeline import parse_pipeline
+    from attestkit.core.producer import finalize_receipt, summarize_junit, summarize_trivy
+
     demo = HERE / "demo"
     artifacts = demo / "artifacts"
-    (artifacts / "dist" / "docs").mkdir(parents=True, exist_ok=True)
-    files = {
-        "dist/app.bin": b"attestkit demo binary\n",
-        "dist/docs/README.txt": b"Demo artifact tree.\n",
-    }
-    for rel, data in files.items():
-        (artifacts / rel).write_bytes(data)
-    pipeline = b'version: "0.1"\nname: demo\nsteps:\n  build:\n    run: make build\n    outputs: [dist/]\n'
-    (demo / "attest.yaml").write_bytes(pipeline)
-    from attestkit.core.digest import hash_path_with_size
-
-    tree_digest, tree_size = hash_path_with_size(artifacts / "dist")
-    receipt = base_receipt()
-    receipt.update(pipeline_hash=digest(pipeline), total_duration_secs=3.25, signer="demo-ci@example.com")
-    step = receipt["steps"][0]
-    step.update(duration_secs=3.25, start_time="2026-11-20T09:59:56.75Z", end_time="2026-11-20T10:00:00Z", inputs=[])
-    step["outputs"] = [{"path": "dist/", "hash": tree_digest, "size_bytes": tree_size}]
-    del step["cache_hit"]
-    receipt["attestations"]["test"]["predicate"]["test_results"] = {"total": 3, "passed": 3, "failed": 0}
-    receipt["attestations"]["security"]["predicate"]["results"]["vulnerabilities"] = {"critical": 0}
+    shutil.rmtree(artifacts / "dist", ignore_errors=True)
+    (artifacts / "src").mkdir(parents=True, exist_ok=True)
+    (artifacts / "src" / "app.c").write_bytes(b"int main(void) { return 0; }\n")
+    (demo / "attest.yaml").write_bytes(DEMO_PIPELINE)
+    (demo / "junit.xml").write_bytes(DEMO_JUNIT)
+    (demo / "trivy.json").write_bytes(DEMO_TRIVY)
+    ticks = iter(parse_rfc3339("2026-11-20T09:59:50Z") + timedelta(seconds=1.25 * i) for i in range(1000))
+    steps = run_pipeline(
+        parse_pipeline(DEMO_PIPELINE, "attest.yaml"),
+        jobs=1,
+        environ={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        root=str(artifacts),
+        clock=lambda: next(ticks),
+        output=io.BytesIO(),
+    )
+    if any(step["exit_code"] != 0 for step in steps):
+        raise SystemExit(f"demo pipeline failed: {steps}")
+    receipt = finalize_receipt(
+        {"steps": steps},
+        now=parse_rfc3339("2026-11-20T10:00:00Z"),
+        host={"host_os": "linux", "host_arch": "x86_64", "user": "ci", "working_directory": "/build"},
+        pipeline_hash=digest(DEMO_PIPELINE),
+        attestations={
+            "test": summarize_junit(DEMO_JUNIT, "junit.xml"),
+            "security": summarize_trivy(DEMO_TRIVY, "trivy.json"),
+        },
+    )
+    receipt["signer"] = "demo-ci@example.com"
     (demo / "receipt.unsigned.json").write_text(as_json(receipt) + "\n", encoding="utf-8")
     (demo / "receipt.json").write_text(as_json(signed(receipt, seed)) + "\n", encoding="utf-8")
     (demo / "demo.pub").write_text(PrivateKey.from_seed(seed).public_key.text + "\n", encoding="ascii")

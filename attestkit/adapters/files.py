@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from attestkit.core.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
@@ -50,12 +48,14 @@ def read_receipt_file(path: str) -> Receipt:
 
 def write_atomic(path: str, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:
     """Write *data* to *path* through a temporary file and a rename."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not overwrite and target.exists():
+    import tempfile
+
+    directory = os.path.dirname(path) or "."
+    name = os.path.basename(path)
+    if not overwrite and os.path.exists(path):
         raise InputFileError(f"{path}: already exists; refusing to overwrite")
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
     try:

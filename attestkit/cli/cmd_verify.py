@@ -13,7 +13,6 @@ from attestkit.adapters.files import load_public_key, load_trusted_keys_file, re
 from attestkit.cli.output import error, json_line, out
 from attestkit.core.bulk import BulkItem, BulkOutcome
 from attestkit.core.policy.base import Policy
-from attestkit.core.policy.builtin import builtin_policy
 from attestkit.core.reader import format_for_name
 from attestkit.core.result import VerificationResult
 from attestkit.core.timeutil import parse_duration, parse_instant
@@ -24,7 +23,11 @@ from attestkit.errors import AttestkitError, InputFileError, UsageError
 
 def load_policies(names: tuple[str, ...], files: tuple[str, ...]) -> tuple[Policy, ...]:
     """Built-in policies by name, then policy files (.yaml/.yml rules or .rego)."""
-    policies: list[Policy] = [builtin_policy(name) for name in names]
+    policies: list[Policy] = []
+    if names:
+        from attestkit.core.policy.builtin import builtin_policy
+
+        policies = [builtin_policy(name) for name in names]
     if files:
         from attestkit.core.policy.loader import load_policy_text
 

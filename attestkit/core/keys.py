@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 
 import nacl.bindings
 import nacl.exceptions
-import nacl.signing
 
 from attestkit.errors import KeyFormatError
 
@@ -30,7 +30,6 @@ class PublicKey:
     """A validated Ed25519 public key (canonical encoding, prime-order point)."""
 
     raw: bytes
-    _verify_key: nacl.signing.VerifyKey = field(repr=False, compare=False, hash=False)
     key_id: str = field(default="", compare=False)
 
     @classmethod
@@ -43,7 +42,7 @@ class PublicKey:
                 "public key is not a valid Ed25519 point (small-order, non-canonical or off the curve)",
                 code="weak-key",
             )
-        return cls(raw=raw, _verify_key=nacl.signing.VerifyKey(raw), key_id=key_id_of(raw))
+        return cls(raw=raw, key_id=key_id_of(raw))
 
     @property
     def text(self) -> str:
@@ -59,7 +58,8 @@ class PublicKey:
         if len(signature) != 64:
             return False
         try:
-            self._verify_key.verify(message, signature)
+            # libsodium's verification: rejects S >= L and small-order R or A.
+            nacl.bindings.crypto_sign_open(signature + message, self.raw)
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
             return False
         return True
@@ -143,28 +143,29 @@ class PrivateKey:
     """An Ed25519 signing key (32-byte seed)."""
 
     seed: bytes = field(repr=False)
-    _signing_key: nacl.signing.SigningKey = field(repr=False, compare=False, hash=False)
+    _secret: bytes = field(repr=False, compare=False, hash=False)  # libsodium's seed || public key
 
     @classmethod
     def from_seed(cls, seed: bytes) -> PrivateKey:
         """Build a key from its 32-byte seed."""
         if len(seed) != 32:
             raise KeyFormatError("an Ed25519 private key seed is 32 bytes")
-        return cls(seed=seed, _signing_key=nacl.signing.SigningKey(seed))
+        return cls(seed=seed, _secret=nacl.bindings.crypto_sign_seed_keypair(seed)[1])
 
     @classmethod
     def generate(cls) -> PrivateKey:
         """A new random key from the operating system's CSPRNG."""
-        return cls.from_seed(bytes(nacl.signing.SigningKey.generate()))
+        return cls.from_seed(os.urandom(32))
 
     @property
     def public_key(self) -> PublicKey:
         """The matching public key."""
-        return PublicKey.from_raw(bytes(self._signing_key.verify_key))
+        return PublicKey.from_raw(self._secret[32:])
 
     def sign(self, message: bytes) -> bytes:
         """A pure Ed25519 signature (64 bytes) of *message*."""
-        return self._signing_key.sign(message).signature
+        signed: bytes = nacl.bindings.crypto_sign(message, self._secret)
+        return signed[:64]
 
     def to_pem(self, passphrase: bytes | None = None) -> bytes:
         """PKCS#8 PEM, encrypted with *passphrase* when given."""

@@ -10,10 +10,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from attestkit.core.delegation import Delegation
 from attestkit.core.keys import PublicKey, parse_public_key
 from attestkit.errors import KeyFormatError, TrustStoreError
+
+if TYPE_CHECKING:
+    from attestkit.core.delegation import Delegation
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attestkit.core.delegation import Delegation
 from attestkit.core.keys import PublicKey, key_id_of
 from attestkit.core.trust import TrustedKey, TrustStore
+
+if TYPE_CHECKING:
+    from attestkit.core.delegation import Delegation
 
 VERIFIED, UNTRUSTED, REVOKED, EXPIRED = "verified", "untrusted", "revoked", "expired"
 MAX_CHAIN = 4

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attestkit.core import result as R
-from attestkit.core.delegation import Delegation, parse_delegation
 from attestkit.core.keys import PublicKey
 from attestkit.core.policy.base import Policy, PolicyContext, Violation
 from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
@@ -17,6 +16,9 @@ from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
 from attestkit.core.trust import TrustedKey, TrustStore
 from attestkit.core.trust_chain import TrustDecision, decide_trust
 from attestkit.errors import HashingError, MalformedReceiptError, TrustStoreError, UsageError
+
+if TYPE_CHECKING:
+    from attestkit.core.delegation import Delegation
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
 
@@ -44,6 +46,8 @@ def _receipt_delegations(data: Mapping[str, Any]) -> tuple[list[Delegation], str
     statements = data.get("delegations")
     if not isinstance(statements, list):
         return [], ""
+    from attestkit.core.delegation import parse_delegation  # only receipts that carry delegations
+
     parsed: list[Delegation] = []
     problems = []
     for index, statement in enumerate(statements):

@@ -12,7 +12,10 @@ from attestkit.cli.app import app
 from tests.conftest import ROOT
 
 DOC = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
-LINES = [m.group(1) for m in re.finditer(r"(attestkit (?:record|receipt|run|verify|keys|hash|fetch|webhook|policy)[^\n`]*)", DOC)]
+LINES = [
+    m.group(1)
+    for m in re.finditer(r"(attestkit (?:record|receipt|run|verify|keys|hash|fetch|webhook|policy)[^\n`]*)", DOC)
+]
 
 
 def test_the_page_has_commands() -> None:

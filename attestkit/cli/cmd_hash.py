@@ -6,17 +6,21 @@ import re
 
 import click
 
-from attestkit.cli.output import error, out
+from attestkit.cli.output import error, json_line, out
 from attestkit.cli.progress import Progress
+from attestkit.cli.reporting import format_option, output_option
 from attestkit.core.digest import hash_path, normalize_digest, tree_manifest
 from attestkit.errors import AttestkitError, UsageError
 
 _CHECK_LINE = re.compile(r"(?:blake3:)?([0-9a-fA-F]{64})  (.+)\Z")
 
 
-def _check(listing: str) -> int:
+def _check(listing: str, fmt: str, output_file: str | None) -> int:
     """Re-check `blake3:<hex>  PATH` lines (b3sum's `<hex>  PATH` too); 1 on any mismatch."""
     from attestkit.adapters.files import read_bytes
+    from attestkit.cli.reporting import document, emit
+    from attestkit.core.reports import Subject
+    from attestkit.core.result import Check
 
     text = read_bytes(listing, "check file").decode("utf-8", "replace")
     entries = []
@@ -27,19 +31,28 @@ def _check(listing: str) -> int:
         if match is None:
             raise UsageError(f"{listing}: line {number}: expected 'blake3:<64 hex>  PATH'")
         entries.append(("blake3:" + match.group(1), match.group(2)))
-    failures = 0
+    subjects = []
     for expected, path in entries:
         try:
             actual = hash_path(path)
         except AttestkitError as exc:
-            failures += 1
-            out(f"{path}: FAILED ({exc.message})")
-            continue
-        if actual == normalize_digest(expected):
-            out(f"{path}: OK")
+            check = Check("digest", False, exc.code, f"{path}: FAILED ({exc.message})", path)
         else:
-            failures += 1
-            out(f"{path}: FAILED (expected {normalize_digest(expected)}, got {actual})")
+            wanted = normalize_digest(expected)
+            if actual == wanted:
+                check = Check("digest", True, "ok", f"{path}: OK", path)
+            else:
+                check = Check(
+                    "digest", False, "digest-mismatch", f"{path}: FAILED (expected {wanted}, got {actual})", path
+                )
+        subjects.append(Subject(path, (check,), check.passed))
+    failures = sum(1 for s in subjects if not s.passed)
+    if fmt == "text":
+        emit("".join(s.checks[0].message + "\n" for s in subjects), output_file)
+    elif fmt == "json":
+        emit("".join(json_line(s.checks[0].to_json()) + "\n" for s in subjects), output_file)
+    else:
+        emit(document(subjects, fmt, "attestkit hash --check"), output_file)
     if failures:
         error(f"{failures} of {len(entries)} digests did not match")
         return 1
@@ -50,12 +63,14 @@ def _check(listing: str) -> int:
 @click.argument("paths", nargs=-1)
 @click.option("--manifest", is_flag=True, help="Print the manifest lines of each directory instead of its digest.")
 @click.option("--check", "check_file", help="Re-check a file of 'blake3:<hex>  PATH' lines; exit 1 on any mismatch.")
-def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None) -> int:
+@format_option
+@output_option
+def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt: str, output_file: str | None) -> int:
     """Print `blake3:<hex>  PATH` for each file or directory."""
     if check_file is not None:
         if paths:
             raise UsageError("--check takes no PATH arguments")
-        return _check(check_file)
+        return _check(check_file, fmt, output_file)
     if not paths:
         raise UsageError("give at least one PATH (or --check FILE)")
     status = 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from attestkit.adapters.files import read_bytes
-from attestkit.cli.output import out
+from attestkit.cli.output import json_line, out
+from attestkit.cli.reporting import format_option, output_option
 from attestkit.core.policy.builtin import BUILTIN_DESCRIPTIONS
+from attestkit.errors import AttestkitError
 
 
 @click.group()
@@ -28,11 +30,31 @@ def list_cmd() -> int:
 
 @policy.command("check")
 @click.argument("files", nargs=-1, required=True)
-def check_cmd(files: tuple[str, ...]) -> int:
-    """Validate policy files (.yaml/.yml rules or .rego) without a receipt."""
+@format_option
+@output_option
+def check_cmd(files: tuple[str, ...], fmt: str, output_file: str | None) -> int:
+    """Validate policy files (.yaml/.yml rules or .rego) without a receipt (exit 2 if any is invalid)."""
+    from attestkit.cli.reporting import document, emit
     from attestkit.core.policy.loader import load_policy_text
+    from attestkit.core.reports import Subject
+    from attestkit.core.result import Check
+    from attestkit.errors import PolicyError
 
+    subjects = []
     for path in files:
-        load_policy_text(path, read_bytes(path, "policy file"))
-        out(f"ok  {path}")
+        try:
+            load_policy_text(path, read_bytes(path, "policy file"))
+            check = Check("policy-file", True, "ok", f"ok  {path}", path)
+        except AttestkitError as exc:
+            check = Check("policy-file", False, exc.code, str(exc), path)
+        subjects.append(Subject(path, (check,), check.passed))
+    failed = [s for s in subjects if not s.passed]
+    if fmt == "text":
+        emit("".join(s.checks[0].message + "\n" for s in subjects if s.passed), output_file)
+    elif fmt == "json":
+        emit("".join(json_line(s.checks[0].to_json()) + "\n" for s in subjects), output_file)
+    else:
+        emit(document(subjects, fmt, "attestkit policy check"), output_file)
+    if failed:
+        raise PolicyError(failed[0].checks[0].message + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
     return 0

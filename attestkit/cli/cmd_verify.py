@@ -11,10 +11,12 @@ import click
 
 from attestkit.adapters.files import load_public_key, load_trusted_keys_file, read_bytes
 from attestkit.cli.output import error, json_line, out
-from attestkit.core.bulk import BulkItem, BulkOutcome
+from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_option, output_option, use_colour
+from attestkit.core.bulk import BulkItem, BulkOutcome, Render
 from attestkit.core.policy.base import Policy
 from attestkit.core.reader import format_for_name
-from attestkit.core.result import VerificationResult
+from attestkit.core.reports import Subject, subject_of
+from attestkit.core.result import Check, VerificationResult
 from attestkit.core.timeutil import parse_duration, parse_instant
 from attestkit.core.trust import TrustStore
 from attestkit.core.verify import VerifyOptions, verify_with_options
@@ -76,9 +78,12 @@ def build_options(
     )
 
 
-def render_text(result: VerificationResult) -> str:
+def render_text(result: VerificationResult, colour: bool = False) -> str:
     """Human form: a verdict line, then one line per check."""
-    lines = [f"{'VALID' if result.valid else 'INVALID'}  {result.source}"]
+    verdict = "VALID" if result.valid else "INVALID"
+    if colour:
+        verdict = f"\033[{'32' if result.valid else '31'};1m{verdict}\033[0m"
+    lines = [f"{verdict}  {result.source}"]
     for check in result.checks:
         mark = "ok  " if check.passed else "FAIL"
         lines.append(f"  {mark}  {check.name:<12} {check.message}")
@@ -138,6 +143,22 @@ def render_outcome_text(outcome: BulkOutcome) -> str:
     return render_text(outcome.result) if outcome.result is not None else ""
 
 
+def render_outcome_colour(outcome: BulkOutcome) -> str:
+    """Human text with the verdict coloured (only used on a terminal without NO_COLOR)."""
+    if outcome.result is None:
+        return ""
+    return render_text(outcome.result, colour=True)
+
+
+def subject_for(outcome: BulkOutcome) -> Subject:
+    """The report subject of an outcome (a could-not-check error is one failed check)."""
+    if outcome.result is not None:
+        return subject_of(outcome.result)
+    assert outcome.error is not None
+    check = Check("input", False, outcome.error.code, str(outcome.error))
+    return Subject(outcome.label, (check,), False)
+
+
 def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
     """The JSON line for a receipt that could not be checked."""
     return {
@@ -180,7 +201,11 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 @click.option("--now", help="Pin the current time (RFC 3339 or Unix seconds).")
 @click.option("--tolerance", default="5m", show_default=True, help="Allowed clock skew for future timestamps.")
 @click.option("--scope", help="Accept only keys whose keyring scopes include this scope.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per receipt (JSON Lines).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per receipt (JSON Lines); same as --format json."
+)
+@format_option
+@output_option
 @click.option("--base-url", help="Fetch the receipt from this ATTEST service (with --execution).")
 @click.option("--execution", help="Execution id whose receipt to fetch.")
 @click.option("--token-file", help="File holding the API token (default: $ATTEST_TOKEN).")
@@ -205,6 +230,8 @@ def verify(
     token_file: str | None,
     jsonl: str | None,
     jobs: int | None,
+    fmt: str,
+    output_file: str | None,
 ) -> int:
     """Verify RECEIPT files (JSON or YAML; - for stdin).
 
@@ -220,6 +247,10 @@ def verify(
         public_keys, trusted_files, integrity_only, policies, artifacts, check_inputs, pipeline, now, tolerance, scope
     )
     counts = {"valid": 0, "invalid": 0, "errors": 0}
+    fmt = "json" if as_json else fmt
+    collect = fmt in DOCUMENT_FORMATS
+    subjects: list[Subject] = []
+    buffered: list[str] | None = [] if output_file is not None else None
 
     def report(outcome: BulkOutcome) -> None:
         if outcome.error is not None:
@@ -227,30 +258,47 @@ def verify(
             error(str(outcome.error))
         else:
             counts["valid" if outcome.valid else "invalid"] += 1
-        if outcome.text:
-            out(outcome.text)
+        if collect:
+            subjects.append(subject_for(outcome))
+        elif outcome.text:
+            if buffered is not None:
+                buffered.append(outcome.text + "\n")
+            else:
+                out(outcome.text)
 
-    render = render_json_line if as_json else render_outcome_text
+    render: Render | None = None
+    if fmt == "json":
+        render = render_json_line
+    elif fmt == "text":
+        render = render_outcome_colour if output_file is None and use_colour() else render_outcome_text
     if execution is not None:
         from attestkit.adapters.attest import fetch_receipt_document
 
         label = f"execution:{execution}"
-        document = fetch_receipt_document(base_url, execution, token_file=token_file)
-        fetched = verify_with_options(document, options, source=label)
-        report(BulkOutcome(label, None, None, fetched.valid, render(BulkOutcome(label, fetched))))
+        fetched_result = verify_with_options(
+            fetch_receipt_document(base_url, execution, token_file=token_file), options, source=label
+        )
+        fetched = BulkOutcome(label, fetched_result, valid=fetched_result.valid)
+        if render is not None:
+            fetched = BulkOutcome(label, None, None, fetched_result.valid, render(fetched))
+        report(fetched)
     explicit = [r for r in receipts if r == "-" or not os.path.isdir(r)]
     workers = jobs or (1 if len(explicit) == len(receipts) and len(receipts) <= 16 and jsonl is None else None)
     from attestkit.cli.progress import Progress
     from attestkit.core.bulk import verify_many
 
-    with Progress("verifying", quiet=as_json, unit="receipts") as progress:
+    with Progress("verifying", quiet=fmt != "text", unit="receipts") as progress:
         for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers, render=render):
             report(outcome)
             progress(1)
+    if collect:
+        emit(document(subjects, fmt, "attestkit verify"), output_file)
+    elif buffered is not None:
+        emit("".join(buffered), output_file)
     total = sum(counts.values())
     if total > 1:
         summary = f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['errors']} errors"
-        print(summary, file=sys.stderr if as_json else sys.stdout)
+        print(summary, file=sys.stderr if fmt != "text" or output_file else sys.stdout)
     if counts["errors"]:
         return 2
     return 1 if counts["invalid"] else 0

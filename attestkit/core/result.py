@@ -22,10 +22,14 @@ class Check:
     passed: bool
     code: str
     message: str
+    location: str | None = None  # an artifact path the finding is about, when there is one
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
-        return {"name": self.name, "passed": self.passed, "code": self.code, "message": self.message}
+        out: dict[str, Any] = {"name": self.name, "passed": self.passed, "code": self.code, "message": self.message}
+        if self.location is not None:
+            out["location"] = self.location
+        return out
 
 
 @dataclass(frozen=True)

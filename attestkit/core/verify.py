@@ -152,13 +152,15 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
         if pipeline_finding is None:
             checks.append(R.Check("pipeline", True, "ok", f"{options.pipeline_file} matches pipeline_hash"))
         else:
-            checks.append(R.Check("pipeline", False, pipeline_finding.code, pipeline_finding.message))
+            checks.append(
+                R.Check("pipeline", False, pipeline_finding.code, pipeline_finding.message, options.pipeline_file)
+            )
     if options.artifacts_dir is not None:
         from attestkit.core.artifacts import check_artifacts
 
         findings = check_artifacts(data, options.artifacts_dir, check_inputs=options.check_inputs)
         for finding in findings:
-            checks.append(R.Check("artifacts", False, finding.code, finding.message))
+            checks.append(R.Check("artifacts", False, finding.code, finding.message, finding.path))
         if not findings:
             what = "outputs and inputs" if options.check_inputs else "outputs"
             checks.append(R.Check("artifacts", True, "ok", f"all recorded {what} match {options.artifacts_dir}"))

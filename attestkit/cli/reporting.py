@@ -1,0 +1,52 @@
+"""Writing report formats: stdout or an atomically written --output file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from attestkit.core.reports import Subject, github_annotations, markdown_summary, to_junit, to_sarif
+
+FORMATS = ("text", "json", "github", "sarif", "junit")
+DOCUMENT_FORMATS = ("github", "sarif", "junit")
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Report format."
+)
+output_option = click.option("--output", "output_file", help="Write the report to FILE (atomically) instead of stdout.")
+
+
+def use_colour() -> bool:
+    """Colours only on a terminal, never with NO_COLOR set."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def document(subjects: Sequence[Subject], fmt: str, title: str) -> str:
+    """The whole report for the collecting formats (github, sarif, junit)."""
+    if fmt == "sarif":
+        return json.dumps(to_sarif(subjects, title), indent=2) + "\n"
+    if fmt == "junit":
+        return to_junit(subjects, title)
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        try:
+            with open(summary_path, "a", encoding="utf-8") as handle:
+                handle.write(markdown_summary(subjects, title))
+        except OSError as exc:
+            sys.stderr.write(f"attestkit: cannot append to GITHUB_STEP_SUMMARY: {exc.strerror}\n")
+    lines = [line for subject in subjects for line in github_annotations(subject)]
+    return "".join(line + "\n" for line in lines)
+
+
+def emit(text: str, output_file: str | None) -> None:
+    """Write *text* to --output (atomically) or to stdout."""
+    if output_file is None:
+        sys.stdout.write(text)
+        return
+    from attestkit.adapters.files import write_atomic
+
+    write_atomic(output_file, text.encode("utf-8"))

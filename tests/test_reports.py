@@ -1,0 +1,120 @@
+"""Report formats: SARIF (schema-validated), JUnit, GitHub annotations, colours, --output."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from attestkit import sign_receipt
+from attestkit.core.keys import PrivateKey
+from attestkit.core.reports import Subject, github_annotations, to_junit
+from attestkit.core.result import Check
+from tests.conftest import NOW, CliResult, external, make_receipt, write_json
+
+
+@pytest.fixture()
+def receipts(tmp_path: Path, key: PrivateKey, other_key: PrivateKey) -> tuple[Path, Path, Path]:
+    art = tmp_path / "art"
+    (art / "dist").mkdir(parents=True)
+    (art / "dist" / "app.bin").write_bytes(b"changed")
+    good = write_json(tmp_path / "good.json", sign_receipt(make_receipt(steps=[]), key))
+    bad_receipt = make_receipt()
+    bad_receipt["steps"][0]["exit_code"] = 2
+    bad = write_json(tmp_path / "bad.json", sign_receipt(bad_receipt, other_key))
+    return good, bad, art
+
+
+def _args(key: PrivateKey, good: Path, bad: Path, art: Path) -> list[str]:
+    return ["verify", str(good), str(bad), "--public-key", key.public_key.text, "--now", NOW,
+            "--artifacts", str(art), "--policy", "steps-succeeded"]  # fmt: skip
+
+
+def test_sarif_validates_against_the_schema(
+    cli: Callable[..., CliResult], receipts: tuple[Path, Path, Path], key: PrivateKey
+) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    good, bad, art = receipts
+    result = cli(*_args(key, good, bad, art), "--format", "sarif")
+    assert result.code == 1
+    sarif = json.loads(result.out)
+    schema = json.loads(external("sarif/sarif-schema-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
+    run = sarif["runs"][0]
+    rule_ids = {rule["id"] for rule in run["tool"]["driver"]["rules"]}
+    assert {"trust/untrusted-key", "policy/steps-succeeded", "artifacts/digest-mismatch"} <= rule_ids
+    artifact = next(r for r in run["results"] if r["ruleId"] == "artifacts/digest-mismatch")
+    uris = [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in artifact["locations"]]
+    assert uris[0].endswith("bad.json") and uris[1] == "dist/app.bin"
+    for item in run["results"]:
+        assert run["tool"]["driver"]["rules"][item["ruleIndex"]]["id"] == item["ruleId"]
+
+
+def test_junit(
+    cli: Callable[..., CliResult], receipts: tuple[Path, Path, Path], key: PrivateKey, tmp_path: Path
+) -> None:
+    good, bad, art = receipts
+    out = tmp_path / "report.xml"
+    result = cli(*_args(key, good, bad, art), "--format", "junit", "--output", str(out))
+    assert result.code == 1 and result.out == ""
+    root = ET.fromstring(out.read_text())
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == [str(good), str(bad)]
+    assert suites[0].get("failures") == "0" and int(suites[1].get("failures") or 0) >= 3
+    names = [c.get("name") for c in suites[1].findall("testcase")]
+    assert "signature" in names and "policy:steps-succeeded" in names
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report.xml")]
+
+
+def test_github_annotations_and_step_summary(
+    cli: Callable[..., CliResult], receipts: tuple[Path, Path, Path], key: PrivateKey, tmp_path: Path
+) -> None:
+    good, bad, art = receipts
+    summary = tmp_path / "summary.md"
+    result = cli(*_args(key, good, bad, art), "--format", "github", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.code == 1
+    lines = result.out.splitlines()
+    assert lines and all(line.startswith("::error file=") for line in lines)
+    assert any(
+        line.startswith("::error file=dist/app.bin,title=attestkit artifacts%3A digest-mismatch::") for line in lines
+    )
+    text = summary.read_text()
+    assert "1 of 2 passed" in text and "❌ invalid" in text and f"`{good}`" in text
+
+
+def test_annotation_escaping() -> None:
+    subject = Subject("a,b:c.json", (Check("format", False, "syntax", "line 1\nline 2 100%"),), False)
+    (line,) = github_annotations(subject)
+    assert line == "::error file=a%2Cb%3Ac.json,title=attestkit format%3A syntax::line 1%0Aline 2 100%25"
+
+
+def test_junit_escapes_and_strips_illegal_characters() -> None:
+    subject = Subject('r"<&>.json', (Check("x", False, "c", 'bad \x01 <tag> & "q"'),), False)
+    root = ET.fromstring(to_junit([subject]))
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None and failure.get("message") == 'bad \ufffd <tag> & "q"'
+
+
+def test_colours_only_on_a_terminal(
+    cli: Callable[..., CliResult], receipts: tuple[Path, Path, Path], key: PrivateKey
+) -> None:
+    good, _, _ = receipts
+    piped = cli("verify", str(good), "--public-key", key.public_key.text, "--now", NOW)
+    assert "\033[" not in piped.out and piped.out.startswith("VALID")
+
+
+def test_hash_check_and_policy_check_formats(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    listing = cli("hash", "f", cwd=tmp_path).out
+    (tmp_path / "sums").write_text(listing + "blake3:" + "0" * 64 + "  missing\n")
+    junit = cli("hash", "--check", "sums", "--format", "junit", cwd=tmp_path)
+    assert junit.code == 1 and ET.fromstring(junit.out).get("failures") == "1"
+    (tmp_path / "bad.rego").write_text("package attest.verification\nallow if {\n")
+    (tmp_path / "ok.yaml").write_text("verification:\n  rules: []\n")
+    sarif = cli("policy", "check", "ok.yaml", "bad.rego", "--format", "sarif", cwd=tmp_path)
+    assert sarif.code == 2
+    results = json.loads(sarif.out)["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["policy-file/policy"]

@@ -10,6 +10,7 @@ from attestkit._version import __version__
 
 # name -> (module, attribute, short help)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
+    "export": ("attestkit.cli.cmd_export", "export", "Export a receipt as an in-toto statement in a DSSE envelope."),
     "fetch": ("attestkit.cli.cmd_fetch", "fetch", "Fetch a receipt from an ATTEST service."),
     "hash": ("attestkit.cli.cmd_hash", "hash_cmd", "Print BLAKE3 digests of files and directories."),
     "keys": (

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from attestkit.core.reader import parse_receipt
+from attestkit.core.reader import parse_document
 from attestkit.core.result import VerificationResult
-from attestkit.core.verify import VerifyOptions, malformed_result, verify_with_options
+from attestkit.core.verify import VerifyOptions, malformed_result, verify_document
 from attestkit.errors import AttestkitError, MalformedReceiptError
 
 if TYPE_CHECKING:
@@ -76,11 +76,11 @@ def verify_batch(items: Sequence[BulkItem], options: VerifyOptions) -> list[Bulk
             continue
         try:
             try:
-                receipt = parse_receipt(item.data, source=item.label, fmt=item.fmt)
+                document = parse_document(item.data, source=item.label, fmt=item.fmt)
             except MalformedReceiptError as exc:
                 outcomes.append(BulkOutcome(item.label, malformed_result(item.label, exc, options), valid=False))
                 continue
-            result = verify_with_options(receipt, options)
+            result = verify_document(document, options, source=item.label)
             outcomes.append(BulkOutcome(item.label, result, valid=result.valid))
         except AttestkitError as exc:
             outcomes.append(BulkOutcome(item.label, error=exc))

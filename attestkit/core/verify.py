@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from attestkit.core import result as R
 from attestkit.core.keys import PublicKey
 from attestkit.core.policy.base import Policy, PolicyContext, Violation
-from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
+from attestkit.core.reader import Receipt, parse_document, receipt_from_mapping
 from attestkit.core.signing import check_signature
 from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
 from attestkit.core.trust import TrustedKey, TrustStore
 from attestkit.core.trust_chain import TrustDecision, decide_trust
-from attestkit.errors import HashingError, MalformedReceiptError, TrustStoreError, UsageError
+from attestkit.errors import AttestkitError, HashingError, MalformedReceiptError, TrustStoreError, UsageError
 
 if TYPE_CHECKING:
     from attestkit.core.delegation import Delegation
@@ -85,11 +85,21 @@ def malformed_result(source: str, error: MalformedReceiptError, options: VerifyO
     )
 
 
-def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationResult:
-    """Verify a receipt that already passed strict reading."""
+SignatureOutcome = tuple[bool, str, str, "PublicKey | None"]
+
+
+def verify_parsed(
+    receipt: Receipt, options: VerifyOptions, signature: SignatureOutcome | None = None
+) -> R.VerificationResult:
+    """Verify a receipt that already passed strict reading.
+
+    *signature* is supplied when the proof is not the receipt's own (a DSSE envelope).
+    """
     data = receipt.data
     checks: list[R.Check] = [R.Check("format", True, "ok", "well-formed receipt")]
-    sig_ok, sig_code, sig_message, key = check_signature(receipt, options.trusted.known_key)
+    if signature is None:
+        signature = check_signature(receipt, options.trusted.known_key)
+    sig_ok, sig_code, sig_message, key = signature
     checks.append(R.Check("signature", sig_ok, sig_code, sig_message))
     timestamp = parse_rfc3339(data["timestamp"])
     now = options.now or utc_now()
@@ -187,16 +197,56 @@ def verify_with_options(
 ) -> R.VerificationResult:
     """Verify a receipt given as parsed :class:`Receipt`, mapping or raw bytes."""
     name = source or (receipt.source if isinstance(receipt, Receipt) else "<receipt>")
+    if isinstance(receipt, Receipt):
+        return verify_parsed(receipt, options)
     try:
-        if isinstance(receipt, Receipt):
-            parsed = receipt
-        elif isinstance(receipt, (bytes, bytearray, memoryview)):
-            parsed = parse_receipt(bytes(receipt), source=name)
-        else:
-            parsed = receipt_from_mapping(receipt, source=name)
+        if isinstance(receipt, (bytes, bytearray, memoryview)):
+            return verify_document(parse_document(bytes(receipt), source=name), options, source=name)
+        return verify_document(receipt, options, source=name)
     except MalformedReceiptError as exc:
         return malformed_result(name, exc, options)
-    return verify_parsed(parsed, options)
+
+
+def verify_document(document: Any, options: VerifyOptions, *, source: str) -> R.VerificationResult:
+    """Verify a parsed document: a receipt, or a DSSE envelope around one."""
+    from attestkit.core.dsse import is_envelope
+
+    try:
+        if is_envelope(document):
+            return _verify_envelope(document, options, source)
+        return verify_parsed(receipt_from_mapping(document, source=source), options)
+    except MalformedReceiptError as exc:
+        return malformed_result(source, exc, options)
+
+
+def _verify_envelope(document: Mapping[str, Any], options: VerifyOptions, source: str) -> R.VerificationResult:
+    from attestkit.core.dsse import open_envelope
+    from attestkit.core.signing import embedded_public_key
+
+    receipt, signed_bytes, signatures = open_envelope(document, source)
+    candidates = list(options.trusted.keys)
+    try:
+        embedded = embedded_public_key(receipt.data, options.trusted.known_key)
+    except AttestkitError:
+        embedded = None
+    keys = [entry.public_key for entry in candidates]
+    if embedded is not None and embedded not in keys:
+        keys.append(embedded)
+    outcome: SignatureOutcome = (
+        False,
+        "bad-signature",
+        "no DSSE signature verifies with a trusted or embedded key",
+        None,
+    )
+    for keyid, sig in signatures:
+        # Keys whose id matches first; key ids are hints (other tools compute them differently).
+        for key in sorted(keys, key=lambda k: k.key_id != keyid):
+            if key.verify(signed_bytes, sig):
+                outcome = (True, "ok", f"DSSE envelope signed by {key.text} (key id {key.key_id})", key)
+                break
+        if outcome[0]:
+            break
+    return verify_parsed(receipt, options, outcome)
 
 
 def verify_receipt(

@@ -1,65 +1,47 @@
-"""ATTEST REST API: fetch an execution's receipt (``GET /v1/executions/{id}/receipt``).
+"""ATTEST REST API: receipts, execution status, listings, and the server's own verdict.
 
-Only the ``receipt`` member is used; the server's own ``verification`` member is never
-trusted.
+Only the ``receipt`` member is used for verification; the server's ``verification`` member
+and its ``POST /v1/receipts/verify`` answer are never trusted (the latter is only compared).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from attestkit.adapters.http import HttpClient, HttpResponse
-from attestkit.core.reader import parse_document
-from attestkit.errors import AttestkitError, FetchError, InputFileError, MalformedReceiptError
+from attestkit.adapters.http import HttpClient
+from attestkit.adapters.profiles import PROFILES
+from attestkit.adapters.source import ReceiptSource, credentials
+from attestkit.errors import FetchError
 
 DEFAULT_BASE_URL = "https://api.attest.continuu.ms"
 TOKEN_ENV = "ATTEST_TOKEN"  # noqa: S105 - the variable name, not a token
 BASE_URL_ENV = "ATTEST_BASE_URL"
 
 
-def resolve_token(token_file: str | None = None, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
-    """The API token and where it came from (for messages that never show the token)."""
-    if token_file is not None:
-        try:
-            with open(token_file, encoding="utf-8") as handle:
-                token = handle.read().strip()
-        except OSError:
-            raise InputFileError(f"{token_file}: cannot read token file") from None
-        return token or None, token_file
-    env = os.environ if environ is None else environ
-    return env.get(TOKEN_ENV) or None, f"${TOKEN_ENV}"
+def base_url_of(base_url: str | None) -> str:
+    """--base-url, else $ATTEST_BASE_URL, else the ATTEST cloud."""
+    return (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
 
 
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def attest_source(
+    *, token: str | None = None, token_file: str | None = None, client: HttpClient | None = None
+) -> ReceiptSource:
+    """A source for the ATTEST API (token from the argument, --token-file or $ATTEST_TOKEN)."""
+    profile = PROFILES["attest"]
+    if token is not None:
+        creds = credentials(profile, environ={TOKEN_ENV: token})
+        creds.source = "the given token"
+    else:
+        creds = credentials(profile, token_file=token_file)
+    return ReceiptSource(profile, creds, client or HttpClient())
 
 
-def _error_message(response: HttpResponse, token_source: str) -> FetchError:
-    code: str | None = None
-    request_id: str | None = None
-    message = ""
-    try:
-        document = parse_document(response.body, source="response", fmt="json")
-        error = document.get("error") if isinstance(document, dict) else None
-        if isinstance(error, dict):
-            code = _str_or_none(error.get("code"))
-            message = _str_or_none(error.get("message")) or ""
-            request_id = _str_or_none(error.get("request_id"))
-    except AttestkitError:
-        pass
-    text = f"HTTP {response.status}"
-    if code:
-        text += f" {code}"
-    if message:
-        text += f": {message[:300]}"
-    if request_id:
-        text += f" (request id {request_id})"
-    if response.status in (401, 403) or code == "AUTHENTICATION_FAILED":
-        text += f"; check the token in {token_source}"
-    return FetchError(text, code=code or f"http-{response.status}", status=response.status, request_id=request_id)
+def _id(value: str) -> str:
+    return quote(value, safe="")
 
 
 def fetch_receipt_document(
@@ -71,27 +53,62 @@ def fetch_receipt_document(
     client: HttpClient | None = None,
 ) -> dict[str, Any]:
     """GET the receipt of *execution_id* and return its ``receipt`` member (unverified)."""
-    base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-    source = "argument"
-    if token is None:
-        token, source = resolve_token(token_file)
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    url = f"{base}/v1/executions/{quote(execution_id, safe='')}/receipt"
-    response = (client or HttpClient()).request("GET", url, headers)
-    if response.status != 200:
-        raise _error_message(response, source)
-    try:
-        document = parse_document(response.body, source=f"execution {execution_id}", fmt="json")
-    except MalformedReceiptError as exc:
-        if exc.code in ("syntax", "encoding", "size"):
-            raise FetchError(f"response is not valid JSON: {exc.rule}", code="bad-response") from None
-        raise  # JSON that breaks the strict rules: a malformed receipt, exit 1
-    receipt = document.get("receipt") if isinstance(document, dict) else None
-    if not isinstance(receipt, dict):
-        raise FetchError("response has no 'receipt' object", code="bad-response")
-    return receipt
+    source = attest_source(token=token, token_file=token_file, client=client)
+    return source.fetch_receipt(f"{base_url_of(base_url)}/v1/executions/{_id(execution_id)}/receipt")
 
 
-__all__ = ["BASE_URL_ENV", "DEFAULT_BASE_URL", "TOKEN_ENV", "fetch_receipt_document", "resolve_token"]
+def wait_for_execution(source: ReceiptSource, base_url: str | None, execution_id: str, timeout: float) -> str:
+    """Poll ``GET /v1/executions/{id}`` until it is completed or failed; return the status."""
+    return source.wait_until_finished(f"{base_url_of(base_url)}/v1/executions/{_id(execution_id)}", timeout=timeout)
+
+
+def execution_ids(source: ReceiptSource, base_url: str | None, pipeline_id: str) -> Iterator[str]:
+    """Every execution id of a pipeline, following ``has_more`` paging."""
+    url = f"{base_url_of(base_url)}/v1/pipelines/{_id(pipeline_id)}/executions"
+    for item in source.pages(url, "executions"):
+        if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+            yield item["id"]
+
+
+def remote_verdict(source: ReceiptSource, base_url: str | None, receipt: Mapping[str, Any]) -> dict[str, Any]:
+    """The server's answer to ``POST /v1/receipts/verify`` (for comparison only)."""
+    body = json.dumps({"receipt": dict(receipt)}).encode("utf-8")
+    answer = source.request_json("POST", f"{base_url_of(base_url)}/v1/receipts/verify", body=body)
+    if not isinstance(answer, dict):
+        raise FetchError("the verify endpoint did not answer with an object", code="bad-response")
+    return answer
+
+
+def verdict_differences(local: Mapping[str, Any], remote: Mapping[str, Any]) -> list[str]:
+    """Where the server's verdict differs from the local one, one line each."""
+    fields = [
+        ("valid",),
+        ("signature_verification", "valid"),
+        ("policy_compliance", "passed"),
+        ("timestamp_check", "valid"),
+        ("chain_of_trust",),
+    ]
+    lines = []
+    for path in fields:
+        mine: Any = local
+        theirs: Any = remote
+        for key in path:
+            mine = mine.get(key) if isinstance(mine, Mapping) else None
+            theirs = theirs.get(key) if isinstance(theirs, Mapping) else None
+        if theirs is not None and mine != theirs:
+            lines.append(f"{'.'.join(path)}: remote says {json.dumps(theirs)}, local says {json.dumps(mine)}")
+    return lines
+
+
+__all__ = [
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "TOKEN_ENV",
+    "attest_source",
+    "base_url_of",
+    "execution_ids",
+    "fetch_receipt_document",
+    "remote_verdict",
+    "verdict_differences",
+    "wait_for_execution",
+]

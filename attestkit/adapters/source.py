@@ -1,0 +1,237 @@
+"""A receipt source: one service, one profile, the shared HTTP client.
+
+No trust in anything the server says about validity: only the receipt is taken, and it is
+verified locally. Tokens come from environment variables or files and never appear in
+messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from attestkit.adapters.http import HttpClient, HttpResponse
+from attestkit.adapters.profiles import PROFILES, Profile
+from attestkit.core.reader import parse_document
+from attestkit.errors import FetchError, InputFileError, MalformedReceiptError, UsageError
+
+FINISHED = frozenset({"completed", "failed", "succeeded", "success", "error", "finished", "cancelled", "canceled"})
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass
+class Credentials:
+    """What goes in the request, and where it came from (for messages)."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    source: str = "no credentials"
+
+
+def credentials(
+    profile: Profile,
+    *,
+    token_file: str | None = None,
+    token_in_query: bool = False,
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Credentials:
+    """Credentials for *profile* from --token-file or the profile's environment variables."""
+    env = os.environ if environ is None else environ
+    token: str | None
+    if token_file is not None:
+        try:
+            with open(token_file, encoding="utf-8") as handle:
+                token, source = handle.read().strip() or None, token_file
+        except OSError:
+            raise InputFileError(f"{token_file}: cannot read token file") from None
+    else:
+        token, source = env.get(profile.token_env) or None, f"${profile.token_env}"
+    creds = Credentials(source=source)
+    if token is None and profile.basic_env is not None:
+        user, password = (env.get(name) for name in profile.basic_env)
+        if user and password:
+            pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            creds.headers["Authorization"] = f"Basic {pair}"
+            creds.source = f"${profile.basic_env[0]}/${profile.basic_env[1]}"
+        return creds
+    if token is None:
+        return creds
+    if profile.token_prefix is not None and not token.startswith(profile.token_prefix):
+        raise UsageError(f"the key in {source} does not start with {profile.token_prefix!r}; refusing to send it")
+    if token_in_query:
+        if warn is not None:
+            warn(
+                "sending the token as a query argument: the least secure option (it can end up in server and proxy logs)"
+            )
+        creds.query["token"] = token
+    elif profile.auth_scheme == "header":
+        assert profile.key_header is not None
+        creds.headers[profile.key_header] = token
+    else:
+        creds.headers["Authorization"] = f"{profile.auth_scheme} {token}"
+    return creds
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    if not params:
+        return url
+    parts = urlsplit(url)
+    query = "&".join(filter(None, [parts.query, urlencode(dict(params))]))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+@dataclass
+class ReceiptSource:
+    """Fetches JSON documents and receipts from one service."""
+
+    profile: Profile
+    creds: Credentials
+    client: HttpClient = field(default_factory=HttpClient)
+
+    @classmethod
+    def named(cls, name: str, **kwargs: Any) -> ReceiptSource:
+        """A source for the profile called *name* (credentials from the environment)."""
+        profile = PROFILES.get(name)
+        if profile is None:
+            raise UsageError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+        client = kwargs.pop("client", None) or HttpClient()
+        return cls(profile, credentials(profile, **kwargs), client)
+
+    def request_json(
+        self, method: str, url: str, params: Mapping[str, str] | None = None, body: bytes | None = None
+    ) -> Any:
+        """One request; the parsed JSON body, or :class:`FetchError` with the service's reason."""
+        headers = {"Accept": "application/json", **self.creds.headers}
+        query = {**dict(self.profile.query), **self.creds.query, **(params or {})}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            if self.profile.idempotency_on_post:
+                headers["Idempotency-Key"] = str(uuid.uuid4())
+        response = self.client.request(method, _with_query(url, query), headers, body)
+        if response.status >= 400:
+            raise self._error(response)
+        return self._parse(response, url)
+
+    def _parse(self, response: HttpResponse, url: str) -> Any:
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        head = response.body.lstrip()[:1]
+        if kind in ("text/xml", "application/xml", "text/html", "text/plain") or head == b"<":
+            shown = kind or "non-JSON"
+            raise FetchError(
+                f"{self.profile.name}: the service answered {shown} instead of JSON (asked for JSON)", code="not-json"
+            )
+        try:
+            return parse_document(response.body, source=f"response from {urlsplit(url).hostname}", fmt="json")
+        except MalformedReceiptError as exc:
+            if exc.code in ("syntax", "encoding", "size"):
+                raise FetchError(
+                    f"{self.profile.name}: response is not valid JSON: {exc.rule}", code="bad-response"
+                ) from None
+            raise
+
+    def _error(self, response: HttpResponse) -> FetchError:
+        code: str | None = None
+        message: str | None = None
+        request_id: str | None = None
+        try:
+            document = parse_document(response.body, source="error response", fmt="json")
+        except MalformedReceiptError:
+            document = None
+        if isinstance(document, dict):
+            if self.profile.error_shape == "attest" and isinstance(document.get("error"), dict):
+                error = document["error"]
+                code, message, request_id = (
+                    _str(error.get("code")),
+                    _str(error.get("message")),
+                    _str(error.get("request_id")),
+                )
+            elif self.profile.error_shape == "continum":
+                code, message = _str(document.get("error")), _str(document.get("message"))
+            else:
+                message = _str(document.get("message"))
+        text = f"{self.profile.name}: HTTP {response.status}"
+        if code:
+            text += f" {code}"
+        if message:
+            text += f": {message[:300]}"
+        if request_id:
+            text += f" (request id {request_id})"
+        if response.status in (401, 403) or code == "AUTHENTICATION_FAILED":
+            text += f"; check the credentials in {self.creds.source}"
+        return FetchError(text, code=code or f"http-{response.status}", status=response.status, request_id=request_id)
+
+    def unwrap(self, document: Any, url: str) -> Any:
+        """The payload inside the profile's envelope."""
+        if self.profile.envelope is None:
+            return document
+        if not isinstance(document, dict) or self.profile.envelope not in document:
+            raise FetchError(
+                f"{self.profile.name}: response from {url} has no {self.profile.envelope!r} member", code="bad-response"
+            )
+        return document[self.profile.envelope]
+
+    def fetch_receipt(self, url: str) -> dict[str, Any]:
+        """The receipt at *url*, unwrapped (``receipt`` inside ``data`` is accepted too)."""
+        payload = self.unwrap(self.request_json("GET", url), url)
+        if isinstance(payload, dict) and isinstance(payload.get("receipt"), dict) and "timestamp" not in payload:
+            payload = payload["receipt"]
+        if not isinstance(payload, dict):
+            raise FetchError(f"{self.profile.name}: response from {url} is not a receipt object", code="bad-response")
+        return payload
+
+    def wait_until_finished(
+        self, status_url: str, *, timeout: float, sleep: Callable[[float], None] = time.sleep
+    ) -> str:
+        """Poll *status_url* (with backoff) until its ``status`` is final; return that status."""
+        deadline = time.monotonic() + timeout
+        delay = 1.0
+        while True:
+            document = self.unwrap(self.request_json("GET", status_url), status_url)
+            status = document.get("status") if isinstance(document, dict) else None
+            if isinstance(status, str) and status.lower() in FINISHED:
+                return status.lower()
+            if time.monotonic() + delay > deadline:
+                raise FetchError(
+                    f"{self.profile.name}: still {status!r} after waiting {timeout:.0f}s", code="wait-timeout"
+                )
+            sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+    def pages(self, url: str, items_key: str, limit: int = 50) -> Iterator[Any]:
+        """Every item of a listing, following the profile's paging."""
+        if self.profile.paging == "page":
+            page = 1
+            while True:
+                document = self.request_json("GET", url, {"page": str(page), "limit": str(limit)})
+                items = self.unwrap(document, url)
+                yield from items if isinstance(items, list) else []
+                pagination = document.get("pagination") if isinstance(document, dict) else None
+                pages = pagination.get("pages") if isinstance(pagination, dict) else None
+                if not isinstance(pages, int) or page >= pages:
+                    return
+                page += 1
+        offset = 0
+        while True:
+            document = self.request_json("GET", url, {"limit": str(limit), "offset": str(offset)})
+            items = document.get(items_key, document.get("data")) if isinstance(document, dict) else None
+            if not isinstance(items, list):
+                raise FetchError(
+                    f"{self.profile.name}: listing at {url} has no {items_key!r} list", code="bad-response"
+                )
+            yield from items
+            if not (isinstance(document, dict) and document.get("has_more") is True) or not items:
+                return
+            offset += len(items)
+
+
+__all__ = ["FINISHED", "Credentials", "ReceiptSource", "credentials"]

@@ -26,12 +26,14 @@ class Server:
     base_url: str
     routes: dict[str, list[Reply]]
     requests: list[tuple[str, str, dict[str, str]]]
+    bodies: list[bytes]
 
 
 @contextmanager
 def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
     """Serve each path's replies in order (the last one repeats)."""
     requests: list[tuple[str, str, dict[str, str]]] = []
+    bodies: list[bytes] = []
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -43,13 +45,13 @@ def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
+            bodies.append(self.rfile.read(length))
             self._answer("POST")
 
         def _answer(self, method: str) -> None:
             with lock:
                 requests.append((method, self.path, {k.lower(): v for k, v in self.headers.items()}))
-                queue = routes.get(self.path.split("?")[0])
+                queue = routes.get(self.path) or routes.get(self.path.split("?")[0])
                 reply = (
                     (queue.pop(0) if len(queue) > 1 else queue[0])
                     if queue
@@ -82,7 +84,7 @@ def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{server.server_address[1]}", routes, requests)
+        yield Server(f"http://127.0.0.1:{server.server_address[1]}", routes, requests, bodies)
     finally:
         server.shutdown()
         server.server_close()

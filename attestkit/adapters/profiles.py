@@ -19,14 +19,15 @@ class Profile:
     token_prefix: str | None = None  # keys without it are refused before any request
     basic_env: tuple[str, str] | None = None  # (user variable, password variable)
     query: tuple[tuple[str, str], ...] = ()  # added to every GET, e.g. output_format=json
-    envelope: str | None = None  # member holding the payload ("receipt", "data"), or None
+    envelope: str | None = None  # member wrapping every success body (continum's "data"), or None
+    receipt_member: str | None = None  # member of the receipt response that holds the receipt
     error_shape: str = "attest"  # "attest", "continum" or "message"
     paging: str = "offset"  # "offset" (limit/offset/has_more) or "page" (page/limit/pagination.pages)
     idempotency_on_post: bool = False
 
 
 PROFILES: dict[str, Profile] = {
-    "attest": Profile("attest", "Bearer", "ATTEST_TOKEN", envelope="receipt", error_shape="attest", paging="offset"),
+    "attest": Profile("attest", "Bearer", "ATTEST_TOKEN", receipt_member="receipt", error_shape="attest", paging="offset"),
     "continuum": Profile(
         "continuum",
         "Token",

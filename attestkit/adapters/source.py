@@ -181,9 +181,14 @@ class ReceiptSource:
         return document[self.profile.envelope]
 
     def fetch_receipt(self, url: str) -> dict[str, Any]:
-        """The receipt at *url*, unwrapped (``receipt`` inside ``data`` is accepted too)."""
+        """The receipt at *url*, unwrapped (a ``receipt`` member inside the body is accepted too)."""
         payload = self.unwrap(self.request_json("GET", url), url)
-        if isinstance(payload, dict) and isinstance(payload.get("receipt"), dict) and "timestamp" not in payload:
+        member = self.profile.receipt_member
+        if member is not None:
+            if not isinstance(payload, dict) or member not in payload:
+                raise FetchError(f"{self.profile.name}: response from {url} has no {member!r} member", code="bad-response")
+            payload = payload[member]
+        elif isinstance(payload, dict) and isinstance(payload.get("receipt"), dict) and "timestamp" not in payload:
             payload = payload["receipt"]
         if not isinstance(payload, dict):
             raise FetchError(f"{self.profile.name}: response from {url} is not a receipt object", code="bad-response")

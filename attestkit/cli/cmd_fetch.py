@@ -1,30 +1,189 @@
-"""``attestkit fetch``."""
+"""``attestkit fetch``, and the remote options shared with ``verify``."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from attestkit.adapters.attest import fetch_receipt_document
 from attestkit.adapters.files import write_atomic
+from attestkit.cli.output import out, warn
 from attestkit.core.reader import format_for_name
 from attestkit.core.serialize import receipt_to_text
+from attestkit.core.timeutil import parse_duration
+from attestkit.errors import FetchError, UsageError
+
+if TYPE_CHECKING:
+    from attestkit.adapters.source import ReceiptSource
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def remote_options(func: F) -> F:
+    """The options that say where a receipt comes from (shared by fetch and verify)."""
+    options = [
+        click.option(
+            "--profile",
+            default="attest",
+            show_default=True,
+            help="Service convention: attest, continuum, continum, continue-hub.",
+        ),
+        click.option("--base-url", help="ATTEST base URL (default: $ATTEST_BASE_URL or the ATTEST cloud)."),
+        click.option("--execution", help="ATTEST execution id."),
+        click.option("--url", "receipt_url", help="Receipt URL (other profiles)."),
+        click.option("--wait", is_flag=True, help="Poll the execution (or --status-url) until it has finished."),
+        click.option("--timeout", "wait_timeout", default="10m", show_default=True, help="How long --wait may take."),
+        click.option("--status-url", help="Status URL to poll with --wait (other profiles)."),
+        click.option("--token-file", help="File holding the token (default: the profile's environment variable)."),
+        click.option(
+            "--token-in-query", is_flag=True, help="Send the token as a query argument (least secure; continuum)."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@dataclass(frozen=True)
+class Remote:
+    """Where to fetch from, as given on the command line."""
+
+    profile: str
+    base_url: str | None
+    execution: str | None
+    receipt_url: str | None
+    wait: bool
+    wait_timeout: str
+    status_url: str | None
+    token_file: str | None
+    token_in_query: bool
+
+    @property
+    def wanted(self) -> bool:
+        return self.execution is not None or self.receipt_url is not None
+
+    def source(self) -> ReceiptSource:
+        from attestkit.adapters.source import ReceiptSource
+
+        return ReceiptSource.named(
+            self.profile, token_file=self.token_file, token_in_query=self.token_in_query, warn=warn
+        )
+
+    def fetch(self) -> tuple[str, dict[str, Any]]:
+        """(label, receipt) for the receipt these options name."""
+        from attestkit.adapters.attest import base_url_of, wait_for_execution
+
+        try:
+            timeout = parse_duration(self.wait_timeout).total_seconds()
+        except ValueError as exc:
+            raise UsageError(f"--timeout: {exc}") from None
+        source = self.source()
+        if self.profile == "attest":
+            if self.execution is None:
+                raise UsageError("the attest profile needs --execution ID")
+            if self.wait:
+                status = wait_for_execution(source, self.base_url, self.execution, timeout)
+                warn(f"execution {self.execution} is {status}")
+            url = f"{base_url_of(self.base_url)}/v1/executions/{self.execution}/receipt"
+            return f"execution:{self.execution}", source.fetch_receipt(url)
+        if self.receipt_url is None:
+            raise UsageError(f"the {self.profile} profile needs --url RECEIPT_URL")
+        if self.wait:
+            if self.status_url is None:
+                raise UsageError("--wait needs --status-url with this profile")
+            warn(f"status: {source.wait_until_finished(self.status_url, timeout=timeout)}")
+        return self.receipt_url, source.fetch_receipt(self.receipt_url)
+
+
+def remote_from(kwargs: dict[str, Any]) -> Remote:
+    """Pop the remote options out of a command's keyword arguments."""
+    names = [
+        "profile",
+        "base_url",
+        "execution",
+        "receipt_url",
+        "wait",
+        "wait_timeout",
+        "status_url",
+        "token_file",
+        "token_in_query",
+    ]
+    return Remote(**{name: kwargs.pop(name) for name in names})
+
+
+def _write(receipt: dict[str, Any], path: str) -> None:
+    write_atomic(path, receipt_to_text(receipt, format_for_name(path) or "json").encode("utf-8"))
 
 
 @click.command()
-@click.option("--base-url", help="Service base URL (default: $ATTEST_BASE_URL or the ATTEST cloud).")
-@click.option("--execution", required=True, help="Execution id.")
-@click.option("-o", "--output", help="Write the receipt here (.json/.yaml/.yml) instead of stdout.")
-@click.option("--token-file", help="File holding the API token (default: $ATTEST_TOKEN).")
-def fetch(base_url: str | None, execution: str, output: str | None, token_file: str | None) -> int:
-    """Fetch the receipt of an execution (GET /v1/executions/ID/receipt).
+@remote_options
+@click.option("--pipeline", "pipeline_id", help="ATTEST pipeline id (with --all).")
+@click.option("--list-url", help="Listing URL (other profiles, with --all).")
+@click.option("--all", "fetch_all", is_flag=True, help="Fetch every receipt of the pipeline or listing into -o DIR/.")
+@click.option("-o", "--output", help="Write the receipt here (.json/.yaml/.yml), or a directory with --all.")
+def fetch(pipeline_id: str | None, list_url: str | None, fetch_all: bool, output: str | None, **kwargs: Any) -> int:
+    """Fetch receipts (GET /v1/executions/ID/receipt and the other profiles' equivalents).
 
-    Only the receipt member is kept; verify it with `attestkit verify`.
+    Only the receipt is kept, never the server's own verdict; verify it with `attestkit verify`.
     """
-    receipt = fetch_receipt_document(base_url, execution, token_file=token_file)
+    remote = remote_from(kwargs)
+    if fetch_all:
+        return _fetch_all(remote, pipeline_id, list_url, output)
+    if not remote.wanted:
+        raise UsageError("give --execution ID (attest) or --url URL, or --pipeline ID --all -o DIR/")
+    _, receipt = remote.fetch()
     if output is None or output == "-":
         sys.stdout.write(receipt_to_text(receipt, "json"))
     else:
-        write_atomic(output, receipt_to_text(receipt, format_for_name(output) or "json").encode("utf-8"))
+        _write(receipt, output)
     return 0
+
+
+def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, output: str | None) -> int:
+    from attestkit.adapters.attest import base_url_of, execution_ids
+
+    if output is None:
+        raise UsageError("--all needs -o DIR/")
+    os.makedirs(output, exist_ok=True)
+    source = remote.source()
+    count = skipped = 0
+    if remote.profile == "attest":
+        if pipeline_id is None:
+            raise UsageError("--all with the attest profile needs --pipeline ID")
+        base = base_url_of(remote.base_url)
+        for execution_id in execution_ids(source, remote.base_url, pipeline_id):
+            try:
+                receipt = source.fetch_receipt(f"{base}/v1/executions/{execution_id}/receipt")
+            except FetchError as exc:
+                if exc.status != 404:
+                    raise
+                skipped += 1
+                warn(f"execution {execution_id} has no receipt yet; skipped")
+                continue
+            _write(receipt, os.path.join(output, f"{_safe(execution_id)}.json"))
+            count += 1
+    else:
+        if list_url is None:
+            raise UsageError(f"--all with the {remote.profile} profile needs --list-url URL")
+        for index, item in enumerate(source.pages(list_url, "items")):
+            if isinstance(item, dict) and isinstance(item.get("receipt"), dict):
+                receipt = item["receipt"]
+            elif isinstance(item, dict) and isinstance(item.get("receipt_url"), str):
+                receipt = source.fetch_receipt(item["receipt_url"])
+            else:
+                skipped += 1
+                continue
+            name = str(item["id"]) if isinstance(item.get("id"), str) else f"receipt-{index + 1}"
+            _write(receipt, os.path.join(output, f"{_safe(name)}.json"))
+            count += 1
+    out(f"{count} receipts written to {output}" + (f" ({skipped} skipped)" if skipped else ""))
+    return 0
+
+
+def _safe(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+    return cleaned or "receipt"

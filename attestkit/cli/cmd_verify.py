@@ -6,11 +6,13 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import click
 
 from attestkit.adapters.files import load_public_key, load_trusted_keys_file, read_bytes
-from attestkit.cli.output import error, json_line, out
+from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
+from attestkit.cli.output import error, json_line, out, warn
 from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_option, output_option, use_colour
 from attestkit.core.bulk import BulkItem, BulkOutcome, Render
 from attestkit.core.policy.base import Policy
@@ -93,6 +95,17 @@ def render_text(result: VerificationResult, colour: bool = False) -> str:
 
 
 RECEIPT_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _compare(remote: Remote, receipt: dict[str, Any], local: dict[str, Any]) -> None:
+    from attestkit.adapters.attest import remote_verdict, verdict_differences
+
+    answer = remote_verdict(remote.source(), remote.base_url, receipt)
+    differences = verdict_differences(local, answer)
+    for line in differences:
+        warn(f"remote verdict differs: {line}")
+    if not differences:
+        warn("remote verdict agrees with the local one")
 
 
 def _read_item(path: str) -> BulkItem:
@@ -206,9 +219,12 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 )
 @format_option
 @output_option
-@click.option("--base-url", help="Fetch the receipt from this ATTEST service (with --execution).")
-@click.option("--execution", help="Execution id whose receipt to fetch.")
-@click.option("--token-file", help="File holding the API token (default: $ATTEST_TOKEN).")
+@remote_options
+@click.option(
+    "--compare-remote",
+    is_flag=True,
+    help="Also ask ATTEST's POST /v1/receipts/verify and show where it differs (the local verdict decides).",
+)
 @click.option("--jsonl", help="Also read receipts from a JSON Lines file (one receipt per line; - for stdin).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core for many receipts).")
 def verify(
@@ -225,22 +241,24 @@ def verify(
     tolerance: str,
     scope: str | None,
     as_json: bool,
-    base_url: str | None,
-    execution: str | None,
-    token_file: str | None,
+    compare_remote: bool,
     jsonl: str | None,
     jobs: int | None,
     fmt: str,
     output_file: str | None,
+    **remote_kwargs: Any,
 ) -> int:
     """Verify RECEIPT files (JSON or YAML; - for stdin).
 
     Exit 0 when every receipt is valid, 1 when any is invalid, 2 when any could not be
     checked.
     """
-    if base_url is not None and execution is None:
+    remote = remote_from(remote_kwargs)
+    if remote.base_url is not None and remote.execution is None:
         raise UsageError("--base-url needs --execution ID")
-    if not receipts and execution is None and jsonl is None:
+    if compare_remote and remote.profile != "attest":
+        raise UsageError("--compare-remote needs the attest profile")
+    if not receipts and not remote.wanted and jsonl is None:
         raise UsageError("give at least one RECEIPT or directory (or --jsonl FILE, or --base-url URL --execution ID)")
     policies = load_policies(policy_names, policy_files)
     options = build_options(
@@ -271,17 +289,17 @@ def verify(
         render = render_json_line
     elif fmt == "text":
         render = render_outcome_colour if output_file is None and use_colour() else render_outcome_text
-    if execution is not None:
-        from attestkit.adapters.attest import fetch_receipt_document
-
-        label = f"execution:{execution}"
-        fetched_result = verify_with_options(
-            fetch_receipt_document(base_url, execution, token_file=token_file), options, source=label
-        )
+    if remote.wanted:
+        label, document_ = remote.fetch()
+        fetched_result = verify_with_options(document_, options, source=label)
+        if compare_remote:
+            _compare(remote, document_, fetched_result.to_json())
         fetched = BulkOutcome(label, fetched_result, valid=fetched_result.valid)
         if render is not None:
             fetched = BulkOutcome(label, None, None, fetched_result.valid, render(fetched))
         report(fetched)
+    elif compare_remote:
+        raise UsageError("--compare-remote needs a fetched receipt (--execution ID)")
     explicit = [r for r in receipts if r == "-" or not os.path.isdir(r)]
     workers = jobs or (1 if len(explicit) == len(receipts) and len(receipts) <= 16 and jsonl is None else None)
     from attestkit.cli.progress import Progress

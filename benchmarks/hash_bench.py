@@ -94,7 +94,7 @@ def run(full: bool = False) -> list[Row]:
                     f"{count} files of {label}",
                     count / ours,
                     "files/s",
-                    "find | xargs b3sum",
+                    "find + xargs b3sum",
                     count / theirs,
                     "≥ 1.2x",
                 )

@@ -119,7 +119,7 @@ def test_pipeline_show_levels_and_critical_path(project: Path, cli: Callable[...
 
 
 def test_record_and_finalize(project: Path, cli: Callable[..., CliResult]) -> None:
-    env = {"NODE_ENV": "production", "API_TOKEN": "s3cr3t-value"}
+    env = {"NODE_ENV": "production", "API_TOKEN": "s3cr3t-value", "CI": "true"}
     record = ["record", "--receipt", ".attest/draft.json"]
     ok = cli(*record, "--name", "build", "--inputs", "src/", "attest.yaml", "--outputs", "dist/", "--env", "NODE_ENV,CI",
              "--", "sh", "-c", "mkdir -p dist && printf x > dist/a", cwd=project, env=env)  # fmt: skip
@@ -132,7 +132,7 @@ def test_record_and_finalize(project: Path, cli: Callable[..., CliResult]) -> No
     assert shell.code == 0 and (project / "note.txt").exists()
     draft = json.loads((project / ".attest" / "draft.json").read_text())
     assert [s["exit_code"] for s in draft["steps"]] == [0, 5, 1, 0]
-    assert draft["steps"][0]["environment_snapshot"] == {"NODE_ENV": "production"}
+    assert draft["steps"][0]["environment_snapshot"] == {"CI": "true", "NODE_ENV": "production"}
     assert "s3cr3t-value" not in (project / ".attest" / "draft.json").read_text()
     (project / "junit.xml").write_text(
         '<testsuite tests="4" failures="0" errors="0" skipped="1"><testcase name="a"/></testsuite>'

@@ -27,7 +27,9 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "attest": Profile("attest", "Bearer", "ATTEST_TOKEN", receipt_member="receipt", error_shape="attest", paging="offset"),
+    "attest": Profile(
+        "attest", "Bearer", "ATTEST_TOKEN", receipt_member="receipt", error_shape="attest", paging="offset"
+    ),
     "continuum": Profile(
         "continuum",
         "Token",

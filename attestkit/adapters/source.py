@@ -186,7 +186,9 @@ class ReceiptSource:
         member = self.profile.receipt_member
         if member is not None:
             if not isinstance(payload, dict) or member not in payload:
-                raise FetchError(f"{self.profile.name}: response from {url} has no {member!r} member", code="bad-response")
+                raise FetchError(
+                    f"{self.profile.name}: response from {url} has no {member!r} member", code="bad-response"
+                )
             payload = payload[member]
         elif isinstance(payload, dict) and isinstance(payload.get("receipt"), dict) and "timestamp" not in payload:
             payload = payload["receipt"]

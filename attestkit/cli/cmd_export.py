@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from attestkit.adapters.files import SIGNING_KEY_ENV, read_receipt_file, write_atomic
+from attestkit.adapters.files import SIGNING_KEY_ENV, read_receipt_file
 from attestkit.cli.cmd_produce import _signing_key
+from attestkit.cli.reporting import emit
 
 
 @click.command()
@@ -26,9 +26,5 @@ def export(receipt: str, fmt: str, key_file: str | None, output: str | None) -> 
 
     parsed = read_receipt_file(receipt)
     envelope = make_envelope(parsed.data, _signing_key(key_file))
-    text = json.dumps(envelope, indent=2) + "\n"
-    if output is None or output == "-":
-        sys.stdout.write(text)
-    else:
-        write_atomic(output, text.encode("utf-8"))
+    emit(json.dumps(envelope, indent=2) + "\n", output)
     return 0

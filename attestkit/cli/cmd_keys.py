@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +15,10 @@ from attestkit.adapters.files import (
     load_public_key,
     load_trusted_keys_file,
     update_keyring,
-    write_atomic,
     write_keypair,
 )
 from attestkit.cli.output import json_line, out
+from attestkit.cli.reporting import emit
 from attestkit.core.keys import PrivateKey, PublicKey, parse_public_key
 from attestkit.core.timeutil import format_rfc3339, parse_duration, parse_instant, utc_now
 from attestkit.errors import KeyFormatError, UsageError
@@ -264,11 +263,7 @@ def delegate_cmd(root_key: str, delegate_key: str, identity: str | None, scopes:
         not_after=_when(not_after, "--not-after"),
         issued_at=utc_now(),
     )
-    text = json.dumps(statement, indent=2) + "\n"
-    if output is None or output == "-":
-        sys.stdout.write(text)
-    else:
-        write_atomic(output, text.encode("utf-8"))
+    emit(json.dumps(statement, indent=2) + "\n", output)
     return 0
 
 

@@ -43,8 +43,8 @@ def document(subjects: Sequence[Subject], fmt: str, title: str) -> str:
 
 
 def emit(text: str, output_file: str | None) -> None:
-    """Write *text* to --output (atomically) or to stdout."""
-    if output_file is None:
+    """Write *text* to --output (atomically) or to stdout (no file, or ``-``)."""
+    if output_file is None or output_file == "-":
         sys.stdout.write(text)
         return
     from attestkit.adapters.files import write_atomic

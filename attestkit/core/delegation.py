@@ -15,7 +15,7 @@ from typing import Any
 
 from attestkit.core.canonical import canonicalize
 from attestkit.core.keys import PrivateKey, PublicKey
-from attestkit.core.timeutil import format_rfc3339, parse_rfc3339
+from attestkit.core.timeutil import format_rfc3339, parse_optional_rfc3339
 from attestkit.errors import AttestkitError, TrustStoreError
 
 DELEGATION_TYPE = "attestkit/delegation/v1"
@@ -64,12 +64,8 @@ def create_delegation(
 
 
 def _date(value: Any, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TrustStoreError(f"delegation {name} must be an RFC 3339 string")
     try:
-        return parse_rfc3339(value)
+        return parse_optional_rfc3339(value)
     except ValueError as exc:
         raise TrustStoreError(f"delegation {name}: {exc}") from None
 

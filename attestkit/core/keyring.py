@@ -20,7 +20,7 @@ from typing import Any
 
 from attestkit.core.delegation import parse_delegation
 from attestkit.core.keys import parse_public_key
-from attestkit.core.timeutil import parse_rfc3339
+from attestkit.core.timeutil import parse_optional_rfc3339
 from attestkit.core.trust import TrustedKey, TrustStore
 from attestkit.errors import AttestkitError, TrustStoreError
 
@@ -30,12 +30,8 @@ ROLES = ("root", "signer")
 
 
 def _date(value: Any, where: str, source: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TrustStoreError(f"{source}: {where}: must be an RFC 3339 string")
     try:
-        return parse_rfc3339(value)
+        return parse_optional_rfc3339(value)
     except ValueError as exc:
         raise TrustStoreError(f"{source}: {where}: {exc}") from None
 

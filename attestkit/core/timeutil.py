@@ -45,6 +45,15 @@ def parse_rfc3339(text: str) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+def parse_optional_rfc3339(value: object) -> datetime | None:
+    """``None`` for ``None``, else an RFC 3339 string parsed; ``ValueError`` otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string")
+    return parse_rfc3339(value)
+
+
 def to_unix_ns(moment: datetime) -> int:
     """Nanoseconds since the Unix epoch of an aware datetime."""
     delta = moment - _EPOCH
@@ -100,6 +109,7 @@ __all__ = [
     "human_duration",
     "parse_duration",
     "parse_instant",
+    "parse_optional_rfc3339",
     "parse_rfc3339",
     "to_unix_ns",
     "utc_now",

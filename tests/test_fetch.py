@@ -203,3 +203,14 @@ def test_strict_rules_apply_to_fetched_receipts(cli: Callable[..., CliResult], k
             "verify", "--base-url", server.base_url, "--execution", "exec_123", "--public-key", key.public_key.text
         )
     assert result.code == 1 and "duplicate" in result.err
+
+
+def test_retry_after_http_date(key: PrivateKey) -> None:
+    import email.utils
+
+    receipt = sign_receipt(make_receipt(), key)
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)
+    with serve({PATH: [Reply(503, b"", {"Retry-After": when}), Reply(200, _envelope(receipt))]}) as server:
+        started = time.monotonic()
+        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=_fast()) == receipt
+        assert time.monotonic() - started >= 0.9

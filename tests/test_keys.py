@@ -145,3 +145,11 @@ def test_one_bad_entry_poisons_a_trusted_keys_file(key: PrivateKey) -> None:
 def test_public_key_repr_does_not_leak_private_seed(key: PrivateKey) -> None:
     assert key.seed.hex() not in repr(key)
     assert isinstance(key.public_key, PublicKey)
+
+
+def test_trusted_keys_file_with_odd_line_separators(key: PrivateKey) -> None:
+    """Found by the fuzzer: \\r and other separators must not confuse line bookkeeping."""
+    with pytest.raises(TrustStoreError):
+        parse_trusted_keys("\r0", "keys.txt")
+    store = parse_trusted_keys(f"# crlf file\r\n{key.public_key.text}\r\n\u2028\r\n", "keys.txt")
+    assert store.lookup(key.public_key) is not None

@@ -86,13 +86,15 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
     Any entry that is not a valid key (including a small-order key) makes the whole file
     unusable: :class:`TrustStoreError` names the file and the line.
     """
-    first = next((line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+    # One notion of "line" throughout (str.splitlines would also split on \r, \x0b, \u2028...).
+    lines = text.split("\n")
+    first = next((line for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
     if first.startswith(("keys:", "version:", "delegations:", "{")):
         from attestkit.core.keyring import parse_keyring
 
         return parse_keyring(text, source)
     entries: list[TrustedKey] = []
-    consumed = [False] * (text.count("\n") + 1)
+    consumed = [False] * len(lines)
     for block in _PEM_BLOCK.finditer(text):
         line = text.count("\n", 0, block.start()) + 1
         last = text.count("\n", 0, block.end()) + 1
@@ -102,7 +104,7 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
             entries.append(TrustedKey(parse_public_key(block.group(0))))
         except KeyFormatError as exc:
             raise TrustStoreError(f"{source}: line {line}: {exc}") from None
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    for number, raw_line in enumerate(lines, start=1):
         if consumed[number - 1]:
             continue
         line_text = raw_line.strip()

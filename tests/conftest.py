@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from attestkit.core.keys import PrivateKey
+from attestkit.core.signing import sign_receipt
+
 # CI runs a fixed set of examples (reproducible verdicts); local runs keep exploring new ones.
 settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI", "").lower() in ("true", "1"):
     settings.load_profile("ci")
-
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,8 +17,10 @@ from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_opt
 from attestkit.core.bulk import BulkItem, BulkOutcome, Render
 from attestkit.core.policy.base import Policy
 from attestkit.core.reader import format_for_name
-from attestkit.core.reports import Subject, subject_of
 from attestkit.core.result import Check, VerificationResult
+
+if TYPE_CHECKING:
+    from attestkit.core.reports import Subject
 from attestkit.core.timeutil import parse_duration, parse_instant
 from attestkit.core.trust import TrustStore
 from attestkit.core.verify import VerifyOptions, verify_with_options
@@ -165,6 +167,8 @@ def render_outcome_colour(outcome: BulkOutcome) -> str:
 
 def subject_for(outcome: BulkOutcome) -> Subject:
     """The report subject of an outcome (a could-not-check error is one failed check)."""
+    from attestkit.core.reports import Subject, subject_of
+
     if outcome.result is not None:
         return subject_of(outcome.result)
     assert outcome.error is not None

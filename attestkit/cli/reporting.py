@@ -6,10 +6,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from attestkit.core.reports import Subject, github_annotations, markdown_summary, to_junit, to_sarif
+if TYPE_CHECKING:
+    from attestkit.core.reports import Subject
+
 
 FORMATS = ("text", "json", "github", "sarif", "junit")
 DOCUMENT_FORMATS = ("github", "sarif", "junit")
@@ -27,6 +30,8 @@ def use_colour() -> bool:
 
 def document(subjects: Sequence[Subject], fmt: str, title: str) -> str:
     """The whole report for the collecting formats (github, sarif, junit)."""
+    from attestkit.core.reports import github_annotations, markdown_summary, to_junit, to_sarif
+
     if fmt == "sarif":
         return json.dumps(to_sarif(subjects, title), indent=2) + "\n"
     if fmt == "junit":

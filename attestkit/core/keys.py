@@ -5,8 +5,6 @@ Text forms need only PyNaCl; PEM and OpenSSH forms import ``cryptography`` on de
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,7 +20,8 @@ _SSH_LINE = re.compile(r"ssh-ed25519\s+([A-Za-z0-9+/=]+)(\s.*)?\Z")
 
 def key_id_of(raw: bytes) -> str:
     """Short stable key id: the first 16 hex digits of SHA-256 of the raw public key."""
-    return hashlib.sha256(raw).hexdigest()[:16]
+    digest: bytes = nacl.bindings.crypto_hash_sha256(raw)  # libsodium is loaded anyway; hashlib is not
+    return digest.hex()[:16]
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,8 @@ class PublicKey:
     def to_openssh(self, comment: str = "") -> str:
         """An ``ssh-ed25519 AAAA... [comment]`` line."""
         blob = _ssh_string(b"ssh-ed25519") + _ssh_string(self.raw)
+        import base64
+
         line = "ssh-ed25519 " + base64.b64encode(blob).decode("ascii")
         return line + (" " + comment if comment else "")
 
@@ -86,6 +87,8 @@ def _ssh_string(data: bytes) -> bytes:
 
 def _parse_ssh_blob(b64: str) -> bytes:
     try:
+        import base64
+
         blob = base64.b64decode(b64, validate=True)
     except ValueError:
         raise KeyFormatError("ssh-ed25519 key is not valid base64") from None

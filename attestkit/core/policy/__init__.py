@@ -1,6 +1,9 @@
-"""Policies: small objects with one ``evaluate(context) -> list[Violation]`` method."""
+"""Policies: small objects with one ``evaluate(context) -> list[Violation]`` method.
+
+The built-ins live in ``builtin``, rule files in ``rules``, Rego in ``rego``; each is imported
+only when used.
+"""
 
 from attestkit.core.policy.base import AllOf, Policy, PolicyContext, Violation
-from attestkit.core.policy.builtin import BUILTIN_DESCRIPTIONS, builtin_policy
 
-__all__ = ["BUILTIN_DESCRIPTIONS", "AllOf", "Policy", "PolicyContext", "Violation", "builtin_policy"]
+__all__ = ["AllOf", "Policy", "PolicyContext", "Violation"]

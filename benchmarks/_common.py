@@ -51,12 +51,14 @@ def per_second(func: Callable[[], Any], *, seconds: float = 1.0, repeat: int = 3
     return best
 
 
-def wall_time(command: Sequence[str], *, runs: int = 15, env: dict[str, str] | None = None) -> float:
+def wall_time(
+    command: Sequence[str], *, runs: int = 15, env: dict[str, str] | None = None, cwd: str | None = None
+) -> float:
     """Median wall time in seconds of running *command* (output discarded)."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=False)
         times.append(time.perf_counter() - start)
     times.sort()
     return times[len(times) // 2]

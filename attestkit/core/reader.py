@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from attestkit.core.canonical import MAX_DEPTH, canonicalize
@@ -26,6 +27,7 @@ class Receipt:
     data: dict[str, Any]
     signing_input: bytes
     source: str = "<receipt>"
+    timestamp: datetime | None = None  # parsed once by the shape check
 
 
 class _DuplicateKey(Exception):
@@ -140,8 +142,8 @@ def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
     data = dict(obj)
     if "signature" in data and not isinstance(data["signature"], str):
         raise MalformedReceiptError("signature must be a string", source=source, where="/signature", code="type")
-    check_receipt_shape(data, source)
-    return Receipt(data=data, signing_input=signing_input, source=source)
+    timestamp = check_receipt_shape(data, source)
+    return Receipt(data=data, signing_input=signing_input, source=source, timestamp=timestamp)
 
 
 def parse_receipt(data: bytes, *, source: str = "<receipt>", fmt: str | None = None) -> Receipt:

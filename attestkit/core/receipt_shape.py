@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from attestkit.core.timeutil import parse_rfc3339
@@ -68,15 +69,15 @@ def _check_artifacts(entries: Any, source: str, pointer: str) -> None:
             raise _fail("size_bytes must be a non-negative integer", source, here + "/size_bytes")
 
 
-def check_receipt_shape(data: dict[str, Any], source: str) -> None:
-    """Raise :class:`MalformedReceiptError` when a field has the wrong type or form."""
+def check_receipt_shape(data: dict[str, Any], source: str) -> datetime:
+    """The receipt's parsed timestamp; :class:`MalformedReceiptError` when a field has the wrong type or form."""
     if data.get("type") == "attestkit/delegation/v1":
         raise _fail("a delegation statement is not a receipt", source, "/type", "not-a-receipt")
     timestamp = data.get("timestamp")
     if not isinstance(timestamp, str):
         raise _fail("timestamp is required and must be an RFC 3339 string", source, "/timestamp")
     try:
-        parse_rfc3339(timestamp)
+        moment = parse_rfc3339(timestamp)
     except ValueError as exc:
         raise _fail(str(exc), source, "/timestamp", "timestamp-format") from None
     pipeline_hash = data.get("pipeline_hash")
@@ -102,6 +103,7 @@ def check_receipt_shape(data: dict[str, Any], source: str) -> None:
     attestations = data.get("attestations")
     if attestations is not None and not isinstance(attestations, dict):
         raise _fail("attestations must be an object", source, "/attestations")
+    return moment
 
 
 __all__ = ["DIGEST_RE", "check_receipt_shape", "unsafe_path_reason"]

@@ -101,7 +101,7 @@ def verify_parsed(
         signature = check_signature(receipt, options.trusted.known_key)
     sig_ok, sig_code, sig_message, key = signature
     checks.append(R.Check("signature", sig_ok, sig_code, sig_message))
-    timestamp = parse_rfc3339(data["timestamp"])
+    timestamp = receipt.timestamp or parse_rfc3339(data["timestamp"])
     now = options.now or utc_now()
 
     decision: TrustDecision | None = None

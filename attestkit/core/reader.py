@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +22,39 @@ MAX_RECEIPT_BYTES = 32 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Receipt:
-    """A receipt that passed strict reading, with the bytes its signature covers."""
+    """A receipt that passed strict reading, with the bytes its signature covers.
+
+    Only the reader (:func:`parse_receipt`, :func:`receipt_from_mapping`) makes a complete one.
+    The signing input is never taken from a caller: it is derived from ``data`` (a copy made
+    with ``dataclasses.replace`` or a ``Receipt(data=...)`` built by hand derives it afresh), and
+    the verifier re-reads every ``Receipt`` it is handed, so a changed ``data`` cannot ride on
+    the signature of the original. Treat ``data`` as read-only.
+    """
 
     data: dict[str, Any]
-    signing_input: bytes
     source: str = "<receipt>"
-    timestamp: datetime | None = None  # parsed once by the shape check
+    # Set by the reader only (init=False: replace() and callers cannot supply them).
+    _signing_input: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _timestamp: datetime | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def signing_input(self) -> bytes:
+        """RFC 8785 bytes of ``data`` without ``signature``: what the signature covers."""
+        if self._signing_input is not None:
+            return self._signing_input
+        return canonicalize({k: v for k, v in self.data.items() if k != "signature"})
+
+    @property
+    def timestamp(self) -> datetime | None:
+        """The ``timestamp`` parsed by the shape check (``None`` for a receipt not built by the reader)."""
+        return self._timestamp
+
+    @classmethod
+    def _read(cls, data: dict[str, Any], signing_input: bytes, source: str, timestamp: datetime | None) -> Receipt:
+        receipt = cls(data=data, source=source)
+        object.__setattr__(receipt, "_signing_input", signing_input)
+        object.__setattr__(receipt, "_timestamp", timestamp)
+        return receipt
 
 
 class _DuplicateKey(Exception):
@@ -143,7 +170,7 @@ def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
     if "signature" in data and not isinstance(data["signature"], str):
         raise MalformedReceiptError("signature must be a string", source=source, where="/signature", code="type")
     timestamp = check_receipt_shape(data, source)
-    return Receipt(data=data, signing_input=signing_input, source=source, timestamp=timestamp)
+    return Receipt._read(data, signing_input, source, timestamp)
 
 
 def parse_receipt(data: bytes, *, source: str = "<receipt>", fmt: str | None = None) -> Receipt:

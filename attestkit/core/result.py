@@ -51,6 +51,10 @@ class VerificationResult:
     chain: tuple[ChainLink, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    def __bool__(self) -> bool:
+        # `if verify_receipt(...):` would pass for every receipt: make the verdict explicit.
+        raise TypeError("a VerificationResult has no truth value: test result.valid")
+
     @property
     def failed_checks(self) -> tuple[Check, ...]:
         """The checks that did not pass."""

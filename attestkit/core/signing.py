@@ -51,7 +51,7 @@ def embedded_public_key(data: Mapping[str, Any], known: Callable[[bytes], Public
         raise KeyFormatError("signer_public_key must be ed25519:<64 hex>", code="public-key-format")
     raw = bytes.fromhex(match.group(1))
     found = known(raw) if known is not None else None
-    return found if found is not None else _validated_key(raw)
+    return found if found is not None and found.raw == raw else _validated_key(raw)
 
 
 def check_signature(
@@ -59,7 +59,8 @@ def check_signature(
 ) -> tuple[bool, str, str, PublicKey | None]:
     """Verify the receipt's signature against its embedded key.
 
-    Returns ``(ok, code, message, key)``; never raises for a bad receipt.
+    The signed bytes are ``receipt.signing_input``, derived from ``receipt.data`` (see
+    :class:`Receipt`). Returns ``(ok, code, message, key)``; never raises for a bad receipt.
     """
     data = receipt.data
     if "signature" not in data:

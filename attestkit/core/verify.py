@@ -88,10 +88,20 @@ def malformed_result(source: str, error: MalformedReceiptError, options: VerifyO
 SignatureOutcome = tuple[bool, str, str, "PublicKey | None"]
 
 
-def verify_parsed(
+def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationResult:
+    """Verify a :class:`Receipt`: its data is read again, strictly, before anything is checked.
+
+    Nothing a caller can build or change in a ``Receipt`` (a ``dataclasses.replace`` copy, a
+    ``data`` edited in place) is taken on trust: the signing input and the timestamp come from
+    ``data`` itself.
+    """
+    return verify_with_options(receipt, options)
+
+
+def _verify_read(
     receipt: Receipt, options: VerifyOptions, signature: SignatureOutcome | None = None
 ) -> R.VerificationResult:
-    """Verify a receipt that already passed strict reading.
+    """Verify a receipt this module just read (its signing input is fresh).
 
     *signature* is supplied when the proof is not the receipt's own (a DSSE envelope).
     """
@@ -198,7 +208,7 @@ def verify_with_options(
     """Verify a receipt given as parsed :class:`Receipt`, mapping or raw bytes."""
     name = source or (receipt.source if isinstance(receipt, Receipt) else "<receipt>")
     if isinstance(receipt, Receipt):
-        return verify_parsed(receipt, options)
+        receipt = receipt.data  # only the data is taken from a Receipt: it is read again below
     try:
         if isinstance(receipt, (bytes, bytearray, memoryview)):
             return verify_document(parse_document(bytes(receipt), source=name), options, source=name)
@@ -214,7 +224,7 @@ def verify_document(document: Any, options: VerifyOptions, *, source: str) -> R.
     try:
         if is_envelope(document):
             return _verify_envelope(document, options, source)
-        return verify_parsed(receipt_from_mapping(document, source=source), options)
+        return _verify_read(receipt_from_mapping(document, source=source), options)
     except MalformedReceiptError as exc:
         return malformed_result(source, exc, options)
 
@@ -246,7 +256,7 @@ def _verify_envelope(document: Mapping[str, Any], options: VerifyOptions, source
                 break
         if outcome[0]:
             break
-    return verify_parsed(receipt, options, outcome)
+    return _verify_read(receipt, options, outcome)
 
 
 def verify_receipt(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attestkit import sign_receipt, verify_receipt
+from attestkit.core.delegation import create_delegation
 from attestkit.core.keys import PrivateKey
 from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
 from attestkit.core.signing import check_signature
@@ -20,7 +23,7 @@ from attestkit.core.timeutil import parse_rfc3339
 from attestkit.core.trust import TrustedKey, TrustStore
 from attestkit.core.verify import VerifyOptions, verify_parsed
 from attestkit.errors import UsageError
-from tests.conftest import NOW, make_receipt
+from tests.conftest import NOW, CliResult, make_receipt, write_json
 
 NOW_DT = parse_rfc3339(NOW)
 
@@ -243,3 +246,79 @@ def test_a_known_key_callback_cannot_swap_the_key(signed: dict[str, Any], key: P
     receipt = receipt_from_mapping(forged)
     ok, code, _, found = check_signature(receipt, lambda raw: other_key.public_key)
     assert (ok, code) == (False, "bad-signature") and found == key.public_key
+
+
+# ---- issue 14 item 6: --integrity-only means what the contract says -------------------------
+
+
+def _looping_receipt(signer: PrivateKey, other: PrivateKey) -> dict[str, Any]:
+    loop = [create_delegation(other, signer.public_key), create_delegation(signer, other.public_key)]
+    forged = dict(create_delegation(other, signer.public_key), identity="admin@example.com")  # bad signature
+    junk = {"type": "not-a-delegation"}
+    return sign_receipt(make_receipt(delegations=[*loop, forged, junk]), signer)
+
+
+def test_integrity_only_ignores_the_receipts_own_delegations(key: PrivateKey, other_key: PrivateKey) -> None:
+    receipt = _looping_receipt(key, other_key)
+    result = verify_receipt(receipt, integrity_only=True, now=NOW_DT)
+    assert result.valid and result.chain_of_trust == "untrusted"
+    assert [c.code for c in result.checks if c.name == "trust"] == ["integrity-only"]
+    # With a trust store that does not know the key, the verdict is the same.
+    stranger = PrivateKey.from_seed(bytes([7]) * 32)
+    with_store = verify_receipt(receipt, trusted_keys=[stranger.public_key], integrity_only=True, now=NOW_DT)
+    assert with_store.valid and with_store.chain_of_trust == "untrusted"
+    # Tampering is still found.
+    tampered = dict(receipt, pipeline_hash="blake3:" + "00" * 32)
+    assert not verify_receipt(tampered, integrity_only=True, now=NOW_DT).valid
+    # Without integrity-only, the same receipt is not trusted.
+    assert not verify_receipt(receipt, trusted_keys=[stranger.public_key], now=NOW_DT).valid
+
+
+def test_integrity_only_never_overrides_the_trust_stores_word(key: PrivateKey, other_key: PrivateKey) -> None:
+    receipt = sign_receipt(make_receipt(), key)
+    revoked = TrustStore(
+        (TrustedKey(key.public_key, revoked_at=_at("2026-01-01T00:00:00Z"), revocation_reason="key-compromise"),)
+    )
+    result = verify_receipt(receipt, trusted_keys=revoked, integrity_only=True, now=NOW_DT)
+    assert not result.valid and result.chain_of_trust == "revoked"
+    expired = _store(key, not_after=_at("2026-11-19T00:00:00Z"))
+    assert not verify_receipt(receipt, trusted_keys=expired, integrity_only=True, now=NOW_DT).valid
+    named = _store(key, identity="ci@example.com")
+    liar = sign_receipt(make_receipt(), key, signer="release@example.com")
+    assert not verify_receipt(liar, trusted_keys=named, integrity_only=True, now=NOW_DT).valid
+    # A delegation from a root revoked for key compromise: revoked, integrity-only or not.
+    root = TrustStore(
+        (
+            TrustedKey(
+                other_key.public_key,
+                roles=("root",),
+                revoked_at=_at("2026-01-01T00:00:00Z"),
+                revocation_reason="key-compromise",
+            ),
+        )
+    )
+    delegated = sign_receipt(make_receipt(delegations=[create_delegation(other_key, key.public_key)]), key)
+    through_root = verify_receipt(delegated, trusted_keys=root, integrity_only=True, now=NOW_DT)
+    assert not through_root.valid and through_root.chain_of_trust == "revoked"
+    # A trusted key stays "verified" under integrity-only.
+    assert verify_receipt(receipt, trusted_keys=[key.public_key], integrity_only=True, now=NOW_DT).chain_of_trust == (
+        "verified"
+    )
+
+
+def test_cli_integrity_only_with_a_cyclic_delegation(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey, other_key: PrivateKey
+) -> None:
+    path = write_json(tmp_path / "r.json", _looping_receipt(key, other_key))
+    as_json = cli("verify", str(path), "--integrity-only", "--now", NOW, "--json")
+    assert as_json.code == 0, as_json.err
+    line = as_json.json_lines()[0]
+    assert line["valid"] is True and line["chain_of_trust"] == "untrusted"
+    assert line["signature_verification"]["valid"] is True
+    text = cli("verify", str(path), "--integrity-only", "--now", NOW)
+    assert text.code == 0 and text.out.splitlines()[0] == f"VALID (untrusted)  {path}"
+    trusted = cli("verify", str(path), "--public-key", key.public_key.text, "--now", NOW)
+    assert trusted.code == 0 and trusted.out.splitlines()[0] == f"VALID  {path}"
+    tampered = write_json(tmp_path / "t.json", dict(_looping_receipt(key, other_key), attest_version="9"))
+    refused = cli("verify", str(tampered), "--integrity-only", "--now", NOW)
+    assert refused.code == 1 and refused.out.startswith("INVALID")

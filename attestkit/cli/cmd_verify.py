@@ -84,9 +84,12 @@ def build_options(
 
 def render_text(result: VerificationResult, colour: bool = False) -> str:
     """Human form: a verdict line, then one line per check."""
-    verdict = "VALID" if result.valid else "INVALID"
+    verdict = "INVALID"
+    if result.valid:
+        verdict = "VALID" if result.chain_of_trust == "verified" else f"VALID ({result.chain_of_trust})"
     if colour:
-        verdict = f"\033[{'32' if result.valid else '31'};1m{verdict}\033[0m"
+        tint = "31" if not result.valid else "32" if result.chain_of_trust == "verified" else "33"  # untrusted: yellow
+        verdict = f"\033[{tint};1m{verdict}\033[0m"
     lines = [f"{verdict}  {result.source}"]
     for check in result.checks:
         mark = "ok  " if check.passed else "FAIL"

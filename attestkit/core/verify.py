@@ -74,6 +74,19 @@ def _trust(key: PublicKey, data: Mapping[str, Any], timestamp: datetime, options
     return decision
 
 
+def _nothing_to_trust(store: TrustStore) -> bool:
+    return len(store) == 0 and not store.delegations
+
+
+def _integrity_suffices(decision: TrustDecision, key: PublicKey, store: TrustStore) -> bool:
+    """Whether integrity-only checking may accept a key the trust store does not establish.
+
+    Never against the store's own word: a revocation anywhere on the path, or any problem with
+    an entry for this very key (expired, out of scope, another identity), still fails.
+    """
+    return not decision.trusted and decision.status != R.CHAIN_REVOKED and store.lookup(key) is None
+
+
 def malformed_result(source: str, error: MalformedReceiptError, options: VerifyOptions) -> R.VerificationResult:
     violations = tuple(Violation(p.name, "not evaluated: receipt is malformed") for p in options.policies)
     return R.VerificationResult(
@@ -115,16 +128,25 @@ def _verify_read(
     now = options.now or utc_now()
 
     decision: TrustDecision | None = None
-    if key is not None and sig_ok:
+    if key is not None and sig_ok and options.integrity_only and _nothing_to_trust(options.trusted):
+        # No trust store: the receipt's own delegations cannot establish anything, so they are
+        # not even read (a bad or cyclic one must not turn an intact receipt invalid).
+        checks.append(
+            R.Check("trust", True, "integrity-only", "integrity only: signer key not checked against a trust store")
+        )
+        trusted_ok = True
+        chain = R.CHAIN_UNTRUSTED
+    elif key is not None and sig_ok:
         decision = _trust(key, data, timestamp, options)
         trust_check = R.Check("trust", decision.trusted, decision.code, decision.message)
-        if options.integrity_only and decision.code == "untrusted-key":
+        chain = decision.status
+        if options.integrity_only and _integrity_suffices(decision, key, options.trusted):
             trust_check = R.Check(
-                "trust", True, "integrity-only", "integrity only: signer key not checked against a trust store"
+                "trust", True, "integrity-only", f"integrity only: trust not established ({decision.message})"
             )
+            chain = R.CHAIN_UNTRUSTED
         checks.append(trust_check)
         trusted_ok = trust_check.passed
-        chain = decision.status
     else:
         checks.append(R.Check("trust", False, "not-checked", "trust not established: signature did not verify"))
         trusted_ok = False

@@ -10,25 +10,54 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO
 
 from attestkit.core.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
-from attestkit.core.reader import Receipt, format_for_name, parse_document, parse_receipt
+from attestkit.core.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_document, parse_receipt
 from attestkit.core.trust import TrustStore, parse_trusted_keys
-from attestkit.errors import InputFileError, KeyFormatError, KeyPermissionError, TrustStoreError
+from attestkit.errors import (
+    AttestkitError,
+    InputFileError,
+    KeyFormatError,
+    KeyPermissionError,
+    MalformedReceiptError,
+    TrustStoreError,
+)
 
 PASSPHRASE_ENV = "ATTESTKIT_KEY_PASSPHRASE"  # noqa: S105 - the variable name
 SIGNING_KEY_ENV = "ATTESTKIT_SIGNING_KEY"
 
 
-def read_bytes(path: str, what: str = "file") -> bytes:
-    """Read a whole file (``-`` is standard input) with a one-line error on failure."""
-    if path == "-":
-        return sys.stdin.buffer.read()
+# Bounds on the files attestkit reads (docs/security.md, "Files: sizes, special files, races").
+MAX_KEY_FILE_BYTES = 1 << 20  # private and public key files
+MAX_TRUST_FILE_BYTES = 16 << 20  # trusted-keys files and keyrings
+MAX_POLICY_FILE_BYTES = 8 << 20  # .yaml rule files and .rego policies
+MAX_WEBHOOK_BODY_BYTES = 32 << 20  # `webhook verify` / `webhook sign` bodies
+MAX_OTHER_FILE_BYTES = 64 << 20  # pipeline files, reports, check lists, token and secret files
+_CHUNK = 1 << 20
+
+
+def _limit_text(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 and limit % (1 << 20) == 0 else f"{limit} bytes"
+
+
+def _too_large(path: str, what: str, limit: int, size: int | None) -> InputFileError:
+    shown = "<stdin>" if path == "-" else path
+    amount = f"is {size} bytes; the limit is" if size is not None else "is larger than the limit of"
+    return InputFileError(f"{shown}: {what} {amount} {_limit_text(limit)}", code="too-large")
+
+
+def _open_for_reading(path: str, what: str, *, regular_only: bool) -> tuple[int, os.stat_result]:
+    """Open for reading without ever blocking on a FIFO found by walking; refuse special files when *regular_only*."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        # A FIFO named on the command line is waited for, as `cat` would (opening it without
+        # blocking and clearing the flag would read EOF before its writer comes); anything
+        # else is opened without blocking, so a FIFO swapped in meanwhile cannot stall us.
+        if regular_only or not stat.S_ISFIFO(os.stat(path).st_mode):
+            flags |= getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise InputFileError(f"{path}: {what} not found") from None
     except IsADirectoryError:
@@ -37,11 +66,133 @@ def read_bytes(path: str, what: str = "file") -> bytes:
         raise InputFileError(f"{path}: permission denied reading {what}") from None
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputFileError(f"{path}: is a directory, expected a {what}")
+        if regular_only and not stat.S_ISREG(info.st_mode):
+            raise InputFileError(f"{path}: not a regular file; a {what} must be one", code="special-file")
+        os.set_blocking(fd, True)
+    except OSError as exc:
+        os.close(fd)
+        raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def _read_fd(fd: int, path: str, what: str, limit: int, size: int | None) -> bytes:
+    """At most *limit* bytes from *fd*; one byte more is an error (the file is too large)."""
+    if size is not None and size > limit:
+        raise _too_large(path, what, limit, size)
+    chunks: list[bytes] = []
+    total = 0
+    first = min(limit, size) + 1 if size is not None else min(limit + 1, _CHUNK)
+    want = first
+    while True:
+        try:
+            chunk = os.read(fd, want)
+        except InterruptedError:  # pragma: no cover - retried by Python since PEP 475
+            continue
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(path, what, limit, size if size is not None and size > limit else None)
+        want = min(limit + 1 - total, _CHUNK)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def read_bounded(path: str, what: str, limit: int, *, regular_only: bool = False) -> bytes:
+    """Read a whole file, but never more than *limit* bytes (``-`` is standard input).
+
+    FIFOs are opened without blocking and special files are refused when *regular_only*
+    (anything found by walking a directory); a named special file such as ``/dev/stdin``
+    is read, still bounded. A file over the limit raises :class:`InputFileError` with code
+    ``too-large`` after reading at most *limit* + 1 bytes (none when its size is known).
+    """
+    if path == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise _too_large(path, what, limit, None)
+        return data
+    fd, info = _open_for_reading(path, what, regular_only=regular_only)
+    try:
+        return _read_fd(fd, path, what, limit, info.st_size if stat.S_ISREG(info.st_mode) else None)
+    finally:
+        os.close(fd)
+
+
+def read_bytes(path: str, what: str = "file", limit: int = MAX_OTHER_FILE_BYTES) -> bytes:
+    """Read a whole file (``-`` is standard input), at most *limit* bytes, with a one-line error."""
+    return read_bounded(path, what, limit)
+
+
+def read_receipt_bytes(path: str, *, walked: bool = False) -> bytes:
+    """A receipt file's bytes, at most the 32 MiB receipt limit (over it: malformed, exit 1).
+
+    *walked* (a file found below a directory) requires a regular file.
+    """
+    try:
+        return read_bounded(path, "receipt", MAX_RECEIPT_BYTES, regular_only=walked)
+    except InputFileError as exc:
+        if exc.code != "too-large":
+            raise
+        source = "<stdin>" if path == "-" else path
+        raise MalformedReceiptError(
+            exc.message.split(": ", 1)[1], source=source, code="size"
+        ) from None
+
+
+def iter_lines(path: str, what: str, limit: int) -> Iterator[tuple[int, bytes | AttestkitError]]:
+    """(line number, bytes) of each non-blank line of a file (``-``: stdin), each at most *limit*.
+
+    A longer line is yielded as an error and ends the reading: the rest of the file (for
+    ``/dev/zero``, forever) is not read. Open errors are yielded as line 0.
+    """
+    handle: BinaryIO
+    try:
+        if path == "-":
+            handle = sys.stdin.buffer
+        else:
+            fd, _ = _open_for_reading(path, what, regular_only=False)
+            handle = open(fd, "rb", buffering=_CHUNK)
+    except InputFileError as exc:
+        yield 0, exc
+        return
+    name = "<stdin>" if path == "-" else path
+    try:
+        number = 0
+        while True:
+            try:
+                line = handle.readline(limit + 1)
+            except OSError as exc:
+                yield number + 1, InputFileError(f"{name}: cannot read {what}: {exc.strerror}")
+                return
+            if not line:
+                return
+            number += 1
+            if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\n")):
+                yield number, MalformedReceiptError(
+                    f"line is longer than the {_limit_text(limit)} limit", source=f"{name}:{number}", code="size"
+                )
+                # The line's end may be gigabytes away (or never come, as from /dev/zero).
+                yield number, InputFileError(f"{name}: not read after line {number} (a line over the limit)")
+                return
+            if line.strip():
+                yield number, line[:-1] if line.endswith(b"\n") else line
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
 
 
 def read_receipt_file(path: str) -> Receipt:
     """Read and strictly parse a receipt file (JSON or YAML; ``-`` is stdin)."""
-    data = read_bytes(path, "receipt")
+    data = read_receipt_bytes(path)
     source = "<stdin>" if path == "-" else path
     return parse_receipt(data, source=source, fmt=format_for_name(path))
 
@@ -97,7 +248,7 @@ def load_private_key_file(path: str, environ: Mapping[str, str] | None = None) -
             f"{path}: private key is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
             f"run: chmod 600 {path}"
         )
-    data = read_bytes(path, "key file")
+    data = read_bytes(path, "key file", MAX_KEY_FILE_BYTES)
     try:
         return parse_private_key(data, _passphrase(env))
     except KeyFormatError as exc:
@@ -123,7 +274,7 @@ def load_public_key(value: str) -> PublicKey:
         return parse_public_key(text)
     if not os.path.exists(value):
         raise KeyFormatError(f"{value}: not a public key literal and no such file")
-    data = read_bytes(value, "public key file")
+    data = read_bytes(value, "public key file", MAX_KEY_FILE_BYTES)
     try:
         return parse_public_key(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -134,7 +285,7 @@ def load_public_key(value: str) -> PublicKey:
 
 def load_trusted_keys_file(path: str) -> TrustStore:
     """Parse a trusted-keys file (key lines, PEM blocks or a keyring)."""
-    data = read_bytes(path, "trusted keys file")
+    data = read_bytes(path, "trusted keys file", MAX_TRUST_FILE_BYTES)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -189,13 +340,21 @@ def write_keypair(out_dir: str, name: str, key: PrivateKey, passphrase: bytes | 
 
 
 __all__ = [
+    "MAX_KEY_FILE_BYTES",
+    "MAX_OTHER_FILE_BYTES",
+    "MAX_POLICY_FILE_BYTES",
+    "MAX_TRUST_FILE_BYTES",
+    "MAX_WEBHOOK_BODY_BYTES",
     "PASSPHRASE_ENV",
     "SIGNING_KEY_ENV",
+    "iter_lines",
     "load_private_key_env",
     "load_private_key_file",
     "load_public_key",
     "load_trusted_keys_file",
+    "read_bounded",
     "read_bytes",
+    "read_receipt_bytes",
     "read_receipt_file",
     "update_keyring",
     "write_atomic",

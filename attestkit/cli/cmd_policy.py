@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from attestkit.adapters.files import read_bytes
+from attestkit.adapters.files import MAX_POLICY_FILE_BYTES, read_bytes
 from attestkit.cli.output import json_line, out
 from attestkit.cli.reporting import format_option, output_option
 from attestkit.core.policy.builtin import BUILTIN_DESCRIPTIONS
@@ -43,7 +43,7 @@ def check_cmd(files: tuple[str, ...], fmt: str, output_file: str | None) -> int:
     subjects = []
     for path in files:
         try:
-            load_policy_text(path, read_bytes(path, "policy file"))
+            load_policy_text(path, read_bytes(path, "policy file", MAX_POLICY_FILE_BYTES))
             check = Check("policy-file", True, "ok", f"ok  {path}", path)
         except AttestkitError as exc:
             check = Check("policy-file", False, exc.code, str(exc), path)

@@ -10,13 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from attestkit.adapters.files import load_public_key, load_trusted_keys_file, read_bytes
+from attestkit.adapters.files import (
+    MAX_POLICY_FILE_BYTES,
+    iter_lines,
+    load_public_key,
+    load_trusted_keys_file,
+    read_bytes,
+    read_receipt_bytes,
+)
 from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
 from attestkit.cli.output import error, json_line, out, warn
 from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_option, output_option, use_colour
 from attestkit.core.bulk import BulkItem, BulkOutcome, Render
 from attestkit.core.policy.base import Policy
-from attestkit.core.reader import format_for_name
+from attestkit.core.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.result import Check, VerificationResult
 
 if TYPE_CHECKING:
@@ -38,7 +45,7 @@ def load_policies(names: tuple[str, ...], files: tuple[str, ...]) -> tuple[Polic
         from attestkit.core.policy.loader import load_policy_text
 
         for path in files:
-            data = read_bytes(path, "policy file")
+            data = read_bytes(path, "policy file", MAX_POLICY_FILE_BYTES)
             policies.append(load_policy_text(path, data))
     return tuple(policies)
 
@@ -113,12 +120,13 @@ def _compare(remote: Remote, receipt: dict[str, Any], local: dict[str, Any]) -> 
         warn("remote verdict agrees with the local one")
 
 
-def _read_item(path: str) -> BulkItem:
+def _read_item(path: str, walked: bool = False) -> BulkItem:
+    label = "<stdin>" if path == "-" else path
     try:
-        data = read_bytes(path, "receipt")
+        data = read_receipt_bytes(path, walked=walked)
     except AttestkitError as exc:
-        return BulkItem(path, error=exc)
-    return BulkItem("<stdin>" if path == "-" else path, data, fmt=format_for_name(path))
+        return BulkItem(label, error=exc)
+    return BulkItem(label, data, fmt=format_for_name(path))
 
 
 def _inputs(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:
@@ -126,26 +134,23 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:
     for argument in receipts:
         if argument != "-" and os.path.isdir(argument):
             found: list[str] = []
-            for folder, subfolders, files in os.walk(argument):
+            unlisted: list[OSError] = []
+            for folder, subfolders, files in os.walk(argument, onerror=unlisted.append):
                 subfolders.sort()
                 found.extend(os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(RECEIPT_SUFFIXES))
-            yield from (_read_item(path) for path in found)
+            for problem in unlisted:  # an unreadable folder is never skipped silently
+                where = problem.filename if isinstance(problem.filename, str) else argument
+                yield BulkItem(where, error=InputFileError(f"{where}: cannot list directory: {problem.strerror}"))
+            yield from (_read_item(path, walked=True) for path in found)
         else:
             yield _read_item(argument)
     if jsonl is not None:
         name = "<stdin>" if jsonl == "-" else jsonl
-        try:
-            handle = sys.stdin.buffer if jsonl == "-" else open(jsonl, "rb")
-        except OSError as exc:
-            yield BulkItem(name, error=InputFileError(f"{jsonl}: cannot read JSON Lines file: {exc.strerror}"))
-            return
-        try:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield BulkItem(f"{name}:{number}", line, fmt="json")
-        finally:
-            if handle is not sys.stdin.buffer:
-                handle.close()
+        for number, line in iter_lines(jsonl, "JSON Lines file", MAX_RECEIPT_BYTES):
+            if isinstance(line, bytes):
+                yield BulkItem(f"{name}:{number}", line, fmt="json")
+            else:
+                yield BulkItem(f"{name}:{number}" if number else name, error=line)
 
 
 def render_json_line(outcome: BulkOutcome) -> str:

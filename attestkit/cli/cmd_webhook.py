@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import click
 
-from attestkit.adapters.files import read_bytes
+from attestkit.adapters.files import MAX_WEBHOOK_BODY_BYTES, read_bytes
 from attestkit.cli.output import out
 from attestkit.core.timeutil import parse_duration, parse_instant
 from attestkit.core.webhooks import SCHEMES, sign_webhook, verify_webhook
@@ -73,7 +73,7 @@ def verify_cmd(
         tolerance_delta: timedelta = parse_duration(tolerance)
     except ValueError as exc:
         raise UsageError(f"--tolerance: {exc}") from None
-    raw = read_bytes(body, "webhook body")
+    raw = read_bytes(body, "webhook body", MAX_WEBHOOK_BODY_BYTES)
     moment = parse_instant(now) if now is not None else None
     event = verify_webhook(raw, headers, secrets, now=moment, tolerance=tolerance_delta)
     details = f"scheme={event.scheme}"
@@ -102,7 +102,7 @@ def sign_cmd(
 ) -> int:
     """Print the headers to send with BODY, one 'Name: value' per line."""
     secret = _secrets(secret_envs, secret_files)[0]
-    raw = read_bytes(body, "webhook body")
+    raw = read_bytes(body, "webhook body", MAX_WEBHOOK_BODY_BYTES)
     for name, value in sign_webhook(raw, secret, scheme=scheme, message_id=message_id, timestamp=timestamp).items():
         out(f"{name}: {value}")
     return 0

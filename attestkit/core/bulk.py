@@ -72,7 +72,10 @@ def verify_batch(items: Sequence[BulkItem], options: VerifyOptions) -> list[Bulk
     outcomes = []
     for item in items:
         if item.data is None:
-            outcomes.append(BulkOutcome(item.label, error=item.error))
+            if isinstance(item.error, MalformedReceiptError):  # e.g. over the size limit: invalid
+                outcomes.append(BulkOutcome(item.label, malformed_result(item.label, item.error, options), valid=False))
+            else:
+                outcomes.append(BulkOutcome(item.label, error=item.error))
             continue
         try:
             try:

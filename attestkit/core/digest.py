@@ -1,27 +1,36 @@
 """BLAKE3 digests of files and directory trees (contract section 1).
 
-Large files are hashed through bounded memory-mapped windows with BLAKE3's own threads;
-many small files are hashed in parallel batches (BLAKE3 releases the GIL). Special files
-(FIFOs, devices, sockets) are refused without being opened for blocking reads.
+Files are read into reused buffers (never memory-mapped: a file truncated meanwhile would
+kill the process with SIGBUS) and large ones hashed with BLAKE3's own threads; in a tree,
+files big enough to share out are hashed on threads (BLAKE3 releases the GIL). Trees are
+walked from directory file descriptors, never by path and never following a link, so an
+entry swapped for a symlink or FIFO during the walk is an error (code ``changed``), not a
+file outside the tree. Special files are refused without being opened for blocking reads.
 """
 
 from __future__ import annotations
 
-import mmap
+import errno
 import os
 import stat
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from blake3 import blake3
 
 from attestkit.errors import HashingError
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
 PREFIX = "blake3:"
 _SMALL_FILE = 1 << 20  # read at once below this size
-_WINDOW = 32 << 20  # memory-mapped window for large files
-_MULTITHREAD_FROM = 8 << 20
-_PARALLEL_FROM = 64 << 10  # median file size from which a tree is hashed on several threads
+_BUFFER = 16 << 20  # read buffer for larger files, one per thread, reused
+_MULTITHREAD_FROM = 8 << 20  # BLAKE3's own threads from this file size
+_PARALLEL_FROM = 64 << 10  # files from this size are hashed on worker threads in a tree
 
 
 @dataclass(frozen=True)
@@ -45,33 +54,69 @@ def _describe(path: str | bytes) -> str:
 Progress = Callable[[int], None]
 """Called with a number of bytes just hashed (from worker threads too)."""
 
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO swapped in is opened without blocking, then refused
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+FILE_FLAGS = os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | _O_NOFOLLOW
+"""Flags for opening a file found by a walk: never follow, never block."""
+DIR_FLAGS = os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC | _O_NOFOLLOW
+"""Flags for opening a directory found by a walk: never follow a symlink swapped in."""
+_buffers = threading.local()
 
-def _hash_fd(fd: int, size: int, progress: Progress | None = None) -> str:
-    if size < _SMALL_FILE:
-        data = os.read(fd, size + 1)  # one extra byte notices a file that grew
-        if len(data) > size:
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        if progress is not None:
-            progress(len(data))
-        return blake3(data).hexdigest()
-    hasher = blake3(max_threads=blake3.AUTO if size >= _MULTITHREAD_FROM else 1)
-    offset = 0
-    while offset < size:
-        length = min(_WINDOW, size - offset)
-        with mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=offset) as window:
-            hasher.update(window)
-        offset += length
-        if progress is not None:
-            progress(length)
-    return hasher.hexdigest()
+
+def _buffer() -> bytearray:
+    """This thread's read buffer (reused: a fresh one costs page faults on every file)."""
+    buffer: bytearray | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = bytearray(_BUFFER)
+    return buffer
+
+
+def _changed(name: str, detail: str) -> HashingError:
+    return HashingError(f"{name}: changed while being hashed ({detail})", code="changed")
+
+
+def hash_fd(fd: int, size: int, name: str, progress: Progress | None = None) -> str:
+    """Hex BLAKE3 of the regular file open on *fd*, whose ``fstat`` size was *size*.
+
+    Reads into buffers, never ``mmap``: a file truncated meanwhile gives a short read (an
+    error), where a mapping would kill the process with SIGBUS. A file that shrinks, grows
+    or is modified while it is read raises :class:`HashingError` with code ``changed``.
+    """
+    try:
+        if size < _SMALL_FILE:
+            data = os.read(fd, size + 1)  # one extra byte notices a file that grew
+            while len(data) < size and (more := os.read(fd, size + 1 - len(data))):
+                data += more  # pragma: no cover - short reads only on network file systems
+            if len(data) != size:
+                raise _changed(name, f"read {len(data)} bytes{'+' if len(data) > size else ''}, expected {size}")
+            if progress is not None:
+                progress(size)
+            return blake3(data).hexdigest()
+        before = os.fstat(fd)
+        hasher = blake3(max_threads=blake3.AUTO if size >= _MULTITHREAD_FROM else 1)
+        buffer = _buffer()
+        view = memoryview(buffer)
+        total = 0
+        while count := os.readv(fd, (buffer,)):
+            hasher.update(view[:count] if count < len(buffer) else buffer)
+            total += count
+            if total > size:
+                raise _changed(name, f"grew beyond {size} bytes")
+            if progress is not None:
+                progress(count)
+        after = os.fstat(fd)
+        if total != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
+            raise _changed(name, f"read {total} bytes, expected {size}" if total != size else "modified")
+        return hasher.hexdigest()
+    except OSError as exc:
+        raise HashingError(f"{name}: read failed: {exc.strerror}", code="unreadable") from None
 
 
 def _open_regular(path: str | bytes) -> tuple[int, int]:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
     except FileNotFoundError:
         raise HashingError(f"{_describe(path)}: no such file or directory", code="missing") from None
     except OSError as exc:
@@ -87,9 +132,7 @@ def hash_file_hex(path: str | bytes, progress: Progress | None = None) -> tuple[
     """Hex BLAKE3 digest and size of a regular file (symlinks followed)."""
     fd, size = _open_regular(path)
     try:
-        return _hash_fd(fd, size, progress), size
-    except OSError as exc:
-        raise HashingError(f"{_describe(path)}: read failed: {exc.strerror}", code="unreadable") from None
+        return hash_fd(fd, size, _describe(path), progress), size
     finally:
         os.close(fd)
 
@@ -99,100 +142,177 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return PREFIX + hash_file_hex(os.fspath(path))[0]
 
 
-def _symlink_hex(path: bytes) -> str:
-    return blake3(b"symlink:" + os.readlink(path)).hexdigest()
+def _check_name(name: bytes, shown: str) -> None:
+    if b"\n" in name or b"\r" in name:
+        raise HashingError(f"{shown!r}: name contains a newline or carriage return", code="unrepresentable-name")
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HashingError(f"{shown!r}: name is not valid UTF-8", code="unrepresentable-name") from None
 
 
-def _walk(root: bytes) -> list[tuple[bytes, bytes, bool]]:
-    """(relpath bytes, full path, is_symlink) of every file and link below *root*."""
-    found: list[tuple[bytes, bytes, bool]] = []
-    pending: list[tuple[bytes, bytes]] = [(root, b"")]
-    while pending:
-        directory, prefix = pending.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError as exc:
-            raise HashingError(f"{_describe(directory)}: cannot list: {exc.strerror}", code="unreadable") from None
-        for entry in entries:
-            name = entry.name
-            relpath = prefix + name
-            if b"\n" in name or b"\r" in name:
-                raise HashingError(
-                    f"{_describe(entry.path)!r}: name contains a newline or carriage return",
-                    code="unrepresentable-name",
-                )
-            try:
-                name.decode("utf-8")
-            except UnicodeDecodeError:
-                raise HashingError(
-                    f"{_describe(entry.path)!r}: name is not valid UTF-8", code="unrepresentable-name"
-                ) from None
-            if entry.is_symlink():
-                found.append((relpath, entry.path, True))
-            elif entry.is_dir(follow_symlinks=False):
-                pending.append((entry.path, relpath + b"/"))
-            elif entry.is_file(follow_symlinks=False):
-                found.append((relpath, entry.path, False))
-            else:
-                raise HashingError(
-                    f"{_describe(entry.path)}: not a regular file, directory or symlink", code="special-file"
-                )
-    found.sort(key=lambda item: item[0])
-    return found
+def _walk_error(shown: str, exc: OSError) -> HashingError:
+    """A walk's OSError: a vanished or swapped entry is a change, anything else unreadable."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)) or exc.errno in (errno.ELOOP, errno.EINVAL):
+        return HashingError(f"{shown}: changed while the tree was walked ({exc.strerror})", code="changed")
+    return HashingError(f"{shown}: cannot read: {exc.strerror}", code="unreadable")
 
 
-def _hash_batch(batch: Sequence[tuple[bytes, bytes, bool]], progress: Progress | None = None) -> list[tuple[str, int]]:
-    out = []
-    for _, full, is_link in batch:
-        if is_link:
-            out.append((_symlink_hex(full), 0))
-        else:
-            out.append(hash_file_hex(full, progress))
-    return out
+class _TreeHasher:
+    """Walks a tree from a directory fd, opening every entry relative to its parent's fd.
 
-
-def _large_files(items: Sequence[tuple[bytes, bytes, bool]]) -> bool:
-    """Whether a sample of the files is big enough for threads to pay off.
-
-    BLAKE3 releases the GIL while hashing, but for small files the per-file Python work
-    dominates and threads only contend for the GIL (measured: 2 threads are slower than one
-    on 4 KiB files, faster on 1 MiB files).
+    Nothing is opened by path, nothing is followed: a symlink or FIFO swapped in for a file
+    or directory during the walk fails the ``O_NOFOLLOW``/``O_DIRECTORY`` open or the
+    ``fstat`` type check and raises :class:`HashingError` (code ``changed``). Open
+    directories are at most the tree's depth; files big enough to share out are hashed on
+    threads, with a bounded number in flight.
     """
-    step = max(1, len(items) // 16)
-    sizes = []
-    for _, full, is_link in items[::step]:
-        if not is_link:
+
+    def __init__(self, display: str, workers: int, progress: Progress | None) -> None:
+        self.display = display.rstrip("/") or "/"
+        self.workers = workers
+        self.progress = progress
+        self.results: list[tuple[bytes, str, int, bool]] = []
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: deque[tuple[bytes, Future[tuple[str, int]], int]] = deque()  # (relpath, task, fd)
+
+    def shown(self, relpath: bytes) -> str:
+        return f"{self.display}/{os.fsdecode(relpath)}"
+
+    def run(self, root_fd: int) -> list[ManifestEntry]:
+        try:
+            self._walk(root_fd)
+            self._drain(0)
+        finally:
+            if self.pool is not None:
+                for _, future, fd in self.pending:  # after an error: tasks not started own an fd
+                    if future.cancel():
+                        os.close(fd)
+                self.pool.shutdown(wait=True)
+        self.results.sort(key=lambda item: item[0])
+        return [ManifestEntry(rel.decode("utf-8"), hexdigest, size, link) for rel, hexdigest, size, link in self.results]
+
+    def _walk(self, root_fd: int) -> None:
+        # A stack of (directory fd, relpath prefix, subdirectory names still to visit).
+        stack: list[tuple[int, bytes, list[bytes]]] = [(root_fd, b"", self._list(root_fd, b""))]
+        try:
+            while stack:
+                fd, prefix, subdirs = stack[-1]
+                if not subdirs:
+                    stack.pop()
+                    if fd != root_fd:
+                        os.close(fd)
+                    continue
+                name = subdirs.pop()
+                relpath = prefix + name
+                try:
+                    child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    raise _walk_error(self.shown(relpath), exc) from None
+                try:
+                    listing = self._list(child, relpath + b"/")
+                except BaseException:
+                    os.close(child)
+                    raise
+                stack.append((child, relpath + b"/", listing))
+        finally:
+            for fd, _, _ in stack:
+                if fd != root_fd:
+                    os.close(fd)
+
+    def _list(self, dir_fd: int, prefix: bytes) -> list[bytes]:
+        """Hash the files and links of one directory; return its subdirectory names."""
+        shown = self.shown(prefix.rstrip(b"/")) if prefix else self.display
+        try:
+            with os.scandir(dir_fd) as iterator:
+                entries = list(iterator)
+        except OSError as exc:
+            raise _walk_error(shown, exc) from None
+        subdirs: list[bytes] = []
+        for entry in entries:
+            name = os.fsencode(entry.name)
+            relpath = prefix + name
+            _check_name(name, self.shown(relpath))
             try:
-                sizes.append(os.stat(full, follow_symlinks=False).st_size)
-            except OSError:
-                pass
-    sizes.sort()
-    return bool(sizes) and sizes[len(sizes) // 2] >= _PARALLEL_FROM
+                if entry.is_symlink():
+                    target = os.readlink(name, dir_fd=dir_fd)
+                    self.results.append((relpath, blake3(b"symlink:" + target).hexdigest(), 0, True))
+                elif entry.is_dir(follow_symlinks=False):
+                    subdirs.append(name)
+                elif entry.is_file(follow_symlinks=False):
+                    self._file(dir_fd, name, relpath)
+                else:
+                    raise HashingError(
+                        f"{self.shown(relpath)}: not a regular file, directory or symlink", code="special-file"
+                    )
+            except OSError as exc:
+                raise _walk_error(self.shown(relpath), exc) from None
+        subdirs.sort(reverse=True)  # popped from the end: visited in name order
+        return subdirs
+
+    def _file(self, dir_fd: int, name: bytes, relpath: bytes) -> None:
+        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):  # the walk saw a regular file here
+                raise HashingError(f"{self.shown(relpath)}: changed while the tree was walked", code="changed")
+            size = info.st_size
+            if self.workers > 1 and size >= _PARALLEL_FROM:
+                if self.pool is None:
+                    from concurrent.futures import ThreadPoolExecutor  # only trees with large files
+
+                    self.pool = ThreadPoolExecutor(max_workers=self.workers)
+                self._drain(4 * self.workers)
+                self.pending.append((relpath, self.pool.submit(self._hash_and_close, fd, size, relpath), fd))
+                fd = -1  # the task owns it now
+                return
+            self.results.append((relpath, hash_fd(fd, size, self.shown(relpath), self.progress), size, False))
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _hash_and_close(self, fd: int, size: int, relpath: bytes) -> tuple[str, int]:
+        try:
+            return hash_fd(fd, size, self.shown(relpath), self.progress), size
+        finally:
+            os.close(fd)
+
+    def _drain(self, keep: int) -> None:
+        while len(self.pending) > keep:
+            relpath, future, _ = self.pending.popleft()
+            hexdigest, size = future.result()
+            self.results.append((relpath, hexdigest, size, False))
+
+
+def tree_manifest_fd(
+    dir_fd: int, display: str, *, workers: int | None = None, progress: Progress | None = None
+) -> list[ManifestEntry]:
+    """The manifest entries of the directory open on *dir_fd* (named *display* in errors).
+
+    The caller keeps ownership of *dir_fd*. Raises :class:`HashingError`; a tree that
+    changes under the walk raises it with code ``changed``.
+    """
+    count = workers or min(4, os.cpu_count() or 1)
+    return _TreeHasher(display, count, progress).run(dir_fd)
 
 
 def tree_manifest(
     path: str | os.PathLike[str], *, workers: int | None = None, progress: Progress | None = None
 ) -> list[ManifestEntry]:
     """The manifest entries of a directory, sorted by relpath as UTF-8 bytes."""
-    root = os.fsencode(os.fspath(path))
-    if not os.path.isdir(root):
-        raise HashingError(f"{_describe(root)}: not a directory", code="not-directory")
-    items = _walk(root)
-    count = workers or min(4, os.cpu_count() or 1)
-    if count <= 1 or len(items) < 64 or (workers is None and not _large_files(items)):
-        results = _hash_batch(items, progress)
-    else:
-        from concurrent.futures import ThreadPoolExecutor  # only trees big enough to share out
-
-        # Contiguous batches, one per worker: a task per file costs more than it gains.
-        size = -(-len(items) // (count * 4))
-        batches = [items[i : i + size] for i in range(0, len(items), size)]
-        with ThreadPoolExecutor(max_workers=count) as pool:
-            results = [r for batch in pool.map(lambda b: _hash_batch(b, progress), batches) for r in batch]
-    return [
-        ManifestEntry(rel.decode("utf-8"), hexdigest, size, is_link)
-        for (rel, _, is_link), (hexdigest, size) in zip(items, results, strict=True)
-    ]
+    text = os.fspath(path)
+    try:
+        fd = os.open(text, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    except FileNotFoundError:
+        raise HashingError(f"{text}: no such file or directory", code="missing") from None
+    except NotADirectoryError:
+        raise HashingError(f"{text}: not a directory", code="not-directory") from None
+    except OSError as exc:
+        raise HashingError(f"{text}: cannot open: {exc.strerror}", code="unreadable") from None
+    try:
+        return tree_manifest_fd(fd, text, workers=workers, progress=progress)
+    finally:
+        os.close(fd)
 
 
 def manifest_bytes(entries: Sequence[ManifestEntry]) -> bytes:
@@ -214,16 +334,21 @@ def hash_path_with_size(path: str | os.PathLike[str], progress: Progress | None 
     """Digest and total regular-file size of a file or directory (top-level links followed)."""
     text = os.fspath(path)
     try:
-        info = os.stat(text)
+        fd = os.open(text, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
     except FileNotFoundError:
         raise HashingError(f"{text}: no such file or directory", code="missing") from None
     except OSError as exc:
         raise HashingError(f"{text}: {exc.strerror}", code="unreadable") from None
-    if stat.S_ISDIR(info.st_mode):
-        entries = tree_manifest(text, progress=progress)
-        return digest_of_manifest(entries), sum(e.size for e in entries)
-    hexdigest, size = hash_file_hex(text, progress)
-    return PREFIX + hexdigest, size
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            entries = tree_manifest_fd(fd, text, progress=progress)
+            return digest_of_manifest(entries), sum(e.size for e in entries)
+        if not stat.S_ISREG(info.st_mode):
+            raise HashingError(f"{text}: not a regular file", code="special-file")
+        return PREFIX + hash_fd(fd, info.st_size, text, progress), info.st_size
+    finally:
+        os.close(fd)
 
 
 def hash_path(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
@@ -237,8 +362,11 @@ def normalize_digest(text: str) -> str:
 
 
 __all__ = [
+    "DIR_FLAGS",
+    "FILE_FLAGS",
     "ManifestEntry",
     "digest_of_manifest",
+    "hash_fd",
     "hash_file",
     "hash_path",
     "hash_path_with_size",
@@ -246,4 +374,5 @@ __all__ = [
     "manifest_bytes",
     "normalize_digest",
     "tree_manifest",
+    "tree_manifest_fd",
 ]

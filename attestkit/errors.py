@@ -98,6 +98,46 @@ class WebhookReplayError(WebhookVerificationError):
     code = "webhook-replay"
 
 
+class TlogError(InvalidError):
+    """A transparency-log object (signed note, checkpoint, proof, tile, log) was checked and is not acceptable."""
+
+    code = "tlog"
+
+
+class NoteVerificationError(TlogError):
+    """A signed note is malformed, or no trusted key's signature on it verifies."""
+
+    code = "tlog-note"
+
+
+class MerkleProofError(TlogError):
+    """An inclusion or consistency proof does not verify."""
+
+    code = "tlog-proof"
+
+
+class LogConsistencyError(TlogError):
+    """Two views of one log disagree: ``kind`` is ``rollback`` or ``fork``."""
+
+    code = "tlog-inconsistent"
+
+    def __init__(self, message: str, *, kind: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.kind = kind
+
+
+class LogCorruptError(TlogError):
+    """A stored log's tiles, entry bundles or checkpoints do not agree with each other."""
+
+    code = "tlog-corrupt"
+
+
+class WitnessQuorumError(TlogError):
+    """A checkpoint lacks the cosignatures a witness policy requires."""
+
+    code = "tlog-quorum"
+
+
 # ---- "could not check" (exit 2) ------------------------------------------------------
 
 
@@ -168,6 +208,18 @@ class FetchError(CouldNotCheckError):
         self.request_id = request_id
 
 
+class TlogConfigError(CouldNotCheckError):
+    """A vkey, skey, witness policy or log option is unusable."""
+
+    code = "tlog-config"
+
+
+class LogStateError(CouldNotCheckError):
+    """A log directory cannot be used now (missing, locked by a writer, or left in a state to refuse)."""
+
+    code = "tlog-state"
+
+
 __all__ = [
     "ArtifactError",
     "AttestkitError",
@@ -179,8 +231,15 @@ __all__ = [
     "InvalidError",
     "KeyFormatError",
     "KeyPermissionError",
+    "LogConsistencyError",
+    "LogCorruptError",
+    "LogStateError",
     "MalformedReceiptError",
+    "MerkleProofError",
+    "NoteVerificationError",
     "PolicyError",
+    "TlogConfigError",
+    "TlogError",
     "TrustStoreError",
     "UsageError",
     "WebhookHeaderError",
@@ -188,4 +247,5 @@ __all__ = [
     "WebhookSignatureError",
     "WebhookTimestampError",
     "WebhookVerificationError",
+    "WitnessQuorumError",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ def _release_receipt() -> dict[str, Any]:
     receipt = make_receipt()
     receipt["steps"][0]["environment_snapshot"] = {"NODE_ENV": "production"}
     receipt["attestations"]["test"]["predicate"]["coverage"] = {"lines": 85.0, "branches": 71}
+    receipt["attestations"]["security"]["predicate"]["results"]["vulnerabilities"]["high"] = 0
     return receipt
 
 
@@ -222,3 +224,89 @@ def test_missing_data_is_a_violation_not_a_crash() -> None:
         assert _messages(builtin_policy(name), copy.deepcopy(bare))
     policy = load_policy_text("release.yaml", (EXAMPLES / "release.yaml").read_bytes())
     assert len(_messages(policy, bare)) == 7
+
+
+# ---- issue 14.9: rule files that would pass everything, loose comparisons ------------------
+
+_ONE_RULE = "    - {name: recent, type: max-age, max_age: 24h}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("verification:\n  rules: []\n", "verification.rules is empty"),
+        ("verification:\n  rules:\n", "expected verification.rules"),
+        ("rules:\n" + _ONE_RULE, "nest it under verification:"),
+        ("rules: []\n", "nest it under verification:"),
+        ("verification: {}\n", "expected verification.rules"),
+        ("verification: []\n", "expected verification.rules"),
+    ],
+)
+def test_empty_or_unnested_rule_files_are_refused(
+    text: str, message: str, cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey
+) -> None:
+    with pytest.raises(PolicyError, match=message):
+        load_policy_text("rules.yaml", text.encode())
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(text)
+    receipt = write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    result = cli("verify", str(receipt), "--public-key", key.public_key.text, "--now", NOW, "--policy-file", str(rules))
+    assert result.code == 2 and result.out == "" and message in result.err
+    assert str(rules) in result.err and "Traceback" not in result.err
+    checked = cli("policy", "check", str(rules))
+    assert checked.code == 2 and message in checked.err
+
+
+def test_a_nested_non_empty_rule_file_still_loads() -> None:
+    policy = load_policy_text("rules.yaml", ("verification:\n  rules:\n" + _ONE_RULE).encode())
+    assert _messages(policy, make_receipt()) == []
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected", "passes"),
+    [
+        (True, 1, False),
+        (1, True, False),
+        (1.0, 1, False),
+        (1, 1.0, False),
+        ("1", 1, False),
+        ("true", True, False),
+        (True, True, True),
+        (1, 1, True),
+        ("production", "production", True),
+    ],
+)
+def test_environment_equals_compares_type_and_value(
+    recorded: object, expected: object, passes: bool, cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey
+) -> None:
+    receipt = make_receipt()
+    receipt["environment"]["FLAG"] = recorded
+    path = write_json(tmp_path / "r.json", sign_receipt(receipt, key))
+    rules = tmp_path / "env.yaml"
+    literal = json.dumps(expected)  # JSON scalars are YAML core-schema scalars of the same type
+    rules.write_text(f"verification:\n  rules:\n    - {{name: flag, type: environment-equals, key: FLAG, value: {literal}}}\n")
+    policy = load_policy_text(str(rules), rules.read_bytes())
+    assert (_messages(policy, receipt) == []) is passes
+    result = cli("verify", str(path), "--public-key", key.public_key.text, "--now", NOW, "--json", "--policy-file", str(rules))
+    assert result.code == (0 if passes else 1), result.err
+    if not passes:
+        (violation,) = result.json_lines()[0]["policy_compliance"]["violations"]
+        assert violation["policy"] == "flag" and "expected" in violation["message"]
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ({"critical": -1, "high": 0}, "critical count -1 is not a non-negative integer"),
+        ({"critical": 0.5, "high": 0}, "critical count 0.5 is not a non-negative integer"),
+        ({"critical": 0}, "no high count reported"),
+        ({"critical": True, "high": 0}, "critical count True is not a non-negative integer"),
+    ],
+)
+def test_max_vulnerabilities_needs_non_negative_integer_counts(counts: dict[str, object], message: str) -> None:
+    policy = load_policy_text(
+        "v.yaml", b"verification:\n  rules:\n    - {name: v, type: max-vulnerabilities, critical: 0, high: 0}\n"
+    )
+    receipt = make_receipt()
+    receipt["attestations"]["security"]["predicate"]["results"]["vulnerabilities"] = counts
+    assert _messages(policy, receipt) == [message]

@@ -113,7 +113,7 @@ def test_hash_check_and_policy_check_formats(cli: Callable[..., CliResult], tmp_
     junit = cli("hash", "--check", "sums", "--format", "junit", cwd=tmp_path)
     assert junit.code == 1 and ET.fromstring(junit.out).get("failures") == "1"
     (tmp_path / "bad.rego").write_text("package attest.verification\nallow if {\n")
-    (tmp_path / "ok.yaml").write_text("verification:\n  rules: []\n")
+    (tmp_path / "ok.yaml").write_text("verification:\n  rules:\n    - {name: recent, type: max-age, max_age: 24h}\n")
     sarif = cli("policy", "check", "ok.yaml", "bad.rego", "--format", "sarif", cwd=tmp_path)
     assert sarif.code == 2
     results = json.loads(sarif.out)["runs"][0]["results"]

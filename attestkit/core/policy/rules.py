@@ -19,6 +19,20 @@ def _num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def same_value(actual: object, expected: object) -> bool:
+    """Equal in type and value: ``true``, ``1``, ``1.0`` and ``"1"`` are four different values."""
+    return type(actual) is type(expected) and actual == expected
+
+
+def _show(value: object) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+    return f"{value!r} ({kinds.get(type(value), type(value).__name__)})"
+
+
 @dataclass(frozen=True)
 class AttestationRequired:
     """An attestation of the given type is present."""
@@ -68,7 +82,7 @@ class StepRequired:
         for index, step in enumerate(steps):
             if isinstance(step, Mapping) and step.get("name") == self.step:
                 code = step.get("exit_code")
-                if code == 0 and not isinstance(code, bool):
+                if type(code) is int and code == 0:
                     return []
                 return [
                     Violation(self.name, f"step {self.step!r} exited with code {code}", f"/steps/{index}/exit_code")
@@ -114,9 +128,13 @@ class MaxVulnerabilities:
             return [Violation(self.name, "no security scan results", pointer)]
         found: list[Violation] = []
         for severity, limit in self.limits:
-            value = counts.get(severity, 0)
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                found.append(Violation(self.name, f"{severity} count is not a number", f"{pointer}/{severity}"))
+            value = counts.get(severity)
+            if value is None:
+                found.append(Violation(self.name, f"no {severity} count reported", f"{pointer}/{severity}"))
+            elif not _count(value):
+                found.append(
+                    Violation(self.name, f"{severity} count {value!r} is not a non-negative integer", f"{pointer}/{severity}")
+                )
             elif value > limit:
                 found.append(
                     Violation(
@@ -170,9 +188,13 @@ class EnvironmentEquals:
                     actual = lookup(step, "environment_snapshot", self.key)
                     pointer = f"/steps/{index}/environment_snapshot/{self.key}"
                     break
-        if actual != self.value:
+        if same_value(actual, self.value):
+            return []
+        if actual is None:
+            return [Violation(self.name, f"{self.key} is absent, expected {self.value!r}", pointer)]
+        if type(actual) is type(self.value):
             return [Violation(self.name, f"{self.key} is {actual!r}, expected {self.value!r}", pointer)]
-        return []
+        return [Violation(self.name, f"{self.key} is {_show(actual)}, expected {_show(self.value)}", pointer)]
 
 
 @dataclass(frozen=True)
@@ -292,12 +314,20 @@ RULE_TYPES: dict[str, tuple[str, Callable[[_Fields], Any]]] = {
 
 
 def parse_rules(document: Any, source: str) -> list[Any]:
-    """Build policies from a parsed rules document; :class:`PolicyError` on any problem."""
-    if isinstance(document, Mapping) and isinstance(document.get("verification"), Mapping):
-        document = document["verification"]
-    rules = document.get("rules") if isinstance(document, Mapping) else None
+    """Build policies from a parsed rules document; :class:`PolicyError` on any problem.
+
+    The document is ``verification: {rules: [...]}`` with at least one rule: an empty list, or
+    a bare top-level ``rules:``, would otherwise pass every receipt without checking anything.
+    """
+    if not isinstance(document, Mapping) or "verification" not in document:
+        hint = " (nest it under verification:)" if isinstance(document, Mapping) and "rules" in document else ""
+        raise PolicyError(f"{source}: expected verification.rules: a list of rules{hint}")
+    verification = document["verification"]
+    rules = verification.get("rules") if isinstance(verification, Mapping) else None
     if not isinstance(rules, list):
         raise PolicyError(f"{source}: expected verification.rules: a list of rules")
+    if not rules:
+        raise PolicyError(f"{source}: verification.rules is empty; a rule file must contain at least one rule")
     policies: list[Any] = []
     names: set[str] = set()
     for index, rule in enumerate(rules):
@@ -310,7 +340,7 @@ def parse_rules(document: Any, source: str) -> list[Any]:
             raise PolicyError(f"{source}: rule {name!r}: duplicate rule name")
         names.add(name)
         kind = rule.get("type")
-        if kind not in RULE_TYPES:
+        if not isinstance(kind, str) or kind not in RULE_TYPES:
             raise PolicyError(f"{source}: rule {name!r}: unknown type {kind!r}; known types: {', '.join(RULE_TYPES)}")
         fields = _Fields(source, rule, name)
         policy = RULE_TYPES[kind][1](fields)

@@ -8,15 +8,20 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from attestkit.core.canonical import canonicalize
 from attestkit.core.delegation import parse_delegation
 from attestkit.core.keyring import parse_keyring
-from attestkit.core.keys import parse_private_key, parse_public_key
+from attestkit.core.keys import PrivateKey, parse_private_key, parse_public_key
 from attestkit.core.pipeline import parse_pipeline
+from attestkit.core.policy.builtin import builtin_policy
 from attestkit.core.policy.loader import load_policy_text
+from attestkit.core.reader import parse_receipt
+from attestkit.core.timeutil import format_rfc3339, parse_duration, parse_instant, parse_rfc3339
 from attestkit.core.trust import parse_trusted_keys
 from attestkit.core.verify import verify_receipt
 from attestkit.core.webhooks import verify_webhook
 from attestkit.errors import AttestkitError
+from tests.conftest import make_receipt
 
 yaml_like = st.one_of(
     st.text(max_size=300),
@@ -123,3 +128,131 @@ def test_envelopes_and_delegations(document: dict[str, object]) -> None:
         pass
     result = verify_receipt(document, integrity_only=True)
     assert not result.valid
+
+
+# ---- boundary values (issue 14.10): times, durations, instants, huge integers -------------
+
+_DIGIT_FORMS = [
+    "0123456789",
+    "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
+    "".join(chr(0xFF10 + i) for i in range(10)),
+]
+
+
+def _digits(value: int, width: int, form: str) -> str:
+    return "".join(form[int(c)] for c in str(value).zfill(width))
+
+
+@st.composite
+def boundary_timestamps(draw: st.DrawFn) -> str:
+    """RFC 3339-shaped strings clustered at year 1 and 9999, with offsets, leap seconds and odd digits."""
+    form = draw(st.sampled_from(_DIGIT_FORMS[:1] * 4 + _DIGIT_FORMS[1:]))
+    year = draw(st.sampled_from([0, 1, 2, 1969, 1970, 2026, 9998, 9999]) | st.integers(0, 9999))
+    month = draw(st.sampled_from([1, 12]) | st.integers(0, 13))
+    day = draw(st.sampled_from([1, 31]) | st.integers(0, 32))
+    hour, minute = (
+        draw(st.sampled_from([0, 23]) | st.integers(0, 24)),
+        draw(st.sampled_from([0, 59]) | st.integers(0, 60)),
+    )
+    second = draw(st.sampled_from([0, 59, 60]) | st.integers(0, 61))
+    fraction = draw(st.sampled_from(["", ".5", ".999999", ".9999999999"]))
+    offset = draw(
+        st.sampled_from(["Z", "z", "+00:00", "-00:00", "+00:01", "-00:01", "+23:59", "-23:59", "+24:00", "\uff3a"])
+    )
+    date = "-".join([_digits(year, 4, form), _digits(month, 2, form), _digits(day, 2, form)])
+    time = ":".join([_digits(hour, 2, form), _digits(minute, 2, form), _digits(second, 2, form)])
+    return f"{date}T{time}{fraction}{offset}"
+
+
+@st.composite
+def boundary_durations(draw: st.DrawFn) -> str:
+    form = draw(st.sampled_from(_DIGIT_FORMS[:1] * 3 + _DIGIT_FORMS[1:]))
+    number = draw(st.sampled_from([0, 1, 36525, 36526, 876600, 999999999, 999999999999]) | st.integers(0, 10**13))
+    return _digits(number, 1, form) + draw(st.sampled_from(["s", "m", "h", "d", "\uff48", "w", ""]))
+
+
+_AGE_POLICY = load_policy_text(
+    "a.rego", b'package attest.verification\ndeny contains "old" if { input.age_seconds > 86400 }\n'
+)
+
+
+@FAST
+@given(boundary_timestamps())
+def test_boundary_timestamps_only_raise_attestkit_errors(timestamp: str) -> None:
+    try:
+        moment = parse_rfc3339(timestamp)
+    except ValueError:
+        moment = None
+    else:
+        assert timestamp.isascii() and parse_rfc3339(format_rfc3339(moment)) == moment
+    try:
+        parse_instant(timestamp)
+    except AttestkitError:
+        pass
+    key = PrivateKey.from_seed(bytes(32))
+    body = dict(make_receipt(timestamp=timestamp), signer_public_key=key.public_key.text, signature_algorithm="ed25519")
+    signed = dict(body, signature="ed25519:" + key.sign(canonicalize(body)).hex())
+    result = verify_receipt(
+        signed, trusted_keys=[key.public_key], policies=[_AGE_POLICY, builtin_policy("max-age-24h")]
+    )
+    if moment is None:
+        assert not result.valid and result.checks[0].code == "timestamp-format"
+    else:
+        assert result.signature_valid
+    for field in ("not_before", "not_after"):
+        try:
+            parse_keyring(f"keys:\n  - public_key: {key.public_key.text}\n    {field}: '{timestamp}'\n", "fuzz")
+        except AttestkitError:
+            pass
+        try:
+            parse_delegation(
+                {"type": "attestkit/delegation/v1", "delegator": key.public_key.text, "delegate": key.public_key.text,
+                 "scopes": [], field: timestamp, "signature": "ed25519:" + "00" * 64}
+            )  # fmt: skip
+        except AttestkitError:
+            pass
+
+
+@FAST
+@given(boundary_durations())
+def test_boundary_durations_only_raise_attestkit_errors(text: str) -> None:
+    try:
+        parse_duration(text)
+    except ValueError:
+        pass
+    for attempt in (
+        lambda: builtin_policy("max-age-" + text),
+        lambda: load_policy_text(
+            "r.yaml", f"verification:\n  rules:\n    - {{name: a, type: max-age, max_age: '{text}'}}\n".encode()
+        ),
+        lambda: parse_instant(text.rstrip("smhdw\uff48")),
+    ):
+        try:
+            attempt()
+        except AttestkitError:
+            pass
+
+
+@FAST
+@given(st.integers(4000, 6000), st.sampled_from(["", "-", "0x", "0o"]), st.sampled_from(["json", "yaml"]))
+def test_huge_integers_only_raise_attestkit_errors(digits: int, prefix: str, fmt: str) -> None:
+    if fmt == "json" and prefix not in ("", "-"):
+        prefix = ""
+    number = prefix + ("7" * digits)
+    text = (
+        f'{{"timestamp": "2026-11-20T10:00:00Z", "n": {number}}}'
+        if fmt == "json"
+        else f"timestamp: 2026-11-20T10:00:00Z\nn: {number}\n"
+    )
+    for attempt in (
+        lambda: parse_receipt(text.encode(), fmt=fmt),
+        lambda: parse_keyring(f"keys: []\nn: {number}\n", "fuzz"),
+        lambda: load_policy_text(
+            "r.yaml",
+            f"verification:\n  rules:\n    - {{name: a, type: max-vulnerabilities, critical: {number}}}\n".encode(),
+        ),
+    ):
+        try:
+            attempt()
+        except AttestkitError:
+            pass

@@ -284,10 +284,14 @@ def test_environment_equals_compares_type_and_value(
     path = write_json(tmp_path / "r.json", sign_receipt(receipt, key))
     rules = tmp_path / "env.yaml"
     literal = json.dumps(expected)  # JSON scalars are YAML core-schema scalars of the same type
-    rules.write_text(f"verification:\n  rules:\n    - {{name: flag, type: environment-equals, key: FLAG, value: {literal}}}\n")
+    rules.write_text(
+        f"verification:\n  rules:\n    - {{name: flag, type: environment-equals, key: FLAG, value: {literal}}}\n"
+    )
     policy = load_policy_text(str(rules), rules.read_bytes())
     assert (_messages(policy, receipt) == []) is passes
-    result = cli("verify", str(path), "--public-key", key.public_key.text, "--now", NOW, "--json", "--policy-file", str(rules))
+    result = cli(
+        "verify", str(path), "--public-key", key.public_key.text, "--now", NOW, "--json", "--policy-file", str(rules)
+    )
     assert result.code == (0 if passes else 1), result.err
     if not passes:
         (violation,) = result.json_lines()[0]["policy_compliance"]["violations"]

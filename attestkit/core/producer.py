@@ -90,8 +90,8 @@ def finalize_receipt(
 ) -> dict[str, Any]:
     """The unsigned receipt for a draft's steps."""
     steps = list(draft.get("steps") or [])
-    starts = [parse_rfc3339(s["start_time"]) for s in steps if isinstance(s.get("start_time"), str)]
-    ends = [parse_rfc3339(s["end_time"]) for s in steps if isinstance(s.get("end_time"), str)]
+    starts = _step_times(steps, "start_time")
+    ends = _step_times(steps, "end_time")
     total = round((max(ends) - min(starts)).total_seconds(), 3) if starts and ends else 0.0
     receipt: dict[str, Any] = {}
     if pipeline_hash is not None:
@@ -110,6 +110,18 @@ def finalize_receipt(
     for key, value in draft.items():
         receipt.setdefault(key, value)
     return receipt
+
+
+def _step_times(steps: Sequence[Any], field: str) -> list[datetime]:
+    times = []
+    for index, step in enumerate(steps):
+        value = step.get(field) if isinstance(step, Mapping) else None
+        if isinstance(value, str):
+            try:
+                times.append(parse_rfc3339(value))
+            except ValueError as exc:
+                raise UsageError(f"draft step #{index + 1} {field}: {exc}") from None
+    return times
 
 
 def summarize_junit(data: bytes, source: str = "junit.xml") -> dict[str, Any]:

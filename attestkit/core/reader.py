@@ -78,6 +78,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+class _LongInteger(Exception):
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+
+def _parse_int(text: str) -> int:
+    # Python's int() refuses more than 4,300 digits with a bare ValueError; no such literal
+    # could lie within +/-(2^53-1) anyway.
+    if len(text) > 400:
+        raise _LongInteger(len(text))
+    return int(text)
+
+
 def _line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
@@ -108,7 +122,11 @@ def decode_text(data: bytes, source: str) -> str:
 def parse_json_text(text: str, source: str) -> Any:
     """Parse JSON text rejecting duplicate keys and NaN/Infinity."""
     try:
-        return json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_reject_constant, parse_int=_parse_int)
+    except _LongInteger as exc:
+        raise MalformedReceiptError(
+            f"integer literal of {exc.length} characters is outside +/-(2^53-1)", source=source, code="integer-range"
+        ) from None
     except _DuplicateKey as exc:
         raise MalformedReceiptError(
             f"duplicate object key {exc.key!r}",

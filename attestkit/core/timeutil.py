@@ -1,4 +1,13 @@
-"""RFC 3339 timestamps, durations (``<N><s|m|h|d>``) and Unix-second instants."""
+"""RFC 3339 timestamps, durations (``<N><s|m|h|d>``) and Unix-second instants.
+
+Every reader here accepts ASCII digits only (``str.isdigit`` and ``int`` also take Arabic-Indic
+or full-width digits, which other RFC 3339 readers refuse) and keeps its result inside the
+range where attestkit's time arithmetic cannot overflow: instants lie between
+0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z (UTC, after applying the offset), and a
+duration is at most :data:`MAX_DURATION` (100 years), so the real clock plus any duration stays
+representable. Anything else is a ``ValueError`` (or :class:`UsageError` for ``--now``) with a
+short reason, never an ``OverflowError``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +16,18 @@ from datetime import datetime, timedelta, timezone
 
 from attestkit.errors import UsageError
 
-_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
-_DURATION = re.compile(r"(\d{1,12})([smhd])\Z")
-_UNIX = re.compile(r"\d{1,12}(\.\d{1,9})?\Z")
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z",
+    re.ASCII,
+)
+_DURATION = re.compile(r"([0-9]{1,12})([smhd])\Z", re.ASCII)
+_UNIX = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,9}))?\Z", re.ASCII)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_RANGE = "between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+
+MAX_DURATION = timedelta(days=36525)
+"""The longest duration accepted anywhere (100 years: ``36525d``, ``876600h``, ...)."""
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -39,10 +55,14 @@ def parse_rfc3339(text: str) -> datetime:
     try:
         moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError:
-        raise ValueError(f"date-time out of range: {text[:64]!r}") from None
-    if leap:
-        moment += timedelta(seconds=1)
-    return moment.astimezone(timezone.utc)
+        raise ValueError(f"not a valid date-time: {text[:64]!r}") from None
+    try:
+        # Near year 1 or 9999 the offset or the leap second can leave the datetime range.
+        if leap:
+            moment += timedelta(seconds=1)
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"date-time out of range ({_RANGE}): {text[:64]!r}") from None
 
 
 def parse_optional_rfc3339(value: object) -> datetime | None:
@@ -61,22 +81,33 @@ def to_unix_ns(moment: datetime) -> int:
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse ``<N><s|m|h|d>`` (e.g. ``5m``, ``24h``); raise ``ValueError`` otherwise."""
-    match = _DURATION.match(text.strip())
+    """Parse ``<N><s|m|h|d>`` (e.g. ``5m``, ``24h``), ASCII digits, at most :data:`MAX_DURATION`.
+
+    Raises ``ValueError`` with a short reason otherwise.
+    """
+    match = _DURATION.match(text.strip(" \t"))
     if match is None:
-        raise ValueError(f"not a duration <N><s|m|h|d>: {text[:32]!r}")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        raise ValueError(f"not a duration <N><s|m|h|d> (ASCII digits): {text[:32]!r}")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION.days * 86400:
+        raise ValueError(f"duration {text.strip()[:32]!r} is longer than the limit of 36525d (100 years)")
+    return timedelta(seconds=seconds)
 
 
 def parse_instant(text: str) -> datetime:
     """Parse ``--now``: RFC 3339 or Unix seconds. Raises :class:`UsageError`."""
-    value = text.strip()
-    if _UNIX.match(value):
-        return _EPOCH + timedelta(seconds=float(value))
+    value = text.strip(" \t")
+    unix = _UNIX.match(value)
+    if unix is not None:
+        micro = int((unix.group(2) or "").ljust(6, "0")[:6])
+        try:
+            return _EPOCH + timedelta(seconds=int(unix.group(1)), microseconds=micro)
+        except OverflowError:
+            raise UsageError(f"--now: {value[:32]!r} is out of range (Unix seconds up to 253402300799)") from None
     try:
         return parse_rfc3339(value)
     except ValueError as exc:
-        raise UsageError(f"--now: {exc}; use RFC 3339 or Unix seconds") from None
+        raise UsageError(f"--now: {exc}; use RFC 3339 or Unix seconds (ASCII digits)") from None
 
 
 def utc_now() -> datetime:
@@ -86,7 +117,9 @@ def utc_now() -> datetime:
 
 def format_rfc3339(moment: datetime) -> str:
     """Format an aware datetime as RFC 3339 UTC with a ``Z`` suffix."""
-    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    utc = moment.astimezone(timezone.utc)
+    # Not strftime: its %Y drops the leading zeros of years before 1000 on glibc.
+    text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
     return text + "Z"
@@ -105,6 +138,7 @@ def human_duration(delta: timedelta) -> str:
 
 
 __all__ = [
+    "MAX_DURATION",
     "format_rfc3339",
     "human_duration",
     "parse_duration",

@@ -21,6 +21,9 @@ _INT_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)\Z|\.(nan|NaN|NAN)\Z")
 _NULLS = frozenset(["", "~", "null", "Null", "NULL"])
+# An integer literal longer than this can never lie within +/-(2^53-1); refusing it here also
+# keeps Python's 4,300-digit int() limit (a bare ValueError) out of the error model.
+MAX_INTEGER_DIGITS = 400
 
 try:  # libyaml's parser when available: same events, much faster
     _Loader: Any = yaml.CSafeLoader
@@ -35,12 +38,19 @@ def _resolve_plain(value: str, source: str, line: int) -> Any:
         return True
     if value == "false":
         return False
-    if _INT_DEC.match(value):
+    if _INT_DEC.match(value) or _INT_OCT.match(value) or _INT_HEX.match(value):
+        if len(value) > MAX_INTEGER_DIGITS:
+            raise MalformedReceiptError(
+                f"integer literal of {len(value)} characters is outside +/-(2^53-1)",
+                source=source,
+                where=f"line {line}",
+                code="integer-range",
+            )
+        if value.startswith("0o"):
+            return int(value[2:], 8)
+        if value.startswith("0x"):
+            return int(value[2:], 16)
         return int(value, 10)
-    if _INT_OCT.match(value):
-        return int(value[2:], 8)
-    if _INT_HEX.match(value):
-        return int(value[2:], 16)
     if _FLOAT.match(value):
         number = float(value)
         if math.isinf(number):

@@ -10,7 +10,7 @@ from attestkit.core.policy.base import PolicyContext, Violation, lookup
 from attestkit.core.timeutil import human_duration, parse_duration
 from attestkit.errors import PolicyError
 
-_MAX_AGE = re.compile(r"max-age-(\d{1,12}[smhd])\Z")
+_MAX_AGE = re.compile(r"max-age-([0-9]+[smhd])\Z", re.ASCII)
 
 BUILTIN_DESCRIPTIONS: dict[str, str] = {
     "require-signature": "the receipt carries a signature that verified",
@@ -152,7 +152,10 @@ def builtin_policy(name: str) -> RequireSignature | MaxAge | RequireTests | Secu
         return StepsSucceeded()
     match = _MAX_AGE.match(name)
     if match:
-        return MaxAge(name=name, limit=parse_duration(match.group(1)))
+        try:
+            return MaxAge(name=name, limit=parse_duration(match.group(1)))
+        except ValueError as exc:
+            raise PolicyError(f"policy {name[:48]!r}: {exc}") from None
     known = ", ".join(BUILTIN_DESCRIPTIONS)
     raise PolicyError(f"unknown policy {name!r}; built-in policies are: {known}")
 

@@ -1,7 +1,9 @@
 """The command-line interface: a thin layer over the library.
 
 ``run()`` owns the exit-code contract: 0 valid, 1 invalid, 2 could not check, and every
-error is one line on stderr, never a traceback (set ``ATTESTKIT_DEBUG=1`` for one).
+error is one line on stderr, never a traceback (set ``ATTESTKIT_DEBUG=1`` for one). Error
+text is escaped (:mod:`attestkit.core.textsafe`): a message quoting a file name or a server's
+answer cannot move the cursor, recolour the log or add a line.
 """
 
 from __future__ import annotations
@@ -9,10 +11,27 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import click
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"attestkit: error: {message}\n")
+    from attestkit.core.textsafe import escape_text
+
+    sys.stderr.write(f"attestkit: error: {escape_text(message)}\n")
+    sys.stderr.flush()
+
+
+def _usage_error(exc: click.exceptions.UsageError) -> None:
+    """click's usage text and hint, then its message escaped (it may quote an argument)."""
+    from attestkit.core.textsafe import escape_text
+
+    if exc.ctx is not None:
+        sys.stderr.write(exc.ctx.get_usage() + "\n")
+        sys.stderr.write(f"Try '{exc.ctx.command_path} --help' for help.\n\n")
+    sys.stderr.write(f"Error: {escape_text(exc.format_message())}\n")
     sys.stderr.flush()
 
 
@@ -28,7 +47,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.UsageError as exc:
-        exc.show()
+        _usage_error(exc)
         return 2
     except click.ClickException as exc:
         _error(exc.format_message())

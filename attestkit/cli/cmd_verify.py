@@ -163,14 +163,25 @@ def render_json_line(outcome: BulkOutcome) -> str:
 
 def render_outcome_text(outcome: BulkOutcome) -> str:
     """Human text for an outcome (runs in worker processes); errors go to stderr instead."""
-    return render_text(outcome.result) if outcome.result is not None else ""
+    return render_text(shown(outcome.result)) if outcome.result is not None else ""
 
 
 def render_outcome_colour(outcome: BulkOutcome) -> str:
     """Human text with the verdict coloured (only used on a terminal without NO_COLOR)."""
     if outcome.result is None:
         return ""
-    return render_text(outcome.result, colour=True)
+    return render_text(shown(outcome.result), colour=True)
+
+
+def shown(result: VerificationResult) -> VerificationResult:
+    """*result* with every text that came from the receipt or the files escaped for a terminal."""
+    from dataclasses import replace
+
+    from attestkit.cli.output import safe
+
+    checks = tuple(replace(c, name=safe(c.name), message=safe(c.message)) for c in result.checks)
+    signer = safe(result.signer) if result.signer is not None else None
+    return replace(result, source=safe(result.source), checks=checks, signer=signer)
 
 
 def subject_for(outcome: BulkOutcome) -> Subject:
@@ -294,7 +305,7 @@ def verify(
             if buffered is not None:
                 buffered.append(outcome.text + "\n")
             else:
-                out(outcome.text)
+                out(outcome.text, markup=True)  # the renderers escaped what came from outside
 
     render: Render | None = None
     if fmt == "json":

@@ -1,27 +1,50 @@
-"""Small output helpers shared by the commands."""
+"""Small output helpers shared by the commands.
+
+Everything written here for people is escaped (:mod:`attestkit.core.textsafe`): no control,
+C1 or bidi character from a receipt, a file name or a server reaches the terminal or the CI
+log raw. JSON lines are written with those characters as ``\\uXXXX`` escapes (same data).
+"""
 
 from __future__ import annotations
 
-import json
+import re
 import sys
 from typing import Any
 
+from attestkit.core.textsafe import escape_lines, escape_text, json_text
+
+# The colour sequences the CLI itself writes (SGR: ESC [ params m); with markup=True they pass.
+_SGR = re.compile(r"(\x1b\[[0-9;]*m)")
+
 
 def json_line(value: Any) -> str:
-    """One compact JSON line."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """One compact JSON line (unsafe characters escaped as \\uXXXX; the data is unchanged)."""
+    return json_text(value, separators=(",", ":"))
 
 
-def out(text: str) -> None:
-    """Write a line to stdout."""
+def safe(text: str) -> str:
+    """One untrusted value made safe to put in a line of output (newlines escaped too)."""
+    return escape_text(text)
+
+
+def out(text: str, *, markup: bool = False) -> None:
+    """Write lines to stdout, escaped; *markup* keeps the CLI's own colour sequences.
+
+    Newlines separate lines the caller built; values that came from outside must already be
+    passed through :func:`safe` so that they cannot add a line.
+    """
+    if markup:
+        text = "".join(part if _SGR.fullmatch(part) else escape_lines(part) for part in _SGR.split(text))
+    else:
+        text = escape_lines(text)
     sys.stdout.write(text + "\n")
 
 
 def warn(text: str) -> None:
-    """Write one line to stderr."""
-    sys.stderr.write(f"attestkit: {text}\n")
+    """Write one line to stderr (escaped: it stays one line)."""
+    sys.stderr.write(f"attestkit: {escape_text(text)}\n")
 
 
 def error(text: str) -> None:
-    """Write one error line to stderr."""
-    sys.stderr.write(f"attestkit: error: {text}\n")
+    """Write one error line to stderr (escaped: it stays one line)."""
+    sys.stderr.write(f"attestkit: error: {escape_text(text)}\n")

@@ -31,6 +31,7 @@ def use_colour() -> bool:
 def document(subjects: Sequence[Subject], fmt: str, title: str) -> str:
     """The whole report for the collecting formats (github, sarif, junit)."""
     from attestkit.core.reports import github_annotations, markdown_summary, to_junit, to_sarif
+    from attestkit.core.textsafe import escape_lines
 
     if fmt == "sarif":
         return json.dumps(to_sarif(subjects, title), indent=2) + "\n"
@@ -40,7 +41,7 @@ def document(subjects: Sequence[Subject], fmt: str, title: str) -> str:
     if summary_path:
         try:
             with open(summary_path, "a", encoding="utf-8") as handle:
-                handle.write(markdown_summary(subjects, title))
+                handle.write(escape_lines(markdown_summary(subjects, title)))
         except OSError as exc:
             sys.stderr.write(f"attestkit: cannot append to GITHUB_STEP_SUMMARY: {exc.strerror}\n")
     lines = [line for subject in subjects for line in github_annotations(subject)]

@@ -13,6 +13,7 @@ from typing import Any
 
 from attestkit._version import __version__
 from attestkit.core.result import Check, VerificationResult
+from attestkit.core.textsafe import escape_text
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/attestkit/attestkit"
@@ -129,6 +130,7 @@ def to_junit(subjects: Sequence[Subject], suite_name: str = "attestkit verify") 
 
 
 def _command_value(text: str) -> str:
+    text = escape_text(text, keep="\r\n")  # no control/bidi character in the log; \r \n become %0D %0A
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

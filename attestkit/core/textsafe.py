@@ -1,0 +1,83 @@
+"""Text that is safe to show on a terminal or in a CI log.
+
+Receipts, artifact names and server answers are untrusted, and a terminal obeys what it is
+sent: ``\\r`` and ANSI escapes can erase an ``INVALID`` line and paint a green ``VALID``, a
+bidirectional override can make ``exe.txt`` read as ``txt.exe``. Every human-readable line
+attestkit writes passes its untrusted parts through :func:`escape_text`, which replaces each
+such character by a visible escape (``\\r``, ``\\x1b``, ``\\u202e``); everything else, including
+non-ASCII letters, is left as it is.
+
+Escaped: the C0 controls (U+0000-U+001F, tab and newline included unless kept), DEL, the C1
+controls (U+0080-U+009F), and every format character (Unicode category Cf: the bidi embeddings,
+overrides and isolates U+202A-U+202E and U+2066-U+2069, the marks U+200E/U+200F/U+061C,
+zero-width characters, U+FEFF...), the line and paragraph separators U+2028/U+2029, and lone
+surrogates (from undecodable file names).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ALL_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+
+
+def is_unsafe_char(char: str) -> bool:
+    """True for a character a terminal or log viewer may act on instead of showing."""
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT:
+        return _SHORT[char]
+    point = ord(char)
+    return f"\\x{point:02x}" if point < 0x100 else f"\\u{point:04x}" if point < 0x10000 else f"\\U{point:08x}"
+
+
+def escape_text(text: str, *, keep: str = "") -> str:
+    """*text* with every unsafe character replaced by a visible escape (characters in *keep* stay)."""
+    if _ALL_PRINTABLE_ASCII.fullmatch(text):
+        return text
+    return "".join(_escape(c) if c not in keep and is_unsafe_char(c) else c for c in text)
+
+
+def escape_lines(text: str) -> str:
+    """:func:`escape_text` keeping newlines: for multi-line text whose lines the caller built."""
+    return escape_text(text, keep="\n")
+
+
+def has_unsafe_chars(text: str) -> bool:
+    """True when :func:`escape_text` would change *text*."""
+    return escape_text(text) != text
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` whose output carries no unsafe character (they become ``\\uXXXX``).
+
+    The escapes are exact JSON, so the document means the same; only its bytes differ from
+    ``ensure_ascii=False`` output, and only where a terminal would have been told to act.
+    (A raw newline can only be indentation: ``json.dumps`` escapes those inside strings.)
+    """
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    if _ALL_PRINTABLE_ASCII.fullmatch(text):
+        return text
+    return "".join(
+        "".join(f"\\u{unit:04x}" for unit in _utf16_units(c)) if c != "\n" and is_unsafe_char(c) else c for c in text
+    )
+
+
+def _utf16_units(char: str) -> tuple[int, ...]:
+    point = ord(char)
+    if point < 0x10000:
+        return (point,)
+    point -= 0x10000
+    return (0xD800 + (point >> 10), 0xDC00 + (point & 0x3FF))
+
+
+__all__ = ["escape_lines", "escape_text", "has_unsafe_chars", "is_unsafe_char", "json_text"]

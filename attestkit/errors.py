@@ -184,6 +184,18 @@ class PolicyError(CouldNotCheckError):
     code = "policy"
 
 
+class RegoUnsupportedError(PolicyError):
+    """A Rego policy uses syntax, a builtin or a construct attestkit refuses to evaluate."""
+
+    code = "rego-unsupported"
+
+
+class RegoEvaluationError(PolicyError):
+    """Evaluating a Rego policy failed (runtime error, conflict, or a decision of the wrong type)."""
+
+    code = "rego-eval"
+
+
 class HashingError(CouldNotCheckError):
     """A path cannot be hashed (unrepresentable name, special file, unreadable)."""
 
@@ -238,6 +250,8 @@ __all__ = [
     "MerkleProofError",
     "NoteVerificationError",
     "PolicyError",
+    "RegoEvaluationError",
+    "RegoUnsupportedError",
     "TlogConfigError",
     "TlogError",
     "TrustStoreError",

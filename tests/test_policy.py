@@ -177,7 +177,7 @@ deny contains sprintf("%v|%v|%v|%v", [input.signature.verified, input.timestamp_
 
 
 def test_rego_errors() -> None:
-    with pytest.raises(PolicyError, match=r"bad.rego: Rego syntax error at line 3"):
+    with pytest.raises(PolicyError, match=r"bad.rego: line 3: '\{' is never closed \(Rego syntax error\)"):
         load_policy_text("bad.rego", b"package attest.verification\n\nallow if {\n")
     with pytest.raises(PolicyError, match=r"package must be attest\.verification"):
         load_policy_text("other.rego", b"package other\nallow := true\n")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from attestkit.adapters.files import MAX_POLICY_FILE_BYTES, read_bytes
@@ -9,6 +12,43 @@ from attestkit.cli.output import json_line, out
 from attestkit.cli.reporting import format_option, output_option
 from attestkit.core.policy.builtin import BUILTIN_DESCRIPTIONS
 from attestkit.errors import AttestkitError
+
+if TYPE_CHECKING:
+    from attestkit.core.policy.rego import RegoEngine
+
+REGO_ENGINES = ("embedded", "opa")
+
+
+def rego_engine_option(function: Any) -> Any:
+    """The ``--rego-engine`` option shared by ``verify`` and ``policy check``."""
+    return click.option(
+        "--rego-engine",
+        type=click.Choice(REGO_ENGINES),
+        help="Evaluate .rego files with the embedded engine or the real opa binary "
+        "(default: opa when ATTESTKIT_OPA is set, else embedded).",
+    )(function)
+
+
+def rego_engine_from(choice: str | None) -> RegoEngine | None:
+    """The engine for *choice* (None: ``opa`` when ``$ATTESTKIT_OPA`` is set, else the embedded one)."""
+    import os
+
+    if choice is None:
+        choice = "opa" if os.environ.get("ATTESTKIT_OPA") else "embedded"
+    if choice == "embedded":
+        return None
+    from attestkit.adapters.opa import OpaBinaryEngine, find_opa
+
+    return OpaBinaryEngine(find_opa())
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
+
+
+def policy_print(path: str, message: str) -> None:
+    """A Rego ``print``: one line on stderr, prefixed with the policy path (never on stdout)."""
+    sys.stderr.write(f"{_printable(path)}: print: {_printable(message)}\n")
 
 
 @click.group()
@@ -30,20 +70,26 @@ def list_cmd() -> int:
 
 @policy.command("check")
 @click.argument("files", nargs=-1, required=True)
+@rego_engine_option
 @format_option
 @output_option
-def check_cmd(files: tuple[str, ...], fmt: str, output_file: str | None) -> int:
-    """Validate policy files (.yaml/.yml rules or .rego) without a receipt (exit 2 if any is invalid)."""
+def check_cmd(files: tuple[str, ...], rego_engine: str | None, fmt: str, output_file: str | None) -> int:
+    """Validate policy files (.yaml/.yml rules or .rego) without a receipt (exit 2 if any is invalid).
+
+    A .rego file passes only if `verify` would load it: Rego v1 syntax, package
+    attest.verification, and only builtins the chosen engine evaluates exactly as OPA.
+    """
     from attestkit.cli.reporting import document, emit
     from attestkit.core.policy.loader import load_policy_text
     from attestkit.core.reports import Subject
     from attestkit.core.result import Check
     from attestkit.errors import PolicyError
 
+    engine = rego_engine_from(rego_engine)
     subjects = []
     for path in files:
         try:
-            load_policy_text(path, read_bytes(path, "policy file", MAX_POLICY_FILE_BYTES))
+            load_policy_text(path, read_bytes(path, "policy file", MAX_POLICY_FILE_BYTES), rego_engine=engine)
             check = Check("policy-file", True, "ok", f"ok  {path}", path)
         except AttestkitError as exc:
             check = Check("policy-file", False, exc.code, str(exc), path)

@@ -19,6 +19,7 @@ from attestkit.adapters.files import (
     read_receipt_bytes,
 )
 from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
+from attestkit.cli.cmd_policy import rego_engine_option
 from attestkit.cli.output import error, json_line, out, warn
 from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_option, output_option, use_colour
 from attestkit.core.bulk import BulkItem, BulkOutcome, Render
@@ -34,7 +35,9 @@ from attestkit.core.verify import VerifyOptions, verify_with_options
 from attestkit.errors import AttestkitError, InputFileError, UsageError
 
 
-def load_policies(names: tuple[str, ...], files: tuple[str, ...]) -> tuple[Policy, ...]:
+def load_policies(
+    names: tuple[str, ...], files: tuple[str, ...], rego_engine: str | None = None, quiet: bool = False
+) -> tuple[Policy, ...]:
     """Built-in policies by name, then policy files (.yaml/.yml rules or .rego)."""
     policies: list[Policy] = []
     if names:
@@ -42,11 +45,15 @@ def load_policies(names: tuple[str, ...], files: tuple[str, ...]) -> tuple[Polic
 
         policies = [builtin_policy(name) for name in names]
     if files:
+        from attestkit.cli.cmd_policy import policy_print, rego_engine_from
         from attestkit.core.policy.loader import load_policy_text
 
+        engine = rego_engine_from(rego_engine) if any(p.lower().endswith(".rego") for p in files) else None
         for path in files:
             data = read_bytes(path, "policy file", MAX_POLICY_FILE_BYTES)
-            policies.append(load_policy_text(path, data))
+            policies.append(
+                load_policy_text(path, data, rego_engine=engine, print_sink=None if quiet else policy_print)
+            )
     return tuple(policies)
 
 
@@ -231,6 +238,8 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 @click.option(
     "--policy-file", "policy_files", multiple=True, help="Policy file: .yaml/.yml rules or .rego (repeatable)."
 )
+@rego_engine_option
+@click.option("--quiet", is_flag=True, help="Drop Rego print() output (by default: stderr, prefixed with the policy path).")
 @click.option("--artifacts", type=str, help="Directory holding the recorded outputs.")
 @click.option("--check-inputs", is_flag=True, help="With --artifacts, also check recorded inputs.")
 @click.option("--pipeline", help="Pipeline definition file whose digest must equal pipeline_hash.")
@@ -257,6 +266,8 @@ def verify(
     integrity_only: bool,
     policy_names: tuple[str, ...],
     policy_files: tuple[str, ...],
+    rego_engine: str | None,
+    quiet: bool,
     artifacts: str | None,
     check_inputs: bool,
     pipeline: str | None,
@@ -283,7 +294,7 @@ def verify(
         raise UsageError("--compare-remote needs the attest profile")
     if not receipts and not remote.wanted and jsonl is None:
         raise UsageError("give at least one RECEIPT or directory (or --jsonl FILE, or --base-url URL --execution ID)")
-    policies = load_policies(policy_names, policy_files)
+    policies = load_policies(policy_names, policy_files, rego_engine, quiet)
     options = build_options(
         public_keys, trusted_files, integrity_only, policies, artifacts, check_inputs, pipeline, now, tolerance, scope
     )

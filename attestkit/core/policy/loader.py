@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from attestkit.core.policy.base import AllOf, Policy
 from attestkit.errors import AttestkitError, PolicyError
 
+if TYPE_CHECKING:
+    from attestkit.core.policy.rego import PrintSink, RegoEngine
 
-def load_policy_text(name: str, data: bytes) -> Policy:
-    """Compile the policy file *name* (the path as given) from its bytes."""
+
+def load_policy_text(
+    name: str, data: bytes, *, rego_engine: RegoEngine | None = None, print_sink: PrintSink | None = None
+) -> Policy:
+    """Compile the policy file *name* (the path as given) from its bytes.
+
+    ``.rego`` files are checked and compiled with *rego_engine* (default: the embedded one);
+    Rego ``print`` output goes to *print_sink* (dropped when None).
+    """
     lowered = name.lower()
     try:
         text = data.decode("utf-8")
@@ -16,7 +27,7 @@ def load_policy_text(name: str, data: bytes) -> Policy:
     if lowered.endswith(".rego"):
         from attestkit.core.policy.rego import RegoPolicy
 
-        return RegoPolicy(name, text)
+        return RegoPolicy(name, text, engine=rego_engine, print_sink=print_sink)
     if lowered.endswith((".yaml", ".yml")):
         from attestkit.core.policy.rules import parse_rules
         from attestkit.core.reader import parse_document

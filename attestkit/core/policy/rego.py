@@ -1,108 +1,258 @@
-"""Rego policies (package ``attest.verification``), compiled once with regopy."""
+"""Rego policies (package ``attest.verification``): OPA 1.x semantics, or a refusal.
+
+A policy is first checked statically (``rego_scan``: Rego v1 syntax, imports, builtins), then
+compiled by an engine: the embedded one (regorus, see docs/policies.md) or real OPA through
+``attestkit.adapters.opa``. Evaluation reads the whole package document and the type of
+``deny``; a ``deny`` that is neither a set nor an object, a runtime error or a conflict raises
+:class:`RegoEvaluationError` ("could not check", exit 2), never a pass or a made-up violation.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 import threading
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from attestkit.core.policy.base import PolicyContext, Violation
+from attestkit.core.policy.rego_builtins import OVERRIDES
+from attestkit.core.policy.rego_scan import PACKAGE, check_calls, scan
 from attestkit.core.timeutil import to_unix_ns
-from attestkit.errors import PolicyError
+from attestkit.errors import PolicyError, RegoEvaluationError, RegoUnsupportedError
 
-PACKAGE = "attest.verification"
-_PACKAGE_RE = re.compile(r"^\s*package\s+([\w.]+)", re.M)
-_ALLOW_RULE = re.compile(r"^\s*(default\s+)?allow\b(?!\w)", re.M)
-_ERROR_POS = re.compile(r"\(error \d+:[^|]*\|(\d+)\|\d+\s*\(errormsg \d+:([^)]*)\)")
-_QUERY = "x = data.attest.verification"
-_lock = threading.Lock()
+# One query for every engine: the package document, and the type of deny (JSON has no sets).
+QUERY = "x := data.attest.verification; t := [type_name(d) | d := data.attest.verification.deny]"
+MAX_PRINTS = 1000
+_ENGINE_POSITION = re.compile(r"-->\s*[^\n]*?:(\d+):(\d+)")
+_ENGINE_MESSAGE = re.compile(r"^error:\s*(.+)$", re.M)
 
 
-def _quiet_compile(interpreter: Any, name: str, text: str) -> None:
-    """regopy prints compile errors on stdout; keep them off the user's output."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+@dataclass(frozen=True)
+class RegoOutcome:
+    """What an engine returned: the package document, deny's type (None: undefined), prints."""
+
+    document: Mapping[str, Any]
+    deny_type: str | None
+    prints: tuple[str, ...] = ()
+
+
+class RegoEvaluator(Protocol):
+    """A compiled policy that evaluates the input document."""
+
+    def evaluate(self, document: Mapping[str, Any]) -> RegoOutcome:
+        """Evaluate; :class:`RegoEvaluationError` on any runtime error."""
+        ...
+
+
+class RegoEngine(Protocol):
+    """Compiles policy text; picklable so worker processes can recompile."""
+
+    @property
+    def name(self) -> str:
+        """A short name for messages (``embedded``, ``opa``)."""
+        ...
+
+    @property
+    def embedded(self) -> bool:
+        """True when only ``rego_scan.EMBEDDED_BUILTINS`` may be used."""
+        ...
+
+    def compile(self, path: str, text: str) -> RegoEvaluator:
+        """Compile; :class:`PolicyError` naming the file and line when the engine refuses it."""
+        ...
+
+
+PrintSink = Callable[[str, str], None]
+"""Receives ``(policy path, message)`` for each Rego ``print``; the CLI sends them to stderr."""
+
+
+def engine_error_text(path: str, raw: str) -> str:
+    """One line from a regorus error: ``path:line: message``."""
+    text = raw.split("Stack backtrace")[0]
+    position = _ENGINE_POSITION.search(text)
+    message = _ENGINE_MESSAGE.search(text)
+    detail = message.group(1).strip() if message else " ".join(text.split())[:200]
+    return f"{path}: line {position.group(1)}: {detail}" if position else f"{path}: {detail}"
+
+
+def _v0_hint(message: str) -> str:
+    if "keyword is required" in message and ("`if`" in message or "`contains`" in message):
+        return message + " — Rego v0 syntax: add `if`/`contains` (Rego v1)"
+    return message
+
+
+class _RegorusEvaluator:
+    """regorus: compiled once; a lock serialises evaluations of one engine."""
+
+    def __init__(self, path: str, text: str) -> None:
+        try:
+            import regorus
+        except ModuleNotFoundError:
+            raise PolicyError(
+                f"{path}: the embedded Rego engine is not installed: pip install 'attestkit[rego]' "
+                "(or evaluate with real OPA: --rego-engine opa)"
+            ) from None
+        self._engine = regorus.Engine()
+        self._engine.set_rego_v0(False)
+        self._engine.set_gather_prints(True)
+        for builtin, (arity, function) in OVERRIDES.items():
+            self._engine.add_extension(builtin, arity, function)
+        self._lock = threading.Lock()
+        try:
+            self._engine.add_policy(path, text)
+        except Exception as exc:  # regorus raises RuntimeError for every parse error
+            raise RegoUnsupportedError(_v0_hint(engine_error_text(path, str(exc)))) from None
+        self._path = path
+
+    def evaluate(self, document: Mapping[str, Any]) -> RegoOutcome:
+        """Evaluate the query on *document*."""
+        with self._lock:
+            try:
+                self._engine.set_input_json(json.dumps(document, ensure_ascii=False, allow_nan=False))
+                raw = self._engine.eval_query_as_json(QUERY)
+            except Exception as exc:
+                self._drain()
+                raise RegoEvaluationError(
+                    f"could not evaluate {engine_error_text(self._path, str(exc))}"
+                ) from None
+            prints = self._drain()
+        return parse_query_result(self._path, raw, prints)
+
+    def _drain(self) -> tuple[str, ...]:
+        try:
+            return tuple(str(p) for p in self._engine.take_prints())[:MAX_PRINTS]
+        except Exception:
+            return ()
+
+
+@dataclass(frozen=True)
+class EmbeddedEngine:
+    """The embedded engine (regorus); only the builtins in ``rego_scan.EMBEDDED_BUILTINS``."""
+
+    name: str = "embedded"
+    embedded: bool = True
+
+    def compile(self, path: str, text: str) -> RegoEvaluator:
+        """Compile *text* with regorus."""
+        return _RegorusEvaluator(path, text)
+
+
+def parse_query_result(path: str, raw: str, prints: tuple[str, ...] = ()) -> RegoOutcome:
+    """Read the ``{"result": [{"bindings": {"x", "t"}}]}`` JSON both engines return."""
     try:
-        os.dup2(devnull, 1)
-        interpreter.add_module(name, text)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
+        output = json.loads(raw)
+        results = output.get("result") or []
+    except (ValueError, AttributeError):
+        raise RegoEvaluationError(f"could not evaluate {path}: the engine returned unreadable output") from None
+    if len(results) != 1 or not isinstance(results[0], Mapping):
+        raise RegoEvaluationError(
+            f"could not evaluate {path}: data.{PACKAGE} is undefined or has {len(results)} results"
+        )
+    bindings = results[0].get("bindings") or {}
+    document, types = bindings.get("x"), bindings.get("t")
+    if not isinstance(document, Mapping) or not isinstance(types, list) or len(types) > 1:
+        raise RegoEvaluationError(f"could not evaluate {path}: unexpected engine output")
+    deny_type = types[0] if types else None
+    if deny_type is not None and not isinstance(deny_type, str):
+        raise RegoEvaluationError(f"could not evaluate {path}: unexpected engine output")
+    return RegoOutcome(document, deny_type, prints)
+
+
+def member_message(member: Any) -> str:
+    """A violation message for one ``deny`` member: the string itself, else compact sorted JSON."""
+    if isinstance(member, str):
+        return member
+    return json.dumps(member, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def decide(path: str, outcome: RegoOutcome, has_allow: bool) -> list[Violation]:
+    """Contract §4/§5: ``allow`` not true (when defined as a rule) and each ``deny`` member."""
+    found: list[Violation] = []
+    if has_allow and outcome.document.get("allow") is not True:
+        found.append(Violation(path, "allow is not true"))
+    deny = outcome.document.get("deny")
+    if outcome.deny_type is None:
+        if deny is not None:
+            raise RegoEvaluationError(f"could not evaluate {path}: unexpected engine output for deny")
+        return found
+    if outcome.deny_type == "set" and isinstance(deny, list):
+        members = sorted(member_message(m) for m in deny)
+    elif outcome.deny_type == "object" and isinstance(deny, Mapping):
+        members = sorted(str(key) for key in deny)
+    else:
+        raise RegoEvaluationError(
+            f"could not check {path}: deny is a {outcome.deny_type}; it must be a set (deny contains msg if ...) "
+            "or an object (deny[key] := value if ...)"
+        )
+    found.extend(Violation(path, message) for message in members)
+    return found
+
+
+def input_document(context: PolicyContext) -> dict[str, Any]:
+    """The input document of contract §4, plus ``signature.identity`` (the trust store's identity)."""
+    timestamp_ns = to_unix_ns(context.timestamp) if context.timestamp is not None else 0
+    now_ns = to_unix_ns(context.now)
+    return {
+        "receipt": dict(context.receipt),
+        "signature": {
+            "verified": context.signature_verified,
+            # May be the receipt's own, unverified claim when the trust store has no identity.
+            "signer": context.signer,
+            "public_key": context.public_key or "",
+            # Established by a trusted keyring entry; null when there is none.
+            "identity": context.trusted_identity,
+        },
+        "now_ns": now_ns,
+        "timestamp_ns": timestamp_ns,
+        "age_seconds": (now_ns - timestamp_ns) / 1e9,
+    }
 
 
 class RegoPolicy:
-    """A compiled Rego policy; ``allow`` not true or any ``deny`` message is a violation."""
+    """A checked, compiled Rego policy; ``allow`` not true or any ``deny`` member is a violation."""
 
-    def __init__(self, name: str, text: str) -> None:
-        import regopy
-
+    def __init__(
+        self, name: str, text: str, *, engine: RegoEngine | None = None, print_sink: PrintSink | None = None
+    ) -> None:
         self.name = name
         self.text = text
-        packages = _PACKAGE_RE.findall(text)
-        if packages[:1] != [PACKAGE]:
-            found = packages[0] if packages else "none"
-            raise PolicyError(f"{name}: package must be {PACKAGE} (found {found})")
-        self.has_allow = bool(_ALLOW_RULE.search(text))
-        self._interpreter = regopy.Interpreter()
-        try:
-            _quiet_compile(self._interpreter, os.path.basename(name) or "policy.rego", text)
-            self._bundle = self._interpreter.build(_QUERY)
-        except Exception as exc:
-            raise PolicyError(f"{name}: Rego syntax error{_error_line(str(exc), text)}") from None
+        self.engine: RegoEngine = engine if engine is not None else EmbeddedEngine()
+        self.print_sink = print_sink
+        result = scan(name, text)
+        check_calls(name, result, embedded=self.engine.embedded)
+        self.has_allow = result.has_allow
+        self._compiled = self.engine.compile(name, text)
 
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+    def __reduce__(self) -> tuple[Any, ...]:
         # Compiled state is not picklable: worker processes recompile from the source.
-        return (RegoPolicy, (self.name, self.text))
+        return (_rebuild, (self.name, self.text, self.engine, self.print_sink))
 
     def evaluate(self, context: PolicyContext) -> list[Violation]:
-        """Evaluate against the contract's input document."""
-        timestamp_ns = to_unix_ns(context.timestamp) if context.timestamp is not None else 0
-        now_ns = to_unix_ns(context.now)
-        document = {
-            "receipt": dict(context.receipt),
-            "signature": {
-                "verified": context.signature_verified,
-                "signer": context.signer,
-                "public_key": context.public_key or "",
-            },
-            "now_ns": now_ns,
-            "timestamp_ns": timestamp_ns,
-            "age_seconds": (now_ns - timestamp_ns) / 1e9,
-        }
-        text = json.dumps(document, ensure_ascii=False)
-        with _lock:
-            self._interpreter.set_input_term(text)
-            output = self._interpreter.query_bundle(self._bundle)
-        if not output.ok():
-            return [Violation(self.name, f"policy evaluation failed: {str(output)[:200]}")]
-        try:
-            decision = json.loads(output.binding("x").json())
-        except Exception:
-            decision = {}
-        found: list[Violation] = []
-        if not isinstance(decision, dict):
-            decision = {}
-        if self.has_allow and decision.get("allow") is not True:
-            found.append(Violation(self.name, "allow is not true"))
-        deny = decision.get("deny") or []
-        if isinstance(deny, (list, tuple)):
-            for message in deny:
-                found.append(Violation(self.name, message if isinstance(message, str) else json.dumps(message)))
-        return found
+        """Evaluate against the contract's input document; :class:`RegoEvaluationError` if OPA would fail."""
+        outcome = self._compiled.evaluate(input_document(context))
+        if self.print_sink is not None:
+            for message in outcome.prints:
+                self.print_sink(self.name, message)
+        return decide(self.name, outcome, self.has_allow)
 
 
-def _error_line(message: str, text: str) -> str:
-    match = _ERROR_POS.search(message)
-    if not match:
-        return ""
-    offset = int(match.group(1))
-    line = text.encode("utf-8")[:offset].count(b"\n") + 1
-    return f" at line {line}: {match.group(2).strip()}"
+def _rebuild(name: str, text: str, engine: RegoEngine, sink: PrintSink | None) -> RegoPolicy:
+    return RegoPolicy(name, text, engine=engine, print_sink=sink)
 
 
-__all__ = ["PACKAGE", "RegoPolicy"]
+__all__ = [
+    "PACKAGE",
+    "QUERY",
+    "EmbeddedEngine",
+    "PrintSink",
+    "RegoEngine",
+    "RegoEvaluator",
+    "RegoOutcome",
+    "RegoPolicy",
+    "decide",
+    "input_document",
+    "member_message",
+    "parse_query_result",
+]

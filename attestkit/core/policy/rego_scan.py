@@ -1,0 +1,340 @@
+"""A small, conservative Rego tokenizer and the static checks run before any engine sees a policy.
+
+It does not evaluate Rego; it finds what a policy *uses* — imports, function calls, keywords,
+rule heads — so that a policy the embedded engine cannot evaluate exactly as OPA 1.x does is
+refused (exit 2) naming the builtin or construct and its line. Anything it cannot classify is
+refused too: a policy that passes here has only tokens and calls this module understood.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from attestkit.errors import RegoUnsupportedError
+
+PACKAGE = "attest.verification"
+
+# Builtins that reach outside the verifier (network, environment, files, randomness, the clock
+# beyond time.now_ns) or the evaluator itself: refused with every engine, OPA included.
+REFUSED_BUILTINS: dict[str, str] = {
+    "http.send": "reaches the network",
+    "net.lookup_ip_addr": "reaches the network (DNS)",
+    "opa.runtime": "exposes the verifier's environment",
+    "rand.intn": "is not deterministic",
+    "uuid.rfc4122": "is not deterministic",
+    "trace": "writes evaluator traces",
+    "providers.aws.sign_req": "signs requests with credentials",
+    "crypto.x509.parse_and_verify_certificates_with_options": "reads system trust roots",
+    "rego.parse_module": "compiles code at evaluation time",
+    "rego.metadata.chain": "depends on evaluator internals",
+    "rego.metadata.rule": "depends on evaluator internals",
+}
+REFUSED_PREFIXES: dict[str, str] = {
+    "io.": "reads files",
+    "http.": "reaches the network",
+    "opa.": "exposes the verifier's runtime",
+    "net.lookup": "reaches the network (DNS)",
+}
+
+# Builtins the embedded engine evaluates as OPA 1.20 does, verified on the shared conformance
+# corpus and by the differential tests against OPA (tests/test_rego_differential.py). Anything
+# else is refused with the embedded engine; `--rego-engine opa` evaluates it with real OPA.
+EMBEDDED_BUILTINS: frozenset[str] = frozenset(
+    """
+    abs crypto.md5 crypto.sha1 crypto.sha256 lower upper array.concat array.reverse array.slice base64.decode base64.encode base64.is_valid
+    base64url.decode base64url.encode base64url.encode_no_pad ceil concat contains count
+    endswith floor format_int glob.match hex.decode hex.encode indexof indexof_n is_array
+    is_boolean is_null is_number is_object is_set is_string json.is_valid json.marshal
+    json.unmarshal max min net.cidr_contains numbers.range object.get object.keys
+    object.remove object.union print product regex.find_n regex.is_valid regex.match
+    regex.replace regex.split regex.template_match replace round semver.compare
+    semver.is_valid sort split sprintf startswith strings.any_prefix_match
+    strings.any_suffix_match strings.count strings.replace_n strings.reverse substring sum
+    time.add_date time.clock time.date time.format time.now_ns time.parse_duration_ns
+    time.parse_ns time.parse_rfc3339_ns time.weekday to_number trim trim_left trim_prefix
+    trim_right trim_space trim_suffix type_name units.parse units.parse_bytes urlquery.encode
+    walk
+    """.split()
+)
+
+# Other builtins OPA 1.20 knows: with the embedded engine they are "not supported" (use real
+# OPA) rather than "undefined function".
+OTHER_OPA_BUILTINS: frozenset[str] = frozenset(
+    """
+    all any and array.flatten base64url.is_valid bits.and bits.lsh bits.negate bits.or bits.rsh
+    bits.xor cast_array cast_boolean cast_null cast_object cast_set cast_string crypto.hmac.equal
+    crypto.hmac.md5 crypto.hmac.sha1 crypto.hmac.sha256 crypto.hmac.sha512 crypto.md5
+    crypto.parse_private_keys crypto.sha1 crypto.sha256 crypto.x509.parse_certificate_request
+    crypto.x509.parse_certificates crypto.x509.parse_keypair crypto.x509.parse_rsa_private_key
+    div eq equal graph.reachable graph.reachable_paths graphql.is_valid graphql.parse
+    graphql.parse_and_verify graphql.parse_query graphql.parse_schema graphql.schema_is_valid
+    gt gte hex.is_valid internal.member_2 internal.member_3 internal.print intersection
+    json.filter json.marshal_with_options json.match_schema json.patch json.remove
+    json.verify_schema lt lte minus mul neq net.cidr_contains_matches net.cidr_expand
+    net.cidr_intersects net.cidr_is_valid net.cidr_merge net.cidr_overlap numbers.range_step
+    object.filter object.subset object.union_n or plus re_match regex.find_all_string_submatch_n
+    regex.globs_match rem set_diff strings.render_template sets.intersection time.diff
+    union urlquery.decode urlquery.decode_object urlquery.encode_object uuid.parse
+    glob.quote_meta io.jwt.decode yaml.is_valid yaml.marshal yaml.unmarshal
+    """.split()
+)
+
+_KEYWORDS = frozenset(
+    "package import as default if contains else some every in not with true false null".split()
+)
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\r\f]+)
+  | (?P<newline>\n)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<raw>`[^`]*`)
+  | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>:=|==|!=|<=|>=|[{}\[\]().,;:=<>+\-*/%&|])
+    """,
+    re.X,
+)
+_PAIRS = {"{": "}", "[": "]", "(": ")"}
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+@dataclass(frozen=True)
+class Token:
+    """One lexical token: its kind, text and 1-based line."""
+
+    kind: str
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Call:
+    """A function call found in the policy (dotted name and line)."""
+
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What the static pass learned about a policy."""
+
+    has_allow: bool
+    calls: tuple[Call, ...]
+    functions: frozenset[str]
+
+
+def _check_string(name: str, token: str, line: int) -> None:
+    body = token[1:-1]
+    index = 0
+    while index < len(body):
+        if body[index] == "\\":
+            escape = body[index + 1]
+            if escape == "u":
+                if not re.fullmatch(r"[0-9A-Fa-f]{4}", body[index + 2 : index + 6]):
+                    raise RegoUnsupportedError(f"{name}: line {line}: invalid \\u escape in a string (Rego syntax error)")
+                index += 6
+                continue
+            if escape not in _ESCAPES:
+                raise RegoUnsupportedError(f"{name}: line {line}: invalid escape \\{escape} in a string (Rego syntax error)")
+            index += 2
+            continue
+        index += 1
+
+
+def tokenize(name: str, text: str) -> list[Token]:
+    """Split *text* into tokens; :class:`RegoUnsupportedError` naming the line on anything unknown."""
+    tokens: list[Token] = []
+    line = 1
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            char = text[position]
+            raise RegoUnsupportedError(
+                f"{name}: line {line}: cannot read {char!r} here (not Rego that attestkit's checker understands); "
+                "check the syntax with `opa check`"
+            )
+        kind = match.lastgroup or ""
+        value = match.group()
+        if kind == "string":
+            _check_string(name, value, line)
+        if kind not in ("ws", "comment"):
+            tokens.append(Token(kind, value, line))
+        line += value.count("\n")
+        position = match.end()
+    return tokens
+
+
+def _ref_at(tokens: list[Token], index: int) -> tuple[str, int]:
+    """The dotted name starting at *index* and the index after it."""
+    parts = [tokens[index].text]
+    index += 1
+    while (
+        index + 1 < len(tokens)
+        and tokens[index].text == "."
+        and tokens[index + 1].kind == "ident"
+        and tokens[index + 1].text not in _KEYWORDS
+    ):
+        parts.append(tokens[index + 1].text)
+        index += 2
+    return ".".join(parts), index
+
+
+def scan(name: str, text: str) -> Scan:
+    """Tokenize and check the policy's shape: package, imports, rule heads, ``with``, v0 bodies."""
+    tokens = tokenize(name, text)
+    significant = [t for t in tokens if t.kind != "newline"]
+    if not significant or significant[0].text != "package":
+        raise RegoUnsupportedError(f"{name}: package must be {PACKAGE} (found none)")
+    package, after = _ref_at(significant, 1) if len(significant) > 1 else ("", 1)
+    if package != PACKAGE:
+        raise RegoUnsupportedError(f"{name}: package must be {PACKAGE} (found {package or 'none'})")
+    if any(t.text == "package" for t in significant[after:]):
+        raise RegoUnsupportedError(f"{name}: only one package statement is allowed")
+
+    depth = 0
+    opened: list[Token] = []
+    at_line_start = True
+    statement_start: list[int] = []
+    previous: Token | None = None
+    for index, token in enumerate(tokens):
+        if token.kind == "newline":
+            at_line_start = True
+            continue
+        if depth == 0 and at_line_start and token.kind == "ident" and (
+            previous is None or previous.text not in (":=", "=", ",", "|", "&", "+", "-", "*", "/", "(", "[")
+        ):
+            statement_start.append(index)
+        at_line_start = False
+        if token.kind == "op" and token.text in ("{", "[", "("):
+            depth += 1
+            opened.append(token)
+        elif token.kind == "op" and token.text in ("}", "]", ")"):
+            depth -= 1
+            if depth < 0 or _PAIRS[opened.pop().text] != token.text:
+                raise RegoUnsupportedError(f"{name}: line {token.line}: unbalanced {token.text!r} (Rego syntax error)")
+        previous = token
+    if opened:
+        raise RegoUnsupportedError(f"{name}: line {opened[-1].line}: {opened[-1].text!r} is never closed (Rego syntax error)")
+
+    has_allow = False
+    functions: set[str] = set()
+    defaults: dict[str, int] = {}
+    for index in statement_start:
+        token = tokens[index]
+        if token.text in ("package", "else"):
+            continue
+        if token.text == "import":
+            target, _ = _ref_at(tokens, index + 1) if index + 1 < len(tokens) else ("", 0)
+            if target != "rego.v1" and target != "future.keywords" and not target.startswith("future.keywords."):
+                raise RegoUnsupportedError(
+                    f"{name}: line {token.line}: import {target or '?'} is not supported "
+                    "(only rego.v1 and future.keywords; a policy is one self-contained file)"
+                )
+            continue
+        head_index = index
+        if token.text == "default":
+            head_index = index + 1
+            if head_index >= len(tokens) or tokens[head_index].kind != "ident":
+                raise RegoUnsupportedError(f"{name}: line {token.line}: cannot read this default rule")
+        if tokens[head_index].text in _KEYWORDS:
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: cannot read a rule starting with {tokens[head_index].text!r}"
+            )
+        rule, after_ref = _ref_at(tokens, head_index)
+        if token.text == "default":
+            if rule in defaults:
+                raise RegoUnsupportedError(
+                    f"{name}: line {token.line}: more than one default rule for {rule} (line {defaults[rule]}); "
+                    "OPA refuses to compile this"
+                )
+            defaults[rule] = token.line
+        if rule.split(".")[0] == "allow":
+            has_allow = True
+        if after_ref < len(tokens) and tokens[after_ref].text == "(":
+            functions.add(rule)
+        _check_v1_head(name, tokens, after_ref, rule, tokens[head_index].line)
+
+    calls: list[Call] = []
+    starts = set(statement_start)
+    for index, token in enumerate(tokens):
+        if token.text == "with" and token.kind == "ident":
+            raise RegoUnsupportedError(f"{name}: line {token.line}: `with` is not supported (it replaces input or builtins)")
+        if token.kind != "ident" or token.text in _KEYWORDS:
+            continue
+        if index > 0 and tokens[index - 1].text == ".":
+            continue
+        ref, after_ref = _ref_at(tokens, index)
+        if after_ref < len(tokens) and tokens[after_ref].text == "(":
+            definition = index in starts or (index - 1 in starts and tokens[index - 1].text == "default")
+            if not definition:
+                calls.append(Call(ref, token.line))
+    return Scan(has_allow, tuple(calls), frozenset(functions))
+
+
+def _check_v1_head(name: str, tokens: list[Token], index: int, rule: str, line: int) -> None:
+    """Refuse v0-style rule bodies (``p { ... }``, ``p[x] { ... }``): OPA 1.x does not compile them."""
+    # Skip the head's arguments or key: p(x), p[x].
+    depth = 0
+    while index < len(tokens):
+        text = tokens[index].text
+        if depth == 0 and text not in ("(", "["):
+            break
+        if text in ("(", "["):
+            depth += 1
+        elif text in (")", "]"):
+            depth -= 1
+        index += 1
+        if depth == 0:
+            break
+    if index < len(tokens) and tokens[index].text == "{":
+        raise RegoUnsupportedError(
+            f"{name}: line {line}: rule {rule} uses Rego v0 syntax: add `if`/`contains` (Rego v1), "
+            f"e.g. `{rule} contains msg if {{ ... }}`"
+        )
+
+
+def check_calls(name: str, result: Scan, *, embedded: bool) -> None:
+    """Refuse calls to refused builtins, and (embedded engine) to builtins not verified against OPA."""
+    for call in result.calls:
+        reason = REFUSED_BUILTINS.get(call.name)
+        if reason is None:
+            reason = next((why for prefix, why in REFUSED_PREFIXES.items() if call.name.startswith(prefix)), None)
+        if reason is not None:
+            raise RegoUnsupportedError(
+                f"{name}: line {call.line}: builtin {call.name} is refused: it {reason}; "
+                "an offline verifier never runs it"
+            )
+        if call.name in result.functions:
+            continue
+        if call.name.startswith(("data.", "input.")):
+            raise RegoUnsupportedError(f"{name}: line {call.line}: calling {call.name} is not supported")
+        if not embedded:
+            continue
+        if call.name in EMBEDDED_BUILTINS:
+            continue
+        if call.name in OTHER_OPA_BUILTINS:
+            raise RegoUnsupportedError(
+                f"{name}: line {call.line}: builtin {call.name} is not supported by attestkit's embedded Rego engine "
+                "(not verified to match OPA); use --rego-engine opa to evaluate it with OPA"
+            )
+        raise RegoUnsupportedError(f"{name}: line {call.line}: undefined function {call.name}")
+    for function in result.functions:
+        if function in EMBEDDED_BUILTINS or function in OTHER_OPA_BUILTINS or function in REFUSED_BUILTINS:
+            raise RegoUnsupportedError(f"{name}: function {function} has the name of a builtin")
+
+
+__all__ = [
+    "EMBEDDED_BUILTINS",
+    "PACKAGE",
+    "REFUSED_BUILTINS",
+    "Call",
+    "Scan",
+    "Token",
+    "check_calls",
+    "scan",
+    "tokenize",
+]

@@ -10,7 +10,7 @@ import attestkit
 import attestkit.core
 import attestkit.errors as errors
 
-FOREIGN = ["attestkit.adapters", "attestkit.cli", "click", "http.client", "urllib.request", "regopy"]
+FOREIGN = ["attestkit.adapters", "attestkit.cli", "click", "http.client", "urllib.request", "regopy", "regorus"]
 
 
 def _imports_after(statement: str) -> set[str]:
@@ -21,8 +21,6 @@ def _imports_after(statement: str) -> set[str]:
 
 def test_core_modules_import_nothing_foreign() -> None:
     for module in pkgutil.walk_packages(attestkit.core.__path__, "attestkit.core."):
-        if module.name == "attestkit.core.policy.rego":
-            continue  # imports regopy by design, only when a .rego file is used
         loaded = _imports_after(f"import {module.name}")
         leaked = [name for name in FOREIGN if name in loaded]
         assert not leaked, f"{module.name} imports {leaked}"
@@ -30,13 +28,13 @@ def test_core_modules_import_nothing_foreign() -> None:
 
 def test_import_attestkit_is_light() -> None:
     loaded = _imports_after("import attestkit")
-    for heavy in ["click", "yaml", "regopy", "http.client", "blake3", "cryptography", "nacl"]:
+    for heavy in ["click", "yaml", "regopy", "regorus", "http.client", "blake3", "cryptography", "nacl"]:
         assert heavy not in loaded, heavy
 
 
 def test_verify_path_imports_no_yaml_rego_http_or_hashing() -> None:
     loaded = _imports_after("import attestkit.core.verify")
-    for heavy in ["yaml", "regopy", "http.client", "blake3", "cryptography"]:
+    for heavy in ["yaml", "regopy", "regorus", "http.client", "blake3", "cryptography"]:
         assert heavy not in loaded, heavy
 
 

@@ -20,7 +20,7 @@ from attestkit.core.policy.base import PolicyContext, Violation
 from attestkit.core.policy.rego_builtins import OVERRIDES
 from attestkit.core.policy.rego_scan import PACKAGE, check_calls, scan
 from attestkit.core.timeutil import to_unix_ns
-from attestkit.errors import PolicyError, RegoEvaluationError, RegoUnsupportedError
+from attestkit.errors import PolicyError, RegoEvaluationError
 
 # One query for every engine: the package document, and the type of deny (JSON has no sets).
 QUERY = "x := data.attest.verification; t := [type_name(d) | d := data.attest.verification.deny]"
@@ -103,7 +103,7 @@ class _RegorusEvaluator:
         try:
             self._engine.add_policy(path, text)
         except Exception as exc:  # regorus raises RuntimeError for every parse error
-            raise RegoUnsupportedError(_v0_hint(engine_error_text(path, str(exc)))) from None
+            raise PolicyError(_v0_hint(engine_error_text(path, str(exc)))) from None
         self._path = path
 
     def evaluate(self, document: Mapping[str, Any]) -> RegoOutcome:

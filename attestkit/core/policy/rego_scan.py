@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from attestkit.errors import RegoUnsupportedError
+from attestkit.errors import PolicyError, RegoUnsupportedError
 
 PACKAGE = "attest.verification"
 
@@ -134,11 +134,11 @@ def _check_string(name: str, token: str, line: int) -> None:
             escape = body[index + 1]
             if escape == "u":
                 if not re.fullmatch(r"[0-9A-Fa-f]{4}", body[index + 2 : index + 6]):
-                    raise RegoUnsupportedError(f"{name}: line {line}: invalid \\u escape in a string (Rego syntax error)")
+                    raise PolicyError(f"{name}: line {line}: invalid \\u escape in a string (Rego syntax error)")
                 index += 6
                 continue
             if escape not in _ESCAPES:
-                raise RegoUnsupportedError(f"{name}: line {line}: invalid escape \\{escape} in a string (Rego syntax error)")
+                raise PolicyError(f"{name}: line {line}: invalid escape \\{escape} in a string (Rego syntax error)")
             index += 2
             continue
         index += 1
@@ -153,7 +153,7 @@ def tokenize(name: str, text: str) -> list[Token]:
         match = _TOKEN.match(text, position)
         if match is None:
             char = text[position]
-            raise RegoUnsupportedError(
+            raise PolicyError(
                 f"{name}: line {line}: cannot read {char!r} here (not Rego that attestkit's checker understands); "
                 "check the syntax with `opa check`"
             )
@@ -215,10 +215,10 @@ def scan(name: str, text: str) -> Scan:
         elif token.kind == "op" and token.text in ("}", "]", ")"):
             depth -= 1
             if depth < 0 or _PAIRS[opened.pop().text] != token.text:
-                raise RegoUnsupportedError(f"{name}: line {token.line}: unbalanced {token.text!r} (Rego syntax error)")
+                raise PolicyError(f"{name}: line {token.line}: unbalanced {token.text!r} (Rego syntax error)")
         previous = token
     if opened:
-        raise RegoUnsupportedError(f"{name}: line {opened[-1].line}: {opened[-1].text!r} is never closed (Rego syntax error)")
+        raise PolicyError(f"{name}: line {opened[-1].line}: {opened[-1].text!r} is never closed (Rego syntax error)")
 
     has_allow = False
     functions: set[str] = set()

@@ -18,6 +18,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "keys",
         "Keys and keyrings: generate, show, trust, revoke, rotate, delegate, list.",
     ),
+    "log": ("attestkit.cli.cmd_log", "log", "Run an append-only receipt log (C2SP tlog), prove inclusion, witness."),
     "pipeline": ("attestkit.cli.cmd_produce", "pipeline_group", "Show a pipeline file's DAG levels and critical path."),
     "policy": ("attestkit.cli.cmd_policy", "policy", "List built-in policies and check policy files."),
     "receipt": ("attestkit.cli.cmd_produce", "receipt", "Finalize and sign a draft receipt."),

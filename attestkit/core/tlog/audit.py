@@ -90,6 +90,37 @@ def check_consistent(old: Checkpoint, new: Checkpoint, read: TileReader) -> None
         ) from None
 
 
+def check_right_edge(old_size: int, size: int, read: TileReader) -> None:
+    """Each partial tile and bundle of the tree of *old_size* must be a prefix of the tree of *size*'s.
+
+    With *size*'s tiles recomputed, this makes every file an older checkpoint uses checked too.
+    """
+    level = 0
+    while hashes_at_level(old_size, level) > 0:
+        index = hashes_at_level(old_size, level) // TILE_WIDTH
+        width = tile_width(old_size, level, index)
+        if 0 < width < TILE_WIDTH:
+            later = tile_width(size, level, index)
+            for kind in (level, None) if level == 0 else (level,):
+                old_data = read(kind, index, width)
+                new_data = read(kind, index, later)
+                if kind is None:
+                    same = (
+                        decode_bundle(old_data, width, tile_path(None, index, width))
+                        == decode_bundle(new_data, later, tile_path(None, index, later))[:width]
+                    )
+                else:
+                    same = (
+                        split_tile(old_data, width, tile_path(level, index, width))
+                        == split_tile(new_data, later, tile_path(level, index, later))[:width]
+                    )
+                if not same:
+                    raise LogCorruptError(
+                        f"{tile_path(kind, index, width)}: differs from the later {tile_path(kind, index, later)}"
+                    )
+        level += 1
+
+
 def audit_log(size: int, checkpoints: Sequence[Checkpoint], read: TileReader) -> AuditReport:
     """Audit the tree of *size* and each checkpoint (sorted by size) against it and the next."""
     report = audit_tiles(size, read)
@@ -98,6 +129,7 @@ def audit_log(size: int, checkpoints: Sequence[Checkpoint], read: TileReader) ->
         if checkpoint.size > size:
             raise LogCorruptError(f"checkpoint at size {checkpoint.size} is beyond the log's {size} entries")
         check_checkpoint_root(checkpoint, read)
+        check_right_edge(checkpoint.size, size, read)
     for old, new in itertools.pairwise(ordered):
         check_consistent(old, new, read)
     return AuditReport(report.size, report.root, report.tiles, report.bundles, len(ordered))

@@ -23,6 +23,8 @@ MAX_NOTE_BYTES = 1 << 20  # a checkpoint is ~200 bytes; 1 MiB leaves room for 10
 MAX_SIGNATURES = 100  # the spec asks for at least 16; Go's note package stops at 100
 MAX_TIMESTAMP = (1 << 63) - 1
 _HEX8 = re.compile(r"[0-9a-f]{8}\Z")
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 
 
@@ -215,9 +217,8 @@ def check_note_text(text: str) -> None:
     """Refuse control characters (other than newline) and a text not ending in newline."""
     if not text.endswith("\n"):
         raise NoteVerificationError("note text must end with a newline")
-    for char in text:
-        if ord(char) < 0x20 and char != "\n":
-            raise NoteVerificationError("note contains an ASCII control character other than newline")
+    if _CONTROL.search(text) or _SURROGATE.search(text):
+        raise NoteVerificationError("note contains an ASCII control character other than newline, or a lone surrogate")
 
 
 def split_note(data: bytes | str) -> tuple[str, list[NoteSignature]]:
@@ -233,11 +234,10 @@ def split_note(data: bytes | str) -> tuple[str, list[NoteSignature]]:
         message = data
         if len(message.encode("utf-8", "surrogatepass")) > MAX_NOTE_BYTES:
             raise NoteVerificationError(f"note is larger than {MAX_NOTE_BYTES} bytes")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in message):
+    if _SURROGATE.search(message):
         raise NoteVerificationError("note is not valid UTF-8")
-    for char in message:
-        if ord(char) < 0x20 and char != "\n":
-            raise NoteVerificationError("note contains an ASCII control character other than newline")
+    if _CONTROL.search(message):
+        raise NoteVerificationError("note contains an ASCII control character other than newline")
     split = message.rfind("\n\n")
     if split < 0:
         raise NoteVerificationError("note has no blank line before its signatures")

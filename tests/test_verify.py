@@ -214,7 +214,7 @@ def test_a_receipt_copy_with_other_data_does_not_keep_the_signature(signed: dict
     assert result.source == "r.json"
     # Nor through the lower-level entry points.
     assert not verify_parsed(forged, VerifyOptions(trusted=TrustStore.of([key.public_key]), now=NOW_DT)).valid
-    assert check_signature(forged)[:2] == (False, "bad-signature")
+    assert (check_signature(forged).valid, check_signature(forged).code) == (False, "bad-signature")
     # An honest copy still verifies, and the caller's source is honoured.
     renamed = _verify(dataclasses.replace(genuine, source="copy.json"), key)
     assert renamed.valid and renamed.source == "copy.json"
@@ -244,8 +244,8 @@ def test_a_known_key_callback_cannot_swap_the_key(signed: dict[str, Any], key: P
     forged = sign_receipt(make_receipt(), other_key)
     forged["signer_public_key"] = key.public_key.text  # claims key, signed by other_key
     receipt = receipt_from_mapping(forged)
-    ok, code, _, found = check_signature(receipt, lambda raw: other_key.public_key)
-    assert (ok, code) == (False, "bad-signature") and found == key.public_key
+    outcome = check_signature(receipt, lambda raw: other_key.public_key)
+    assert (outcome.valid, outcome.code, outcome.key) == (False, "bad-signature", key.public_key)
 
 
 # ---- issue 14 item 6: --integrity-only means what the contract says -------------------------

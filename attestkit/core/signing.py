@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -54,30 +55,44 @@ def embedded_public_key(data: Mapping[str, Any], known: Callable[[bytes], Public
     return found if found is not None and found.raw == raw else _validated_key(raw)
 
 
-def check_signature(
-    receipt: Receipt, known: Callable[[bytes], PublicKey | None] | None = None
-) -> tuple[bool, str, str, PublicKey | None]:
-    """Verify the receipt's signature against its embedded key.
+@dataclass(frozen=True)
+class SignatureOutcome:
+    """What checking a proof found: whether it verified, why, and the key that made it.
+
+    ``claims_bound`` tells whether the receipt's own claims (``signer``) were made with
+    ``key``: false for an envelope signed by a key other than the receipt's
+    ``signer_public_key``, whose inner ``signer`` is then nobody's word.
+    """
+
+    valid: bool
+    code: str
+    message: str
+    key: PublicKey | None = None
+    claims_bound: bool = True
+
+
+def check_signature(receipt: Receipt, known: Callable[[bytes], PublicKey | None] | None = None) -> SignatureOutcome:
+    """Verify the receipt's signature against its embedded key; never raises for a bad receipt.
 
     The signed bytes are ``receipt.signing_input``, derived from ``receipt.data`` (see
-    :class:`Receipt`). Returns ``(ok, code, message, key)``; never raises for a bad receipt.
+    :class:`Receipt`).
     """
     data = receipt.data
     if "signature" not in data:
-        return False, "unsigned", "receipt is not signed", None
+        return SignatureOutcome(False, "unsigned", "receipt is not signed")
     algorithm = data.get("signature_algorithm")
     if algorithm != ALGORITHM:
-        return False, "algorithm", f"signature_algorithm must be {ALGORITHM!r}, found {algorithm!r}", None
+        return SignatureOutcome(False, "algorithm", f"signature_algorithm must be {ALGORITHM!r}, found {algorithm!r}")
     try:
         key = embedded_public_key(data, known)
     except KeyFormatError as exc:
-        return False, exc.code, str(exc), None
+        return SignatureOutcome(False, exc.code, str(exc))
     match = _SIGNATURE.match(data["signature"])
     if match is None:
-        return False, "signature-format", "signature must be ed25519:<128 hex>", key
+        return SignatureOutcome(False, "signature-format", "signature must be ed25519:<128 hex>", key)
     if not key.verify(receipt.signing_input, bytes.fromhex(match.group(1))):
-        return False, "bad-signature", "signature does not verify against signer_public_key", key
-    return True, "ok", f"signed by {key.text} (key id {key.key_id})", key
+        return SignatureOutcome(False, "bad-signature", "signature does not verify against signer_public_key", key)
+    return SignatureOutcome(True, "ok", f"signed by {key.text} (key id {key.key_id})", key)
 
 
-__all__ = ["ALGORITHM", "check_signature", "embedded_public_key", "sign_receipt"]
+__all__ = ["ALGORITHM", "SignatureOutcome", "check_signature", "embedded_public_key", "sign_receipt"]

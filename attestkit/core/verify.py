@@ -11,7 +11,7 @@ from attestkit.core import result as R
 from attestkit.core.keys import PublicKey
 from attestkit.core.policy.base import Policy, PolicyContext, Violation
 from attestkit.core.reader import Receipt, parse_document, receipt_from_mapping
-from attestkit.core.signing import check_signature
+from attestkit.core.signing import SignatureOutcome, check_signature
 from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
 from attestkit.core.trust import TrustedKey, TrustStore
 from attestkit.core.trust_chain import TrustDecision, decide_trust
@@ -58,16 +58,12 @@ def _receipt_delegations(data: Mapping[str, Any]) -> tuple[list[Delegation], str
     return parsed, "; ".join(problems)
 
 
-def _trust(key: PublicKey, data: Mapping[str, Any], timestamp: datetime, options: VerifyOptions) -> TrustDecision:
+def _trust(
+    key: PublicKey, data: Mapping[str, Any], timestamp: datetime, options: VerifyOptions, claimed: str | None
+) -> TrustDecision:
     extra, problems = _receipt_delegations(data)
-    claimed = data.get("signer")
     decision = decide_trust(
-        key,
-        options.trusted,
-        timestamp,
-        scope=options.scope,
-        claimed_signer=claimed if isinstance(claimed, str) else None,
-        extra_delegations=extra,
+        key, options.trusted, timestamp, scope=options.scope, claimed_signer=claimed, extra_delegations=extra
     )
     if problems and not decision.trusted:
         return TrustDecision(decision.status, decision.code, f"{decision.message} (ignored: {problems})")
@@ -98,9 +94,6 @@ def malformed_result(source: str, error: MalformedReceiptError, options: VerifyO
     )
 
 
-SignatureOutcome = tuple[bool, str, str, "PublicKey | None"]
-
-
 def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationResult:
     """Verify a :class:`Receipt`: its data is read again, strictly, before anything is checked.
 
@@ -122,8 +115,10 @@ def _verify_read(
     checks: list[R.Check] = [R.Check("format", True, "ok", "well-formed receipt")]
     if signature is None:
         signature = check_signature(receipt, options.trusted.known_key)
-    sig_ok, sig_code, sig_message, key = signature
-    checks.append(R.Check("signature", sig_ok, sig_code, sig_message))
+    sig_ok, key = signature.valid, signature.key
+    checks.append(R.Check("signature", sig_ok, signature.code, signature.message))
+    claimed = data.get("signer") if signature.claims_bound else None  # a claim only its signing key made
+    claimed_signer = claimed if isinstance(claimed, str) else None
     timestamp = receipt.timestamp or parse_rfc3339(data["timestamp"])
     now = options.now or utc_now()
 
@@ -137,7 +132,7 @@ def _verify_read(
         trusted_ok = True
         chain = R.CHAIN_UNTRUSTED
     elif key is not None and sig_ok:
-        decision = _trust(key, data, timestamp, options)
+        decision = _trust(key, data, timestamp, options, claimed_signer)
         trust_check = R.Check("trust", decision.trusted, decision.code, decision.message)
         chain = decision.status
         if options.integrity_only and _integrity_suffices(decision, key, options.trusted):
@@ -152,9 +147,7 @@ def _verify_read(
         trusted_ok = False
         chain = R.CHAIN_UNTRUSTED
     identity = decision.identity if decision is not None and decision.trusted else None
-    signer = identity or data.get("signer")
-    if not isinstance(signer, str):
-        signer = None
+    signer = identity or claimed_signer
 
     age = now - timestamp
     ts_ok = age >= -options.tolerance
@@ -252,32 +245,51 @@ def verify_document(document: Any, options: VerifyOptions, *, source: str) -> R.
 
 
 def _verify_envelope(document: Mapping[str, Any], options: VerifyOptions, source: str) -> R.VerificationResult:
-    from attestkit.core.dsse import open_envelope
+    """An envelope is valid when a trusted key signed it *and* the receipt inside is intact.
+
+    The receipt's own signature must verify against its ``signer_public_key`` (an envelope
+    around a tampered or unsigned receipt is refused, whoever signed the envelope). Its
+    ``signer`` claim counts only when that key is also the envelope's signer; otherwise the
+    identity reported is the envelope key's, as the trust store establishes it, or none.
+    """
+    from attestkit.core.dsse import find_signer, open_envelope
     from attestkit.core.signing import embedded_public_key
 
     receipt, signed_bytes, signatures = open_envelope(document, source)
-    candidates = list(options.trusted.keys)
     try:
-        embedded = embedded_public_key(receipt.data, options.trusted.known_key)
+        embedded: PublicKey | None = embedded_public_key(receipt.data, options.trusted.known_key)
     except AttestkitError:
         embedded = None
-    keys = [entry.public_key for entry in candidates]
-    if embedded is not None and embedded not in keys:
-        keys.append(embedded)
-    outcome: SignatureOutcome = (
-        False,
-        "bad-signature",
-        "no DSSE signature verifies with a trusted or embedded key",
-        None,
-    )
-    for keyid, sig in signatures:
-        # Keys whose id matches first; key ids are hints (other tools compute them differently).
-        for key in sorted(keys, key=lambda k: k.key_id != keyid):
-            if key.verify(signed_bytes, sig):
-                outcome = (True, "ok", f"DSSE envelope signed by {key.text} (key id {key.key_id})", key)
-                break
-        if outcome[0]:
-            break
+    # The receipt's own key first: the usual exporter, and the only one integrity-only can use.
+    keys = [] if embedded is None else [embedded]
+    keys.extend(entry.public_key for entry in options.trusted.keys if entry.public_key != embedded)
+    search = find_signer(signed_bytes, signatures, keys)
+    key = search.key
+    if key is None:
+        outcome = SignatureOutcome(False, "bad-signature", "no DSSE signature verifies with a trusted or embedded key")
+        if search.exhausted:
+            outcome = SignatureOutcome(
+                False,
+                "signature-budget",
+                f"no DSSE signature verified within the budget of {search.attempts} checks per envelope",
+            )
+        return _verify_read(receipt, options, outcome)
+    inner = check_signature(receipt, options.trusted.known_key)
+    if not inner.valid:
+        outcome = SignatureOutcome(
+            False, "inner-signature", f"DSSE envelope signed by {key.text}, but the receipt inside: {inner.message}", key
+        )
+    elif key == inner.key:
+        outcome = SignatureOutcome(True, "ok", f"DSSE envelope signed by {key.text} (key id {key.key_id})", key)
+    else:
+        outcome = SignatureOutcome(
+            True,
+            "ok",
+            f"DSSE envelope signed by {key.text} (key id {key.key_id}) around a receipt signed by "
+            f"{receipt.data['signer_public_key']}: the receipt's signer claim is ignored",
+            key,
+            claims_bound=False,
+        )
     return _verify_read(receipt, options, outcome)
 
 

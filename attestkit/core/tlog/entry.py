@@ -29,11 +29,13 @@ def receipt_entry(receipt: Receipt, *, check: bool = True) -> bytes:
     """The entry bytes for *receipt*; with *check*, its signature must verify first."""
     signer = str(receipt.data.get("signer_public_key", "")).lower()
     if check:
-        ok, code, message, key = check_signature(receipt)
-        if key is not None:
-            signer = key.text
-        if not ok:
-            raise InvalidError(f"{receipt.source}: {message}; only validly signed receipts are logged", code=code)
+        outcome = check_signature(receipt)
+        if outcome.key is not None:
+            signer = outcome.key.text
+        if not outcome.valid:
+            raise InvalidError(
+                f"{receipt.source}: {outcome.message}; only validly signed receipts are logged", code=outcome.code
+            )
     signature = receipt.data.get("signature")
     match = _SIGNATURE.match(signature) if isinstance(signature, str) else None
     if match is None:

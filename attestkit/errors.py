@@ -178,6 +178,12 @@ class TrustStoreError(CouldNotCheckError):
     code = "trust-store"
 
 
+class KeyringEditError(UsageError):
+    """A keyring edit is refused (unknown or duplicate key, a revocation it would weaken)."""
+
+    code = "keyring-edit"
+
+
 class PolicyError(CouldNotCheckError):
     """A policy name or policy file is unknown, unreadable or invalid."""
 
@@ -243,6 +249,7 @@ __all__ = [
     "InvalidError",
     "KeyFormatError",
     "KeyPermissionError",
+    "KeyringEditError",
     "LogConsistencyError",
     "LogCorruptError",
     "LogStateError",

@@ -78,11 +78,16 @@ def test_delegation_rules() -> None:
 def test_chains_depth_and_cycles() -> None:
     keys = _keys(7)
     root, chain = keys[0], keys[1:]
-    statements = [_delegate(parent, child) for parent, child in zip([root, *chain], chain, strict=False)]
-    four = sign_receipt(make_receipt(delegations=statements[:4]), chain[3])
+    pairs = list(zip([root, *chain], chain, strict=False))
+    # Without may_delegate, a delegate cannot pass its authority on (issue 14.3).
+    plain = [_delegate(parent, child) for parent, child in pairs]
+    four = sign_receipt(make_receipt(delegations=plain[:4]), chain[3])
+    assert {c.code for c in _verify(four, _root_store(root)).failed_checks} == {"may-not-delegate"}
+    allowed = [_delegate(parent, child, may_delegate=True) for parent, child in pairs]
+    four = sign_receipt(make_receipt(delegations=allowed[:4]), chain[3])
     result = _verify(four, _root_store(root))
     assert result.valid and len(result.chain) == 5
-    five = sign_receipt(make_receipt(delegations=statements[:5]), chain[4])
+    five = sign_receipt(make_receipt(delegations=allowed[:5]), chain[4])
     assert {c.code for c in _verify(five, _root_store(root)).failed_checks} == {"chain-too-long"}
     a, b = keys[1], keys[2]
     loop = [_delegate(a, b), _delegate(b, a)]
@@ -203,11 +208,13 @@ def test_cli_delegate_and_verify_chain(cli: Callable[..., CliResult], tmp_path: 
             "release@company.com",
             "--role",
             "root",
+            "--scope",
+            "project:myapp",
         ).code
         == 0
     )
     statement_file = tmp_path / "delegation.json"
-    made = _cli_keys(cli, "delegate", "--key", str(tmp_path / "k" / "root.key"), "--delegate", str(tmp_path / "k" / "ci.pub"),
+    made = _cli_keys(cli, "delegate", "--keyring", ring, "--key", str(tmp_path / "k" / "root.key"), "--delegate", str(tmp_path / "k" / "ci.pub"),
                      "--identity", "ci@company.com", "--scope", "project:myapp", "--not-before", "2026-01-01T00:00:00Z", "-o", str(statement_file))  # fmt: skip
     assert made.code == 0
     receipt = make_receipt(delegations=[json.loads(statement_file.read_text())])

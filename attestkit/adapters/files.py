@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from attestkit.core.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
-from attestkit.core.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_document, parse_receipt
+from attestkit.core.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
 from attestkit.core.trust import TrustStore, parse_trusted_keys
 from attestkit.errors import (
     AttestkitError,
@@ -293,31 +293,77 @@ def load_trusted_keys_file(path: str) -> TrustStore:
     return parse_trusted_keys(text, path)
 
 
-def update_keyring(path: str, change: Callable[[dict[str, Any]], None]) -> TrustStore:
-    """Apply *change* to the keyring document at *path* (created if absent), validate, write.
+KEYRING_MODE = 0o644
 
-    The previous file is kept as ``PATH.bak``; the write is atomic, so an interrupted or
-    invalid update never leaves a broken keyring.
+
+def _fsync_directory(path: str) -> None:
+    """Make a rename in *path*'s directory durable (where the platform supports it)."""
+    try:
+        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the rename itself is atomic
+    finally:
+        os.close(fd)
+
+
+def update_keyring(path: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> TrustStore:
+    """Replace the keyring at *path* (created if absent) by ``change(document)``, validated.
+
+    Edits are serialised: an exclusive ``flock`` on ``PATH.lock`` (beside the keyring, never
+    removed) is held from reading to renaming, so concurrent edits never lose one another.
+    The new file and its directory are fsynced, the keyring's mode is kept, the previous
+    version is kept as ``PATH.bak``, and a keyring that is a symlink (or not a regular file)
+    is refused rather than silently replaced by a regular file.
     """
-    from attestkit.core.keyring import parse_keyring
+    import fcntl
+
+    from attestkit.core.keyring import empty_keyring, keyring_from_document, load_keyring_document
     from attestkit.core.yaml_reader import dump_yaml
 
-    old: bytes | None = None
-    document: dict[str, Any] = {"version": 1, "keys": []}
-    if os.path.exists(path):
-        old = read_bytes(path, "keyring")
-        loaded = parse_document(old, source=path, fmt="yaml")
-        if not isinstance(loaded, dict):
-            raise TrustStoreError(f"{path}: a keyring must be a mapping")
-        document = loaded
-        parse_keyring(old.decode("utf-8"), path)  # refuse to build on a broken keyring
-    change(document)
-    text = "# attestkit keyring (see docs/keys.md)\n" + dump_yaml(document)
-    store = parse_keyring(text, path)
-    if old is not None:
-        write_atomic(path + ".bak", old, mode=0o644)
-    write_atomic(path, text.encode("utf-8"), mode=0o644)
-    return store
+    try:
+        lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise InputFileError(f"{path}.lock: cannot open the keyring lock: {exc.strerror}") from None
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        try:
+            info: os.stat_result | None = os.lstat(path)
+        except FileNotFoundError:
+            info = None
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read keyring: {exc.strerror}") from None
+        old: bytes | None = None
+        document = empty_keyring()
+        mode = KEYRING_MODE
+        if info is not None:
+            if stat.S_ISLNK(info.st_mode):
+                raise InputFileError(
+                    f"{path}: keyring is a symbolic link; refusing to replace it (edit {os.path.realpath(path)} instead)"
+                )
+            if not stat.S_ISREG(info.st_mode):
+                raise InputFileError(f"{path}: keyring is not a regular file")
+            mode = stat.S_IMODE(info.st_mode)
+            old = read_bytes(path, "keyring", MAX_TRUST_FILE_BYTES)
+            try:
+                text = old.decode("utf-8")
+            except UnicodeDecodeError:
+                raise TrustStoreError(f"{path}: keyring is not UTF-8 text") from None
+            document = load_keyring_document(text, path)
+            keyring_from_document(document, path)  # refuse to build on a broken keyring
+        updated = change(document)
+        text = "# attestkit keyring (see docs/keys.md)\n" + dump_yaml(updated)
+        store = keyring_from_document(load_keyring_document(text, path), path)
+        if old is not None:
+            write_atomic(path + ".bak", old, mode=mode)
+        write_atomic(path, text.encode("utf-8"), mode=mode)
+        _fsync_directory(path)
+        return store
+    finally:
+        os.close(lock_fd)  # releases the lock
 
 
 def write_keypair(out_dir: str, name: str, key: PrivateKey, passphrase: bytes | None = None) -> tuple[str, str]:

@@ -1,11 +1,11 @@
-"""``attestkit keys``: generate and show Ed25519 keys."""
+"""``attestkit keys``: generate and show Ed25519 keys; edit keyrings through the pure core functions."""
 
 from __future__ import annotations
 
 import json
 import os
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,14 +14,20 @@ from attestkit.adapters.files import (
     load_private_key_file,
     load_public_key,
     load_trusted_keys_file,
+    read_bytes,
     update_keyring,
     write_keypair,
 )
 from attestkit.cli.output import json_line, out
 from attestkit.cli.reporting import emit
-from attestkit.core.keys import PrivateKey, PublicKey, parse_public_key
+from attestkit.core.keyring import ROLES, add_key, key_status, revoke_key, rotate_key
+from attestkit.core.keys import PrivateKey
 from attestkit.core.timeutil import format_rfc3339, parse_duration, parse_instant, utc_now
-from attestkit.errors import KeyFormatError, UsageError
+from attestkit.core.trust import REVOCATION_REASONS, TrustStore, is_revoked
+from attestkit.errors import KeyFormatError, TrustStoreError, UsageError
+
+if TYPE_CHECKING:
+    from attestkit.core.delegation import Delegation
 
 
 @click.group()
@@ -84,45 +90,6 @@ def _when(value: str | None, option: str) -> datetime | None:
         raise UsageError(f"{option}: use RFC 3339 or Unix seconds") from None
 
 
-def _matches(item: dict[str, Any], selector: str) -> bool:
-    text = item.get("public_key", "")
-    try:
-        key = parse_public_key(text)
-    except KeyFormatError:
-        return False
-    return selector in (key.key_id, key.text) or selector.lower() == key.text.lower()
-
-
-def _find(document: dict[str, Any], selector: str, path: str) -> dict[str, Any]:
-    found = [item for item in document.get("keys", []) if isinstance(item, dict) and _matches(item, selector)]
-    if not found:
-        raise UsageError(f"{path}: no key {selector!r} in the keyring")
-    return found[0]
-
-
-def _trust_entry(public: PublicKey, identity: str | None, scopes: tuple[str, ...], roles: tuple[str, ...],
-                 not_before: datetime | None, not_after: datetime | None) -> dict[str, Any]:  # fmt: skip
-    entry: dict[str, Any] = {"public_key": public.text}
-    if identity:
-        entry["identity"] = identity
-    if not_before:
-        entry["not_before"] = format_rfc3339(not_before)
-    if not_after:
-        entry["not_after"] = format_rfc3339(not_after)
-    if scopes:
-        entry["scopes"] = list(scopes)
-    if roles:
-        entry["roles"] = list(roles)
-    return entry
-
-
-def _add(document: dict[str, Any], entry: dict[str, Any], path: str) -> None:
-    keys = document.setdefault("keys", [])
-    if any(isinstance(item, dict) and _matches(item, entry["public_key"]) for item in keys):
-        raise UsageError(f"{path}: key {entry['public_key']} is already in the keyring")
-    keys.append(entry)
-
-
 _KEYRING = click.option("--keyring", "keyring_path", required=True, help="Keyring file (YAML, see docs/keys.md).")
 
 
@@ -131,17 +98,20 @@ _KEYRING = click.option("--keyring", "keyring_path", required=True, help="Keyrin
 @_KEYRING
 @click.option("--identity", help="Signer identity, e.g. ci-system@company.com.")
 @click.option("--scope", "scopes", multiple=True, help="Scope the key is trusted for (repeatable).")
-@click.option("--role", "roles", multiple=True, type=click.Choice(["root", "signer"]), help="'root' may delegate.")
+@click.option("--role", "roles", multiple=True, type=click.Choice(list(ROLES)), help="'root' may delegate.")
 @click.option("--not-before", help="Start of the validity window.")
 @click.option("--not-after", help="End of the validity window.")
 def trust_cmd(pubkey: str, keyring_path: str, identity: str | None, scopes: tuple[str, ...], roles: tuple[str, ...],
               not_before: str | None, not_after: str | None) -> int:  # fmt: skip
     """Add PUBKEY (literal or file, any accepted form) to a keyring, atomically."""
     public = load_public_key(pubkey)
-    entry = _trust_entry(
-        public, identity, scopes, roles, _when(not_before, "--not-before"), _when(not_after, "--not-after")
-    )
-    update_keyring(keyring_path, lambda doc: _add(doc, entry, keyring_path))
+    start, end = _when(not_before, "--not-before"), _when(not_after, "--not-after")
+
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        return add_key(document, public, identity=identity, scopes=scopes, roles=roles, not_before=start,
+                       not_after=end, source=keyring_path)  # fmt: skip
+
+    update_keyring(keyring_path, change)
     out(f"trusted {public.text} (key id {public.key_id}) in {keyring_path}")
     return 0
 
@@ -149,22 +119,31 @@ def trust_cmd(pubkey: str, keyring_path: str, identity: str | None, scopes: tupl
 keys.add_command(trust_cmd, "import")
 
 
+def _revocation_text(store: TrustStore, selector: str) -> str:
+    """How the key *selector* stands after an edit (the kept date may be earlier than asked)."""
+    for entry in store.keys:
+        if selector in (entry.public_key.key_id, entry.public_key.text) and entry.revoked_at is not None:
+            return f"{entry.revocation_reason} from {format_rfc3339(entry.revoked_at)}"
+    for revocation in store.revocations:
+        if selector.lower() in (revocation.public_key.key_id, revocation.public_key.text):
+            return f"{revocation.reason} from {format_rfc3339(revocation.revoked_at)}"
+    return "revoked"
+
+
 @keys.command("revoke")
 @click.argument("keyid")
 @_KEYRING
-@click.option("--reason", required=True, type=click.Choice(["key-compromise", "superseded", "retired"]))
+@click.option("--reason", required=True, type=click.Choice(list(REVOCATION_REASONS)))
 @click.option("--effective-date", help="When the revocation takes effect (default: now).")
 def revoke_cmd(keyid: str, keyring_path: str, reason: str, effective_date: str | None) -> int:
-    """Revoke KEYID (key id or ed25519:<hex>) in a keyring, atomically."""
+    """Revoke KEYID (key id or ed25519:<hex>) in a keyring, atomically.
+
+    A delegated key that the keyring does not list is recorded in its `revocations` (give the
+    full key). A revocation is one-way: only a stronger reason or an earlier date is accepted.
+    """
     moment = _when(effective_date, "--effective-date") or utc_now()
-
-    def change(document: dict[str, Any]) -> None:
-        item = _find(document, keyid, keyring_path)
-        item["revoked_at"] = format_rfc3339(moment)
-        item["reason"] = reason
-
-    update_keyring(keyring_path, change)
-    out(f"revoked {keyid} ({reason}) from {format_rfc3339(moment)}")
+    store = update_keyring(keyring_path, lambda doc: revoke_key(doc, keyid, reason, moment, source=keyring_path))
+    out(f"revoked {keyid}: {_revocation_text(store, keyid.strip())}")
     return 0
 
 
@@ -182,25 +161,22 @@ def rotate_cmd(keyring_path: str, old_key: str, out_dir: str, name: str, transit
         raise UsageError(f"--transition: {exc}") from None
     now = utc_now()
     new_key = PrivateKey.generate()
-
-    def change(document: dict[str, Any]) -> None:
-        old = _find(document, old_key, keyring_path)
-        entry = {k: v for k, v in old.items() if k in ("identity", "scopes", "roles", "not_after")}
-        entry = {"public_key": new_key.public_key.text, **entry, "not_before": format_rfc3339(now)}
-        entry.pop("not_after", None)
-        _add(document, entry, keyring_path)
-        old["revoked_at"] = format_rfc3339(now + overlap)
-        old["reason"] = "superseded"
-
     passphrase = os.environ.get(PASSPHRASE_ENV)
-    key_path, pub_path = write_keypair(out_dir, name, new_key, passphrase.encode("utf-8") if passphrase else None)
+    written: list[str] = []
+
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        updated = rotate_key(document, old_key, new_key.public_key, now, overlap, source=keyring_path)
+        # Written only once the edit is known to be acceptable, under the keyring lock.
+        written.extend(write_keypair(out_dir, name, new_key, passphrase.encode("utf-8") if passphrase else None))
+        return updated
+
     try:
         update_keyring(keyring_path, change)
-    except Exception:
-        os.unlink(key_path)
-        os.unlink(pub_path)
+    except BaseException:
+        for path in written:
+            os.unlink(path)
         raise
-    out(f"new key {new_key.public_key.text} (key id {new_key.public_key.key_id}) written to {key_path}")
+    out(f"new key {new_key.public_key.text} (key id {new_key.public_key.key_id}) written to {written[0]}")
     out(f"old key {old_key} superseded from {format_rfc3339(now + overlap)}")
     return 0
 
@@ -209,24 +185,23 @@ def rotate_cmd(keyring_path: str, old_key: str, out_dir: str, name: str, transit
 @_KEYRING
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
 def list_cmd(keyring_path: str, as_json: bool) -> int:
-    """Show the keyring: id, identity, window, scopes, roles, status."""
+    """Show the keyring: id, identity, window, scopes, roles, status (then revoked delegated keys)."""
     store = load_trusted_keys_file(keyring_path)
     now = utc_now()
     rows: list[dict[str, Any]] = []
     for entry in store.keys:
-        if entry.revoked_at is not None and (entry.revocation_reason == "key-compromise" or now >= entry.revoked_at):
-            status = f"revoked ({entry.revocation_reason})"
-        elif entry.revoked_at is not None:
-            status = f"active until {format_rfc3339(entry.revoked_at)} ({entry.revocation_reason})"
-        elif entry.not_after is not None and now > entry.not_after:
-            status = "expired"
-        elif entry.not_before is not None and now < entry.not_before:
-            status = "not yet valid"
-        else:
-            status = "active"
         window = f"{format_rfc3339(entry.not_before) if entry.not_before else '-'} .. {format_rfc3339(entry.not_after) if entry.not_after else '-'}"
         rows.append({"key_id": entry.public_key.key_id, "public_key": entry.public_key.text, "identity": entry.identity,
-                     "window": window, "scopes": list(entry.scopes), "roles": list(entry.roles), "status": status})  # fmt: skip
+                     "window": window, "scopes": list(entry.scopes), "roles": list(entry.roles),
+                     "status": key_status(entry, now)})  # fmt: skip
+    for revocation in store.revocations:
+        status = (
+            f"revoked ({revocation.reason})"
+            if is_revoked(revocation.revoked_at, revocation.reason, now)
+            else f"revoked from {format_rfc3339(revocation.revoked_at)} ({revocation.reason})"
+        )
+        rows.append({"key_id": revocation.public_key.key_id, "public_key": revocation.public_key.text,
+                     "identity": None, "window": "- .. -", "scopes": [], "roles": [], "status": status})  # fmt: skip
     if as_json:
         for row in rows:
             out(json_line(row))
@@ -240,29 +215,61 @@ def list_cmd(keyring_path: str, as_json: bool) -> int:
     return 0
 
 
+def _statements(paths: tuple[str, ...]) -> list[Delegation]:
+    from attestkit.core.delegation import parse_delegation
+    from attestkit.core.reader import parse_document
+
+    found: list[Delegation] = []
+    for path in paths:
+        document = parse_document(read_bytes(path, "delegation statement"), source=path, fmt="json")
+        try:
+            found.append(parse_delegation(document))
+        except TrustStoreError as exc:
+            raise TrustStoreError(f"{path}: {exc.message}") from None
+    return found
+
+
 @keys.command("delegate")
-@click.option("--key", "root_key", required=True, help="The delegating (root) private key file.")
+@click.option(
+    "--key",
+    "root_key",
+    required=True,
+    help="The delegating private key file (a root, or a key delegated with may_delegate).",
+)
 @click.option("--delegate", "delegate_key", required=True, help="Public key being authorised (literal or file).")
+@_KEYRING
+@click.option("--via", "via", multiple=True, help="Delegation statement that lets --key re-delegate (repeatable).")
 @click.option("--identity", help="Identity the delegated key signs as.")
 @click.option("--scope", "scopes", multiple=True, help="Scope granted (repeatable).")
 @click.option("--not-before", help="Start of the delegation window (default: now).")
 @click.option("--not-after", help="End of the delegation window.")
+@click.option("--may-delegate", is_flag=True, help="Let the delegate delegate in turn (never more than it holds).")
 @click.option("-o", "--output", help="Write the statement here (default: stdout).")
-def delegate_cmd(root_key: str, delegate_key: str, identity: str | None, scopes: tuple[str, ...], not_before: str | None,
-                 not_after: str | None, output: str | None) -> int:  # fmt: skip
-    """Create a signed delegation statement (add it to a keyring's `delegations` or a receipt's)."""
-    from attestkit.core.delegation import create_delegation
+def delegate_cmd(root_key: str, delegate_key: str, keyring_path: str, via: tuple[str, ...], identity: str | None,
+                 scopes: tuple[str, ...], not_before: str | None, not_after: str | None, may_delegate: bool,
+                 output: str | None) -> int:  # fmt: skip
+    """Create a signed delegation statement (add it to a keyring's `delegations` or a receipt's).
 
+    The statement is checked against --keyring first: the key must be a root there, or be
+    delegated with may_delegate (--via), and may only narrow identity, scopes and window.
+    """
+    from attestkit.core.delegation import create_delegation, parse_delegation
+    from attestkit.core.trust_chain import check_can_delegate
+
+    store = load_trusted_keys_file(keyring_path)
     root = load_private_key_file(root_key)
+    now = utc_now()
     statement = create_delegation(
         root,
         load_public_key(delegate_key),
         identity=identity,
         scopes=scopes,
-        not_before=_when(not_before, "--not-before") or utc_now(),
+        not_before=_when(not_before, "--not-before") or now,
         not_after=_when(not_after, "--not-after"),
-        issued_at=utc_now(),
+        issued_at=now,
+        may_delegate=may_delegate,
     )
+    check_can_delegate(parse_delegation(statement), store, now, via=_statements(via))
     emit(json.dumps(statement, indent=2) + "\n", output)
     return 0
 

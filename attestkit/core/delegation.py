@@ -2,7 +2,9 @@
 
 A statement is a JSON object with ``type`` = ``attestkit/delegation/v1`` (a value no receipt
 may carry, so the two can never be confused), signed with Ed25519 over the RFC 8785 form of
-the object without its ``signature`` member — the same rule as receipts.
+the object without its ``signature`` member — the same rule as receipts. ``may_delegate: true``
+lets the delegate delegate in turn (never more than it holds itself); without it the delegate
+may only sign receipts.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Delegation:
     not_before: datetime | None
     not_after: datetime | None
     signature_valid: bool
+    may_delegate: bool = False
 
 
 def create_delegation(
@@ -45,8 +48,13 @@ def create_delegation(
     not_before: datetime | None = None,
     not_after: datetime | None = None,
     issued_at: datetime | None = None,
+    may_delegate: bool = False,
 ) -> dict[str, Any]:
-    """A signed delegation statement from *root* to *delegate*."""
+    """A signed delegation statement from *root* to *delegate*.
+
+    This only signs: whether *root* may delegate is decided when the statement is verified
+    (``attestkit.core.trust_chain.check_can_delegate`` checks it up front).
+    """
     statement: dict[str, Any] = {
         "type": DELEGATION_TYPE,
         "delegator": root.public_key.text,
@@ -55,6 +63,8 @@ def create_delegation(
     }
     if identity is not None:
         statement["identity"] = identity
+    if may_delegate:
+        statement["may_delegate"] = True
     for name, moment in (("not_before", not_before), ("not_after", not_after), ("issued_at", issued_at)):
         if moment is not None:
             statement[name] = format_rfc3339(moment)
@@ -88,6 +98,9 @@ def parse_delegation(statement: Any) -> Delegation:
     identity = statement.get("identity")
     if identity is not None and not isinstance(identity, str):
         raise TrustStoreError("delegation identity must be a string")
+    may_delegate = statement.get("may_delegate", False)
+    if not isinstance(may_delegate, bool):
+        raise TrustStoreError("delegation may_delegate must be true or false")
     try:
         delegator = PublicKey.from_raw(bytes.fromhex(delegator_text[8:]))
         signing_input = canonicalize({k: v for k, v in statement.items() if k != "signature"})
@@ -101,6 +114,7 @@ def parse_delegation(statement: Any) -> Delegation:
         not_before=_date(statement.get("not_before"), "not_before"),
         not_after=_date(statement.get("not_after"), "not_after"),
         signature_valid=delegator.verify(signing_input, bytes.fromhex(signature[8:])),
+        may_delegate=may_delegate,
     )
 
 

@@ -11,21 +11,39 @@ Format (YAML; see docs/keys.md)::
         scopes: [project:myapp]
         revoked_at: 2026-06-01T00:00:00Z
         reason: superseded
+    revocations:            # keys revoked without being trusted here (e.g. delegated keys)
+      - public_key: ed25519:<64 hex>
+        revoked_at: 2026-06-01T00:00:00Z
+        reason: key-compromise
+    delegations: [...]      # signed statements, see attestkit.core.delegation
+
+The edit functions (:func:`add_key`, :func:`revoke_key`, :func:`rotate_key`) are pure: they
+take a document and return a new, validated one, and never weaken a revocation.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import copy
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from attestkit.core.delegation import parse_delegation
-from attestkit.core.keys import parse_public_key
-from attestkit.core.timeutil import parse_optional_rfc3339
-from attestkit.core.trust import TrustedKey, TrustStore
-from attestkit.errors import AttestkitError, TrustStoreError
+from attestkit.core.keys import PublicKey, parse_public_key
+from attestkit.core.timeutil import format_rfc3339, parse_optional_rfc3339
+from attestkit.core.trust import (
+    REVOCATION_REASONS,
+    KeyRevocation,
+    TrustedKey,
+    TrustStore,
+    revocation_strength,
+    weakens,
+)
+from attestkit.errors import AttestkitError, KeyFormatError, KeyringEditError, TrustStoreError
 
-REVOCATION_REASONS = ("key-compromise", "superseded", "retired")
 _FIELDS = {"public_key", "identity", "not_before", "not_after", "scopes", "roles", "revoked_at", "reason", "comment"}
+_REVOCATION_FIELDS = {"public_key", "revoked_at", "reason", "comment"}
+_TOP_LEVEL = {"version", "keys", "revocations", "delegations"}
 ROLES = ("root", "signer")
 
 
@@ -38,12 +56,56 @@ def _date(value: Any, where: str, source: str) -> datetime | None:
 
 def parse_keyring(text: str, source: str = "<keyring>") -> TrustStore:
     """Parse a keyring document; :class:`TrustStoreError` names the bad entry."""
+    return keyring_from_document(load_keyring_document(text, source), source)
+
+
+def load_keyring_document(text: str, source: str = "<keyring>") -> dict[str, Any]:
+    """The keyring's YAML read strictly (no anchors, tags or duplicate keys), not yet validated."""
     from attestkit.core.reader import parse_document
 
     try:
         document = parse_document(text.encode("utf-8"), source=source, fmt="yaml")
     except AttestkitError as exc:
         raise TrustStoreError(f"{source}: not a valid keyring: {exc.message}") from None
+    if not isinstance(document, dict):
+        raise TrustStoreError(f"{source}: a keyring must be a mapping")
+    return document
+
+
+def _revocations(document: Mapping[str, Any], source: str) -> list[KeyRevocation]:
+    items = document.get("revocations") or []
+    if not isinstance(items, list):
+        raise TrustStoreError(f"{source}: revocations must be a list")
+    found: list[KeyRevocation] = []
+    seen: set[bytes] = set()
+    for index, item in enumerate(items):
+        where = f"revocations[{index}]"
+        if not isinstance(item, dict):
+            raise TrustStoreError(f"{source}: {where}: must be a mapping")
+        unknown = set(item) - _REVOCATION_FIELDS
+        if unknown:
+            raise TrustStoreError(f"{source}: {where}: unknown field {sorted(unknown)[0]!r}")
+        if not isinstance(item.get("public_key"), str):
+            raise TrustStoreError(f"{source}: {where}: public_key is required")
+        try:
+            key = parse_public_key(item["public_key"])
+        except AttestkitError as exc:
+            raise TrustStoreError(f"{source}: {where}: {exc.message}") from None
+        if key.raw in seen:
+            raise TrustStoreError(f"{source}: {where}: duplicate key {key.text}")
+        seen.add(key.raw)
+        revoked_at = _date(item.get("revoked_at"), where + ".revoked_at", source)
+        if revoked_at is None:
+            raise TrustStoreError(f"{source}: {where}: revoked_at is required")
+        reason = item.get("reason")
+        if reason not in REVOCATION_REASONS:
+            raise TrustStoreError(f"{source}: {where}: reason must be one of {', '.join(REVOCATION_REASONS)}")
+        found.append(KeyRevocation(key, revoked_at, reason, source))
+    return found
+
+
+def keyring_from_document(document: Any, source: str = "<keyring>") -> TrustStore:
+    """Validate a parsed keyring document; :class:`TrustStoreError` names the bad entry."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise TrustStoreError(f"{source}: a keyring needs a 'keys' list")
     entries: list[TrustedKey] = []
@@ -93,18 +155,228 @@ def parse_keyring(text: str, source: str = "<keyring>") -> TrustStore:
                 revoked_at=revoked_at,
                 revocation_reason=reason if revoked_at is not None else None,
                 roles=tuple(roles),
+                source=source,
             )
         )
+    unknown_top = set(document) - _TOP_LEVEL
+    if unknown_top:
+        raise TrustStoreError(f"{source}: unknown top-level field {sorted(unknown_top)[0]!r}")
+    revocations = _revocations(document, source)
+    for revocation in revocations:
+        if revocation.public_key.raw in seen:
+            raise TrustStoreError(
+                f"{source}: key {revocation.public_key.text} is both an entry and in revocations; "
+                "revoke the entry itself"
+            )
+    statements = document.get("delegations") or []
+    if not isinstance(statements, list):
+        raise TrustStoreError(f"{source}: delegations must be a list")
     delegations = []
-    for index, statement in enumerate(document.get("delegations") or []):
+    for index, statement in enumerate(statements):
         try:
             delegations.append(parse_delegation(statement))
         except TrustStoreError as exc:
             raise TrustStoreError(f"{source}: delegations[{index}]: {exc.message}") from None
-    unknown_top = set(document) - {"version", "keys", "delegations"}
-    if unknown_top:
-        raise TrustStoreError(f"{source}: unknown top-level field {sorted(unknown_top)[0]!r}")
-    return TrustStore(tuple(entries), tuple(delegations))
+    return TrustStore(tuple(entries), tuple(delegations), tuple(revocations))
 
 
-__all__ = ["REVOCATION_REASONS", "ROLES", "parse_keyring"]
+# ---- editing: pure functions from a document to a new document ------------------------
+
+
+def empty_keyring() -> dict[str, Any]:
+    """A keyring document with no keys."""
+    return {"version": 1, "keys": []}
+
+
+def _selected(text: Any, selector: str) -> PublicKey | None:
+    try:
+        key = parse_public_key(text) if isinstance(text, str) else None
+    except KeyFormatError:
+        return None
+    if key is None:
+        return None
+    return key if selector == key.key_id or selector.strip().lower() == key.text.lower() else None
+
+
+def _index_of(items: Sequence[Any], selector: str) -> int | None:
+    for index, item in enumerate(items):
+        if isinstance(item, Mapping) and _selected(item.get("public_key"), selector) is not None:
+            return index
+    return None
+
+
+def _checked(document: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A deep copy of *document*, after checking it is a valid keyring (never edit a broken one)."""
+    keyring_from_document(document, source)
+    return copy.deepcopy(dict(document))
+
+
+def add_key(
+    document: Mapping[str, Any],
+    public_key: PublicKey,
+    *,
+    identity: str | None = None,
+    scopes: Sequence[str] = (),
+    roles: Sequence[str] = (),
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    source: str = "<keyring>",
+) -> dict[str, Any]:
+    """A copy of *document* that trusts *public_key*; :class:`KeyringEditError` if already there.
+
+    A key listed in ``revocations`` cannot be added: trusting it again would undo the revocation.
+    """
+    result = _checked(document, source)
+    entry: dict[str, Any] = {"public_key": public_key.text}
+    if identity:
+        entry["identity"] = identity
+    if not_before:
+        entry["not_before"] = format_rfc3339(not_before)
+    if not_after:
+        entry["not_after"] = format_rfc3339(not_after)
+    if scopes:
+        entry["scopes"] = list(scopes)
+    if roles:
+        entry["roles"] = list(roles)
+    if _index_of(result["keys"], public_key.text) is not None:
+        raise KeyringEditError(f"{source}: key {public_key.text} is already in the keyring", code="duplicate-key")
+    if _index_of(result.get("revocations") or [], public_key.text) is not None:
+        raise KeyringEditError(
+            f"{source}: key {public_key.text} is revoked in this keyring; trusting it again would undo the "
+            "revocation (revocation is one-way)",
+            code="weakens-revocation",
+        )
+    result["keys"].append(entry)
+    keyring_from_document(result, source)
+    return result
+
+
+def _delegated_key(document: Mapping[str, Any], selector: str) -> PublicKey | None:
+    """A full key given as *selector*, or the delegate of one of the keyring's delegations."""
+    try:
+        return parse_public_key(selector)
+    except KeyFormatError:
+        pass
+    for statement in document.get("delegations") or []:
+        if isinstance(statement, Mapping):
+            found = _selected(statement.get("delegate"), selector)
+            if found is not None:
+                return found
+    return None
+
+
+def _apply_revocation(item: dict[str, Any], reason: str, at: datetime, key_id: str, source: str) -> None:
+    """Set *item*'s revocation to (*at*, *reason*) unless that weakens the one it already has."""
+    if item.get("revoked_at") is not None:
+        existing = (_date(item["revoked_at"], "revoked_at", source), item.get("reason"))
+        assert existing[0] is not None
+        why = weakens((existing[0], existing[1]), (at, reason))
+        if why is not None:
+            raise KeyringEditError(
+                f"{source}: refusing to weaken the revocation of key {key_id}: {why} "
+                f"(revocation is one-way: only a stronger reason or an earlier date is accepted)",
+                code="weakens-revocation",
+            )
+        if revocation_strength(reason) > revocation_strength(existing[1]):
+            at = min(at, existing[0])  # a stronger reason never moves the date later
+    item["revoked_at"] = format_rfc3339(at)
+    item["reason"] = reason
+
+
+def revoke_key(
+    document: Mapping[str, Any], selector: str, reason: str, at: datetime, *, source: str = "<keyring>"
+) -> dict[str, Any]:
+    """A copy of *document* with the key *selector* (key id or ``ed25519:<hex>``) revoked from *at*.
+
+    A key the keyring trusts is revoked in its entry; any other key (a delegated one) goes to
+    ``revocations``, given as a full key or as the key id of a delegate named in the keyring's
+    ``delegations``. An existing revocation may only be made stronger (``key-compromise``
+    over a date-based reason) or earlier: anything else raises :class:`KeyringEditError`.
+    """
+    if reason not in REVOCATION_REASONS:
+        raise KeyringEditError(f"unknown revocation reason {reason!r}")
+    result = _checked(document, source)
+    index = _index_of(result["keys"], selector)
+    if index is not None:
+        item = result["keys"][index]
+        key_id = parse_public_key(item["public_key"]).key_id
+    else:
+        key = _delegated_key(result, selector)
+        if key is None:
+            raise KeyringEditError(
+                f"{source}: no key {selector!r} in the keyring; to revoke a key it does not list, "
+                "give the full ed25519:<hex> key",
+                code="unknown-key",
+            )
+        revocations = result.setdefault("revocations", [])
+        position = _index_of(revocations, key.text)
+        if position is None:
+            revocations.append({"public_key": key.text})
+            position = len(revocations) - 1
+        item, key_id = revocations[position], key.key_id
+    _apply_revocation(item, reason, at, key_id, source)
+    keyring_from_document(result, source)
+    return result
+
+
+def rotate_key(
+    document: Mapping[str, Any],
+    selector: str,
+    new_key: PublicKey,
+    now: datetime,
+    transition: timedelta,
+    *,
+    source: str = "<keyring>",
+) -> dict[str, Any]:
+    """A copy of *document* trusting *new_key* like the old key, the old one superseded after *transition*.
+
+    The new entry takes the old one's identity, scopes and roles, valid from *now*. Rotating a
+    key whose revocation is already stronger (``key-compromise``, or superseded earlier) is
+    refused: it would make receipts it rejects valid again.
+    """
+    result = _checked(document, source)
+    index = _index_of(result["keys"], selector)
+    if index is None:
+        raise KeyringEditError(f"{source}: no key {selector!r} in the keyring", code="unknown-key")
+    old = result["keys"][index]
+    _apply_revocation(old, "superseded", now + transition, parse_public_key(old["public_key"]).key_id, source)
+    entry = {
+        "public_key": new_key.text,
+        **{k: copy.deepcopy(old[k]) for k in ("identity", "scopes", "roles") if k in old},
+    }
+    entry["not_before"] = format_rfc3339(now)
+    if _index_of(result["keys"], new_key.text) is not None:
+        raise KeyringEditError(f"{source}: key {new_key.text} is already in the keyring", code="duplicate-key")
+    result["keys"].append(entry)
+    keyring_from_document(result, source)
+    return result
+
+
+def key_status(entry: TrustedKey, now: datetime) -> str:
+    """How ``keys list`` describes an entry at *now*, by the same rules verification applies."""
+    from attestkit.core.trust_chain import entry_problem
+
+    problem = entry_problem(entry, now)
+    if problem is not None:
+        return {
+            "revoked": f"revoked ({entry.revocation_reason or 'revoked'})",
+            "expired": "expired",
+            "not-yet-valid": "not yet valid",
+        }[problem.code]
+    if entry.revoked_at is not None:
+        return f"active until {format_rfc3339(entry.revoked_at)} ({entry.revocation_reason or 'revoked'})"
+    return "active"
+
+
+__all__ = [
+    "REVOCATION_REASONS",
+    "ROLES",
+    "add_key",
+    "empty_keyring",
+    "key_status",
+    "keyring_from_document",
+    "load_keyring_document",
+    "parse_keyring",
+    "revoke_key",
+    "rotate_key",
+]

@@ -2,13 +2,18 @@
 
 A trust store is built from public keys (any accepted form) or from the text of a
 trusted-keys file: one key per line, concatenated PEM blocks, or a keyring document.
+
+When several sources speak about the same key, the store holds one entry that merges them so
+the most restrictive statement wins (see :func:`merge_entries` and docs/keys.md): the
+strongest revocation, the narrowest window, the common scopes and roles, and the identity
+(two different identities are refused).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,10 +25,54 @@ if TYPE_CHECKING:
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
 
+REVOKE_ALWAYS = "key-compromise"
+REVOCATION_REASONS = ("key-compromise", "superseded", "retired")
+
+
+def revocation_strength(reason: str | None) -> int:
+    """2 for ``key-compromise`` (every receipt rejected), 1 for the date-based reasons."""
+    return 2 if reason == REVOKE_ALWAYS else 1
+
+
+def is_revoked(revoked_at: datetime | None, reason: str | None, timestamp: datetime) -> bool:
+    """Whether a revocation rejects a receipt made at *timestamp*.
+
+    ``key-compromise`` rejects every receipt whatever its timestamp (a thief can backdate);
+    the other reasons reject receipts timestamped at or after *revoked_at*.
+    """
+    return revoked_at is not None and (reason == REVOKE_ALWAYS or timestamp >= revoked_at)
+
+
+Revocation = tuple[datetime, "str | None"]
+
+
+def strongest_revocation(first: Revocation | None, second: Revocation | None) -> Revocation | None:
+    """The revocation that rejects every receipt either one rejects: strongest reason, earliest date."""
+    if first is None or second is None:
+        return first or second
+    earlier = first if first[0] <= second[0] else second
+    stronger = first if revocation_strength(first[1]) >= revocation_strength(second[1]) else second
+    if revocation_strength(first[1]) == revocation_strength(second[1]):
+        stronger = earlier  # same effect: keep the label that goes with the earlier date
+    return earlier[0], stronger[1]
+
+
+def weakens(existing: Revocation, requested: Revocation) -> str | None:
+    """Why replacing *existing* by *requested* would let through a receipt it rejects, or ``None``."""
+    (old_at, old_reason), (new_at, new_reason) = existing, requested
+    if revocation_strength(new_reason) < revocation_strength(old_reason):
+        return f"it is revoked for {old_reason}, which rejects every receipt; {new_reason} would not"
+    if new_at > old_at and revocation_strength(new_reason) == revocation_strength(old_reason):
+        return f"it is revoked ({old_reason or 'revoked'}) from an earlier date; a later date would not"
+    return None
+
 
 @dataclass(frozen=True)
 class TrustedKey:
-    """A public key the verifier trusts, with optional identity, window and scopes."""
+    """A public key the verifier trusts, with optional identity, window and scopes.
+
+    ``source`` names where the entry came from (a file path), for error messages only.
+    """
 
     public_key: PublicKey
     identity: str | None = None
@@ -33,23 +82,111 @@ class TrustedKey:
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
     roles: tuple[str, ...] = ()
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def revocation(self) -> Revocation | None:
+        """``(revoked_at, reason)``, or ``None`` when the entry is not revoked."""
+        return (self.revoked_at, self.revocation_reason) if self.revoked_at is not None else None
+
+
+@dataclass(frozen=True)
+class KeyRevocation:
+    """A revocation of a key the store does not trust directly (typically a delegated key)."""
+
+    public_key: PublicKey
+    revoked_at: datetime
+    reason: str | None = None
+    source: str | None = field(default=None, compare=False)
+
+
+def _latest(first: datetime | None, second: datetime | None) -> datetime | None:
+    return first if second is None else second if first is None else max(first, second)
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    return first if second is None else second if first is None else min(first, second)
+
+
+def merge_entries(first: TrustedKey, second: TrustedKey) -> TrustedKey:
+    """One entry for two statements about the same key: the most restrictive of each part.
+
+    Revocation: the strongest reason and earliest date. Window: the latest ``not_before`` and
+    earliest ``not_after`` (an empty window trusts nothing). Scopes and roles: those both
+    grant (an entry without scopes covers no scope, without roles may not delegate).
+    Identity: the one given; two different identities raise :class:`TrustStoreError`.
+    """
+    if first.identity is not None and second.identity is not None and first.identity != second.identity:
+        raise TrustStoreError(
+            f"key {first.public_key.key_id} has conflicting identities: {first.identity!r} in "
+            f"{first.source or 'a key given directly'} and {second.identity!r} in "
+            f"{second.source or 'a key given directly'}"
+        )
+    revocation = strongest_revocation(first.revocation, second.revocation)
+    sources = [s for s in (first.source, second.source) if s]
+    return TrustedKey(
+        public_key=first.public_key,
+        identity=first.identity if first.identity is not None else second.identity,
+        not_before=_latest(first.not_before, second.not_before),
+        not_after=_earliest(first.not_after, second.not_after),
+        scopes=tuple(s for s in first.scopes if s in second.scopes),
+        revoked_at=revocation[0] if revocation else None,
+        revocation_reason=revocation[1] if revocation else None,
+        roles=tuple(r for r in first.roles if r in second.roles),
+        source=", ".join(dict.fromkeys(sources)) or None,
+    )
 
 
 @dataclass(frozen=True)
 class TrustStore:
-    """An immutable set of trusted keys indexed by raw public key."""
+    """An immutable set of trusted keys indexed by raw public key.
+
+    Entries for the same key are merged (:func:`merge_entries`), and revocations of keys that
+    are also entries are folded into the entry, so every statement about a key is honoured
+    whatever the order of the sources.
+    """
 
     keys: tuple[TrustedKey, ...] = ()
     delegations: tuple[Delegation, ...] = ()
-    _index: dict[bytes, TrustedKey] = field(default_factory=dict, repr=False, compare=False)
+    revocations: tuple[KeyRevocation, ...] = ()
+    _index: dict[bytes, TrustedKey] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _revoked: dict[bytes, KeyRevocation] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for entry in self.keys:
-            self._index.setdefault(entry.public_key.raw, entry)
+            known = self._index.get(entry.public_key.raw)
+            self._index[entry.public_key.raw] = entry if known is None else merge_entries(known, entry)
+        for revocation in self.revocations:
+            raw = revocation.public_key.raw
+            statement = (revocation.revoked_at, revocation.reason)
+            if raw in self._index:
+                entry = self._index[raw]
+                merged = strongest_revocation(entry.revocation, statement)
+                assert merged is not None
+                self._index[raw] = replace(entry, revoked_at=merged[0], revocation_reason=merged[1])
+                continue
+            known_revocation = self._revoked.get(raw)
+            if known_revocation is not None:
+                at, reason = (
+                    strongest_revocation((known_revocation.revoked_at, known_revocation.reason), statement) or statement
+                )
+                revocation = KeyRevocation(revocation.public_key, at, reason, revocation.source)
+            self._revoked[raw] = revocation
+        if len(self._index) != len(self.keys) or self.revocations:
+            object.__setattr__(self, "keys", tuple(self._index.values()))
+            object.__setattr__(self, "revocations", tuple(self._revoked.values()))
 
     def lookup(self, key: PublicKey) -> TrustedKey | None:
         """The trusted entry for *key*, or ``None``."""
         return self._index.get(key.raw)
+
+    def revocation_of(self, raw: bytes) -> Revocation | None:
+        """The revocation recorded for a key, whether or not the store trusts it directly."""
+        entry = self._index.get(raw)
+        if entry is not None:
+            return entry.revocation
+        revocation = self._revoked.get(raw)
+        return (revocation.revoked_at, revocation.reason) if revocation is not None else None
 
     def known_key(self, raw: bytes) -> PublicKey | None:
         """The validated trusted key with these raw bytes, if any."""
@@ -66,7 +203,7 @@ class TrustStore:
     def of(cls, keys: Iterable[PublicKey | TrustedKey | str]) -> TrustStore:
         """Build a store from keys, trusted entries or key literals."""
         entries: list[TrustedKey] = []
-        for item in keys:
+        for item in keys:  # several mentions of one key are merged by the store
             if isinstance(item, TrustedKey):
                 entries.append(item)
             elif isinstance(item, PublicKey):
@@ -76,8 +213,10 @@ class TrustStore:
         return cls(tuple(entries))
 
     def merged(self, other: TrustStore) -> TrustStore:
-        """A store holding the keys of both."""
-        return TrustStore(self.keys + other.keys, self.delegations + other.delegations)
+        """A store holding every statement of both; for a key in both, the most restrictive wins."""
+        return TrustStore(
+            self.keys + other.keys, self.delegations + other.delegations, self.revocations + other.revocations
+        )
 
 
 def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
@@ -101,7 +240,7 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
         for number in range(line, last + 1):
             consumed[number - 1] = True
         try:
-            entries.append(TrustedKey(parse_public_key(block.group(0))))
+            entries.append(TrustedKey(parse_public_key(block.group(0)), source=source))
         except KeyFormatError as exc:
             raise TrustStoreError(f"{source}: line {line}: {exc}") from None
     for number, raw_line in enumerate(lines, start=1):
@@ -113,7 +252,7 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
         if line_text.startswith("-----"):
             raise TrustStoreError(f"{source}: line {number}: unterminated or unknown PEM block")
         try:
-            entries.append(TrustedKey(parse_public_key(line_text)))
+            entries.append(TrustedKey(parse_public_key(line_text), source=source))
         except KeyFormatError as exc:
             raise TrustStoreError(f"{source}: line {number}: {exc}") from None
     if not entries:
@@ -121,4 +260,16 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
     return TrustStore(tuple(entries))
 
 
-__all__ = ["TrustStore", "TrustedKey", "parse_trusted_keys"]
+__all__ = [
+    "REVOCATION_REASONS",
+    "REVOKE_ALWAYS",
+    "KeyRevocation",
+    "TrustStore",
+    "TrustedKey",
+    "is_revoked",
+    "merge_entries",
+    "parse_trusted_keys",
+    "revocation_strength",
+    "strongest_revocation",
+    "weakens",
+]

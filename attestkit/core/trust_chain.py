@@ -1,21 +1,38 @@
-"""Deciding whether a signing key is trusted for a receipt: directly or through delegations."""
+"""Deciding whether a signing key is trusted for a receipt: directly or through delegations.
+
+The rules (docs/keys.md):
+
+- a keyring entry decides its key's trust by itself (window, revocation, scopes); a key with
+  an entry never gains authority through a delegation;
+- only a ``root``-role entry, or a key delegated with ``may_delegate: true``, may delegate;
+- each link can only narrow: a re-delegated link keeps its delegator's identity (or inherits
+  it), and the scopes and windows of every link and of the root all apply;
+- a revoked key (an entry, or a key in a keyring's ``revocations``) is never on a chain.
+
+The search runs forward from the trusted roots, so only delegators that can reach a root are
+ever explored; each (key, identity) state is expanded once and links are indexed by
+delegator, so the work is bounded by (distinct identities + 1) x delegations, at most
+:data:`MAX_CHAIN` levels deep. A receipt may carry at most :data:`MAX_RECEIPT_DELEGATIONS`
+statements; more are refused before any is parsed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from attestkit.core.keys import PublicKey, key_id_of
-from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.core.timeutil import format_rfc3339
+from attestkit.core.trust import REVOKE_ALWAYS, TrustedKey, TrustStore, is_revoked
 
 if TYPE_CHECKING:
     from attestkit.core.delegation import Delegation
 
 VERIFIED, UNTRUSTED, REVOKED, EXPIRED = "verified", "untrusted", "revoked", "expired"
 MAX_CHAIN = 4
-REVOKE_ALWAYS = "key-compromise"
+MAX_RECEIPT_DELEGATIONS = 32
 ROOT_ROLE = "root"
 
 
@@ -35,16 +52,21 @@ class ChainLink:
 
 @dataclass(frozen=True)
 class TrustDecision:
-    """The outcome: ``status`` is the contract's ``chain_of_trust`` value."""
+    """The outcome: ``status`` is the contract's ``chain_of_trust`` value.
+
+    ``explored`` counts the delegation links examined to reach it (a measure of work).
+    """
 
     status: str
     code: str
     message: str
     identity: str | None = None
     chain: tuple[ChainLink, ...] = ()
+    explored: int = field(default=0, compare=False)
 
     @property
     def trusted(self) -> bool:
+        """Whether the key is trusted (``status`` is ``verified``)."""
         return self.status == VERIFIED
 
 
@@ -52,9 +74,13 @@ def _link(raw: bytes, identity: str | None, source: str) -> ChainLink:
     return ChainLink("ed25519:" + raw.hex(), key_id_of(raw), identity, source)
 
 
-def _entry_problem(entry: TrustedKey, timestamp: datetime, scope: str | None) -> TrustDecision | None:
+def entry_problem(entry: TrustedKey, timestamp: datetime, scope: str | None = None) -> TrustDecision | None:
+    """Why a keyring entry does not vouch for a receipt made at *timestamp*, or ``None``.
+
+    The one place that states the key-status rules: revocation, validity window, scope.
+    """
     key_id = entry.public_key.key_id
-    if entry.revoked_at is not None and (entry.revocation_reason == REVOKE_ALWAYS or timestamp >= entry.revoked_at):
+    if is_revoked(entry.revoked_at, entry.revocation_reason, timestamp):
         reason = entry.revocation_reason or "revoked"
         return TrustDecision(REVOKED, "revoked", f"key {key_id} was revoked ({reason})")
     if entry.not_before is not None and timestamp < entry.not_before:
@@ -66,7 +92,14 @@ def _entry_problem(entry: TrustedKey, timestamp: datetime, scope: str | None) ->
     return None
 
 
-def _delegation_problem(link: Delegation, timestamp: datetime, scope: str | None) -> TrustDecision | None:
+def _revocation_problem(raw: bytes, store: TrustStore, timestamp: datetime) -> TrustDecision | None:
+    revocation = store.revocation_of(raw)
+    if revocation is not None and is_revoked(revocation[0], revocation[1], timestamp):
+        return TrustDecision(REVOKED, "revoked", f"key {key_id_of(raw)} was revoked ({revocation[1] or 'revoked'})")
+    return None
+
+
+def _link_problem(link: Delegation, timestamp: datetime, scope: str | None) -> TrustDecision | None:
     delegate_id = key_id_of(link.delegate)
     if not link.signature_valid:
         return TrustDecision(UNTRUSTED, "bad-delegation", f"delegation to key {delegate_id} has a bad signature")
@@ -85,63 +118,177 @@ def _delegation_problem(link: Delegation, timestamp: datetime, scope: str | None
     return None
 
 
-def _walk(
-    raw: bytes,
-    store: TrustStore,
-    delegations: Sequence[Delegation],
-    timestamp: datetime,
-    scope: str | None,
-    seen: frozenset[bytes],
-) -> TrustDecision:
-    candidates = [d for d in delegations if d.delegate == raw]
-    key_id = key_id_of(raw)
-    if not candidates:
-        return TrustDecision(UNTRUSTED, "untrusted-key", f"key {key_id} is not among the trusted keys")
-    if len(seen) >= MAX_CHAIN:
-        return TrustDecision(
-            UNTRUSTED, "chain-too-long", f"delegation chain to key {key_id} is longer than {MAX_CHAIN}"
-        )
-    failure: TrustDecision | None = None
-    for link in candidates:
-        delegator = link.delegator.raw
-        problem = _delegation_problem(link, timestamp, scope)
-        if problem is None and (delegator in seen or delegator == raw):
-            problem = TrustDecision(UNTRUSTED, "delegation-cycle", f"delegation chain through key {key_id} has a cycle")
+@dataclass(frozen=True)
+class _State:
+    """A key reached from a root with the authority to delegate further."""
+
+    raw: bytes
+    identity: str | None
+    chain: tuple[ChainLink, ...]  # this key first, the root last
+    depth: int  # delegations between this key and the root
+
+
+class _Search:
+    """One trust question: is *leaf* reachable from a root at *timestamp* (and in *scope*)?"""
+
+    def __init__(self, store: TrustStore, delegations: Iterable[Delegation], timestamp: datetime, scope: str | None):
+        self.store, self.timestamp, self.scope = store, timestamp, scope
+        self.by_delegator: dict[bytes, list[Delegation]] = {}
+        self.by_delegate: dict[bytes, list[Delegation]] = {}
+        for statement in delegations:
+            self.by_delegator.setdefault(statement.delegator.raw, []).append(statement)
+            self.by_delegate.setdefault(statement.delegate, []).append(statement)
+        self.explored = 0
+        self.failures: dict[bytes, TrustDecision] = {}  # first path-dependent refusal per delegate
+        self.without_authority: set[bytes] = set()  # reached, but not allowed to delegate
+        self.found: dict[bytes, list[TrustDecision]] = {}
+
+    def run(self, leaves: frozenset[bytes], *, skip_entries: bool = True) -> None:
+        """Walk forward from every usable root, recording the decisions that reach *leaves*."""
+        frontier: list[_State] = []
+        for entry in self.store.keys:
+            raw = entry.public_key.raw
+            if raw in self.by_delegator and ROOT_ROLE in entry.roles:
+                if entry_problem(entry, self.timestamp, self.scope) is None:
+                    frontier.append(_State(raw, None, (_link(raw, entry.identity, "keyring"),), 0))
+        expanded: set[tuple[bytes, str | None]] = set()
+        while frontier:
+            upcoming: list[_State] = []
+            for state in frontier:
+                for statement in self.by_delegator.get(state.raw, ()):
+                    reached = self._follow(state, statement, skip_entries)
+                    if reached is None:
+                        continue
+                    if reached.raw in leaves:
+                        self.found.setdefault(reached.raw, []).append(self._decision(reached))
+                    if not statement.may_delegate:
+                        self.without_authority.add(reached.raw)
+                    elif (reached.raw, reached.identity) not in expanded:
+                        expanded.add((reached.raw, reached.identity))
+                        upcoming.append(reached)
+            frontier = upcoming
+
+    def _refuse(self, raw: bytes, decision: TrustDecision) -> None:
+        self.failures.setdefault(raw, decision)
+
+    def _follow(self, state: _State, statement: Delegation, skip_entries: bool) -> _State | None:
+        self.explored += 1
+        target = statement.delegate
+        problem = _link_problem(statement, self.timestamp, self.scope)
         if problem is not None:
-            failure = failure or problem
-            continue
-        leaf = _link(raw, link.identity, "delegation")
-        root = store.lookup(link.delegator)
-        if root is not None:
-            if ROOT_ROLE not in root.roles:
-                failure = failure or TrustDecision(
-                    UNTRUSTED, "not-a-root", f"key {root.public_key.key_id} may not delegate (no 'root' role)"
+            self._refuse(target, problem)
+            return None
+        if skip_entries and self.store.known_key(target) is not None:
+            return None  # a keyring entry is judged by its entry alone
+        problem = _revocation_problem(target, self.store, self.timestamp)
+        if problem is not None:
+            self._refuse(target, problem)
+            return None
+        key_id = key_id_of(target)
+        if any(link.key == "ed25519:" + target.hex() for link in state.chain):
+            self._refuse(
+                target,
+                TrustDecision(UNTRUSTED, "delegation-cycle", f"delegation chain through key {key_id} has a cycle"),
+            )
+            return None
+        if state.depth + 1 > MAX_CHAIN:
+            self._refuse(
+                target,
+                TrustDecision(
+                    UNTRUSTED, "chain-too-long", f"delegation chain to key {key_id} is longer than {MAX_CHAIN}"
+                ),
+            )
+            return None
+        identity = statement.identity
+        if state.depth > 0:  # a re-delegation keeps (or inherits) its delegator's identity
+            if identity is not None and state.identity is not None and identity != state.identity:
+                self._refuse(
+                    target,
+                    TrustDecision(
+                        UNTRUSTED,
+                        "identity-not-narrowed",
+                        f"delegation to key {key_id} names identity {identity!r}, but its delegator "
+                        f"only holds {state.identity!r}",
+                    ),
                 )
-                continue
-            problem = _entry_problem(root, timestamp, scope)
-            if problem is not None:
-                failure = failure or problem
-                continue
-            chain = (leaf, _link(delegator, root.identity, "keyring"))
-            return TrustDecision(
-                VERIFIED,
-                "delegated",
-                f"key {key_id} is delegated by trusted root {root.public_key.key_id}",
-                link.identity,
-                chain,
+                return None
+            identity = identity if identity is not None else state.identity
+        return _State(target, identity, (_link(target, identity, "delegation"), *state.chain), state.depth + 1)
+
+    def _decision(self, state: _State) -> TrustDecision:
+        key_id = key_id_of(state.raw)
+        root = state.chain[-1].key_id
+        message = (
+            f"key {key_id} is delegated by trusted root {root}"
+            if state.depth == 1
+            else f"key {key_id} is delegated through a chain of {state.depth} to trusted root {root}"
+        )
+        return TrustDecision(VERIFIED, "delegated", message, state.identity, state.chain)
+
+    def diagnose(self, raw: bytes) -> TrustDecision:
+        """Why *raw* was not reached: one pass over the links into it and its delegators."""
+        done: dict[bytes, TrustDecision] = {}
+        return self._diagnose(raw, (), done)
+
+    def _diagnose(self, raw: bytes, path: tuple[bytes, ...], done: dict[bytes, TrustDecision]) -> TrustDecision:
+        if raw in done:
+            return done[raw]
+        key_id = key_id_of(raw)
+        decision = self.failures.get(raw) or _revocation_problem(raw, self.store, self.timestamp)
+        incoming = self.by_delegate.get(raw, ())
+        if decision is None and not incoming:
+            decision = TrustDecision(UNTRUSTED, "untrusted-key", f"key {key_id} is not among the trusted keys")
+        if decision is None and len(path) >= MAX_CHAIN:
+            decision = TrustDecision(
+                UNTRUSTED, "chain-too-long", f"delegation chain to key {key_id} is longer than {MAX_CHAIN}"
             )
-        upstream = _walk(delegator, store, delegations, timestamp, scope, seen | {raw})
-        if upstream.trusted:
-            return TrustDecision(
-                VERIFIED,
-                "delegated",
-                f"key {key_id} is delegated through a chain of {len(upstream.chain) + 1}",
-                link.identity,
-                (leaf, *upstream.chain),
-            )
-        failure = failure or upstream
-    assert failure is not None
-    return failure
+        for statement in incoming if decision is None else ():
+            self.explored += 1
+            delegator = statement.delegator.raw
+            entry = self.store.lookup(statement.delegator)
+            problem = _link_problem(statement, self.timestamp, self.scope)
+            if problem is None and (delegator == raw or delegator in path):
+                problem = TrustDecision(
+                    UNTRUSTED, "delegation-cycle", f"delegation chain through key {key_id} has a cycle"
+                )
+            if problem is None and entry is not None:
+                problem = (
+                    entry_problem(entry, self.timestamp, self.scope)
+                    if ROOT_ROLE in entry.roles
+                    else TrustDecision(
+                        UNTRUSTED,
+                        "not-a-root",
+                        f"key {entry.public_key.key_id} may not delegate (no 'root' role)",
+                    )
+                )
+            if problem is None and delegator in self.without_authority:
+                problem = TrustDecision(
+                    UNTRUSTED,
+                    "may-not-delegate",
+                    f"key {key_id_of(delegator)} may not delegate (its delegation does not allow re-delegation)",
+                )
+            if problem is None and entry is None:
+                problem = self._diagnose(delegator, (*path, raw), done)
+            decision = decision or problem
+        if decision is None:  # every link looked usable: the chain failed on a rule met further up
+            decision = TrustDecision(UNTRUSTED, "untrusted-key", f"no usable delegation chain reaches key {key_id}")
+        done[raw] = decision
+        return decision
+
+
+def _choose(found: Sequence[TrustDecision], claimed_signer: str | None) -> TrustDecision:
+    """The chain that agrees with the receipt's claim when there is one, else the shortest."""
+    ordered = sorted(found, key=lambda d: len(d.chain))
+    if claimed_signer is not None:
+        for wanted in (claimed_signer, None):
+            for decision in ordered:
+                if decision.identity == wanted:
+                    return decision
+    return ordered[0]
+
+
+def _with_work(decision: TrustDecision, explored: int) -> TrustDecision:
+    return TrustDecision(decision.status, decision.code, decision.message, decision.identity, decision.chain, explored)
 
 
 def decide_trust(
@@ -156,7 +303,7 @@ def decide_trust(
     """Whether *key* is trusted for a receipt made at *timestamp* (and in *scope*)."""
     entry = store.lookup(key)
     if entry is not None:
-        decision = _entry_problem(entry, timestamp, scope) or TrustDecision(
+        decision = entry_problem(entry, timestamp, scope) or TrustDecision(
             VERIFIED,
             "trusted",
             f"key {key.key_id}{f' ({entry.identity})' if entry.identity else ''} is trusted",
@@ -164,7 +311,11 @@ def decide_trust(
             (_link(key.raw, entry.identity, "keyring"),),
         )
     else:
-        decision = _walk(key.raw, store, (*extra_delegations, *store.delegations), timestamp, scope, frozenset())
+        search = _Search(store, (*extra_delegations, *store.delegations), timestamp, scope)
+        search.run(frozenset({key.raw}))
+        found = search.found.get(key.raw)
+        decision = _choose(found, claimed_signer) if found else search.diagnose(key.raw)
+        decision = _with_work(decision, search.explored)
     if (
         decision.trusted
         and decision.identity is not None
@@ -177,8 +328,109 @@ def decide_trust(
             f"receipt claims signer {claimed_signer!r} but key {key.key_id} belongs to {decision.identity!r}",
             decision.identity,
             decision.chain,
+            decision.explored,
         )
     return decision
 
 
-__all__ = ["MAX_CHAIN", "ROOT_ROLE", "ChainLink", "TrustDecision", "decide_trust"]
+def decide_receipt_trust(
+    key: PublicKey,
+    store: TrustStore,
+    data: Mapping[str, Any],
+    timestamp: datetime,
+    *,
+    scope: str | None = None,
+    claimed_signer: str | None = None,
+) -> TrustDecision:
+    """:func:`decide_trust` for a receipt's *claimed_signer* and its own ``delegations``.
+
+    A receipt's delegations are read only when its key has no keyring entry; more than
+    :data:`MAX_RECEIPT_DELEGATIONS` statements make the key untrusted before any is parsed.
+    An unusable statement is ignored (it can only fail to grant trust) and named when the
+    decision is not ``verified``.
+    """
+    statements = data.get("delegations")
+    if store.lookup(key) is not None or not isinstance(statements, list) or not statements:
+        return decide_trust(key, store, timestamp, scope=scope, claimed_signer=claimed_signer)
+    if len(statements) > MAX_RECEIPT_DELEGATIONS:
+        return TrustDecision(
+            UNTRUSTED,
+            "too-many-delegations",
+            f"receipt carries {len(statements)} delegations; at most {MAX_RECEIPT_DELEGATIONS} are accepted",
+        )
+    from attestkit.core.delegation import parse_delegation
+    from attestkit.errors import TrustStoreError
+
+    parsed: list[Delegation] = []
+    problems: list[str] = []
+    for index, statement in enumerate(statements):
+        try:
+            parsed.append(parse_delegation(statement))
+        except TrustStoreError as exc:
+            problems.append(f"delegations/{index}: {exc.message}")
+    decision = decide_trust(key, store, timestamp, scope=scope, claimed_signer=claimed_signer, extra_delegations=parsed)
+    if problems and not decision.trusted:
+        return TrustDecision(
+            decision.status,
+            decision.code,
+            f"{decision.message} (ignored: {'; '.join(problems)})",
+            explored=decision.explored,
+        )
+    return decision
+
+
+def check_can_delegate(
+    statement: Delegation, store: TrustStore, at: datetime, *, via: Sequence[Delegation] = ()
+) -> None:
+    """Raise :class:`UsageError` unless *statement* would hold for every scope it names.
+
+    Checked at *at* (or the statement's ``not_before`` if later) and at its ``not_after``:
+    the delegator must be a ``root`` entry of *store*, or be delegated with ``may_delegate``
+    (by *via* or the store's delegations), and the statement may only narrow what the
+    delegator holds. Used by ``keys delegate`` to refuse a statement before it is handed out.
+    """
+    from attestkit.errors import UsageError
+
+    delegator = statement.delegator
+    entry = store.lookup(delegator)
+    if entry is not None and ROOT_ROLE not in entry.roles:
+        raise UsageError(
+            f"key {delegator.key_id} may not delegate: its keyring entry has no 'root' role", code="not-a-root"
+        )
+    start = max(at, statement.not_before) if statement.not_before is not None else at
+    moments = [start] if statement.not_after is None else [start, statement.not_after]
+    for moment in moments:
+        for scope in (None, *statement.scopes):
+            search = _Search(store, (statement, *via, *store.delegations), moment, scope)
+            search.run(frozenset({statement.delegate}), skip_entries=False)
+            found = [d for d in search.found.get(statement.delegate, ()) if d.chain[1].key == delegator.text]
+            if found:
+                continue
+            problem = search.diagnose(statement.delegate)
+            if problem.code == "untrusted-key" and entry is None:
+                problem = TrustDecision(
+                    UNTRUSTED,
+                    "may-not-delegate",
+                    f"key {delegator.key_id} is neither a root in the keyring nor delegated with may_delegate "
+                    "(give the statement that lets it re-delegate with --via)",
+                )
+            where = f" for scope {scope!r}" if scope is not None else ""
+            raise UsageError(
+                f"key {delegator.key_id} cannot grant this delegation{where} at {format_rfc3339(moment)}: "
+                f"{problem.message}",
+                code=problem.code,
+            )
+
+
+__all__ = [
+    "MAX_CHAIN",
+    "MAX_RECEIPT_DELEGATIONS",
+    "REVOKE_ALWAYS",
+    "ROOT_ROLE",
+    "ChainLink",
+    "TrustDecision",
+    "check_can_delegate",
+    "decide_receipt_trust",
+    "decide_trust",
+    "entry_problem",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from attestkit.core import result as R
 from attestkit.core.keys import PublicKey
@@ -14,11 +14,8 @@ from attestkit.core.reader import Receipt, parse_document, receipt_from_mapping
 from attestkit.core.signing import SignatureOutcome, check_signature
 from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
 from attestkit.core.trust import TrustedKey, TrustStore
-from attestkit.core.trust_chain import TrustDecision, decide_trust
-from attestkit.errors import AttestkitError, HashingError, MalformedReceiptError, TrustStoreError, UsageError
-
-if TYPE_CHECKING:
-    from attestkit.core.delegation import Delegation
+from attestkit.core.trust_chain import TrustDecision, decide_receipt_trust
+from attestkit.errors import AttestkitError, HashingError, MalformedReceiptError, UsageError
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
 
@@ -42,32 +39,10 @@ class VerifyOptions:
             raise UsageError("no trusted key given: pass trusted keys, or use integrity-only checking")
 
 
-def _receipt_delegations(data: Mapping[str, Any]) -> tuple[list[Delegation], str]:
-    statements = data.get("delegations")
-    if not isinstance(statements, list):
-        return [], ""
-    from attestkit.core.delegation import parse_delegation  # only receipts that carry delegations
-
-    parsed: list[Delegation] = []
-    problems = []
-    for index, statement in enumerate(statements):
-        try:
-            parsed.append(parse_delegation(statement))
-        except TrustStoreError as exc:
-            problems.append(f"delegations/{index}: {exc.message}")
-    return parsed, "; ".join(problems)
-
-
 def _trust(
     key: PublicKey, data: Mapping[str, Any], timestamp: datetime, options: VerifyOptions, claimed: str | None
 ) -> TrustDecision:
-    extra, problems = _receipt_delegations(data)
-    decision = decide_trust(
-        key, options.trusted, timestamp, scope=options.scope, claimed_signer=claimed, extra_delegations=extra
-    )
-    if problems and not decision.trusted:
-        return TrustDecision(decision.status, decision.code, f"{decision.message} (ignored: {problems})")
-    return decision
+    return decide_receipt_trust(key, options.trusted, data, timestamp, scope=options.scope, claimed_signer=claimed)
 
 
 def _nothing_to_trust(store: TrustStore) -> bool:

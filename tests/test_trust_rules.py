@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from attestkit import sign_receipt, verify_receipt
-from attestkit.core.delegation import create_delegation
+from attestkit.core.delegation import create_delegation, parse_delegation
 from attestkit.core.keyring import parse_keyring
 from attestkit.core.keys import PrivateKey
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.core.trust_chain import MAX_RECEIPT_DELEGATIONS, decide_trust
 from attestkit.errors import TrustStoreError
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
 
@@ -83,7 +84,9 @@ def test_revoke_cannot_weaken_a_revocation(
 ) -> None:
     ring, stolen = _compromised_ring(cli, tmp_path)
     before = Path(ring).read_bytes()
-    weaker = cli("keys", "revoke", _pub(tmp_path, "ci"), "--keyring", ring, "--reason", reason, "--effective-date", date)
+    weaker = cli(
+        "keys", "revoke", _pub(tmp_path, "ci"), "--keyring", ring, "--reason", reason, "--effective-date", date
+    )
     assert weaker.code == 2 and "weaken" in weaker.err, weaker.err
     assert_one_line_error(weaker)
     assert Path(ring).read_bytes() == before
@@ -103,7 +106,9 @@ def test_stronger_revocations_are_allowed(cli: Callable[..., CliResult], tmp_pat
         ("key-compromise", "2027-01-01T00:00:00Z", 1),  # stronger reason: kept with the earlier date
     ]
     for reason, date, expected in steps:
-        made = cli("keys", "revoke", _pub(tmp_path, "ci"), "--keyring", ring, "--reason", reason, "--effective-date", date)
+        made = cli(
+            "keys", "revoke", _pub(tmp_path, "ci"), "--keyring", ring, "--reason", reason, "--effective-date", date
+        )
         assert made.code == 0, made.err
         assert cli("verify", early, "--trusted-keys-file", ring, "--now", NOW).code == expected, (reason, date)
     entry = parse_keyring(Path(ring).read_text()).keys[0]
@@ -250,3 +255,54 @@ def test_keys_delegate_refuses_a_key_that_may_not_delegate(cli: Callable[..., Cl
                   "--delegate", _pub(tmp_path, "job"), "-o", str(tmp_path / "d.json"))  # fmt: skip
     assert refused.code == 2 and "root" in refused.err and not (tmp_path / "d.json").exists()
     assert_one_line_error(refused)
+
+
+# ---- 15.1 delegation graphs: bounded work ----------------------------------------------
+
+
+def _complete_graph(keys: list[PrivateKey], **kw: Any) -> list[dict[str, Any]]:
+    return [create_delegation(a, b.public_key, identity="ci@company.com", may_delegate=True, **kw)
+            for a in keys for b in keys if a is not b]  # fmt: skip
+
+
+def test_complete_delegation_graph_in_a_receipt_is_refused(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """Issue 15.1: 380 such statements took 14 s (O(n^5)); now refused before any is parsed."""
+    keys = _keys(12, base=120)
+    root = _keys(1, base=200)[0]
+    statements = _complete_graph(keys)
+    assert len(statements) > MAX_RECEIPT_DELEGATIONS
+    attack = sign_receipt(make_receipt(delegations=statements), keys[0])
+    assert _codes(attack, _root_store(root)) == {"too-many-delegations"}
+    # In a bulk run the attack is one failure and the next receipt is still checked.
+    good = sign_receipt(make_receipt(), root)
+    folder = tmp_path / "receipts"
+    folder.mkdir()
+    write_json(folder / "a-attack.json", attack)
+    write_json(folder / "b-good.json", good)
+    result = cli("verify", str(folder), "--public-key", root.public_key.text, "--now", NOW, "--json")
+    lines = result.json_lines()
+    assert result.code == 1 and [line["valid"] for line in lines] == [False, True]
+    # At the cap, a legitimate chain still verifies.
+    ci = keys[0]
+    padding = [_link(k, ci) for k in keys[1:]][: MAX_RECEIPT_DELEGATIONS - 1]
+    at_cap = sign_receipt(make_receipt(delegations=[*padding, _link(root, ci)]), ci)
+    assert len(at_cap["delegations"]) <= MAX_RECEIPT_DELEGATIONS
+    assert verify_receipt(at_cap, trusted_keys=_root_store(root), now=NOW_DT).valid
+
+
+def test_delegation_search_work_is_linear_in_the_graph() -> None:
+    """A complete graph in a keyring (no cap there): each link is examined a bounded number of times."""
+    keys = _keys(14, base=120)
+    root, outsider = _keys(2, base=200)
+    graph = [parse_delegation(s) for s in _complete_graph(keys)]
+    # Unreachable from any root: the forward search never starts; the diagnosis visits each link once.
+    store = TrustStore(_root_store(root).keys, tuple(graph))
+    decision = decide_trust(keys[0].public_key, store, NOW_DT)
+    assert not decision.trusted and decision.explored <= len(graph)
+    # Every key reachable from the root with re-delegation allowed, target not in the graph.
+    granted = [parse_delegation(_link(root, k, may_delegate=True)) for k in keys]
+    store = TrustStore(_root_store(root).keys, (*granted, *graph))
+    decision = decide_trust(outsider.public_key, store, NOW_DT)
+    assert decision.code == "untrusted-key" and decision.explored <= 2 * len(store.delegations)
+    decision = decide_trust(keys[-1].public_key, store, NOW_DT)
+    assert decision.trusted and len(decision.chain) == 2 and decision.explored <= 2 * len(store.delegations)

@@ -7,7 +7,7 @@
     signature blake3:<64 hex>       BLAKE3 of the 64 raw Ed25519 signature bytes
     signer ed25519:<64 hex>         the receipt's signer_public_key
 
-Each line ends with a newline; the entry is 223 bytes, far below the 65,535-byte cap.
+Each line ends with a newline; the entry is 275 bytes, far below the 65,535-byte cap.
 """
 
 from __future__ import annotations

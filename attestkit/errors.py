@@ -154,6 +154,21 @@ class UsageError(CouldNotCheckError):
     code = "usage"
 
 
+class WebhookSecretError(UsageError):
+    """A configured webhook secret is unusable: empty, the wrong form for the schemes it must
+    serve, or kept in a file that group or others can read. Raised when the receiver is
+    configured, never because of what a request contains."""
+
+    code = "webhook-secret"
+
+
+class WebhookInputTypeError(UsageError, TypeError):
+    """The caller passed a webhook body or headers of the wrong type (the body must be the raw
+    request bytes; header names and values are ``str``). Also a ``TypeError``."""
+
+    code = "webhook-input-type"
+
+
 class InputFileError(CouldNotCheckError):
     """A file could not be read or written."""
 
@@ -264,7 +279,9 @@ __all__ = [
     "TrustStoreError",
     "UsageError",
     "WebhookHeaderError",
+    "WebhookInputTypeError",
     "WebhookReplayError",
+    "WebhookSecretError",
     "WebhookSignatureError",
     "WebhookTimestampError",
     "WebhookVerificationError",

@@ -201,6 +201,7 @@ def test_asymmetric_v1a_signatures() -> None:
 
 
 def test_comparisons_are_constant_time_by_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every MAC comparison goes through hmac.compare_digest on 32-byte strings, once per secret."""
     calls: list[tuple[int, int]] = []
     real = hmac.compare_digest
 
@@ -208,15 +209,20 @@ def test_comparisons_are_constant_time_by_construction(monkeypatch: pytest.Monke
         calls.append((len(a), len(b)))
         return real(a, b)
 
-    monkeypatch.setattr(webhooks.hmac, "compare_digest", spy)
-    for scheme in ("attest", "stripe", "standard"):
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    for scheme in ("attest", "github", "stripe", "standard"):
         secret = "whsec_" + base64.b64encode(b"k" * 24).decode() if scheme == "standard" else "s"
         headers = sign_webhook(b"x", secret, scheme=scheme, timestamp=T0)
-        with pytest.raises(WebhookSignatureError):
-            verify_webhook(b"y", headers, [secret, secret], now=T0)
-    assert calls and all(a == b == 32 for a, b in calls)
-    source = Path(webhooks.__file__).read_text()
-    assert "expected ==" not in source and "== provided" not in source
+        for pinned in (None, [scheme]):  # the general path and the pinned fast path
+            calls.clear()
+            with pytest.raises(WebhookSignatureError):
+                verify_webhook(b"y", headers, [secret, secret], now=T0, schemes=pinned)
+            assert calls == [(32, 32), (32, 32)], (scheme, pinned, calls)
+            calls.clear()
+            verify_webhook(
+                b"x", headers, [secret, "whsec_" + base64.b64encode(b"o" * 24).decode()], now=T0, schemes=pinned
+            )
+            assert calls == [(32, 32), (32, 32)], (scheme, pinned, calls)
 
 
 def test_receipt_digest_helper() -> None:

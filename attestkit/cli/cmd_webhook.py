@@ -8,24 +8,23 @@ from datetime import timedelta
 import click
 
 from attestkit.adapters.files import MAX_WEBHOOK_BODY_BYTES, read_bytes
+from attestkit.adapters.secret_files import read_secret_file
 from attestkit.cli.output import out
 from attestkit.core.timeutil import parse_duration, parse_instant
-from attestkit.core.webhooks import SCHEMES, sign_webhook, verify_webhook
-from attestkit.errors import UsageError
+from attestkit.core.webhooks import SCHEMES, WebhookVerifier, sign_webhook
+from attestkit.core.webhooks._schemes import KNOWN_HEADERS
+from attestkit.errors import UsageError, WebhookHeaderError
 
 
-def _secrets(env_names: tuple[str, ...], files: tuple[str, ...]) -> list[str]:
-    values: list[str] = []
+def _secrets(env_names: tuple[str, ...], files: tuple[str, ...]) -> list[str | bytes]:
+    values: list[str | bytes] = []
     for name in env_names:
         value = os.environ.get(name)
         if not value:
             raise UsageError(f"environment variable {name} is not set or empty")
         values.append(value)  # byte-exact: a secret's whitespace is part of the secret
     for path in files:
-        text = read_bytes(path, "secret file").decode("utf-8", "replace").rstrip("\r\n")
-        if not text:
-            raise UsageError(f"{path}: secret file is empty")
-        values.append(text)
+        values.append(read_secret_file(path, "webhook secret file"))  # bytes: binary secrets verify
     if not values:
         raise UsageError("give --secret-env VAR (or --secret-file FILE); secrets are never taken as flag values")
     return values
@@ -35,10 +34,18 @@ def _headers(values: tuple[str, ...]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for item in values:
         name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise UsageError(f"--header must be 'Name: value', got {item[:40]!r}")
-        headers[name.strip()] = value.strip()
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            raise UsageError(f"--header must be 'Name: value', got {_printable(item[:40])!r}")
+        if name in headers and headers[name] != value and name.lower() in KNOWN_HEADERS:
+            raise WebhookHeaderError(f"header {name} is given twice with different values")
+        headers[name] = value
     return headers
+
+
+def _printable(text: str) -> str:
+    """*text* with control, C1 and bidi characters escaped, so a payload cannot repaint the terminal."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 @click.group()
@@ -54,8 +61,20 @@ def webhook() -> None:
     multiple=True,
     help="Environment variable holding a secret (repeatable, for rotation).",
 )
-@click.option("--secret-file", "secret_files", multiple=True, help="File holding a secret (repeatable).")
+@click.option(
+    "--secret-file",
+    "secret_files",
+    multiple=True,
+    help="File holding a secret, mode 600 (repeatable); read as bytes.",
+)
 @click.option("--header", "header_values", multiple=True, help="A received header, 'Name: value' (repeatable).")
+@click.option(
+    "--scheme",
+    "schemes",
+    multiple=True,
+    type=click.Choice(SCHEMES),
+    help="Accept only this scheme (repeatable). Without it the headers choose, which lets a sender downgrade.",
+)
 @click.option("--now", help="Pin the current time (RFC 3339 or Unix seconds).")
 @click.option("--tolerance", default="5m", show_default=True, help="Allowed timestamp skew, both directions.")
 def verify_cmd(
@@ -63,24 +82,25 @@ def verify_cmd(
     secret_envs: tuple[str, ...],
     secret_files: tuple[str, ...],
     header_values: tuple[str, ...],
+    schemes: tuple[str, ...],
     now: str | None,
     tolerance: str,
 ) -> int:
     """Verify a webhook BODY (file, or - for stdin) against its signature headers."""
-    secrets = _secrets(secret_envs, secret_files)
-    headers = _headers(header_values)
     try:
         tolerance_delta: timedelta = parse_duration(tolerance)
     except ValueError as exc:
         raise UsageError(f"--tolerance: {exc}") from None
-    raw = read_bytes(body, "webhook body", MAX_WEBHOOK_BODY_BYTES)
+    verifier = WebhookVerifier(_secrets(secret_envs, secret_files), schemes=schemes or None, tolerance=tolerance_delta)
     moment = parse_instant(now) if now is not None else None
-    event = verify_webhook(raw, headers, secrets, now=moment, tolerance=tolerance_delta)
+    headers = _headers(header_values)
+    raw = read_bytes(body, "webhook body", MAX_WEBHOOK_BODY_BYTES)
+    event = verifier.verify(raw, headers, now=moment)
     details = f"scheme={event.scheme}"
     if event.event_type:
-        details += f" event={event.event_type}"
+        details += f" event={_printable(event.event_type)}"
     if event.message_id:
-        details += f" id={event.message_id}"
+        details += f" id={_printable(event.message_id)}"
     out(f"valid webhook: {details}")
     return 0
 
@@ -88,7 +108,7 @@ def verify_cmd(
 @webhook.command("sign")
 @click.argument("body", required=False, default="-")
 @click.option("--secret-env", "secret_envs", multiple=True, help="Environment variable holding the secret.")
-@click.option("--secret-file", "secret_files", multiple=True, help="File holding the secret.")
+@click.option("--secret-file", "secret_files", multiple=True, help="File holding the secret, mode 600.")
 @click.option("--scheme", type=click.Choice(SCHEMES), default="attest", show_default=True)
 @click.option("--id", "message_id", help="Message id (Standard Webhooks).")
 @click.option("--timestamp", type=int, help="Unix timestamp to sign with (default: now).")

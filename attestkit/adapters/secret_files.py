@@ -1,0 +1,71 @@
+"""Reading secret files (webhook secrets): private, bounded, byte-exact.
+
+Treated like key and token files: a secret file must be a regular file that neither group nor
+others can access (``KeyPermissionError`` with the ``chmod 600`` hint otherwise); it is read as
+bytes, at most :data:`MAX_SECRET_BYTES`, without ever blocking on a FIFO or reading a device. A text file's trailing line endings are not part of the
+secret; a file that is not UTF-8 text is used byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from attestkit.errors import InputFileError, KeyPermissionError, WebhookSecretError
+
+#: A secret file larger than this is refused (secrets are tens of bytes).
+MAX_SECRET_BYTES = 64 * 1024
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\r\n" for ch in text)
+
+
+def read_secret_file(path: str, what: str = "secret file") -> bytes:
+    """The secret held in *path* as bytes; one-line errors that never quote the secret."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: {what} not found") from None
+    except PermissionError:
+        raise InputFileError(f"{path}: permission denied reading {what}") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)  # of the file opened, so a swap after a path check cannot slip through
+        if stat.S_ISDIR(info.st_mode):
+            raise InputFileError(f"{path}: is a directory, expected a {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputFileError(f"{path}: {what} is not a regular file")
+        if info.st_mode & 0o077:
+            raise KeyPermissionError(
+                f"{path}: {what} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+                f"run: chmod 600 {path}"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_SECRET_BYTES:
+            chunk = os.read(fd, MAX_SECRET_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_SECRET_BYTES:
+        raise InputFileError(f"{path}: {what} is larger than {MAX_SECRET_BYTES} bytes")
+    data = b"".join(chunks)
+    if _is_text(data):
+        data = data.rstrip(b"\r\n")
+    if not data:
+        raise WebhookSecretError(f"{path}: {what} is empty")
+    return data
+
+
+__all__ = ["MAX_SECRET_BYTES", "read_secret_file"]

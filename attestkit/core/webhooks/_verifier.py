@@ -1,0 +1,251 @@
+"""The receiver's side: :class:`WebhookVerifier`, configured once, and the convenience functions.
+
+Not a public API; use :mod:`attestkit.core.webhooks`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from attestkit.core.webhooks._events import WebhookEvent
+from attestkit.core.webhooks._schemes import (
+    SCHEME_TABLE,
+    SCHEMES,
+    BodyMacScheme,
+    Scheme,
+    Secret,
+    as_secret,
+    lower_headers,
+    require_bytes,
+)
+from attestkit.errors import (
+    UsageError,
+    WebhookHeaderError,
+    WebhookReplayError,
+    WebhookSecretError,
+    WebhookSignatureError,
+)
+
+DEFAULT_TOLERANCE = timedelta(minutes=5)
+
+
+class ReplayGuard(Protocol):
+    """Remembers accepted messages; a service may back it with its own store."""
+
+    def seen(self, key: str, now: float, ttl: float) -> bool:
+        """Return True if *key* was recorded within *ttl*; otherwise record it, return False."""
+        ...
+
+
+class MemoryReplayGuard:
+    """A bounded in-process replay guard (oldest entries evicted first)."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: OrderedDict[str, float] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def seen(self, key: str, now: float, ttl: float) -> bool:
+        """Check-and-record *key* (expiring after *ttl* seconds)."""
+        with self._lock:
+            while self._entries:
+                oldest_key, expires = next(iter(self._entries.items()))
+                if expires > now and len(self._entries) < self._max:
+                    break
+                del self._entries[oldest_key]
+            expires_at = self._entries.get(key)
+            if expires_at is not None and expires_at > now:
+                return True
+            self._entries[key] = now + ttl
+            self._entries.move_to_end(key)
+            return False
+
+
+def _scheme_names(schemes: str | Iterable[str] | None) -> tuple[str, ...]:
+    if schemes is None:
+        return SCHEMES
+    names = (schemes,) if isinstance(schemes, str) else tuple(dict.fromkeys(schemes))
+    if not names:
+        raise UsageError("schemes= names no scheme; omit it to accept every scheme")
+    for name in names:
+        if name not in SCHEME_TABLE:
+            raise UsageError(f"unknown webhook scheme {name!r}; choose from {', '.join(SCHEMES)}")
+    # Table order, so the precedence between schemes of one family never depends on the caller.
+    return tuple(name for name in SCHEMES if name in names)
+
+
+def _secret_list(secrets: Sequence[str | bytes] | str | bytes) -> list[Secret]:
+    values = [secrets] if isinstance(secrets, (str, bytes, bytearray, memoryview)) else list(secrets)
+    if not values:
+        raise WebhookSecretError("no webhook secret given")
+    return [as_secret(value, position) for position, value in enumerate(values, 1)]
+
+
+def _moment(now: datetime | float | None) -> float:
+    if now is None:
+        return time.time()
+    if isinstance(now, datetime):
+        return now.timestamp()
+    return float(now)
+
+
+class WebhookVerifier:
+    """A webhook receiver's configuration, checked once when it is built.
+
+    *secrets* holds every currently valid secret (rotation). *schemes* pins the schemes the
+    receiver accepts (see :data:`SCHEMES`); without it the headers of a delivery choose among
+    all of them, which lets a sender pick a weaker scheme than the one you use (docs/webhooks.md,
+    "Pin the scheme"). Every secret is checked here against the schemes it must serve, so a
+    request can only ever raise :class:`~attestkit.errors.WebhookVerificationError`.
+
+    Raises :class:`~attestkit.errors.WebhookSecretError` for a secret that cannot serve the
+    pinned schemes (without pinning: one that can serve none), and ``UsageError`` for an
+    unknown scheme name.
+    """
+
+    def __init__(
+        self,
+        secrets: Sequence[str | bytes] | str | bytes,
+        *,
+        schemes: str | Iterable[str] | None = None,
+        tolerance: timedelta = DEFAULT_TOLERANCE,
+        replay_guard: ReplayGuard | None = None,
+    ) -> None:
+        names = _scheme_names(schemes)
+        parsed = _secret_list(secrets)
+        if tolerance < timedelta(0):
+            raise UsageError("the webhook timestamp tolerance must not be negative")
+        self._schemes: tuple[Scheme, ...] = tuple(SCHEME_TABLE[name] for name in names)
+        self._keys: dict[str, tuple[Any, ...]] = {}
+        for scheme in self._schemes:
+            self._keys[scheme.name] = tuple(k for k in (scheme.key_for(s) for s in parsed) if k is not None)
+        for position, secret in enumerate(parsed, 1):
+            if all(scheme.key_for(secret) is None for scheme in self._schemes):
+                reasons = "; ".join(f"{scheme.name}: {scheme.why_not(secret)}" for scheme in self._schemes)
+                raise WebhookSecretError(f"webhook secret #{position} cannot serve any accepted scheme ({reasons})")
+        if schemes is not None:
+            for scheme in self._schemes:
+                if not self._keys[scheme.name]:
+                    example = scheme.why_not(parsed[0])
+                    raise WebhookSecretError(f"no configured secret can verify the {scheme.name} scheme: {example}")
+        self._pinned = schemes is not None
+        self._tolerance = tolerance.total_seconds()
+        self._guard = replay_guard
+        # The fast path (one body-MAC scheme, no replay guard) skips lower-casing every header:
+        # it looks the header up under its usual spellings and falls back to the general path.
+        only = self._schemes[0]
+        self._fast: tuple[str, tuple[str, ...], tuple[Any, ...]] | None = None
+        if len(self._schemes) == 1 and isinstance(only, BodyMacScheme) and replay_guard is None:
+            spellings = (only.header, only.header.lower(), only.header.upper())
+            self._fast = (only.name, spellings, self._keys[only.name])
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """The schemes this receiver accepts, in precedence order."""
+        return tuple(scheme.name for scheme in self._schemes)
+
+    def __repr__(self) -> str:
+        return f"WebhookVerifier(schemes={self.schemes!r}, secrets=<{sum(map(len, self._keys.values()))} keys>)"
+
+    def verify(self, body: bytes, headers: Mapping[str, str], *, now: datetime | float | None = None) -> WebhookEvent:
+        """Verify one delivery and return its event.
+
+        Raises a :class:`~attestkit.errors.WebhookVerificationError` subclass when the delivery
+        is not authentic (whatever the body and header values contain), and
+        :class:`~attestkit.errors.WebhookInputTypeError` (a ``TypeError``) when *body* is not
+        bytes or *headers* not a mapping of ``str``.
+        """
+        fast = self._fast
+        if fast is not None:
+            name, spellings, keys = fast
+            if type(body) is not bytes:
+                body = require_bytes(body)
+            try:
+                get = headers.get
+            except AttributeError:
+                get = None
+            if get is not None:
+                for spelling in spellings:
+                    value = get(spelling)
+                    if value is not None:
+                        break
+                if type(value) is str and len(value) == 71 and value.startswith("sha256="):
+                    try:
+                        provided = bytes.fromhex(value[7:])
+                    except ValueError:
+                        provided = b""
+                    matched = False
+                    for key in keys:  # no early exit: the time taken does not say which secret matched
+                        matched |= hmac.compare_digest(hmac.digest(key, body, hashlib.sha256), provided)
+                    if not matched:
+                        raise WebhookSignatureError("webhook signature does not match")
+                    return WebhookEvent._verified(name, body, None, None)
+        return self._verify(require_bytes(body), headers, _moment(now))
+
+    def _verify(self, body: bytes, headers: Mapping[str, str], moment: float) -> WebhookEvent:
+        lowered = lower_headers(headers)
+        present = [scheme for scheme in self._schemes if scheme.present(lowered)]
+        if not present:
+            wanted = ", ".join(name for scheme in self._schemes for name in scheme.selected_by)
+            raise WebhookHeaderError(f"no webhook signature header ({wanted})")
+        families = {scheme.family for scheme in present}
+        if len(families) > 1:
+            names = ", ".join(scheme.name for scheme in present)
+            raise WebhookHeaderError(
+                f"delivery carries signature headers of several schemes ({names}); pin the scheme you use"
+            )
+        scheme = present[0]
+        keys = self._keys[scheme.name]
+        if not keys:  # only without pinning: no configured secret has the form this scheme needs
+            raise WebhookSignatureError(f"no configured secret can verify a {scheme.name} delivery")
+        verified = scheme.verify(lowered, body, keys, moment, self._tolerance)
+        if self._guard is not None and self._guard.seen(verified.replay_key, moment, 2 * self._tolerance):
+            raise WebhookReplayError("webhook was already delivered (replay)")
+        return WebhookEvent._verified(scheme.name, body, verified.message_id, verified.timestamp)
+
+
+def verify_webhook(
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Sequence[str | bytes] | str | bytes,
+    *,
+    schemes: str | Iterable[str] | None = None,
+    now: datetime | float | None = None,
+    tolerance: timedelta = DEFAULT_TOLERANCE,
+    replay_guard: ReplayGuard | None = None,
+) -> WebhookEvent:
+    """Verify a webhook delivery and return the event (builds a :class:`WebhookVerifier` per call).
+
+    *schemes* pins what the receiver accepts; without it the delivery's headers choose the
+    scheme (contract section 4). A receiver should build one :class:`WebhookVerifier` at start
+    up instead, so that its secrets are checked once.
+    """
+    verifier = WebhookVerifier(secrets, schemes=schemes, tolerance=tolerance, replay_guard=replay_guard)
+    return verifier.verify(body, headers, now=now)
+
+
+def sign_webhook(
+    body: bytes,
+    secret: str | bytes,
+    *,
+    scheme: str = "attest",
+    message_id: str | None = None,
+    timestamp: int | None = None,
+) -> dict[str, str]:
+    """The headers a sender attaches to *body* for *scheme*.
+
+    Raises :class:`~attestkit.errors.WebhookSecretError` when *secret* cannot sign for
+    *scheme* (e.g. a malformed ``whsk_`` key), ``UsageError`` for an unknown scheme.
+    """
+    raw = require_bytes(body)
+    if scheme not in SCHEME_TABLE:
+        raise UsageError(f"unknown webhook scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    moment = int(time.time()) if timestamp is None else timestamp
+    return SCHEME_TABLE[scheme].sign(raw, as_secret(secret, 1), message_id, moment)

@@ -282,7 +282,8 @@ class StripeScheme(Scheme):
         timestamp = _timestamp(timestamps[0])
         _check_time(timestamp, now, tolerance)
         provided = [mac for mac in map(_hex_mac, signatures) if mac is not None]
-        mac = _matching_mac(keys, b"%d." % timestamp + body, provided)
+        # The timestamp's text as sent (a strict decimal, so ASCII): "0123" is not "123".
+        mac = _matching_mac(keys, timestamps[0].encode("ascii") + b"." + body, provided)
         if mac is None:
             raise WebhookSignatureError("no webhook signature matches")
         return Verified(None, timestamp, "stripe:" + mac.hex())
@@ -360,10 +361,11 @@ class StandardScheme(Scheme):
             raise WebhookHeaderError("webhook-id is empty")
         if len(entries) > MAX_SIGNATURES:
             raise WebhookHeaderError(f"webhook-signature carries more than {MAX_SIGNATURES} signatures")
-        timestamp = _timestamp(timestamp_text.strip())
+        timestamp_text = timestamp_text.strip()
+        timestamp = _timestamp(timestamp_text)
         _check_time(timestamp, now, tolerance)
         try:
-            content = f"{message_id}.{timestamp}.".encode() + body
+            content = f"{message_id}.{timestamp_text}.".encode() + body
         except UnicodeEncodeError:
             raise WebhookHeaderError("webhook-id is not valid text") from None
         macs: list[bytes] = []

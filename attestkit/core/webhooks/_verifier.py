@@ -139,7 +139,10 @@ class WebhookVerifier:
         self._tolerance = tolerance.total_seconds()
         self._guard = replay_guard
         # The fast path (one body-MAC scheme, no replay guard) skips lower-casing every header:
-        # it looks the header up under its usual spellings and falls back to the general path.
+        # it looks the header up under its three usual spellings and leaves anything else to
+        # the general path. (A mapping holding a usual and an unusual spelling of the header,
+        # with different values, is refused by the general path; the fast path reads the usual
+        # one, and accepts only if that one carries the body's MAC.)
         only = self._schemes[0]
         self._fast: tuple[str, tuple[str, ...], tuple[Any, ...]] | None = None
         if len(self._schemes) == 1 and isinstance(only, BodyMacScheme) and replay_guard is None:
@@ -172,10 +175,14 @@ class WebhookVerifier:
             except AttributeError:
                 get = None
             if get is not None:
+                value = None
                 for spelling in spellings:
-                    value = get(spelling)
-                    if value is not None:
-                        break
+                    found = get(spelling)
+                    if found is not None:
+                        if value is not None and found != value:
+                            value = None  # two spellings disagree: the general path refuses it
+                            break
+                        value = found
                 if type(value) is str and len(value) == 71 and value.startswith("sha256="):
                     try:
                         provided = bytes.fromhex(value[7:])

@@ -7,6 +7,7 @@ import http.client
 import importlib.util
 import json
 import threading
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -18,6 +19,7 @@ from attestkit import sign_webhook
 from tests.conftest import ROOT
 
 SECRET = "example-webhook-secret"
+T0 = 1_795_176_000
 BODY = json.dumps({"event": "execution.completed", "data": {"execution_id": "exec_42"}}).encode()
 
 
@@ -61,6 +63,25 @@ def test_wsgi_example(wsgi_port: int) -> None:
     assert _post(wsgi_port, BODY, headers) == (200, "accepted execution.completed for exec_42\n")
     assert _post(wsgi_port, BODY + b" ", headers) == (401, "rejected: webhook-signature\n")
     assert _post(wsgi_port, BODY, {}) == (401, "rejected: webhook-header\n")
+    assert _post(wsgi_port, b"x" * (2 << 20), headers)[0] == 413
+
+
+def _other_schemes() -> list[dict[str, str]]:
+    """Deliveries in schemes the receiver does not use: unpinned, these chose the scheme (or a 500)."""
+    now = str(int(time.time()))
+    standard = {"webhook-id": "m", "webhook-timestamp": now, "webhook-signature": "v1,AAAA"}
+    stripe = sign_webhook(BODY, SECRET, scheme="stripe")
+    return [standard, {"svix-id": "m", "svix-timestamp": now, "svix-signature": "v1,AAAA"}, stripe]
+
+
+def test_wsgi_example_pins_the_scheme(wsgi_port: int) -> None:
+    for headers in _other_schemes():
+        assert _post(wsgi_port, BODY, headers) == (401, "rejected: webhook-header\n"), headers
+    # Other schemes' headers beside a genuine ATTEST signature change nothing once pinned.
+    for extra in _other_schemes():
+        assert _post(wsgi_port, BODY, sign_webhook(BODY, SECRET, scheme="attest") | extra)[0] == 200
+    # A GitHub-style header is another scheme here, even with a genuine MAC.
+    assert _post(wsgi_port, BODY, sign_webhook(BODY, SECRET, scheme="github"))[0] == 401
 
 
 def _call_asgi(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -88,3 +109,14 @@ def test_asgi_example() -> None:
     headers = sign_webhook(BODY, SECRET, scheme="github")
     assert _call_asgi(BODY, headers) == (200, b"accepted execution.completed for exec_42\n")
     assert _call_asgi(BODY.replace(b"42", b"43"), headers) == (401, b"rejected: webhook-signature\n")
+    for attack in _other_schemes():
+        assert _call_asgi(BODY, attack) == (401, b"rejected: webhook-header\n"), attack
+
+
+def test_examples_refuse_a_bad_secret_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attestkit.errors import WebhookSecretError
+
+    monkeypatch.setenv("ATTEST_WEBHOOK_SECRET", "whpk_" + "A" * 43 + "=")
+    for name in ("webhook_wsgi", "webhook_asgi"):
+        with pytest.raises(WebhookSecretError):
+            _load(name)

@@ -2,14 +2,26 @@
 
 import os
 
-from attestkit import WebhookVerificationError, verify_webhook
+from attestkit import WebhookVerificationError, WebhookVerifier
+
+# Built once at start-up: a bad secret fails here, not on a request. The pinned scheme stops a
+# sender from choosing another one (e.g. a replayed Stripe-style MAC passed off as ATTEST).
+verifier = WebhookVerifier([os.environ["ATTEST_WEBHOOK_SECRET"]], schemes=["attest"])
+MAX_BODY = 1 << 20
 
 
 def app(environ, start_response):
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))  # raw bytes, never re-encoded
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if not 0 <= length <= MAX_BODY:
+        start_response("413 Content Too Large", [("Content-Type", "text/plain")])
+        return [b"rejected: body size\n"]
+    body = environ["wsgi.input"].read(length)  # raw bytes, never re-encoded
     headers = {k[5:].replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
     try:
-        event = verify_webhook(body, headers, [os.environ["ATTEST_WEBHOOK_SECRET"]])
+        event = verifier.verify(body, headers)
     except WebhookVerificationError as exc:
         start_response("401 Unauthorized", [("Content-Type", "text/plain")])
         return [f"rejected: {exc.code}\n".encode()]

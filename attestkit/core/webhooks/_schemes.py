@@ -15,8 +15,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from attestkit.errors import (
     WebhookHeaderError,
@@ -155,8 +154,7 @@ def _matching_mac(keys: Sequence[Any], message: bytes, provided: Sequence[bytes]
     return found
 
 
-@dataclass(frozen=True)
-class Verified:
+class Verified(NamedTuple):
     """What a scheme established about a delivery."""
 
     message_id: str | None
@@ -179,7 +177,7 @@ class Scheme:
 
     def key_for(self, secret: Secret) -> Any | None:
         """The verification key *secret* gives this scheme, or None when it cannot serve it."""
-        return None if secret.prefixed(b"whpk_") or secret.prefixed(b"whsk_") else secret.raw
+        return None if secret.raw.startswith((b"whpk_", b"whsk_")) else secret.raw
 
     def why_not(self, secret: Secret) -> str:
         """Why :meth:`key_for` gave None (never quotes the secret)."""

@@ -123,11 +123,13 @@ class WebhookVerifier:
         if tolerance < timedelta(0):
             raise UsageError("the webhook timestamp tolerance must not be negative")
         self._schemes: tuple[Scheme, ...] = tuple(SCHEME_TABLE[name] for name in names)
-        self._keys: dict[str, tuple[Any, ...]] = {}
-        for scheme in self._schemes:
-            self._keys[scheme.name] = tuple(k for k in (scheme.key_for(s) for s in parsed) if k is not None)
-        for position, secret in enumerate(parsed, 1):
-            if all(scheme.key_for(secret) is None for scheme in self._schemes):
+        table = [[scheme.key_for(secret) for scheme in self._schemes] for secret in parsed]
+        self._keys: dict[str, tuple[Any, ...]] = {
+            scheme.name: tuple(row[column] for row in table if row[column] is not None)
+            for column, scheme in enumerate(self._schemes)
+        }
+        for position, (secret, row) in enumerate(zip(parsed, table), 1):
+            if all(key is None for key in row):
                 reasons = "; ".join(f"{scheme.name}: {scheme.why_not(secret)}" for scheme in self._schemes)
                 raise WebhookSecretError(f"webhook secret #{position} cannot serve any accepted scheme ({reasons})")
         if schemes is not None:

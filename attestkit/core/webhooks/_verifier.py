@@ -128,7 +128,7 @@ class WebhookVerifier:
             scheme.name: tuple(row[column] for row in table if row[column] is not None)
             for column, scheme in enumerate(self._schemes)
         }
-        for position, (secret, row) in enumerate(zip(parsed, table), 1):
+        for position, (secret, row) in enumerate(zip(parsed, table, strict=True), 1):
             if all(key is None for key in row):
                 reasons = "; ".join(f"{scheme.name}: {scheme.why_not(secret)}" for scheme in self._schemes)
                 raise WebhookSecretError(f"webhook secret #{position} cannot serve any accepted scheme ({reasons})")

@@ -384,3 +384,22 @@ def test_cli_malformed_whsk_is_one_line_exit_2(cli: Callable[..., CliResult], tm
         env={"HOOK": "whsk_!!"},
     )
     assert result.code == 2 and "internal error" not in result.err and "whsk_" in result.err
+
+
+def test_cli_output_escapes_payload_controls(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """An authentic payload is still the sender's text: its event name cannot repaint the terminal."""
+    body = b'{"event": "x\\r\\u001b[32mVALID\\u202e", "data": {}}'
+    (tmp_path / "body").write_bytes(body)
+    mac = hmac.new(b"s", body, hashlib.sha256).hexdigest()
+    result = cli(
+        "webhook",
+        "verify",
+        str(tmp_path / "body"),
+        "--secret-env",
+        "HOOK",
+        "--header",
+        f"X-Attest-Signature: sha256={mac}",
+        env={"HOOK": "s"},
+    )
+    assert result.code == 0 and "\x1b" not in result.out and "\r" not in result.out and "\u202e" not in result.out
+    assert "\\x1b[32mVALID" in result.out

@@ -10,6 +10,7 @@ import click
 from attestkit.adapters.files import MAX_WEBHOOK_BODY_BYTES, read_bytes
 from attestkit.adapters.secret_files import read_secret_file
 from attestkit.cli.output import out
+from attestkit.core.textsafe import escape_text
 from attestkit.core.timeutil import parse_duration, parse_instant
 from attestkit.core.webhooks import SCHEMES, WebhookVerifier, sign_webhook
 from attestkit.core.webhooks._schemes import KNOWN_HEADERS
@@ -36,16 +37,11 @@ def _headers(values: tuple[str, ...]) -> dict[str, str]:
         name, sep, value = item.partition(":")
         name, value = name.strip(), value.strip()
         if not sep or not name:
-            raise UsageError(f"--header must be 'Name: value', got {_printable(item[:40])!r}")
+            raise UsageError(f"--header must be 'Name: value', got {escape_text(item[:40])!r}")
         if name in headers and headers[name] != value and name.lower() in KNOWN_HEADERS:
             raise WebhookHeaderError(f"header {name} is given twice with different values")
         headers[name] = value
     return headers
-
-
-def _printable(text: str) -> str:
-    """*text* with control, C1 and bidi characters escaped, so a payload cannot repaint the terminal."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 @click.group()
@@ -98,9 +94,9 @@ def verify_cmd(
     event = verifier.verify(raw, headers, now=moment)
     details = f"scheme={event.scheme}"
     if event.event_type:
-        details += f" event={_printable(event.event_type)}"
+        details += f" event={escape_text(event.event_type)}"
     if event.message_id:
-        details += f" id={_printable(event.message_id)}"
+        details += f" id={escape_text(event.message_id)}"
     out(f"valid webhook: {details}")
     return 0
 

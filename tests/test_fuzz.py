@@ -208,7 +208,7 @@ def test_boundary_timestamps_only_raise_attestkit_errors(timestamp: str) -> None
             parse_delegation(
                 {"type": "attestkit/delegation/v1", "delegator": key.public_key.text, "delegate": key.public_key.text,
                  "scopes": [], field: timestamp, "signature": "ed25519:" + "00" * 64}
-            )  # fmt: skip
+            )
         except AttestkitError:
             pass
 
@@ -256,3 +256,83 @@ def test_huge_integers_only_raise_attestkit_errors(digits: int, prefix: str, fmt
             attempt()
         except AttestkitError:
             pass
+
+
+# ---- test and scanner reports (issue 14.8) --------------------------------------------------
+
+_xml_piece = st.sampled_from(
+    ["<testsuites>", "</testsuites>", "<testsuite>", "</testsuite>", '<testsuite tests="2" failures="1">',
+     '<testsuite errors="-1">', '<testsuite tests="inf">', "<testcase/>", "<testcase>", "</testcase>", "<failure/>",
+     "<error/>", "<skipped/>", "<![CDATA[<!DOCTYPE x>]]>", "<!DOCTYPE x>", '<!ENTITY a "b">', "&a;", "&amp;", "x"]
+)
+_json_scalar = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from(["CRITICAL", "HIGH", "low", "2.1.0", "error", "9.8", ""])
+)
+_report_like = st.recursive(
+    _json_scalar,
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "Results",
+                    "Vulnerabilities",
+                    "Severity",
+                    "ClusterName",
+                    "Resources",
+                    "Findings",
+                    "Error",
+                    "SchemaVersion",
+                    "ArtifactName",
+                    "runs",
+                    "version",
+                    "tool",
+                    "driver",
+                    "name",
+                    "results",
+                    "rules",
+                    "ruleIndex",
+                    "ruleId",
+                    "level",
+                    "kind",
+                    "properties",
+                    "tags",
+                    "security-severity",
+                    "Status",
+                ]
+            ),
+            c,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@FAST
+@given(st.lists(_xml_piece, max_size=12), st.sampled_from(["utf-8", "utf-16", "utf-16-be"]))
+def test_junit_reports_only_raise_attestkit_errors(pieces: list[str], encoding: str) -> None:
+    from attestkit.core.producer import summarize_junit
+
+    try:
+        results = summarize_junit("".join(pieces).encode(encoding), "junit.xml")["predicate"]["test_results"]
+    except AttestkitError:
+        return
+    assert all(type(v) is int and v >= 0 for v in results.values())
+    assert results["total"] == results["passed"] + results["failed"] + results["skipped"]
+
+
+@FAST
+@given(_report_like)
+def test_security_reports_only_raise_attestkit_errors(report: object) -> None:
+    from attestkit.core.producer import summarize_security
+
+    try:
+        results = summarize_security(json.dumps(report).encode(), "scan.json")["predicate"]["results"]
+    except AttestkitError:
+        return
+    assert isinstance(report, dict) and report  # never a bare {} or a non-object
+    assert all(type(n) is int and n >= 0 for counts in results.values() for n in counts.values())

@@ -135,7 +135,8 @@ def test_record_and_finalize(project: Path, cli: Callable[..., CliResult]) -> No
     assert draft["steps"][0]["environment_snapshot"] == {"CI": "true", "NODE_ENV": "production"}
     assert "s3cr3t-value" not in (project / ".attest" / "draft.json").read_text()
     (project / "junit.xml").write_text(
-        '<testsuite tests="4" failures="0" errors="0" skipped="1"><testcase name="a"/></testsuite>'
+        '<testsuite tests="4" failures="0" errors="0" skipped="1"><testcase name="a"/><testcase name="b"/>'
+        '<testcase name="c"/><testcase name="d"><skipped/></testcase></testsuite>'
     )
     (project / "trivy.json").write_text(json.dumps({"Results": [{"Vulnerabilities": [{"Severity": "HIGH"}]}]}))
     finalized = cli("receipt", "finalize", "--receipt", ".attest/draft.json", "--pipeline", "attest.yaml", "--attest", "test=junit.xml",
@@ -170,7 +171,7 @@ def test_reports() -> None:
     with pytest.raises(UsageError, match="not a JUnit report"):
         summarize_junit(b"<html/>")
     counts = summarize_trivy(
-        b'{"Results": [{"Vulnerabilities": [{"Severity": "CRITICAL"}, {"Severity": "weird"}]}, {}]}'
+        b'{"Results": [{"Vulnerabilities": [{"Severity": "CRITICAL"}, {"Severity": "UNKNOWN"}]}, {}]}'
     )
     assert counts["predicate"]["results"]["vulnerabilities"] == {
         "critical": 1,
@@ -179,6 +180,8 @@ def test_reports() -> None:
         "low": 0,
         "unknown": 1,
     }
+    with pytest.raises(UsageError, match="not a Trivy severity"):
+        summarize_trivy(b'{"Results": [{"Vulnerabilities": [{"Severity": "weird"}]}]}')
     with pytest.raises(UsageError):
         summarize_trivy(b"<xml/>")
 

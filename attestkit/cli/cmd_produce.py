@@ -145,7 +145,7 @@ def _attestations(values: tuple[str, ...]) -> dict[str, Any]:
     for value in values:
         kind, sep, path = value.partition("=")
         if not sep or kind not in SUMMARIZERS:
-            raise UsageError(f"--attest {value!r}: use test=JUNIT.xml or security=TRIVY.json")
+            raise UsageError(f"--attest {value!r}: use test=JUNIT.xml or security=REPORT.json (Trivy JSON or SARIF)")
         found[kind] = SUMMARIZERS[kind](read_bytes(path, f"{kind} report"), path)
     return found
 

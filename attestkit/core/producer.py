@@ -6,8 +6,8 @@ serves `attestkit record`, `attestkit run` and the deterministic vector generato
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ from attestkit._version import __version__
 from attestkit.core.digest import digest_of_manifest, hash_file_hex, tree_manifest
 from attestkit.core.receipt_shape import unsafe_path_reason
 from attestkit.core.timeutil import format_rfc3339, parse_rfc3339
-from attestkit.errors import HashingError, UsageError
+from attestkit.errors import HashingError, MalformedReceiptError, UsageError
 
 SNAPSHOT_LIMIT = 64
 
@@ -124,31 +124,140 @@ def _step_times(steps: Sequence[Any], field: str) -> list[datetime]:
     return times
 
 
-def summarize_junit(data: bytes, source: str = "junit.xml") -> dict[str, Any]:
-    """A ``test`` attestation from a JUnit XML report."""
-    import xml.etree.ElementTree as ET
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+"""The largest test or scanner report read by ``--attest`` (256 MiB)."""
 
-    if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
-        raise UsageError(f"{source}: JUnit reports with DTDs or entities are refused")
+_COUNT_ATTRIBUTES = ("tests", "failures", "errors", "skipped", "disabled")
+_NON_NEGATIVE = re.compile(r"[0-9]{1,15}\Z", re.ASCII)
+
+
+class _Refused(Exception):
+    """Raised from inside the expat handlers; carries the reason."""
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+
+
+class _JUnitCounter:
+    """Counts ``<testcase>`` elements once each, whatever the nesting of ``<testsuite>``s.
+
+    A test case failed when it has a ``<failure>`` or ``<error>`` child, else was skipped when
+    it has a ``<skipped>`` child, else passed. The suites' count attributes are checked
+    (non-negative ASCII integers) but never added up, so nested suites cannot count a case
+    twice and a negative ``errors`` cannot cancel ``failures``.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.root: str | None = None
+        self.total = self.failed = self.skipped = 0
+        self.case_depth: int | None = None  # depth of the open <testcase>
+        self.case_failed = self.case_skipped = False
+        # Open suites: [name, claimed failures+errors, claimed tests, cases seen, failed seen]
+        self.suites: list[list[Any]] = []
+
+    def start(self, name: str, attributes: dict[str, str]) -> None:
+        tag = _local(name)
+        self.depth += 1
+        if self.root is None:
+            self.root = tag
+            if tag not in ("testsuite", "testsuites"):
+                raise _Refused(f"not a JUnit report (root element {tag!r})")
+        if self.case_depth is not None:
+            if self.depth == self.case_depth + 1:
+                if tag in ("failure", "error"):
+                    self.case_failed = True
+                elif tag == "skipped":
+                    self.case_skipped = True
+                elif tag == "testcase":
+                    raise _Refused("a <testcase> inside a <testcase>")
+            return
+        if tag in ("testsuite", "testsuites"):
+            counts = {attr: self._count(tag, attr, attributes[attr]) for attr in _COUNT_ATTRIBUTES if attr in attributes}
+            claimed_failed = counts.get("failures", 0) + counts.get("errors", 0)
+            label = attributes.get("name", "")[:80]
+            self.suites.append([f"{tag} {label!r}" if label else tag, claimed_failed, counts.get("tests", 0), 0, 0])
+        elif tag == "testcase":
+            self.case_depth = self.depth
+            self.case_failed = self.case_skipped = False
+
+    def end(self, name: str) -> None:
+        tag = _local(name)
+        if self.case_depth == self.depth:
+            self.case_depth = None
+            self.total += 1
+            if self.case_failed:
+                self.failed += 1
+            elif self.case_skipped:
+                self.skipped += 1
+            for suite in self.suites:
+                suite[3] += 1
+                suite[4] += 1 if self.case_failed else 0
+        elif self.case_depth is None and tag in ("testsuite", "testsuites") and self.suites:
+            label, claimed_failed, claimed_tests, cases, failed = self.suites.pop()
+            # Fail closed: a summary that reports failures (or tests) its test cases do not show
+            # is a truncated or inconsistent report, never a pass.
+            if claimed_failed and not failed:
+                raise _Refused(
+                    f"{label} reports {claimed_failed} failures/errors but none of its <testcase> elements failed"
+                )
+            if claimed_tests and not cases:
+                raise _Refused(f"{label} reports {claimed_tests} tests but has no <testcase> elements")
+        self.depth -= 1
+
+    @staticmethod
+    def _count(tag: str, attribute: str, value: str) -> int:
+        if not _NON_NEGATIVE.match(value):
+            raise _Refused(f"<{tag}> attribute {attribute}={value[:32]!r} is not a non-negative integer")
+        return int(value)
+
+
+def _refuse_declaration(*_args: object) -> None:
+    raise _Refused("JUnit reports with a DTD (DOCTYPE, entity or notation declaration) are refused")
+
+
+def _refuse_external(*_args: object) -> int:
+    raise _Refused("JUnit reports with external entities are refused")
+
+
+def summarize_junit(data: bytes, source: str = "junit.xml") -> dict[str, Any]:
+    """A ``test`` attestation from a JUnit XML report; :class:`UsageError` naming *source* otherwise.
+
+    Parsed with expat and handlers that refuse any DTD, entity or notation declaration (so no
+    entity expansion and no external fetch can happen, in any encoding expat reads, UTF-16
+    included); each ``<testcase>`` counts once (see :class:`_JUnitCounter`).
+    """
+    from xml.parsers import expat
+
+    if len(data) > MAX_REPORT_BYTES:
+        raise UsageError(f"{source}: test report is larger than {MAX_REPORT_BYTES >> 20} MiB")
+    counter = _JUnitCounter()
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_declaration
+    parser.EntityDeclHandler = _refuse_declaration
+    parser.UnparsedEntityDeclHandler = _refuse_declaration
+    parser.NotationDeclHandler = _refuse_declaration
+    parser.ExternalEntityRefHandler = _refuse_external
+    parser.StartElementHandler = counter.start
+    parser.EndElementHandler = counter.end
     try:
-        root = ET.fromstring(data)  # noqa: S314 - DTDs and entities refused above
-    except ET.ParseError as exc:
-        raise UsageError(f"{source}: not valid XML: {exc}") from None
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    if root.tag not in ("testsuite", "testsuites"):
-        raise UsageError(f"{source}: not a JUnit report (root element {root.tag!r})")
-    total = failed = errors = skipped = 0
-    for suite in suites:
-        cases = suite.findall("testcase")
-        total += _int_attr(suite, "tests", len(cases))
-        failed += _int_attr(suite, "failures", sum(1 for c in cases if c.find("failure") is not None))
-        errors += _int_attr(suite, "errors", sum(1 for c in cases if c.find("error") is not None))
-        skipped += _int_attr(suite, "skipped", sum(1 for c in cases if c.find("skipped") is not None))
+        parser.Parse(data, True)
+    except _Refused as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    except expat.ExpatError as exc:
+        reason = expat.ErrorString(exc.code) if exc.code is not None else str(exc)
+        raise UsageError(f"{source}: not valid XML: {reason} at line {exc.lineno} column {exc.offset + 1}") from None
+    except RecursionError:  # pragma: no cover - expat is iterative; kept for safety
+        raise UsageError(f"{source}: XML nesting too deep") from None
+    if counter.root is None:
+        raise UsageError(f"{source}: not a JUnit report (no root element)")
     results = {
-        "total": total,
-        "passed": total - failed - errors - skipped,
-        "failed": failed + errors,
-        "skipped": skipped,
+        "total": counter.total,
+        "passed": counter.total - counter.failed - counter.skipped,
+        "failed": counter.failed,
+        "skipped": counter.skipped,
     }
     return {
         "type": "attest/test",
@@ -156,41 +265,251 @@ def summarize_junit(data: bytes, source: str = "junit.xml") -> dict[str, Any]:
     }
 
 
-def _int_attr(element: Any, name: str, default: int) -> int:
-    value = element.get(name)
-    if value is None:
-        return default
-    try:
-        return int(float(value))
-    except ValueError:
-        return default
+SEVERITIES = ("critical", "high", "medium", "low", "unknown")
+FINDING_KINDS = ("vulnerabilities", "misconfigurations", "secrets", "licenses")
+_TRIVY_SEVERITIES = {name.upper(): name for name in SEVERITIES}
+_TRIVY_LISTS = {"Vulnerabilities": "vulnerabilities", "Misconfigurations": "misconfigurations",
+                "Secrets": "secrets", "Licenses": "licenses"}  # fmt: skip
+_SARIF_KIND_TAGS = {"vulnerability": "vulnerabilities", "misconfiguration": "misconfigurations",
+                    "secret": "secrets", "license": "licenses"}  # fmt: skip
+_SARIF_LEVELS = {"error": "high", "warning": "medium", "note": "low", "none": "unknown"}
+_SARIF_NOT_FINDINGS = ("pass", "notApplicable", "informational")
 
 
-def summarize_trivy(data: bytes, source: str = "trivy.json") -> dict[str, Any]:
-    """A ``security`` attestation from a Trivy JSON report (vulnerability counts per severity)."""
+class _Counts:
+    def __init__(self) -> None:
+        self.by_kind = {kind: dict.fromkeys(SEVERITIES, 0) for kind in FINDING_KINDS}
+
+    def add(self, kind: str, severity: str) -> None:
+        self.by_kind[kind][severity] += 1
+
+
+def _where(path: list[str | int]) -> str:
+    return "/" + "/".join(str(p) for p in path)
+
+
+def _list_at(container: Mapping[str, Any], key: str, path: list[str | int], *, required: bool = False) -> list[Any]:
+    if key not in container:
+        if required:
+            raise _Refused(f"{_where([*path, key])} is missing")
+        return []
+    value = container[key]
+    if not isinstance(value, list):
+        raise _Refused(f"{_where([*path, key])} must be a list (found {type(value).__name__})")
+    return value
+
+
+def _trivy_results(results: list[Any], path: list[str | int], counts: _Counts) -> None:
+    for index, result in enumerate(results):
+        here = [*path, index]
+        if not isinstance(result, Mapping):
+            raise _Refused(f"{_where(here)} must be an object")
+        for field, kind in _TRIVY_LISTS.items():
+            for number, finding in enumerate(_list_at(result, field, here)):
+                where = [*here, field, number]
+                if not isinstance(finding, Mapping):
+                    raise _Refused(f"{_where(where)} must be an object")
+                if kind == "misconfigurations" and finding.get("Status") in ("PASS", "EXCEPTION"):
+                    continue  # listed with --include-non-failures; only failures are findings
+                severity = finding.get("Severity")
+                if not isinstance(severity, str) or severity not in _TRIVY_SEVERITIES:
+                    raise _Refused(
+                        f"{_where([*where, 'Severity'])}: {severity!r} is not a Trivy severity "
+                        "(CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN)"
+                    )
+                counts.add(kind, _TRIVY_SEVERITIES[severity])
+
+
+def _trivy_k8s(report: Mapping[str, Any], counts: _Counts) -> None:
+    # `trivy k8s --format json`: "Resources" (--report all) or "Findings" (--report summary);
+    # releases before 0.50 split them into "Vulnerabilities" and "Misconfigurations".
+    for field in ("Resources", "Findings", "Vulnerabilities", "Misconfigurations"):
+        for index, resource in enumerate(_list_at(report, field, [])):
+            here: list[str | int] = [field, index]
+            if not isinstance(resource, Mapping):
+                raise _Refused(f"{_where(here)} must be an object")
+            error = resource.get("Error")
+            if error:
+                name = "/".join(str(resource.get(k, "")) for k in ("Namespace", "Kind", "Name"))
+                raise _Refused(f"{_where(here)} ({name[:120]}) was not scanned: {str(error)[:200]}")
+            _trivy_results(_list_at(resource, "Results", here), [*here, "Results"], counts)
+
+
+def _sarif_severity_from_score(value: object, where: str) -> str:
+    text = value if isinstance(value, str) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        score = float(value)
+    elif text is not None and re.fullmatch(r"[0-9]{1,2}(\.[0-9]{1,3})?", text, re.ASCII):
+        score = float(text)
+    else:
+        raise _Refused(f"{where}/security-severity: {value!r} is not a score from 0 to 10")
+    if not 0.0 <= score <= 10.0:
+        raise _Refused(f"{where}/security-severity: {value!r} is not a score from 0 to 10")
+    # GitHub code scanning's bands for security-severity.
+    if score >= 9.0:
+        return "critical"
+    if score >= 7.0:
+        return "high"
+    if score >= 4.0:
+        return "medium"
+    return "low" if score > 0.0 else "unknown"
+
+
+def _tags(properties: object) -> list[str]:
+    tags = properties.get("tags") if isinstance(properties, Mapping) else None
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def _sarif_rule(run: Mapping[str, Any], result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    tool = run.get("tool")
+    component: Any = tool.get("driver") if isinstance(tool, Mapping) else None
+    reference: Mapping[str, Any] = result["rule"] if isinstance(result.get("rule"), Mapping) else {}
+    tool_ref = reference.get("toolComponent")
+    if isinstance(tool_ref, Mapping) and isinstance(tool, Mapping):
+        index = tool_ref.get("index")
+        extensions = tool.get("extensions")
+        if type(index) is int and isinstance(extensions, list) and 0 <= index < len(extensions):
+            component = extensions[index]
+    rules = component.get("rules") if isinstance(component, Mapping) else None
+    if not isinstance(rules, list):
+        return None
+    index = result.get("ruleIndex", reference.get("index"))
+    if type(index) is int and 0 <= index < len(rules) and isinstance(rules[index], Mapping):
+        return rules[index]  # type: ignore[no-any-return]
+    rule_id = result.get("ruleId", reference.get("id"))
+    for rule in rules:
+        if isinstance(rule, Mapping) and rule_id is not None and rule.get("id") == rule_id:
+            return rule
+    return None
+
+
+def _sarif_result(run: Mapping[str, Any], result: Mapping[str, Any], where: str, counts: _Counts) -> None:
+    kind_of_result = result.get("kind", "fail")
+    if kind_of_result in _SARIF_NOT_FINDINGS:
+        return
+    rule = _sarif_rule(run, result) or {}
+    rule_props, result_props = rule.get("properties"), result.get("properties")
+    tags = _tags(result_props) + _tags(rule_props)
+    # 1. Trivy writes its own severity as a rule tag: exactly the JSON report's Severity.
+    named = {_TRIVY_SEVERITIES[t] for t in tags if t in _TRIVY_SEVERITIES}
+    if named:
+        severity = min(named, key=SEVERITIES.index)  # the most severe if tags disagree
+    else:
+        # 2. security-severity (a CVSS-like score), 3. the level (result, then rule default).
+        score = None
+        for props, at in ((result_props, where), (rule_props, f"{where} (rule)")):
+            if isinstance(props, Mapping) and "security-severity" in props:
+                score = _sarif_severity_from_score(props["security-severity"], at + "/properties")
+                break
+        if score is not None:
+            severity = score
+        else:
+            config = rule.get("defaultConfiguration")
+            level = result.get("level", config.get("level", "warning") if isinstance(config, Mapping) else "warning")
+            if level not in _SARIF_LEVELS:
+                raise _Refused(f"{where}/level: {level!r} is not a SARIF level")
+            severity = _SARIF_LEVELS[level]
+    # Trivy's first tag names the kind; anything unclassified counts as a vulnerability.
+    kind = next((_SARIF_KIND_TAGS[t] for t in tags if t in _SARIF_KIND_TAGS), "vulnerabilities")
+    counts.add(kind, severity)
+
+
+def _sarif(report: Mapping[str, Any], counts: _Counts) -> list[str]:
+    if report.get("version") != "2.1.0":
+        raise _Refused(f"SARIF version {report.get('version')!r} is not supported (2.1.0 is)")
+    scanners: list[str] = []
+    runs = _list_at(report, "runs", [], required=True)
+    for index, run in enumerate(runs):
+        here: list[str | int] = ["runs", index]
+        if not isinstance(run, Mapping):
+            raise _Refused(f"{_where(here)} must be an object")
+        tool = run.get("tool")
+        driver = tool.get("driver") if isinstance(tool, Mapping) else None
+        name = driver.get("name") if isinstance(driver, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise _Refused(f"{_where([*here, 'tool', 'driver', 'name'])} is missing")
+        scanners.append(name.lower())
+        # An absent or null results list means the tool did not produce results (SARIF 3.14.23).
+        for number, result in enumerate(_list_at(run, "results", here, required=True)):
+            where = _where([*here, "results", number])
+            if not isinstance(result, Mapping):
+                raise _Refused(f"{where} must be an object")
+            _sarif_result(run, result, where, counts)
+    return scanners
+
+
+def summarize_security(data: bytes, source: str = "trivy.json") -> dict[str, Any]:
+    """A ``security`` attestation from a scanner report; :class:`UsageError` naming *source* otherwise.
+
+    Accepted: Trivy's JSON for image/fs/repo/rootfs/vm scans (an object with a ``Results`` list,
+    or ``SchemaVersion: 2`` with ``ArtifactName`` and no findings), Trivy's Kubernetes report
+    (``ClusterName`` with ``Resources``/``Findings``), and SARIF 2.1.0 from any scanner. Findings
+    are counted per kind and severity; anything else (``{}``, an unknown shape, an unknown
+    severity, a resource Trivy could not scan) is refused rather than read as zero findings.
+    """
+    from attestkit.core.reader import parse_json_text
+
+    if len(data) > MAX_REPORT_BYTES:
+        raise UsageError(f"{source}: security report is larger than {MAX_REPORT_BYTES >> 20} MiB")
     try:
-        report = json.loads(data)
-    except ValueError as exc:
-        raise UsageError(f"{source}: not valid JSON: {exc}") from None
-    if not isinstance(report, dict) or not isinstance(report.get("Results", []), list):
-        raise UsageError(f"{source}: not a Trivy JSON report (no Results list)")
-    counts = {"critical": 0, "high": 0, "medium": 0, "low": 0, "unknown": 0}
-    for result in report.get("Results") or []:
-        for vulnerability in (result or {}).get("Vulnerabilities") or []:
-            severity = str((vulnerability or {}).get("Severity", "UNKNOWN")).lower()
-            counts[severity if severity in counts else "unknown"] += 1
-    predicate = {"scanner": "trivy", "source": os.path.basename(source), "results": {"vulnerabilities": counts}}
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{source}: not a JSON scanner report (not UTF-8)") from None
+    try:
+        report = parse_json_text(text.removeprefix("\ufeff"), source)
+    except MalformedReceiptError as exc:
+        where = f" at {exc.where}" if exc.where else ""
+        raise UsageError(f"{source}: not a JSON scanner report: {exc.rule}{where}") from None
+    counts = _Counts()
+    try:
+        if not isinstance(report, Mapping):
+            raise _Refused(f"expected a JSON object, found {type(report).__name__}")
+        if "runs" in report:
+            scanner, form = ",".join(_sarif(report, counts)), "sarif"
+        elif "ClusterName" in report:
+            if not isinstance(report["ClusterName"], str):
+                raise _Refused("/ClusterName must be a string")
+            _trivy_k8s(report, counts)
+            scanner, form = "trivy", "trivy-k8s-json"
+        elif "Results" in report or "SchemaVersion" in report:
+            version = report.get("SchemaVersion", 2)
+            if version != 2 or isinstance(version, bool):
+                raise _Refused(f"Trivy SchemaVersion {version!r} is not supported (2 is)")
+            if "Results" not in report and not isinstance(report.get("ArtifactName"), str):
+                raise _Refused("a Trivy report without Results must name its ArtifactName")
+            _trivy_results(_list_at(report, "Results", []), ["Results"], counts)
+            scanner, form = "trivy", "trivy-json"
+        else:
+            raise _Refused(
+                "not a recognised scanner report (expected Trivy JSON with Results, a Trivy "
+                "Kubernetes report with ClusterName, or SARIF 2.1.0 with runs)"
+            )
+    except _Refused as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    predicate = {
+        "scanner": scanner,
+        "format": form,
+        "source": os.path.basename(source),
+        "results": dict(counts.by_kind),
+    }
     return {"type": "attest/security", "predicate": predicate}
 
 
-SUMMARIZERS = {"test": summarize_junit, "security": summarize_trivy}
+summarize_trivy = summarize_security  # the name before SARIF and Kubernetes reports were read
+
+
+SUMMARIZERS = {"test": summarize_junit, "security": summarize_security}
 
 __all__ = [
+    "FINDING_KINDS",
+    "MAX_REPORT_BYTES",
+    "SEVERITIES",
     "SUMMARIZERS",
     "artifact_record",
     "environment_snapshot",
     "finalize_receipt",
     "step_record",
     "summarize_junit",
+    "summarize_security",
     "summarize_trivy",
 ]

@@ -1,13 +1,30 @@
-"""Checking the artifacts a receipt records against a directory on disk."""
+"""Checking the artifacts a receipt records against a directory on disk.
+
+Nothing is opened by path below the artifacts directory: every recorded path is walked
+component by component from directory fds, so a tree that changes during the check (a file
+swapped for a symlink out of the tree, a directory for a link) gives a finding, not a file
+from outside it. Every ``OSError`` on the way is a finding too (exit 1).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from attestkit.core.digest import ManifestEntry, digest_of_manifest, hash_file_hex, normalize_digest, tree_manifest
+from attestkit.core.digest import (
+    FILE_FLAGS,
+    ManifestEntry,
+    digest_of_manifest,
+    hash_fd,
+    hash_file_hex,
+    normalize_digest,
+    tree_manifest_fd,
+)
 from attestkit.core.receipt_shape import unsafe_path_reason
 from attestkit.errors import HashingError
 
@@ -24,17 +41,112 @@ class ArtifactFinding:
     actual: str | None = None
 
 
-def _inside(real: str, root_real: str) -> bool:
-    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_PATH = getattr(os, "O_PATH", 0)  # walk through directories we may search but not list
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_LIST_FLAGS = os.O_RDONLY | _O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | _O_CLOEXEC  # a recorded directory
+_WALK_FLAGS = (_O_PATH or os.O_RDONLY) | _O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | _O_CLOEXEC  # its parents
+_MAX_SYMLINKS = 40  # as the kernel's own limit (ELOOP)
+
+
+class _Found(Exception):
+    """A finding raised from inside the walk."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _changed(path: str, detail: str) -> _Found:
+    return _Found("changed", f"{path}: changed while being checked ({detail}); check again on a quiet tree")
+
+
+def _open_beneath(root_fd: int, root_real: str, path: str, want_dir: bool) -> int:
+    """Open *path* below the directory on *root_fd*, one component at a time.
+
+    Every component is looked at with ``lstat`` relative to its parent's fd and opened with
+    ``O_NOFOLLOW``; the fd's ``fstat`` must be the object the ``lstat`` saw. A symlink on the
+    way (or at the end) is resolved here, and followed only while it stays below the root
+    (``..`` is taken from the directory fds, never from names). Returns a file fd (regular
+    file, read-only, non-blocking) or a directory fd; raises :class:`_Found`.
+    """
+    pending = deque(part for part in path.rstrip("/").split("/") if part not in ("", "."))
+    stack: list[int] = []  # directory fds below the root; the root fd is not ours to close
+    hops = 0
+    try:
+        while pending:
+            name = pending.popleft()
+            current = stack[-1] if stack else root_fd
+            if name == "..":
+                if not stack:
+                    raise _Found("escapes-tree", f"{path}: resolves through a symlink outside the artifacts directory")
+                os.close(stack.pop())
+                continue
+            try:
+                info = os.stat(name, dir_fd=current, follow_symlinks=False)
+            except FileNotFoundError:
+                raise _Found("missing", f"{path}: missing from the artifacts directory") from None
+            if stat.S_ISLNK(info.st_mode):
+                hops += 1
+                if hops > _MAX_SYMLINKS:
+                    raise _Found("symlink-loop", f"{path}: more than {_MAX_SYMLINKS} symlinks to follow")
+                try:
+                    target = os.readlink(name, dir_fd=current)
+                except OSError as exc:
+                    raise _changed(path, f"a symlink vanished: {exc.strerror}") from None
+                if target.startswith("/"):
+                    if target != root_real and not target.startswith(root_real.rstrip("/") + "/"):
+                        raise _Found(
+                            "escapes-tree", f"{path}: resolves through a symlink outside the artifacts directory"
+                        )
+                    while stack:
+                        os.close(stack.pop())
+                    target = target[len(root_real) :]
+                pending.extendleft(reversed([p for p in target.split("/") if p not in ("", ".")]))
+                continue
+            last = not pending
+            if not last or want_dir:
+                if not stat.S_ISDIR(info.st_mode):
+                    if last:
+                        raise _Found("wrong-kind", f"{path}: expected a directory")
+                    raise _Found("missing", f"{path}: missing from the artifacts directory")
+                flags = _LIST_FLAGS if last else _WALK_FLAGS
+            elif stat.S_ISDIR(info.st_mode):
+                raise _Found("wrong-kind", f"{path}: expected a file")
+            elif not stat.S_ISREG(info.st_mode):
+                raise _Found("special-file", f"{path}: not a regular file")
+            else:
+                flags = FILE_FLAGS
+            try:
+                fd = os.open(name, flags, dir_fd=current)
+            except OSError as exc:
+                if isinstance(exc, (FileNotFoundError, NotADirectoryError)) or exc.errno == errno.ELOOP:
+                    raise _changed(path, f"{name} was replaced") from None
+                raise
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+                os.close(fd)
+                raise _changed(path, f"{name} was replaced")
+            if last:
+                return fd
+            stack.append(fd)
+        # Every component was consumed by directories: the path names a directory on the stack.
+        if not want_dir:
+            raise _Found("wrong-kind", f"{path}: expected a file")
+        return os.open(".", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC, dir_fd=stack[-1] if stack else root_fd)
+    finally:
+        for fd in stack:
+            os.close(fd)
 
 
 def _check_one(
-    root: str,
+    root_fd: int,
     root_real: str,
     entry: Mapping[str, Any],
     pointer: str,
-    cache: dict[str, tuple[str, int] | HashingError],
-    manifests: dict[str, list[ManifestEntry]],
+    cache: dict[tuple[bool, int, int], tuple[str, int] | HashingError],
+    manifests: dict[tuple[bool, int, int], list[ManifestEntry]],
 ) -> ArtifactFinding | None:
     path = entry["path"]
     expected = normalize_digest(entry["hash"])
@@ -42,29 +154,37 @@ def _check_one(
     if reason is not None:
         return ArtifactFinding(path, "unsafe-path", f"{path}: {reason}", pointer)
     is_dir = path.endswith("/")
-    relative = path.rstrip("/")
-    target = os.path.join(root, relative) if relative not in ("", ".") else root
-    if not _inside(os.path.realpath(target), root_real):
-        return ArtifactFinding(
-            path, "escapes-tree", f"{path}: resolves through a symlink outside the artifacts directory", pointer
-        )
-    if not os.path.lexists(target):
-        return ArtifactFinding(path, "missing", f"{path}: missing from the artifacts directory", pointer, expected)
-    if is_dir != os.path.isdir(target):
-        kind = "a directory" if is_dir else "a file"
-        return ArtifactFinding(path, "wrong-kind", f"{path}: expected {kind}", pointer, expected)
-    result = cache.get(target)
-    if result is None:
-        try:
-            result = _tree_digest(target, manifests) if is_dir else _file_digest(target)
-        except HashingError as exc:
-            result = exc
-        cache[target] = result
+    try:
+        fd = _open_beneath(root_fd, root_real, path, is_dir)
+    except _Found as found:
+        return ArtifactFinding(path, found.code, found.message, pointer, expected)
+    except OSError as exc:
+        return ArtifactFinding(path, "unreadable", f"{path}: cannot read: {exc.strerror}", pointer, expected)
+    try:
+        info = os.fstat(fd)
+        key = (is_dir, info.st_dev, info.st_ino)
+        result = cache.get(key)
+        if result is None:
+            try:
+                if is_dir:
+                    entries = tree_manifest_fd(fd, path)
+                    manifests[key] = entries
+                    result = digest_of_manifest(entries), sum(e.size for e in entries)
+                else:
+                    result = "blake3:" + hash_fd(fd, info.st_size, path), info.st_size
+            except HashingError as exc:
+                result = exc
+            cache[key] = result
+    except OSError as exc:
+        return ArtifactFinding(path, "unreadable", f"{path}: cannot read: {exc.strerror}", pointer, expected)
+    finally:
+        os.close(fd)
     if isinstance(result, HashingError):
-        return ArtifactFinding(path, exc_code(result), f"{path}: {result.message}", pointer, expected)
+        message = result.message if result.message.startswith(path) else f"{path}: {result.message}"
+        return ArtifactFinding(path, exc_code(result), message, pointer, expected)
     actual, size = result
     if actual != expected:
-        detail = _tree_difference(entry.get("files"), manifests.get(target)) if is_dir else ""
+        detail = _tree_difference(entry.get("files"), manifests.get(key)) if is_dir else ""
         return ArtifactFinding(
             path,
             "digest-mismatch",
@@ -84,12 +204,6 @@ def _check_one(
             actual,
         )
     return None
-
-
-def _tree_digest(target: str, manifests: dict[str, list[ManifestEntry]]) -> tuple[str, int]:
-    entries = tree_manifest(target)
-    manifests[target] = entries
-    return digest_of_manifest(entries), sum(e.size for e in entries)
 
 
 def _tree_difference(recorded: Any, entries: list[ManifestEntry] | None, limit: int = 5) -> str:
@@ -114,28 +228,37 @@ def exc_code(error: HashingError) -> str:
     return error.code if error.code != "hashing" else "unreadable"
 
 
-def _file_digest(path: str) -> tuple[str, int]:
-    hexdigest, size = hash_file_hex(path)
-    return "blake3:" + hexdigest, size
-
-
 def check_artifacts(receipt: Mapping[str, Any], directory: str, *, check_inputs: bool = False) -> list[ArtifactFinding]:
-    """Findings for every recorded output (and input) that does not match *directory*."""
-    root_real = os.path.realpath(directory)
-    findings: list[ArtifactFinding] = []
-    cache: dict[str, tuple[str, int] | HashingError] = {}
-    manifests: dict[str, list[ManifestEntry]] = {}
-    fields = ("inputs", "outputs") if check_inputs else ("outputs",)
-    steps = receipt.get("steps") or []
-    for index, step in enumerate(steps):
-        for field in fields:
-            for position, entry in enumerate(step.get(field) or []):
-                finding = _check_one(
-                    directory, root_real, entry, f"/steps/{index}/{field}/{position}", cache, manifests
-                )
-                if finding is not None:
-                    findings.append(finding)
-    return findings
+    """Findings for every recorded output (and input) that does not match *directory*.
+
+    Race-free: each path is walked from a directory fd (see :func:`_open_beneath`) and
+    hashed from the fd it opened, so swapping files and symlinks meanwhile yields a
+    finding, never a file outside *directory*. Raises :class:`HashingError` only when
+    *directory* itself cannot be opened (could not check).
+    """
+    try:
+        root_fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    except OSError as exc:
+        message = f"{directory}: cannot open the artifacts directory: {exc.strerror}"
+        raise HashingError(message, code="unreadable") from None
+    try:
+        root_real = os.path.realpath(directory)
+        findings: list[ArtifactFinding] = []
+        cache: dict[tuple[bool, int, int], tuple[str, int] | HashingError] = {}
+        manifests: dict[tuple[bool, int, int], list[ManifestEntry]] = {}
+        fields = ("inputs", "outputs") if check_inputs else ("outputs",)
+        steps = receipt.get("steps") or []
+        for index, step in enumerate(steps):
+            for field in fields:
+                for position, entry in enumerate(step.get(field) or []):
+                    finding = _check_one(
+                        root_fd, root_real, entry, f"/steps/{index}/{field}/{position}", cache, manifests
+                    )
+                    if finding is not None:
+                        findings.append(finding)
+        return findings
+    finally:
+        os.close(root_fd)
 
 
 def check_pipeline(receipt: Mapping[str, Any], pipeline_file: str) -> ArtifactFinding | None:

@@ -190,7 +190,7 @@ class _TreeHasher:
                         os.close(fd)
                 self.pool.shutdown(wait=True)
         self.results.sort(key=lambda item: item[0])
-        return [ManifestEntry(rel.decode("utf-8"), hexdigest, size, link) for rel, hexdigest, size, link in self.results]
+        return [ManifestEntry(rel.decode("utf-8"), digest, size, link) for rel, digest, size, link in self.results]
 
     def _walk(self, root_fd: int) -> None:
         # A stack of (directory fd, relpath prefix, subdirectory names still to visit).

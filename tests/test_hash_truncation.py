@@ -106,3 +106,23 @@ def _flapper_small(path: Path, stop: threading.Event) -> None:
     while not stop.is_set():
         os.truncate(path, 1 << 20)
         os.truncate(path, 32 << 20)
+
+
+def test_hashing_in_a_child_forked_after_threaded_hashing_does_not_hang(tmp_path: Path) -> None:
+    """BLAKE3's thread pool does not survive fork (bulk workers are forked): the child hashes alone."""
+    path = tmp_path / "f.bin"
+    _sparse(path, 40 << 20)
+    expected = hash_path(path)  # starts BLAKE3's threads in this process
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os._exit(0 if hash_path(path) == expected else 1)
+    deadline_pid, status = 0, 0
+    for _ in range(600):  # up to 60 s; a hang fails the test instead of blocking the suite
+        deadline_pid, status = os.waitpid(pid, os.WNOHANG)
+        if deadline_pid:
+            break
+        threading.Event().wait(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert deadline_pid and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -22,7 +22,7 @@ from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
 from attestkit.cli.cmd_policy import rego_engine_option
 from attestkit.cli.output import error, json_line, out, warn
 from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_option, output_option, use_colour
-from attestkit.core.bulk import BulkItem, BulkOutcome, Render
+from attestkit.core.bulk import Budget, BulkItem, BulkOutcome, Render
 from attestkit.core.policy.base import Policy
 from attestkit.core.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.result import Check, VerificationResult
@@ -259,6 +259,19 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 )
 @click.option("--jsonl", help="Also read receipts from a JSON Lines file (one receipt per line; - for stdin).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core for many receipts).")
+@click.option(
+    "--receipt-timeout",
+    default="60s",
+    show_default=True,
+    help="Time budget per receipt (<N><s|m|h|d>; 0s: none); a receipt over it is invalid and the run goes on.",
+)
+@click.option(
+    "--receipt-max-bytes",
+    type=click.IntRange(min=1, max=32 << 20),
+    default=32 << 20,
+    show_default=True,
+    help="Size budget per receipt, in bytes; a larger receipt is invalid.",
+)
 def verify(
     receipts: tuple[str, ...],
     public_keys: tuple[str, ...],
@@ -278,6 +291,8 @@ def verify(
     compare_remote: bool,
     jsonl: str | None,
     jobs: int | None,
+    receipt_timeout: str,
+    receipt_max_bytes: int,
     fmt: str,
     output_file: str | None,
     **remote_kwargs: Any,
@@ -294,6 +309,10 @@ def verify(
         raise UsageError("--compare-remote needs the attest profile")
     if not receipts and not remote.wanted and jsonl is None:
         raise UsageError("give at least one RECEIPT or directory (or --jsonl FILE, or --base-url URL --execution ID)")
+    try:
+        budget = Budget(seconds=parse_duration(receipt_timeout).total_seconds(), max_bytes=receipt_max_bytes)
+    except ValueError as exc:
+        raise UsageError(f"--receipt-timeout: {exc}") from None
     policies = load_policies(policy_names, policy_files, rego_engine, quiet)
     options = build_options(
         public_keys, trusted_files, integrity_only, policies, artifacts, check_inputs, pipeline, now, tolerance, scope
@@ -340,7 +359,7 @@ def verify(
     from attestkit.core.bulk import verify_many
 
     with Progress("verifying", quiet=fmt != "text", unit="receipts") as progress:
-        for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers, render=render):
+        for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers, render=render, budget=budget):
             report(outcome)
             progress(1)
     if collect:

@@ -9,21 +9,108 @@ inside a distributed engine's map step (see docs/scale.md).
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from types import FrameType
 from typing import TYPE_CHECKING
 
-from attestkit.core.reader import parse_document
-from attestkit.core.result import VerificationResult
+from attestkit.core.policy.base import Violation
+from attestkit.core.reader import MAX_RECEIPT_BYTES, parse_document
+from attestkit.core.result import Check, VerificationResult
 from attestkit.core.verify import VerifyOptions, malformed_result, verify_document
-from attestkit.errors import AttestkitError, MalformedReceiptError
+from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
 BATCH = 32
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The work one receipt may cost in a bulk run; a receipt over it is invalid, and the run goes on.
+
+    *seconds* is wall-clock time for reading, checking and verifying one receipt (artifact
+    hashing included), enforced with ``SIGALRM`` in the process that verifies it (worker
+    processes, or the main thread; a run started from another thread uses one worker
+    process for this). ``None`` or ``0`` means no time limit. Python code is interrupted at
+    the deadline; a call into a C extension is interrupted when it returns. *max_bytes*
+    bounds each receipt's size (never above the contract's 32 MiB).
+    """
+
+    seconds: float | None = 60.0
+    max_bytes: int = MAX_RECEIPT_BYTES
+
+    def __post_init__(self) -> None:
+        if self.seconds is not None and not self.seconds >= 0:
+            raise UsageError(f"receipt time budget must be a number of seconds >= 0, not {self.seconds!r}")
+        if not 0 < self.max_bytes <= MAX_RECEIPT_BYTES:
+            raise UsageError(f"receipt size budget must be 1 to {MAX_RECEIPT_BYTES} bytes, not {self.max_bytes!r}")
+
+
+DEFAULT_BUDGET = Budget()
+
+
+class _OverBudget(BaseException):
+    """Raised by the alarm inside a receipt's verification (a BaseException: no handler swallows it)."""
+
+
+_armed = False
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    if _armed:
+        raise _OverBudget
+
+
+def _alarm_usable() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+class _Deadline:
+    """Arms ``ITIMER_REAL`` around each receipt of a batch, restoring the previous handler after."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds if seconds and _alarm_usable() else None
+        self.previous: object = None
+
+    def __enter__(self) -> _Deadline:
+        if self.seconds:
+            self.previous = signal.signal(signal.SIGALRM, _on_alarm)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.seconds:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)  # type: ignore[arg-type]
+
+    def arm(self) -> None:
+        global _armed
+        if self.seconds:
+            _armed = True
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def disarm(self) -> None:
+        global _armed
+        if self.seconds:
+            _armed = False  # first: an alarm firing now is ignored
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def budget_result(label: str, code: str, message: str, options: VerifyOptions) -> VerificationResult:
+    """The result of a receipt that exceeded its budget: invalid, nothing else checked."""
+    violations = tuple(Violation(p.name, "not evaluated: receipt exceeded its budget") for p in options.policies)
+    return VerificationResult(
+        source=label,
+        valid=False,
+        checks=(Check("budget", False, code, f"{label}: {message}"),),
+        violations=violations,
+        policies_evaluated=not options.policies,
+    )
 
 
 @dataclass(frozen=True)
@@ -54,11 +141,12 @@ class BulkOutcome:
 Render = Callable[[BulkOutcome], str]
 _worker_options: VerifyOptions | None = None
 _worker_render: Render | None = None
+_worker_budget: Budget = DEFAULT_BUDGET
 
 
-def _init_worker(options: VerifyOptions, render: Render | None) -> None:
-    global _worker_options, _worker_render
-    _worker_options, _worker_render = options, render
+def _init_worker(options: VerifyOptions, render: Render | None, budget: Budget = DEFAULT_BUDGET) -> None:
+    global _worker_options, _worker_render, _worker_budget
+    _worker_options, _worker_render, _worker_budget = options, render, budget
 
 
 def _rendered(outcomes: list[BulkOutcome], render: Render | None) -> list[BulkOutcome]:
@@ -67,32 +155,46 @@ def _rendered(outcomes: list[BulkOutcome], render: Render | None) -> list[BulkOu
     return [BulkOutcome(o.label, None, o.error, o.valid, render(o)) for o in outcomes]
 
 
-def verify_batch(items: Sequence[BulkItem], options: VerifyOptions) -> list[BulkOutcome]:
-    """Verify a batch in this process (the map step of a distributed run)."""
+def verify_batch(
+    items: Sequence[BulkItem], options: VerifyOptions, budget: Budget = DEFAULT_BUDGET
+) -> list[BulkOutcome]:
+    """Verify a batch in this process (the map step of a distributed run), each item within *budget*."""
     outcomes = []
-    for item in items:
-        if item.data is None:
-            if isinstance(item.error, MalformedReceiptError):  # e.g. over the size limit: invalid
-                outcomes.append(BulkOutcome(item.label, malformed_result(item.label, item.error, options), valid=False))
-            else:
-                outcomes.append(BulkOutcome(item.label, error=item.error))
-            continue
+    with _Deadline(budget.seconds) as deadline:
+        for item in items:
+            outcomes.append(_verify_item(item, options, budget, deadline))
+    return outcomes
+
+
+def _verify_item(item: BulkItem, options: VerifyOptions, budget: Budget, deadline: _Deadline) -> BulkOutcome:
+    if item.data is None:
+        if isinstance(item.error, MalformedReceiptError):  # e.g. over the size limit: invalid
+            return BulkOutcome(item.label, malformed_result(item.label, item.error, options), valid=False)
+        return BulkOutcome(item.label, error=item.error)
+    if len(item.data) > budget.max_bytes:
+        message = f"receipt is {len(item.data)} bytes; the budget is {budget.max_bytes} bytes per receipt"
+        return BulkOutcome(item.label, budget_result(item.label, "budget-size", message, options), valid=False)
+    try:
+        deadline.arm()
         try:
             try:
                 document = parse_document(item.data, source=item.label, fmt=item.fmt)
             except MalformedReceiptError as exc:
-                outcomes.append(BulkOutcome(item.label, malformed_result(item.label, exc, options), valid=False))
-                continue
+                return BulkOutcome(item.label, malformed_result(item.label, exc, options), valid=False)
             result = verify_document(document, options, source=item.label)
-            outcomes.append(BulkOutcome(item.label, result, valid=result.valid))
-        except AttestkitError as exc:
-            outcomes.append(BulkOutcome(item.label, error=exc))
-    return outcomes
+        finally:
+            deadline.disarm()
+        return BulkOutcome(item.label, result, valid=result.valid)
+    except AttestkitError as exc:
+        return BulkOutcome(item.label, error=exc)
+    except _OverBudget:
+        message = f"verification took longer than the budget of {budget.seconds:g} s per receipt"
+        return BulkOutcome(item.label, budget_result(item.label, "budget-time", message, options), valid=False)
 
 
 def _worker_batch(items: Sequence[BulkItem]) -> list[BulkOutcome]:
     assert _worker_options is not None
-    return _rendered(verify_batch(items, _worker_options), _worker_render)
+    return _rendered(verify_batch(items, _worker_options, _worker_budget), _worker_render)
 
 
 def _batches(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
@@ -102,21 +204,30 @@ def _batches(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
 
 
 def verify_many(
-    items: Iterable[BulkItem], options: VerifyOptions, *, jobs: int | None = None, render: Render | None = None
+    items: Iterable[BulkItem],
+    options: VerifyOptions,
+    *,
+    jobs: int | None = None,
+    render: Render | None = None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Iterator[BulkOutcome]:
     """Verify *items* on *jobs* processes (default: every core), yielding outcomes in input order.
 
     *render* (a module-level function, so it pickles) turns each outcome into text in the
-    worker; the outcomes then carry ``text`` and ``valid`` instead of the full result.
+    worker; the outcomes then carry ``text`` and ``valid`` instead of the full result. A
+    receipt over *budget* is an invalid outcome (check ``budget``, code ``budget-time`` or
+    ``budget-size``) and the run goes on.
     """
     workers = jobs or os.cpu_count() or 1
-    if workers <= 1:
+    if workers <= 1 and (not budget.seconds or _alarm_usable()):
         for batch in _batches(items, BATCH):
-            yield from _rendered(verify_batch(batch, options), render)
+            yield from _rendered(verify_batch(batch, options, budget), render)
         return
+    # Several workers, or a time budget that only a worker process can enforce from this thread.
     from concurrent.futures import ProcessPoolExecutor  # only when there is parallel work
 
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options, render)) as pool:
+    initargs = (options, render, budget)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as pool:
         pending: deque[Future[list[BulkOutcome]]] = deque()
         for batch in _batches(items, BATCH):
             pending.append(pool.submit(_worker_batch, batch))
@@ -126,4 +237,4 @@ def verify_many(
             yield from pending.popleft().result()
 
 
-__all__ = ["BulkItem", "BulkOutcome", "verify_batch", "verify_many"]
+__all__ = ["DEFAULT_BUDGET", "Budget", "BulkItem", "BulkOutcome", "budget_result", "verify_batch", "verify_many"]

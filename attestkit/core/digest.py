@@ -63,6 +63,27 @@ FILE_FLAGS = os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | _O_NOFOLLOW
 DIR_FLAGS = os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC | _O_NOFOLLOW
 """Flags for opening a directory found by a walk: never follow a symlink swapped in."""
 _buffers = threading.local()
+_threads_used = False  # BLAKE3's own thread pool has been started in this process
+_threads_gone = False  # ... in a process we were forked from: its threads do not exist here
+
+
+def _forked() -> None:
+    global _threads_gone
+    _threads_gone = _threads_gone or _threads_used
+
+
+if hasattr(os, "register_at_fork"):
+    # BLAKE3's pool (Rust's rayon) hangs forever in a child forked after it started (as bulk
+    # workers are): there, hash on this thread instead.
+    os.register_at_fork(after_in_child=_forked)
+
+
+def _max_threads(size: int) -> int:
+    global _threads_used
+    if size < _MULTITHREAD_FROM or _threads_gone:
+        return 1
+    _threads_used = True
+    return int(blake3.AUTO)
 
 
 def _buffer() -> bytearray:
@@ -95,7 +116,7 @@ def hash_fd(fd: int, size: int, name: str, progress: Progress | None = None) -> 
                 progress(size)
             return blake3(data).hexdigest()
         before = os.fstat(fd)
-        hasher = blake3(max_threads=blake3.AUTO if size >= _MULTITHREAD_FROM else 1)
+        hasher = blake3(max_threads=_max_threads(size))
         buffer = _buffer()
         view = memoryview(buffer)
         total = 0
@@ -175,6 +196,7 @@ class _TreeHasher:
         self.results: list[tuple[bytes, str, int, bool]] = []
         self.pool: ThreadPoolExecutor | None = None
         self.pending: deque[tuple[bytes, Future[tuple[str, int]], int]] = deque()  # (relpath, task, fd)
+        self.stopped = False
 
     def shown(self, relpath: bytes) -> str:
         return f"{self.display}/{os.fsdecode(relpath)}"
@@ -183,6 +205,9 @@ class _TreeHasher:
         try:
             self._walk(root_fd)
             self._drain(0)
+        except BaseException:  # an error, or an interruption (a deadline): running hashes stop too
+            self.stopped = True
+            raise
         finally:
             if self.pool is not None:
                 for _, future, fd in self.pending:  # after an error: tasks not started own an fd
@@ -273,9 +298,16 @@ class _TreeHasher:
 
     def _hash_and_close(self, fd: int, size: int, relpath: bytes) -> tuple[str, int]:
         try:
-            return hash_fd(fd, size, self.shown(relpath), self.progress), size
+            return hash_fd(fd, size, self.shown(relpath), self._step), size
         finally:
             os.close(fd)
+
+    def _step(self, count: int) -> None:
+        """Progress from a worker thread; stops the hash once the walk has failed or was interrupted."""
+        if self.stopped:
+            raise HashingError(f"{self.display}: hashing abandoned", code="cancelled")
+        if self.progress is not None:
+            self.progress(count)
 
     def _drain(self, keep: int) -> None:
         while len(self.pending) > keep:

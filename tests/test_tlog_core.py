@@ -440,3 +440,53 @@ def test_check_update_names_rollback_and_fork() -> None:
         check_update(stored, Checkpoint("o", 8, tree_hash(forked, 8)), consistency_proof(forked, 5, 8))
     assert fork2.value.kind == "fork"
     check_update(stored, Checkpoint("o", 8, tree_hash(tree, 8)), consistency_proof(tree, 5, 8))
+
+
+# ---- malformed input never crashes ---------------------------------------------------
+
+_LINES = st.lists(
+    st.sampled_from(
+        [
+            "c2sp.org/tlog-proof@v1",
+            "index 0",
+            "index 01",
+            "extra AAAA",
+            "",
+            "old 0",
+            "old 3",
+            "quorum none",
+            "log x",
+            "witness a b",
+            "group g any a",
+            base64.b64encode(bytes(32)).decode(),
+            "\u2014 a AAAAAAA=",
+            "o",
+            "3",
+        ]
+    )
+    | st.text(max_size=40),
+    max_size=12,
+)
+
+
+@given(_LINES)
+def test_malformed_proofs_policies_checkpoints_and_witness_requests_never_crash(lines: list[str]) -> None:
+    data = "\n".join(lines).encode("utf-8", "surrogatepass")
+    for parse in (parse_tlog_proof, parse_policy, lambda d: parse_checkpoint_text(d.decode("utf-8", "replace"))):
+        try:
+            parse(data)
+        except AttestkitError:
+            pass
+    log, w1, _ = _keys()
+    response = add_checkpoint(data, {"o": [log.verifier]}, lambda origin: None, w1, 1)
+    assert response.status in (200, 400, 403, 404, 409, 422)
+    assert response.status != 200
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_as_proof_or_policy_only_raise_attestkit_errors(data: bytes) -> None:
+    for parse in (parse_tlog_proof, parse_policy):
+        try:
+            parse(data)
+        except AttestkitError:
+            pass

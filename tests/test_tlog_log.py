@@ -383,3 +383,30 @@ def test_a_log_written_by_attestkit_reads_back_with_the_key_file(tmp_path: Path)
     assert "PRIVATE" not in repr(signer)
     state: Any = json.loads((tmp_path / "log" / ".attestkit-log").read_text())
     assert state["size"] == 0 and state["vkey"] == signer.verifier.vkey
+
+
+def test_log_verify_rejects_a_forked_checkpoint_signed_by_the_log_key(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    from attestkit.core.tlog import Checkpoint, leaf_hash, root_of
+
+    signer = init_log(str(tmp_path / "log"), ORIGIN, str(tmp_path / "log.key"))
+    log = FileLog(str(tmp_path / "log"))
+    with log.writer():
+        log.append([b"a", b"b", b"c"])
+        log.checkpoint(signer)
+    assert cli("log", "verify", "log").code == 0
+    forged = Checkpoint(ORIGIN, 2, root_of([leaf_hash(b"a"), leaf_hash(b"evil")])).sign(signer)
+    (tmp_path / "log" / "checkpoint.2").write_text(forged)
+    result = cli("log", "verify", "log")
+    assert result.code == 1 and "size 2" in result.err
+    assert_one_line_error(result)
+    (tmp_path / "log" / "checkpoint.2").unlink()
+    with log.writer():
+        log.append([b"d"])
+        log.checkpoint(signer)
+    shutil.copy(tmp_path / "log" / "checkpoint.3", tmp_path / "log" / "checkpoint")
+    assert cli("log", "verify", "log").code == 0  # an older published checkpoint is still consistent
+    with log.writer():  # and the next writer republishes the latest
+        log.recover()
+    assert (tmp_path / "log" / "checkpoint").read_bytes() == (tmp_path / "log" / "checkpoint.4").read_bytes()

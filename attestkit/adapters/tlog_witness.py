@@ -71,11 +71,10 @@ class WitnessState:
         path = self._file(checkpoint.origin)
         temp = path + ".tmp"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, checkpoint.text.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(checkpoint.text.encode())
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temp, path)
         dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         try:

@@ -118,3 +118,85 @@ def test_hash_check_and_policy_check_formats(cli: Callable[..., CliResult], tmp_
     assert sarif.code == 2
     results = json.loads(sarif.out)["runs"][0]["results"]
     assert [r["ruleId"] for r in results] == ["policy-file/policy"]
+
+
+# ---- issue 24 item 4: no field says more than was checked -----------------------------------
+
+
+@pytest.fixture()
+def malformed(tmp_path: Path, key: PrivateKey) -> Path:
+    path = tmp_path / "malformed.json"
+    path.write_text('{"timestamp": "2026-11-20T10:00:00Z", "steps": [], "steps": []}')  # duplicate key
+    return path
+
+
+def test_library_malformed_receipt_says_policies_were_not_evaluated(key: PrivateKey) -> None:
+    from attestkit import builtin_policy, verify_receipt
+
+    bare = verify_receipt(b"[]", trusted_keys=[key.public_key]).to_json()
+    assert bare["valid"] is False
+    assert bare["policy_compliance"]["passed"] is False and bare["policy_compliance"]["violations"] == []
+    assert bare["policy_compliance"]["evaluated"] is False
+    assert "not evaluated" in bare["policy_compliance"]["reason"] and "malformed" in bare["policy_compliance"]["reason"]
+    assert [(c["name"], c["code"], c.get("evaluated")) for c in bare["checks"][1:]] == [
+        ("policies", "not-evaluated", False)
+    ]
+    named = verify_receipt(
+        b"[]", trusted_keys=[key.public_key], policies=[builtin_policy("steps-succeeded"), builtin_policy("require-tests")]
+    )
+    out = named.to_json()["policy_compliance"]
+    assert out["passed"] is False and out["evaluated"] is False
+    assert [v["policy"] for v in out["violations"]] == ["steps-succeeded", "require-tests"]
+    assert all(v["message"].startswith("not evaluated") for v in out["violations"])
+    assert [c.name for c in named.checks if not c.evaluated] == ["policy:steps-succeeded", "policy:require-tests"]
+    # A receipt that was read keeps the contract's exact shape.
+    good = verify_receipt(sign_receipt(make_receipt(), key), trusted_keys=[key.public_key]).to_json()
+    assert good["policy_compliance"] == {"passed": True, "violations": []}
+
+
+def test_cli_malformed_receipt_in_every_format(
+    cli: Callable[..., CliResult], malformed: Path, key: PrivateKey, tmp_path: Path
+) -> None:
+    base = ["verify", str(malformed), "--public-key", key.public_key.text, "--now", NOW]
+    as_json = cli(*base, "--json")
+    assert as_json.code == 1
+    compliance = as_json.json_lines()[0]["policy_compliance"]
+    assert compliance["passed"] is False and compliance["evaluated"] is False and "malformed" in compliance["reason"]
+    with_policy = cli(*base, "--json", "--policy", "steps-succeeded").json_lines()[0]["policy_compliance"]
+    assert with_policy["passed"] is False and with_policy["violations"][0]["policy"] == "steps-succeeded"
+
+    sarif_out = cli(*base, "--policy", "steps-succeeded", "--format", "sarif")
+    assert sarif_out.code == 1
+    sarif = json.loads(sarif_out.out)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft4Validator(json.loads(external("sarif/sarif-schema-2.1.0.json").read_text())).validate(sarif)
+    results = {r["ruleId"]: r for r in sarif["runs"][0]["results"]}
+    assert results["format/duplicate-key"]["level"] == "error"
+    policy = results["policy/steps-succeeded"]
+    assert (policy["kind"], policy["level"]) == ("open", "none") and "not evaluated" in policy["message"]["text"]
+
+    junit_out = cli(*base, "--format", "junit")
+    assert junit_out.code == 1
+    suite = ET.fromstring(junit_out.out).find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", "1", "1")
+    skipped = suite.find("testcase[@name='policies']/skipped")
+    assert skipped is not None and "not evaluated" in (skipped.get("message") or "")
+
+    github = cli(*base, "--format", "github", env={"GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")})
+    assert github.code == 1
+    lines = github.out.splitlines()
+    assert lines[0].startswith("::error ") and "format%3A duplicate-key" in lines[0]
+    assert lines[1].startswith("::warning ") and "policies%3A not-evaluated::policies not evaluated" in lines[1]
+    assert "policies not evaluated" in (tmp_path / "summary.md").read_text()
+
+
+def test_cli_receipt_that_could_not_be_checked(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey) -> None:
+    missing = str(tmp_path / "missing.json")
+    base = ["verify", missing, "--public-key", key.public_key.text, "--policy", "steps-succeeded"]
+    as_json = cli(*base, "--json")
+    assert as_json.code == 2
+    compliance = as_json.json_lines()[0]["policy_compliance"]
+    assert compliance["passed"] is False and compliance["evaluated"] is False and "could not be checked" in compliance["reason"]
+    junit = ET.fromstring(cli(*base, "--format", "junit").out).find("testsuite")
+    assert junit is not None and (junit.get("failures"), junit.get("skipped")) == ("1", "1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_opt
 from attestkit.core.bulk import Budget, BulkItem, BulkOutcome, Render
 from attestkit.core.policy.base import Policy
 from attestkit.core.reader import MAX_RECEIPT_BYTES, format_for_name
-from attestkit.core.result import Check, VerificationResult
+from attestkit.core.result import Check, VerificationResult, policies_not_evaluated
 
 if TYPE_CHECKING:
     from attestkit.core.reports import Subject
@@ -191,15 +191,18 @@ def shown(result: VerificationResult) -> VerificationResult:
     return replace(result, source=safe(result.source), checks=checks, signer=signer)
 
 
-def subject_for(outcome: BulkOutcome) -> Subject:
-    """The report subject of an outcome (a could-not-check error is one failed check)."""
+def subject_for(outcome: BulkOutcome, policy_names: Sequence[str] = ()) -> Subject:
+    """The report subject of an outcome (a could-not-check error: one failed check, policies not evaluated)."""
     from attestkit.core.reports import Subject, subject_of
 
     if outcome.result is not None:
         return subject_of(outcome.result)
     assert outcome.error is not None
     check = Check("input", False, outcome.error.code, str(outcome.error))
-    return Subject(outcome.label, (check,), False)
+    return Subject(outcome.label, (check, *policies_not_evaluated(policy_names, _NOT_CHECKED)), False)
+
+
+_NOT_CHECKED = "the receipt could not be checked"
 
 
 def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
@@ -208,7 +211,12 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
         "receipt": source,
         "valid": False,
         "signature_verification": {"valid": False, "signer": None, "algorithm": "ed25519"},
-        "policy_compliance": {"passed": False, "violations": []},
+        "policy_compliance": {
+            "passed": False,
+            "violations": [],
+            "evaluated": False,
+            "reason": f"policies not evaluated: {_NOT_CHECKED}",
+        },
         "timestamp_check": {"valid": False, "age_hours": None},
         "chain_of_trust": "untrusted",
         "error": {"code": exc.code, "message": str(exc)},
@@ -330,7 +338,7 @@ def verify(
         else:
             counts["valid" if outcome.valid else "invalid"] += 1
         if collect:
-            subjects.append(subject_for(outcome))
+            subjects.append(subject_for(outcome, [p.name for p in policies]))
         elif outcome.text:
             if buffered is not None:
                 buffered.append(outcome.text + "\n")

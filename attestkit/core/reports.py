@@ -59,15 +59,11 @@ def to_sarif(subjects: Sequence[Subject], tool_command: str = "attestkit verify"
             locations = [{"physicalLocation": {"artifactLocation": {"uri": _uri(subject.name)}}}]
             if check.location is not None:
                 locations.append({"physicalLocation": {"artifactLocation": {"uri": _uri(check.location)}}})
-            results.append(
-                {
-                    "ruleId": rid,
-                    "ruleIndex": list(rules).index(rid),
-                    "level": "error",
-                    "message": {"text": check.message},
-                    "locations": locations,
-                }
-            )
+            result: dict[str, Any] = {"ruleId": rid, "ruleIndex": list(rules).index(rid)}
+            # SARIF's word for "could not tell pass from fail" is kind "open" (whose level is "none").
+            result.update({"level": "error"} if check.evaluated else {"kind": "open", "level": "none"})
+            result.update({"message": {"text": check.message}, "locations": locations})
+            results.append(result)
     driver = {
         "name": "attestkit",
         "version": __version__,
@@ -105,19 +101,27 @@ def quoteattr(text: str) -> str:
     return f'"{escaped}"'
 
 
+def _junit_counts(checks: Sequence[Check]) -> str:
+    failed = sum(1 for c in checks if not c.passed and c.evaluated)
+    skipped = sum(1 for c in checks if not c.evaluated)
+    return f'tests="{len(checks)}" failures="{failed}" skipped="{skipped}"'
+
+
 def to_junit(subjects: Sequence[Subject], suite_name: str = "attestkit verify") -> str:
-    """JUnit XML: a test suite per subject, a test case per check."""
-    total = sum(len(s.checks) for s in subjects)
-    failures = sum(1 for s in subjects for c in s.checks if not c.passed)
+    """JUnit XML: a test suite per subject, a test case per check (``<skipped>`` when not evaluated)."""
+    every = [c for s in subjects for c in s.checks]
     lines = ['<?xml version="1.0" encoding="UTF-8"?>']
-    lines.append(f'<testsuites name={quoteattr(suite_name)} tests="{total}" failures="{failures}">')
+    lines.append(f"<testsuites name={quoteattr(suite_name)} {_junit_counts(every)}>")
     for subject in subjects:
-        failed = sum(1 for c in subject.checks if not c.passed)
-        lines.append(f'  <testsuite name={quoteattr(subject.name)} tests="{len(subject.checks)}" failures="{failed}">')
+        lines.append(f"  <testsuite name={quoteattr(subject.name)} {_junit_counts(subject.checks)}>")
         for check in subject.checks:
             head = f"    <testcase classname={quoteattr(subject.name)} name={quoteattr(check.name)}"
             if check.passed:
                 lines.append(head + "/>")
+            elif not check.evaluated:
+                lines.append(head + ">")
+                lines.append(f"      <skipped message={quoteattr(check.message)}/>")
+                lines.append("    </testcase>")
             else:
                 lines.append(head + ">")
                 lines.append(
@@ -139,14 +143,15 @@ def _command_property(text: str) -> str:
 
 
 def github_annotations(subject: Subject) -> list[str]:
-    """``::error`` workflow commands, one per failed check."""
+    """Workflow commands: ``::error`` per failed check, ``::warning`` per check not evaluated."""
     lines = []
     for check in subject.checks:
         if not check.passed:
             file = check.location if check.name == "artifacts" and check.location else subject.name
             title = f"attestkit {check.name}: {check.code}"
+            command = "error" if check.evaluated else "warning"
             lines.append(
-                f"::error file={_command_property(file)},title={_command_property(title)}::{_command_value(check.message)}"
+                f"::{command} file={_command_property(file)},title={_command_property(title)}::{_command_value(check.message)}"
             )
     return lines
 

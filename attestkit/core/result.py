@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,13 +24,27 @@ class Check:
     code: str
     message: str
     location: str | None = None  # an artifact path the finding is about, when there is one
+    evaluated: bool = True  # False: the check could not be made (never passed; reports say "not evaluated")
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
         out: dict[str, Any] = {"name": self.name, "passed": self.passed, "code": self.code, "message": self.message}
         if self.location is not None:
             out["location"] = self.location
+        if not self.evaluated:
+            out["evaluated"] = False
         return out
+
+
+NOT_EVALUATED = "not-evaluated"
+
+
+def policies_not_evaluated(policy_names: Sequence[str], reason: str) -> tuple[Check, ...]:
+    """Checks saying that the policies were not evaluated, and why (one per policy, or one for all)."""
+    message = f"not evaluated: {reason}"
+    if not policy_names:
+        return (Check("policies", False, NOT_EVALUATED, f"policies not evaluated: {reason}", evaluated=False),)
+    return tuple(Check(f"policy:{name}", False, NOT_EVALUATED, message, evaluated=False) for name in policy_names)
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ class VerificationResult:
     age_hours: float | None = None
     violations: tuple[Violation, ...] = ()
     policies_evaluated: bool = True
+    policies_reason: str | None = None  # why the policies were not evaluated
     chain: tuple[ChainLink, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -65,6 +81,13 @@ class VerificationResult:
         """True when every requested policy passed."""
         return self.policies_evaluated and not self.violations
 
+    def _policy_compliance(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"passed": self.policy_passed, "violations": [v.to_json() for v in self.violations]}
+        if not self.policies_evaluated:
+            out["evaluated"] = False
+            out["reason"] = f"policies not evaluated: {self.policies_reason or 'the receipt was not checked'}"
+        return out
+
     def to_json(self) -> dict[str, Any]:
         """The ATTEST ``POST /v1/receipts/verify`` answer shape, plus details."""
         out: dict[str, Any] = {
@@ -77,10 +100,7 @@ class VerificationResult:
                 "public_key": self.public_key,
                 "key_id": self.key_id,
             },
-            "policy_compliance": {
-                "passed": self.policy_passed,
-                "violations": [v.to_json() for v in self.violations],
-            },
+            "policy_compliance": self._policy_compliance(),
             "timestamp_check": {"valid": self.timestamp_valid, "age_hours": self.age_hours},
             "chain_of_trust": self.chain_of_trust,
             "chain": [link.to_json() for link in self.chain],
@@ -95,6 +115,8 @@ __all__ = [
     "CHAIN_REVOKED",
     "CHAIN_UNTRUSTED",
     "CHAIN_VERIFIED",
+    "NOT_EVALUATED",
     "Check",
     "VerificationResult",
+    "policies_not_evaluated",
 ]

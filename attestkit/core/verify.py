@@ -59,13 +59,16 @@ def _integrity_suffices(decision: TrustDecision, key: PublicKey, store: TrustSto
 
 
 def malformed_result(source: str, error: MalformedReceiptError, options: VerifyOptions) -> R.VerificationResult:
-    violations = tuple(Violation(p.name, "not evaluated: receipt is malformed") for p in options.policies)
+    """The result for a receipt that failed strict reading: nothing else was checked, and it says so."""
+    reason = "the receipt is malformed"
+    names = [p.name for p in options.policies]
     return R.VerificationResult(
         source=source,
         valid=False,
-        checks=(R.Check("format", False, error.code, str(error)),),
-        violations=violations,
-        policies_evaluated=not options.policies,
+        checks=(R.Check("format", False, error.code, str(error)), *R.policies_not_evaluated(names, reason)),
+        violations=tuple(Violation(name, f"not evaluated: {reason}") for name in names),
+        policies_evaluated=False,
+        policies_reason=reason,
     )
 
 

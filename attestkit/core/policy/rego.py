@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from attestkit.core.policy.base import PolicyContext, Violation
@@ -102,7 +103,9 @@ class _RegorusEvaluator:
         self._lock = threading.Lock()
         try:
             self._engine.add_policy(path, text)
-        except Exception as exc:  # regorus raises RuntimeError for every parse error
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # RuntimeError for parse errors; PanicException on Rust panics
             raise PolicyError(_v0_hint(engine_error_text(path, str(exc)))) from None
         self._path = path
 
@@ -112,7 +115,9 @@ class _RegorusEvaluator:
             try:
                 self._engine.set_input_json(json.dumps(document, ensure_ascii=False, allow_nan=False))
                 raw = self._engine.eval_query_as_json(QUERY)
-            except Exception as exc:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # regorus raises RuntimeError, and pyo3's PanicException on Rust panics
                 self._drain()
                 raise RegoEvaluationError(
                     f"could not evaluate {engine_error_text(self._path, str(exc))}"
@@ -190,12 +195,59 @@ def decide(path: str, outcome: RegoOutcome, has_allow: bool) -> list[Violation]:
     return found
 
 
+_MAX_EXACT = 2**53
+
+
+def _normalise(value: Any) -> Any:
+    """Integral floats become ints (their RFC 8785 form), so no engine renders ``7200.0`` differently."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
+        return int(value)
+    if isinstance(value, Mapping):
+        return {key: _normalise(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_normalise(item) for item in value]
+    return value
+
+
+def _awkward_numbers(value: Any, pointer: str = "") -> Iterator[tuple[str, float, bool]]:
+    """Non-integer numbers as ``(pointer, value, exponent_form)`` when their decimal text is not
+    the exact binary value (0.1) or is written with an exponent (1e-07)."""
+    if isinstance(value, float):
+        text = repr(value)
+        exponent = "e" in text or "E" in text
+        if exponent or Decimal(text) != Decimal(value):
+            yield pointer or "/", value, exponent
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _awkward_numbers(item, f"{pointer}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _awkward_numbers(item, f"{pointer}/{index}")
+
+
+def guard_numbers(path: str, document: Mapping[str, Any], arithmetic: bool, renders_numbers: bool) -> None:
+    """Refuse inputs whose numbers the embedded engine (IEEE doubles, its own formatting) may treat
+    differently from OPA (arbitrary precision, Go formatting): only when the policy does arithmetic
+    or renders numbers as text."""
+    for pointer, value, exponent in _awkward_numbers(document):
+        if arithmetic and not exponent:
+            raise RegoEvaluationError(
+                f"could not check {path}: the policy does arithmetic and input{pointer} is {value!r}, a decimal the "
+                "embedded engine rounds differently from OPA; use --rego-engine opa"
+            )
+        if exponent and (arithmetic or renders_numbers):
+            raise RegoEvaluationError(
+                f"could not check {path}: input{pointer} is {value!r}, a number the embedded engine writes differently "
+                "from OPA; use --rego-engine opa"
+            )
+
+
 def input_document(context: PolicyContext) -> dict[str, Any]:
     """The input document of contract §4, plus ``signature.identity`` (the trust store's identity)."""
     timestamp_ns = to_unix_ns(context.timestamp) if context.timestamp is not None else 0
     now_ns = to_unix_ns(context.now)
     return {
-        "receipt": dict(context.receipt),
+        "receipt": _normalise(context.receipt),
         "signature": {
             "verified": context.signature_verified,
             # May be the receipt's own, unverified claim when the trust store has no identity.
@@ -206,7 +258,7 @@ def input_document(context: PolicyContext) -> dict[str, Any]:
         },
         "now_ns": now_ns,
         "timestamp_ns": timestamp_ns,
-        "age_seconds": (now_ns - timestamp_ns) / 1e9,
+        "age_seconds": _normalise((now_ns - timestamp_ns) / 1e9),
     }
 
 
@@ -223,6 +275,8 @@ class RegoPolicy:
         result = scan(name, text)
         check_calls(name, result, embedded=self.engine.embedded)
         self.has_allow = result.has_allow
+        self.arithmetic = result.arithmetic
+        self.renders_numbers = result.renders_numbers
         self._compiled = self.engine.compile(name, text)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -231,7 +285,10 @@ class RegoPolicy:
 
     def evaluate(self, context: PolicyContext) -> list[Violation]:
         """Evaluate against the contract's input document; :class:`RegoEvaluationError` if OPA would fail."""
-        outcome = self._compiled.evaluate(input_document(context))
+        document = input_document(context)
+        if self.engine.embedded:
+            guard_numbers(self.name, document, self.arithmetic, self.renders_numbers)
+        outcome = self._compiled.evaluate(document)
         if self.print_sink is not None:
             for message in outcome.prints:
                 self.print_sink(self.name, message)

@@ -46,8 +46,38 @@ def _digest(name: str, algorithm: str) -> Callable[[Any], str]:
     return digest
 
 
+def go_count(value: Any) -> int:
+    """OPA's ``count``: runes of a string (regorus counts UTF-16 units), members of a collection."""
+    if isinstance(value, (str, list, dict, set, frozenset, tuple)):
+        return len(value)
+    raise TypeError("count: operand 1 must be one of {array, object, set, string}")
+
+
+def go_indexof(haystack: Any, needle: Any) -> int:
+    """OPA's ``indexof``: rune index of the first occurrence, -1 if none; an empty needle is an error."""
+    base, search = _string("indexof", haystack), _string("indexof", needle)
+    if not search:
+        raise ValueError("indexof: empty search character")
+    return base.find(search)
+
+
+def go_indexof_n(haystack: Any, needle: Any) -> list[int]:
+    """OPA's ``indexof_n``: rune indices of every (overlapping) occurrence; an empty needle is an error."""
+    base, search = _string("indexof_n", haystack), _string("indexof_n", needle)
+    if not search:
+        raise ValueError("indexof_n: empty search character")
+    found, start = [], base.find(search)
+    while start >= 0:
+        found.append(start)
+        start = base.find(search, start + 1)
+    return found
+
+
 # name -> (number of arguments, implementation)
 OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
+    "count": (1, go_count),
+    "indexof": (2, go_indexof),
+    "indexof_n": (2, go_indexof_n),
     "upper": (1, go_upper),
     "lower": (1, go_lower),
     "crypto.sha256": (1, _digest("crypto.sha256", "sha256")),
@@ -55,4 +85,4 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "crypto.md5": (1, _digest("crypto.md5", "md5")),
 }
 
-__all__ = ["OVERRIDES", "go_lower", "go_upper"]
+__all__ = ["OVERRIDES", "go_count", "go_indexof", "go_lower", "go_upper"]

@@ -8,6 +8,7 @@ refused too: a policy that passes here has only tokens and calls this module und
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -124,6 +125,10 @@ class Scan:
     has_allow: bool
     calls: tuple[Call, ...]
     functions: frozenset[str]
+    tokens: tuple[Token, ...] = ()
+    statements: tuple[int, ...] = ()
+    arithmetic: bool = False
+    renders_numbers: bool = False
 
 
 def _check_string(name: str, token: str, line: int) -> None:
@@ -272,7 +277,26 @@ def scan(name: str, text: str) -> Scan:
             definition = index in starts or (index - 1 in starts and tokens[index - 1].text == "default")
             if not definition:
                 calls.append(Call(ref, token.line))
-    return Scan(has_allow, tuple(calls), frozenset(functions))
+    names = {c.name for c in calls}
+    arithmetic = bool(names & _ARITHMETIC_BUILTINS) or any(
+        t.kind == "op" and t.text in ("+", "-", "*", "/", "%") for t in tokens
+    )
+    renders = bool(names & _RENDERING_BUILTINS)
+    for token in tokens:
+        if token.kind == "number" and ("." in token.text or "e" in token.text.lower()):
+            exponent = "e" in token.text.lower()
+            if (arithmetic and not _exact_literal(token.text)) or (exponent and renders):
+                raise RegoUnsupportedError(
+                    f"{name}: line {token.line}: the number {token.text} is not exact in binary and the policy does "
+                    "arithmetic or formats numbers; the embedded engine may round it differently from OPA "
+                    "(use --rego-engine opa)"
+                )
+    result = Scan(
+        has_allow, tuple(calls), frozenset(functions), tuple(tokens), tuple(statement_start), arithmetic, renders
+    )
+    _check_sprintf_formats(name, tokens)
+    _check_unification_types(name, result)
+    return result
 
 
 def _check_v1_head(name: str, tokens: list[Token], index: int, rule: str, line: int) -> None:
@@ -295,6 +319,192 @@ def _check_v1_head(name: str, tokens: list[Token], index: int, rule: str, line: 
             f"{name}: line {line}: rule {rule} uses Rego v0 syntax: add `if`/`contains` (Rego v1), "
             f"e.g. `{rule} contains msg if {{ ... }}`"
         )
+
+
+_ARITHMETIC_BUILTINS = frozenset(["sum", "product", "to_number", "units.parse", "units.parse_bytes", "json.unmarshal"])
+_RENDERING_BUILTINS = frozenset(["sprintf", "json.marshal", "format_int", "base64.encode", "hex.encode"])
+
+
+def _exact_literal(text: str) -> bool:
+    """True when a number literal's decimal value is exactly its IEEE double and written without exponent."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return "e" not in text.lower() and Decimal(text) == Decimal(float(text))
+    except (InvalidOperation, ValueError, OverflowError):
+        return False
+
+
+_SPRINTF_DIRECTIVE = re.compile(r"%(?:%|[sdvqx]|\.\d{1,2}f)")
+
+RETURN_TYPES: dict[str, str] = {
+    **dict.fromkeys(
+        "count sum product round ceil floor abs to_number indexof strings.count time.parse_rfc3339_ns time.parse_ns "
+        "time.parse_duration_ns time.now_ns time.add_date units.parse units.parse_bytes semver.compare".split(),
+        "number",
+    ),
+    **dict.fromkeys(
+        "upper lower concat sprintf substring replace trim trim_left trim_right trim_prefix trim_suffix trim_space "
+        "strings.reverse strings.replace_n json.marshal base64.encode base64.decode base64url.encode "
+        "base64url.encode_no_pad base64url.decode hex.encode hex.decode urlquery.encode crypto.sha256 crypto.sha1 "
+        "crypto.md5 format_int time.format time.weekday type_name regex.replace".split(),
+        "string",
+    ),
+    **dict.fromkeys(
+        "startswith endswith contains regex.match regex.is_valid regex.template_match glob.match semver.is_valid "
+        "is_string is_number is_boolean is_array is_object is_set is_null json.is_valid base64.is_valid "
+        "net.cidr_contains strings.any_prefix_match strings.any_suffix_match".split(),
+        "boolean",
+    ),
+    **dict.fromkeys(
+        "split indexof_n regex.split regex.find_n time.date time.clock sort array.concat array.slice array.reverse "
+        "numbers.range".split(),
+        "array",
+    ),
+}
+_BOUNDARY = frozenset(["\n", ";", ",", ":=", "=", "==", "if", "not", "some", "in", "contains", "else", "default"])
+
+
+def _check_sprintf_formats(name: str, tokens: list[Token]) -> None:
+    """sprintf formats must be literals using verbs verified to match OPA (no width, flags or %t...)."""
+    for index, token in enumerate(tokens):
+        if token.text != "sprintf" or index + 2 >= len(tokens) or tokens[index + 1].text != "(":
+            continue
+        if index > 0 and tokens[index - 1].text == ".":
+            continue
+        fmt = tokens[index + 2]
+        if fmt.kind not in ("string", "raw") or tokens[index + 3].text != ",":
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: sprintf needs a literal format with the embedded engine; "
+                "use --rego-engine opa"
+            )
+        body = fmt.text[1:-1]
+        rest = _SPRINTF_DIRECTIVE.sub("", body.replace("%%", ""))
+        if "%" in rest:
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: sprintf format {fmt.text} uses a verb the embedded engine does not "
+                "render as OPA does (supported: %s %d %v %q %x %.Nf %%); use --rego-engine opa"
+            )
+
+
+def _operand(tokens: tuple[Token, ...], start: int, step: int, limit: int) -> list[Token]:
+    """The tokens of the operand next to an operator, walking from *start* by *step* (+1/-1)."""
+    depth = 0
+    out: list[Token] = []
+    index = start
+    while 0 <= index < limit:
+        token = tokens[index]
+        opening, closing = ("([{", ")]}") if step > 0 else (")]}", "([{")
+        if token.kind == "op" and token.text in opening:
+            depth += 1
+        elif token.kind == "op" and token.text in closing:
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and (token.kind == "newline" or token.text in _BOUNDARY):
+            break
+        out.append(token)
+        index += step
+    return out if step > 0 else out[::-1]
+
+
+def _type_of(operand: list[Token], variables: dict[str, str]) -> str | None:
+    if not operand:
+        return None
+    first, last = operand[0], operand[-1]
+    if first.text == "(" and _closes_at(operand, 0) == len(operand) - 1:
+        return _type_of(operand[1:-1], variables)
+    depth = 0
+    top_level: set[str] = set()
+    for token in operand:
+        if token.kind == "op" and token.text in "([{":
+            depth += 1
+        elif token.kind == "op" and token.text in ")]}":
+            depth -= 1
+        elif depth == 0 and token.kind == "op":
+            top_level.add(token.text)
+    top_level.discard(".")
+    if top_level & {"<", ">", "<=", ">=", "!="}:
+        return "boolean"
+    if top_level & {"+", "*", "/", "%"}:
+        return "number"
+    if top_level == {"-"}:
+        return "number|set"
+    if top_level and top_level <= {"|", "&"}:
+        return "set"
+    if top_level:
+        return None
+    if len(operand) == 1:
+        if first.kind in ("string", "raw"):
+            return "string"
+        if first.kind == "number":
+            return "number"
+        if first.text in ("true", "false"):
+            return "boolean"
+        if first.text == "null":
+            return "null"
+        if first.kind == "ident":
+            return variables.get(first.text)
+        return None
+    if first.text == "[" and last.text == "]" and _closes_at(operand, 0) == len(operand) - 1:
+        return "array"
+    if first.kind == "ident" and last.text == ")":
+        ref_parts = [first.text]
+        index = 1
+        while index + 1 < len(operand) and operand[index].text == "." and operand[index + 1].kind == "ident":
+            ref_parts.append(operand[index + 1].text)
+            index += 2
+        if index < len(operand) and operand[index].text == "(" and _closes_at(operand, index) == len(operand) - 1:
+            return RETURN_TYPES.get(".".join(ref_parts))
+    return None
+
+
+def _closes_at(tokens: list[Token], open_index: int) -> int:
+    depth = 0
+    for index in range(open_index, len(tokens)):
+        if tokens[index].kind == "op" and tokens[index].text in "([{":
+            depth += 1
+        elif tokens[index].kind == "op" and tokens[index].text in ")]}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
+
+
+def _check_unification_types(name: str, result: Scan) -> None:
+    """Refuse ``a == b`` where both sides have known, different types: OPA's type checker rejects it."""
+    tokens = result.tokens
+    bounds = [*result.statements, len(tokens)]
+    rule_types: dict[str, set[str | None]] = {}
+    for start, end in itertools.pairwise(bounds):
+        head = tokens[start]
+        if head.kind == "ident" and start + 1 < end and tokens[start + 1].text in (":=", "="):
+            rule_types.setdefault(head.text, set()).add(_type_of(_operand(tokens, start + 2, 1, end), {}))
+        elif head.text == "default" and start + 2 < end and tokens[start + 2].text in (":=", "="):
+            rule_types.setdefault(tokens[start + 1].text, set()).add(_type_of(_operand(tokens, start + 3, 1, end), {}))
+        elif head.kind == "ident":
+            rule_types.setdefault(head.text, set()).add(None)
+    known = {rule: next(iter(types)) for rule, types in rule_types.items() if len(types) == 1 and None not in types}
+    for start, end in itertools.pairwise(bounds):
+        variables: dict[str, str] = {k: v for k, v in known.items() if v is not None}
+        for index in range(start, end):
+            token = tokens[index]
+            if token.kind != "op":
+                continue
+            if token.text == ":=" and index > start and tokens[index - 1].kind == "ident" and index - 1 != start:
+                kind = _type_of(_operand(tokens, index + 1, 1, end), variables)
+                if kind is not None:
+                    variables[tokens[index - 1].text] = kind
+                else:
+                    variables.pop(tokens[index - 1].text, None)
+            elif token.text == "==":
+                left = _type_of(_operand(tokens, index - 1, -1, end), variables)
+                right = _type_of(_operand(tokens, index + 1, 1, end), variables)
+                if left is not None and right is not None and not set(left.split("|")) & set(right.split("|")):
+                    raise RegoUnsupportedError(
+                        f"{name}: line {token.line}: comparing a {left} with a {right} with == is a type error "
+                        "OPA refuses to compile"
+                    )
 
 
 def check_calls(name: str, result: Scan, *, embedded: bool) -> None:

@@ -314,3 +314,43 @@ def test_max_vulnerabilities_needs_non_negative_integer_counts(counts: dict[str,
     receipt = make_receipt()
     receipt["attestations"]["security"]["predicate"]["results"]["vulnerabilities"] = counts
     assert _messages(policy, receipt) == [message]
+
+
+# ---- issue 14.4: claims are not identities --------------------------------------------
+
+_IDENTITY_REGO = b"""package attest.verification
+
+deny contains sprintf("signer=%v identity=%v", [input.signature.signer, input.signature.identity]) if true
+"""
+
+
+def test_rego_sees_the_established_identity_apart_from_the_claim(key: PrivateKey) -> None:
+    policy = load_policy_text("id.rego", _IDENTITY_REGO)
+    claimed = sign_receipt(make_receipt(), key, signer="release-manager@company.com")
+    untrusted_identity = TrustStore((TrustedKey(key.public_key),))
+    result = verify_receipt(claimed, trusted_keys=untrusted_identity, now=NOW_DT, policies=[policy])
+    assert [v.message for v in result.violations] == ["signer=release-manager@company.com identity=null"]
+    store = TrustStore((TrustedKey(key.public_key, identity="ci-system@company.com"),))
+    unclaimed = sign_receipt(make_receipt(), key)
+    result = verify_receipt(unclaimed, trusted_keys=store, now=NOW_DT, policies=[policy])
+    assert [v.message for v in result.violations] == ["signer=ci-system@company.com identity=ci-system@company.com"]
+
+
+def test_rego_identity_through_the_cli(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey) -> None:
+    path = write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key, signer="release-manager@company.com"))
+    (tmp_path / "id.rego").write_bytes(_IDENTITY_REGO)
+    done = cli("verify", str(path), "--public-key", key.public_key.text, "--now", NOW,
+               "--policy-file", str(tmp_path / "id.rego"), "--json")  # fmt: skip
+    (line,) = done.json_lines()
+    assert [v["message"] for v in line["policy_compliance"]["violations"]] == [
+        "signer=release-manager@company.com identity=null"
+    ]
+
+
+def test_builtin_identity_rule_ignores_the_claim(key: PrivateKey) -> None:
+    rules = b"verification:\n  rules:\n    - name: who\n      type: signer-allowed\n      allowed_signers: [release-manager@company.com]\n"
+    policy = load_policy_text("who.yaml", rules)
+    claimed = sign_receipt(make_receipt(), key, signer="release-manager@company.com")
+    result = verify_receipt(claimed, trusted_keys=TrustStore((TrustedKey(key.public_key),)), now=NOW_DT, policies=[policy])
+    assert not result.valid
+    assert [v.message for v in result.violations] == ["signer identity is not established by a trusted keyring entry"]

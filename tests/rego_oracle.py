@@ -16,13 +16,18 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ORACLE_TOOL = Path(os.environ.get("ATTESTKIT_OPA_ORACLE", ROOT.parent / "shared" / "tools" / "opa-oracle"))
+ORACLE_TOOL = ROOT.parent / "shared" / "tools" / "opa-oracle"
 DOUBLE = Path(__file__).resolve().parent / "opa_double" / "opa"
 _cached: list[str] = []
 
 
 def oracle_path() -> str:
-    """The folder to put on sys.path for ``opa_bindings`` (skip when the tool is absent)."""
+    """The folder to put on sys.path for ``opa_bindings``: ``$ATTESTKIT_OPA_ORACLE`` (set by
+    ``make test`` before the network is cut), else what the oracle tool prints; skip when absent."""
+    if not _cached and os.environ.get("ATTESTKIT_OPA_ORACLE"):
+        folder = Path(os.environ["ATTESTKIT_OPA_ORACLE"])
+        assert (folder / "opa_bindings").is_dir(), f"ATTESTKIT_OPA_ORACLE={folder} holds no opa_bindings"
+        _cached.append(str(folder))
     if not _cached:
         if not ORACLE_TOOL.exists():
             pytest.skip(f"OPA oracle tool not found at {ORACLE_TOOL}")

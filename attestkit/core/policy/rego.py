@@ -277,7 +277,8 @@ class RegoPolicy:
         self.has_allow = result.has_allow
         self.arithmetic = result.arithmetic
         self.renders_numbers = result.renders_numbers
-        self._compiled = self.engine.compile(name, text)
+        # The embedded engine compiles the policy with its regex patterns rewritten to match RE2.
+        self._compiled = self.engine.compile(name, result.text if self.engine.embedded else text)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Compiled state is not picklable: worker processes recompile from the source.

@@ -49,7 +49,7 @@ EMBEDDED_BUILTINS: frozenset[str] = frozenset(
     is_boolean is_null is_number is_object is_set is_string json.is_valid json.marshal
     json.unmarshal max min net.cidr_contains numbers.range object.get object.keys
     object.remove object.union print product regex.find_n regex.is_valid regex.match
-    regex.replace regex.split regex.template_match replace round semver.compare
+    regex.replace regex.split replace round semver.compare
     semver.is_valid sort split sprintf startswith strings.any_prefix_match
     strings.any_suffix_match strings.count strings.replace_n strings.reverse substring sum
     time.add_date time.clock time.date time.format time.now_ns time.parse_duration_ns
@@ -75,7 +75,7 @@ OTHER_OPA_BUILTINS: frozenset[str] = frozenset(
     json.verify_schema lt lte minus mul neq net.cidr_contains_matches net.cidr_expand
     net.cidr_intersects net.cidr_is_valid net.cidr_merge net.cidr_overlap numbers.range_step
     object.filter object.subset object.union_n or plus re_match regex.find_all_string_submatch_n
-    regex.globs_match rem set_diff strings.render_template sets.intersection time.diff
+    regex.globs_match regex.template_match rem set_diff strings.render_template sets.intersection time.diff
     union urlquery.decode urlquery.decode_object urlquery.encode_object uuid.parse
     glob.quote_meta io.jwt.decode yaml.is_valid yaml.marshal yaml.unmarshal
     """.split()
@@ -108,6 +108,7 @@ class Token:
     kind: str
     text: str
     line: int
+    start: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Scan:
     statements: tuple[int, ...] = ()
     arithmetic: bool = False
     renders_numbers: bool = False
+    text: str = ""
 
 
 def _check_string(name: str, token: str, line: int) -> None:
@@ -167,7 +169,7 @@ def tokenize(name: str, text: str) -> list[Token]:
         if kind == "string":
             _check_string(name, value, line)
         if kind not in ("ws", "comment"):
-            tokens.append(Token(kind, value, line))
+            tokens.append(Token(kind, value, line, position))
         line += value.count("\n")
         position = match.end()
     return tokens
@@ -292,7 +294,14 @@ def scan(name: str, text: str) -> Scan:
                     "(use --rego-engine opa)"
                 )
     result = Scan(
-        has_allow, tuple(calls), frozenset(functions), tuple(tokens), tuple(statement_start), arithmetic, renders
+        has_allow,
+        tuple(calls),
+        frozenset(functions),
+        tuple(tokens),
+        tuple(statement_start),
+        arithmetic,
+        renders,
+        _rewrite_regex_patterns(name, text, tokens),
     )
     _check_sprintf_formats(name, tokens)
     _check_unification_types(name, result)
@@ -333,6 +342,126 @@ def _exact_literal(text: str) -> bool:
         return "e" not in text.lower() and Decimal(text) == Decimal(float(text))
     except (InvalidOperation, ValueError, OverflowError):
         return False
+
+
+# The argument holding the pattern, per regex builtin.
+_PATTERN_ARGUMENT = {"regex.match": 0, "regex.split": 0, "regex.find_n": 0, "regex.is_valid": 0, "regex.replace": 1}
+_CLASSES = {"d": "0-9", "s": "\\t\\n\\f\\r ", "w": "0-9A-Za-z_"}
+
+
+def translate_regex(pattern: str) -> str | None:
+    """Rewrite an RE2 (Go) pattern so regorus (Rust) matches exactly what OPA matches, or None.
+
+    Go's ``\\d \\s \\w`` are ASCII; Rust's are Unicode: they become explicit ASCII classes. Word
+    boundaries, Unicode classes, flags, backreferences, hex escapes and POSIX classes are refused.
+    """
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            if index + 1 >= len(pattern):
+                return None
+            escape = pattern[index + 1]
+            if escape in _CLASSES:
+                out.append(_CLASSES[escape] if in_class else f"[{_CLASSES[escape]}]")
+            elif escape in "DSW" and not in_class:
+                out.append(f"[^{_CLASSES[escape.lower()]}]")
+            elif escape in "tnrf" or (not escape.isalnum() and escape.isascii() and escape.isprintable()):
+                out.append(char + escape)
+            else:
+                return None
+            index += 2
+            continue
+        if in_class:
+            if char == "[" and pattern[index + 1 : index + 2] == ":":
+                return None
+            if char == "]":
+                in_class = False
+        elif char == "[":
+            in_class = True
+            out.append(char)
+            index += 1
+            if pattern[index : index + 1] == "^":
+                out.append("^")
+                index += 1
+            if pattern[index : index + 1] == "]":
+                return None
+            continue
+        elif char == "(" and pattern[index + 1 : index + 2] == "?" and pattern[index + 2 : index + 3] != ":":
+            return None
+        elif char == "{" and not re.match(r"\{\d+(,\d*)?\}", pattern[index:]):
+            return None
+        elif char in "*+?}" and pattern[index + 1 : index + 2] in ("*", "+", "{"):
+            return None
+        out.append(char)
+        index += 1
+    if in_class:
+        return None
+    translated = "".join(out)
+    try:
+        re.compile(translated)
+    except re.error:
+        return None
+    return translated
+
+
+def _literal_value(token: Token) -> str | None:
+    if token.kind == "raw":
+        return token.text[1:-1]
+    if token.kind == "string":
+        import json
+
+        value: str = json.loads(token.text)
+        return value
+    return None
+
+
+def _argument_token(tokens: list[Token], open_index: int, position: int) -> Token | None:
+    """The argument at *position* of the call whose ``(`` is at *open_index*, if it is one token."""
+    depth, current, start = 0, 0, open_index + 1
+    for index in range(open_index, len(tokens)):
+        token = tokens[index]
+        if token.kind == "op" and token.text in "([{":
+            depth += 1
+        elif token.kind == "op" and token.text in ")]}":
+            depth -= 1
+        if (depth == 1 and token.text == ",") or depth == 0:
+            if current == position:
+                span = [t for t in tokens[start:index] if t.kind != "newline"]
+                return span[0] if len(span) == 1 else None
+            current, start = current + 1, index + 1
+            if depth == 0:
+                return None
+    return None
+
+
+def _rewrite_regex_patterns(name: str, text: str, tokens: list[Token]) -> str:
+    """The policy text with each regex pattern literal rewritten by :func:`translate_regex`."""
+    edits: list[tuple[Token, str]] = []
+    for index, token in enumerate(tokens):
+        if token.kind != "ident" or (index > 0 and tokens[index - 1].text == "."):
+            continue
+        ref, after = _ref_at(tokens, index)
+        if ref not in _PATTERN_ARGUMENT or after >= len(tokens) or tokens[after].text != "(":
+            continue
+        argument = _argument_token(tokens, after, _PATTERN_ARGUMENT[ref])
+        pattern = _literal_value(argument) if argument is not None else None
+        if argument is None or pattern is None:
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: {ref} needs a literal pattern with the embedded engine "
+                "(regular expression dialects differ); use --rego-engine opa"
+            )
+        translated = translate_regex(pattern)
+        if translated is None or "`" in translated:
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: the pattern {argument.text} of {ref} uses regular-expression syntax the "
+                "embedded engine may read differently from OPA (RE2); use --rego-engine opa"
+            )
+        edits.append((argument, f"`{translated}`"))
+    for argument, replacement in sorted(edits, key=lambda e: e[0].start, reverse=True):
+        text = text[: argument.start] + replacement + text[argument.start + len(argument.text) :]
+    return text
 
 
 _SPRINTF_DIRECTIVE = re.compile(r"%(?:%|[sdvqx]|\.\d{1,2}f)")

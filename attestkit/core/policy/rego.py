@@ -203,9 +203,9 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
         return int(value)
     if isinstance(value, Mapping):
-        return {key: _normalise(item) for key, item in value.items()}
+        return {key: _normalise(item) if isinstance(item, (float, Mapping, list)) else item for key, item in value.items()}
     if isinstance(value, list):
-        return [_normalise(item) for item in value]
+        return [_normalise(item) if isinstance(item, (float, Mapping, list)) else item for item in value]
     return value
 
 
@@ -215,27 +215,33 @@ def _awkward_numbers(value: Any, pointer: str = "") -> Iterator[tuple[str, float
     if isinstance(value, float):
         text = repr(value)
         exponent = "e" in text or "E" in text
-        if exponent or Decimal(text) != Decimal(value):
+        # Exact only if the binary fraction is short: 12.5 is 25/2; 45.2 needs 2**-49.
+        denominator = value.as_integer_ratio()[1]
+        if exponent or denominator > 1 << 20 or Decimal(text) != Decimal(value):
             yield pointer or "/", value, exponent
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _awkward_numbers(item, f"{pointer}/{key}")
+            if isinstance(item, (float, Mapping, list)):
+                yield from _awkward_numbers(item, f"{pointer}/{key}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _awkward_numbers(item, f"{pointer}/{index}")
+            if isinstance(item, (float, Mapping, list)):
+                yield from _awkward_numbers(item, f"{pointer}/{index}")
 
 
 def guard_numbers(path: str, document: Mapping[str, Any], arithmetic: bool, renders_numbers: bool) -> None:
     """Refuse inputs whose numbers the embedded engine (IEEE doubles, its own formatting) may treat
     differently from OPA (arbitrary precision, Go formatting): only when the policy does arithmetic
     or renders numbers as text."""
+    if not (arithmetic or renders_numbers):
+        return
     for pointer, value, exponent in _awkward_numbers(document):
         if arithmetic and not exponent:
             raise RegoEvaluationError(
                 f"could not check {path}: the policy does arithmetic and input{pointer} is {value!r}, a decimal the "
                 "embedded engine rounds differently from OPA; use --rego-engine opa"
             )
-        if exponent and (arithmetic or renders_numbers):
+        if exponent:
             raise RegoEvaluationError(
                 f"could not check {path}: input{pointer} is {value!r}, a number the embedded engine writes differently "
                 "from OPA; use --rego-engine opa"

@@ -264,6 +264,10 @@ def test_a_clean_trivy_sarif_is_zero() -> None:
             "not a SARIF level",
         ),
         (
+            {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [{"level": ["error"]}]}]},
+            "not a SARIF level",
+        ),
+        (
             {
                 "version": "2.1.0",
                 "runs": [

@@ -158,32 +158,32 @@ class _JUnitCounter:
         self.suites: list[list[Any]] = []
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
-        tag = _local(name)
         self.depth += 1
+        if self.case_depth is not None and self.depth != self.case_depth + 1:
+            return  # deeper than a test case's children: nothing to count
+        tag = _local(name) if ":" in name or "}" in name else name
         if self.root is None:
             self.root = tag
             if tag not in ("testsuite", "testsuites"):
                 raise _Refused(f"not a JUnit report (root element {tag!r})")
         if self.case_depth is not None:
-            if self.depth == self.case_depth + 1:
-                if tag in ("failure", "error"):
-                    self.case_failed = True
-                elif tag == "skipped":
-                    self.case_skipped = True
-                elif tag == "testcase":
-                    raise _Refused("a <testcase> inside a <testcase>")
+            if tag in ("failure", "error"):
+                self.case_failed = True
+            elif tag == "skipped":
+                self.case_skipped = True
+            elif tag == "testcase":
+                raise _Refused("a <testcase> inside a <testcase>")
             return
-        if tag in ("testsuite", "testsuites"):
+        if tag == "testcase":
+            self.case_depth = self.depth
+            self.case_failed = self.case_skipped = False
+        elif tag in ("testsuite", "testsuites"):
             counts = {attr: self._count(tag, attr, attributes[attr]) for attr in _COUNT_ATTRIBUTES if attr in attributes}
             claimed_failed = counts.get("failures", 0) + counts.get("errors", 0)
             label = attributes.get("name", "")[:80]
             self.suites.append([f"{tag} {label!r}" if label else tag, claimed_failed, counts.get("tests", 0), 0, 0])
-        elif tag == "testcase":
-            self.case_depth = self.depth
-            self.case_failed = self.case_skipped = False
 
     def end(self, name: str) -> None:
-        tag = _local(name)
         if self.case_depth == self.depth:
             self.case_depth = None
             self.total += 1
@@ -193,8 +193,8 @@ class _JUnitCounter:
                 self.skipped += 1
             for suite in self.suites:
                 suite[3] += 1
-                suite[4] += 1 if self.case_failed else 0
-        elif self.case_depth is None and tag in ("testsuite", "testsuites") and self.suites:
+                suite[4] += self.case_failed
+        elif self.case_depth is None and self.suites and _local(name) in ("testsuite", "testsuites"):
             label, claimed_failed, claimed_tests, cases, failed = self.suites.pop()
             # Fail closed: a summary that reports failures (or tests) its test cases do not show
             # is a truncated or inconsistent report, never a pass.
@@ -406,7 +406,7 @@ def _sarif_result(run: Mapping[str, Any], result: Mapping[str, Any], where: str,
         else:
             config = rule.get("defaultConfiguration")
             level = result.get("level", config.get("level", "warning") if isinstance(config, Mapping) else "warning")
-            if level not in _SARIF_LEVELS:
+            if not isinstance(level, str) or level not in _SARIF_LEVELS:
                 raise _Refused(f"{where}/level: {level!r} is not a SARIF level")
             severity = _SARIF_LEVELS[level]
     # Trivy's first tag names the kind; anything unclassified counts as a vulnerability.

@@ -102,5 +102,10 @@ def check_cmd(files: tuple[str, ...], rego_engine: str | None, fmt: str, output_
     else:
         emit(document(subjects, fmt, "attestkit policy check"), output_file)
     if failed:
-        raise PolicyError(failed[0].checks[0].message + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+        # Every refusal is reported (one line each), so nothing `verify` would refuse stays hidden.
+        from attestkit.cli.output import error
+
+        for subject in failed[:-1]:
+            error(subject.checks[0].message)
+        raise PolicyError(failed[-1].checks[0].message)
     return 0

@@ -82,117 +82,152 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
     return verify_with_options(receipt, options)
 
 
+@dataclass(frozen=True)
+class _TrustOutcome:
+    check: R.Check
+    chain: str  # the contract's chain_of_trust
+    decision: TrustDecision | None = None
+
+    @property
+    def identity(self) -> str | None:
+        """The identity the trust store established for the key (never a claim)."""
+        return self.decision.identity if self.decision is not None and self.decision.trusted else None
+
+
 def _verify_read(
     receipt: Receipt, options: VerifyOptions, signature: SignatureOutcome | None = None
 ) -> R.VerificationResult:
     """Verify a receipt this module just read (its signing input is fresh).
 
-    *signature* is supplied when the proof is not the receipt's own (a DSSE envelope).
+    *signature* is supplied when the proof is not the receipt's own (a DSSE envelope). The
+    checks, each collected whatever the others found:
+
+    1. signature: the proof verifies (against the embedded key, or the envelope's);
+    2. trust: the signing key is trusted for this receipt (or integrity-only was asked for);
+    3. timestamp: not further in the future than the tolerance;
+    4. policies: every requested policy holds;
+    5. pipeline: the pipeline file's digest equals ``pipeline_hash`` (when given);
+    6. artifacts: recorded outputs (and inputs) match the directory (when given).
     """
     data = receipt.data
-    checks: list[R.Check] = [R.Check("format", True, "ok", "well-formed receipt")]
     if signature is None:
         signature = check_signature(receipt, options.trusted.known_key)
-    sig_ok, key = signature.valid, signature.key
-    checks.append(R.Check("signature", sig_ok, signature.code, signature.message))
     claimed = data.get("signer") if signature.claims_bound else None  # a claim only its signing key made
     claimed_signer = claimed if isinstance(claimed, str) else None
     timestamp = receipt.timestamp or parse_rfc3339(data["timestamp"])
     now = options.now or utc_now()
+    key = signature.key
 
-    decision: TrustDecision | None = None
-    if key is not None and sig_ok and options.integrity_only and _nothing_to_trust(options.trusted):
-        # No trust store: the receipt's own delegations cannot establish anything, so they are
-        # not even read (a bad or cyclic one must not turn an intact receipt invalid).
-        checks.append(
-            R.Check("trust", True, "integrity-only", "integrity only: signer key not checked against a trust store")
-        )
-        trusted_ok = True
-        chain = R.CHAIN_UNTRUSTED
-    elif key is not None and sig_ok:
-        decision = _trust(key, data, timestamp, options, claimed_signer)
-        trust_check = R.Check("trust", decision.trusted, decision.code, decision.message)
-        chain = decision.status
-        if options.integrity_only and _integrity_suffices(decision, key, options.trusted):
-            trust_check = R.Check(
-                "trust", True, "integrity-only", f"integrity only: trust not established ({decision.message})"
-            )
-            chain = R.CHAIN_UNTRUSTED
-        checks.append(trust_check)
-        trusted_ok = trust_check.passed
-    else:
-        checks.append(R.Check("trust", False, "not-checked", "trust not established: signature did not verify"))
-        trusted_ok = False
-        chain = R.CHAIN_UNTRUSTED
-    identity = decision.identity if decision is not None and decision.trusted else None
-    signer = identity or claimed_signer
-
-    age = now - timestamp
-    ts_ok = age >= -options.tolerance
-    if ts_ok:
-        ts_message = (
-            f"{data['timestamp']} ({human_duration(age)} ago)"
-            if age >= timedelta(0)
-            else f"{data['timestamp']} (within clock tolerance)"
-        )
-    else:
-        ts_message = f"timestamp {data['timestamp']} is {human_duration(-age)} in the future (tolerance {human_duration(options.tolerance)})"
-    checks.append(R.Check("timestamp", ts_ok, "ok" if ts_ok else "future", ts_message))
-
-    violations: list[Violation] = []
-    if options.policies:
-        context = PolicyContext(
-            receipt=data,
-            signature_verified=sig_ok,
-            signer=signer,
-            public_key=key.text if key is not None else None,
-            now=now,
-            timestamp=timestamp,
-            trusted_identity=identity,
-        )
-        for policy in options.policies:
-            found = policy.evaluate(context)
-            violations.extend(found)
-            if not found:
-                checks.append(R.Check(f"policy:{policy.name}", True, "ok", "policy satisfied"))
-            for violation in found:
-                checks.append(R.Check(f"policy:{violation.policy}", False, "violation", violation.message))
-
-    if options.pipeline_file is not None:
-        from attestkit.core.artifacts import check_pipeline
-
-        pipeline_finding = check_pipeline(data, options.pipeline_file)
-        if pipeline_finding is None:
-            checks.append(R.Check("pipeline", True, "ok", f"{options.pipeline_file} matches pipeline_hash"))
-        else:
-            checks.append(
-                R.Check("pipeline", False, pipeline_finding.code, pipeline_finding.message, options.pipeline_file)
-            )
-    if options.artifacts_dir is not None:
-        from attestkit.core.artifacts import check_artifacts
-
-        findings = check_artifacts(data, options.artifacts_dir, check_inputs=options.check_inputs)
-        for finding in findings:
-            checks.append(R.Check("artifacts", False, finding.code, finding.message, finding.path))
-        if not findings:
-            what = "outputs and inputs" if options.check_inputs else "outputs"
-            checks.append(R.Check("artifacts", True, "ok", f"all recorded {what} match {options.artifacts_dir}"))
-
-    valid = all(c.passed for c in checks) and trusted_ok
+    trust = _check_trust(signature, data, timestamp, options, claimed_signer)
+    signer = trust.identity or claimed_signer
+    timestamp_check, age = _check_timestamp(data["timestamp"], now - timestamp, options.tolerance)
+    context = PolicyContext(
+        receipt=data,
+        signature_verified=signature.valid,
+        signer=signer,
+        public_key=key.text if key is not None else None,
+        now=now,
+        timestamp=timestamp,
+        trusted_identity=trust.identity,
+    )
+    policy_checks, violations = _check_policies(options.policies, context)
+    checks = (
+        R.Check("format", True, "ok", "well-formed receipt"),
+        R.Check("signature", signature.valid, signature.code, signature.message),
+        trust.check,
+        timestamp_check,
+        *policy_checks,
+        *_check_pipeline(data, options.pipeline_file),
+        *_check_artifacts(data, options),
+    )
     return R.VerificationResult(
         source=receipt.source,
-        valid=valid,
-        checks=tuple(checks),
-        signature_valid=sig_ok,
+        valid=all(c.passed for c in checks),
+        checks=checks,
+        signature_valid=signature.valid,
         signer=signer,
         public_key=key.text if key is not None else None,
         key_id=key.key_id if key is not None else None,
-        chain_of_trust=chain,
-        timestamp_valid=ts_ok,
+        chain_of_trust=trust.chain,
+        timestamp_valid=timestamp_check.passed,
         age_hours=age.total_seconds() / 3600.0,
         violations=tuple(violations),
-        chain=decision.chain if decision is not None else (),
+        chain=trust.decision.chain if trust.decision is not None else (),
     )
+
+
+def _check_trust(
+    signature: SignatureOutcome,
+    data: Mapping[str, Any],
+    timestamp: datetime,
+    options: VerifyOptions,
+    claimed_signer: str | None,
+) -> _TrustOutcome:
+    """Whether the key that made a verified proof is trusted for this receipt."""
+    key = signature.key
+    if key is None or not signature.valid:
+        return _TrustOutcome(
+            R.Check("trust", False, "not-checked", "trust not established: signature did not verify"), R.CHAIN_UNTRUSTED
+        )
+    if options.integrity_only and _nothing_to_trust(options.trusted):
+        # No trust store: the receipt's own delegations cannot establish anything, so they are
+        # not even read (a bad or cyclic one must not turn an intact receipt invalid).
+        return _TrustOutcome(
+            R.Check("trust", True, "integrity-only", "integrity only: signer key not checked against a trust store"),
+            R.CHAIN_UNTRUSTED,
+        )
+    decision = _trust(key, data, timestamp, options, claimed_signer)
+    if options.integrity_only and _integrity_suffices(decision, key, options.trusted):
+        check = R.Check("trust", True, "integrity-only", f"integrity only: trust not established ({decision.message})")
+        return _TrustOutcome(check, R.CHAIN_UNTRUSTED, decision)
+    return _TrustOutcome(R.Check("trust", decision.trusted, decision.code, decision.message), decision.status, decision)
+
+
+def _check_timestamp(text: str, age: timedelta, tolerance: timedelta) -> tuple[R.Check, timedelta]:
+    """The receipt's *age* must not be more than *tolerance* below zero (a timestamp in the future)."""
+    if age < -tolerance:
+        message = f"timestamp {text} is {human_duration(-age)} in the future (tolerance {human_duration(tolerance)})"
+        return R.Check("timestamp", False, "future", message), age
+    when = f"{human_duration(age)} ago" if age >= timedelta(0) else "within clock tolerance"
+    return R.Check("timestamp", True, "ok", f"{text} ({when})"), age
+
+
+def _check_policies(policies: Sequence[Policy], context: PolicyContext) -> tuple[list[R.Check], list[Violation]]:
+    """One passing check per satisfied policy, one failing check per violation."""
+    checks: list[R.Check] = []
+    violations: list[Violation] = []
+    for policy in policies:
+        found = policy.evaluate(context)
+        violations.extend(found)
+        if not found:
+            checks.append(R.Check(f"policy:{policy.name}", True, "ok", "policy satisfied"))
+        checks.extend(R.Check(f"policy:{v.policy}", False, "violation", v.message) for v in found)
+    return checks, violations
+
+
+def _check_pipeline(data: Mapping[str, Any], pipeline_file: str | None) -> list[R.Check]:
+    """The pipeline file's digest against ``pipeline_hash`` (nothing when no file is given)."""
+    if pipeline_file is None:
+        return []
+    from attestkit.core.artifacts import check_pipeline
+
+    finding = check_pipeline(data, pipeline_file)
+    if finding is None:
+        return [R.Check("pipeline", True, "ok", f"{pipeline_file} matches pipeline_hash")]
+    return [R.Check("pipeline", False, finding.code, finding.message, pipeline_file)]
+
+
+def _check_artifacts(data: Mapping[str, Any], options: VerifyOptions) -> list[R.Check]:
+    """Recorded outputs (and inputs) against the artifacts directory (nothing when none is given)."""
+    if options.artifacts_dir is None:
+        return []
+    from attestkit.core.artifacts import check_artifacts
+
+    findings = check_artifacts(data, options.artifacts_dir, check_inputs=options.check_inputs)
+    if findings:
+        return [R.Check("artifacts", False, f.code, f.message, f.path) for f in findings]
+    what = "outputs and inputs" if options.check_inputs else "outputs"
+    return [R.Check("artifacts", True, "ok", f"all recorded {what} match {options.artifacts_dir}")]
 
 
 def verify_with_options(

@@ -490,6 +490,9 @@ RETURN_TYPES: dict[str, str] = {
         "numbers.range".split(),
         "array",
     ),
+    "object.keys": "set",
+    "object.remove": "object",
+    "object.union": "object",
 }
 _BOUNDARY = frozenset(["\n", ";", ",", ":=", "=", "==", "if", "not", "some", "in", "contains", "else", "default"])
 
@@ -577,6 +580,18 @@ def _type_of(operand: list[Token], variables: dict[str, str]) -> str | None:
         return None
     if first.text == "[" and last.text == "]" and _closes_at(operand, 0) == len(operand) - 1:
         return "array"
+    if first.text == "{" and last.text == "}" and _closes_at(operand, 0) == len(operand) - 1:
+        level, seen = 0, set()
+        for token in operand[1:-1]:
+            if token.kind == "op" and token.text in "([{":
+                level += 1
+            elif token.kind == "op" and token.text in ")]}":
+                level -= 1
+            elif level == 0 and token.text in (":", "|"):
+                seen.add(token.text)
+                if token.text == "|":
+                    break
+        return "object" if ":" in seen or len(operand) == 2 else "set"
     if first.kind == "ident" and last.text == ")":
         ref_parts = [first.text]
         index = 1

@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import TYPE_CHECKING
 
 from blake3 import blake3
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 
 PREFIX = "blake3:"
 _SMALL_FILE = 1 << 20  # read at once below this size
-_BUFFER = 16 << 20  # read buffer for larger files, one per thread, reused
+_BUFFER = 2 << 20  # read buffers for larger files: a ring of _RING per thread, reused
+_RING = 3
 _MULTITHREAD_FROM = 8 << 20  # BLAKE3's own threads from this file size
 _PARALLEL_FROM = 64 << 10  # files from this size are hashed on worker threads in a tree
 
@@ -86,12 +88,60 @@ def _max_threads(size: int) -> int:
     return int(blake3.AUTO)
 
 
-def _buffer() -> bytearray:
-    """This thread's read buffer (reused: a fresh one costs page faults on every file)."""
-    buffer: bytearray | None = getattr(_buffers, "buffer", None)
-    if buffer is None:
-        buffer = _buffers.buffer = bytearray(_BUFFER)
-    return buffer
+def _ring() -> list[bytearray]:
+    """This thread's read buffers (reused: fresh ones cost page faults on every file)."""
+    ring: list[bytearray] | None = getattr(_buffers, "ring", None)
+    if ring is None:
+        ring = _buffers.ring = [bytearray(_BUFFER) for _ in range(_RING)]
+    return ring
+
+
+def _read_ahead(
+    fd: int, ring: list[bytearray], free: SimpleQueue[int], full: SimpleQueue[tuple[int, int] | OSError]
+) -> None:
+    """Fill the buffers *free* hands out, in file order, until EOF, an error, or a negative index."""
+    try:
+        while (index := free.get()) >= 0:
+            count = os.readv(fd, (ring[index],))
+            full.put((index, count))
+            if not count:
+                return
+    except OSError as exc:
+        full.put(exc)
+
+
+def _hash_large(fd: int, size: int, name: str, hasher: blake3, progress: Progress | None) -> int:
+    """Hash *fd* to its end, reading the next buffer on a thread while BLAKE3 hashes this one.
+
+    Both the read and BLAKE3's update release the GIL, so copying from the page cache
+    overlaps hashing instead of adding to it. Returns the number of bytes hashed.
+    """
+    ring = _ring()
+    free: SimpleQueue[int] = SimpleQueue()
+    full: SimpleQueue[tuple[int, int] | OSError] = SimpleQueue()
+    for index in range(len(ring)):
+        free.put(index)
+    reader = threading.Thread(target=_read_ahead, args=(fd, ring, free, full), daemon=True)
+    reader.start()
+    total = 0
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, OSError):
+                raise item
+            index, count = item
+            if not count:
+                return total
+            hasher.update(memoryview(ring[index])[:count] if count < _BUFFER else ring[index])
+            free.put(index)
+            total += count
+            if total > size:
+                raise _changed(name, f"grew beyond {size} bytes")
+            if progress is not None:
+                progress(count)
+    finally:
+        free.put(-1)  # the reader stops at its next buffer; the fd stays open until it has
+        reader.join()
 
 
 def _changed(name: str, detail: str) -> HashingError:
@@ -117,16 +167,7 @@ def hash_fd(fd: int, size: int, name: str, progress: Progress | None = None) -> 
             return blake3(data).hexdigest()
         before = os.fstat(fd)
         hasher = blake3(max_threads=_max_threads(size))
-        buffer = _buffer()
-        view = memoryview(buffer)
-        total = 0
-        while count := os.readv(fd, (buffer,)):
-            hasher.update(view[:count] if count < len(buffer) else buffer)
-            total += count
-            if total > size:
-                raise _changed(name, f"grew beyond {size} bytes")
-            if progress is not None:
-                progress(count)
+        total = _hash_large(fd, size, name, hasher, progress)
         after = os.fstat(fd)
         if total != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
             raise _changed(name, f"read {total} bytes, expected {size}" if total != size else "modified")

@@ -19,6 +19,33 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     stream_bytes: int = 0  # send this many bytes with no Content-Length, then close
+    drip: float = 0.0  # send the body one byte at a time, this many seconds apart, until the client leaves
+    drip_head: bool = False  # with drip: the status line and headers too
+
+
+@dataclass
+class FakeTime:
+    """Injected wall clock, monotonic clock and sleep: sleeping moves both clocks, instantly."""
+
+    now: float = 1_800_000_000.0
+    mono: float = 1_000.0
+    slept: list[float] = field(default_factory=list)
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        self.mono += seconds
+
+    def client(self, **kwargs: Any) -> Any:
+        from attestkit.adapters.http import HttpClient
+
+        return HttpClient(sleep=self.sleep, clock=self.time, monotonic=self.monotonic, **kwargs)
 
 
 @dataclass
@@ -35,6 +62,7 @@ def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
     requests: list[tuple[str, str, dict[str, str]]] = []
     bodies: list[bytes] = []
     lock = threading.Lock()
+    stopping = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -60,6 +88,9 @@ def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
             if reply.delay:
                 time.sleep(reply.delay)
             body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+            if reply.drip:
+                self._drip(reply)
+                return
             try:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -79,6 +110,21 @@ def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
+        def _drip(self, reply: Reply) -> None:
+            head = f"HTTP/1.1 {reply.status} OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+            try:
+                if not reply.drip_head:
+                    self.wfile.write(head.encode())
+                    self.wfile.flush()
+                    head = ""
+                for byte in head.encode() + b'{"receipt": "' + b"x" * 1_000_000:
+                    if stopping.wait(reply.drip):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+            except OSError:  # the client gave up: what the test wants
+                pass
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -86,5 +132,6 @@ def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
     try:
         yield Server(f"http://127.0.0.1:{server.server_address[1]}", routes, requests, bodies)
     finally:
+        stopping.set()
         server.shutdown()
         server.server_close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from attestkit.core.keys import PrivateKey
 from attestkit.core.signing import sign_receipt
 from attestkit.errors import FetchError
 from tests.conftest import NOW, CliResult, make_receipt
-from tests.http_server import Reply, serve
+from tests.http_server import FakeTime, Reply, serve
 
 TOKEN = "attest_key_0123456789SECRET"
 PATH = "/v1/executions/exec_123/receipt"
@@ -109,34 +108,35 @@ def test_error_envelopes(cli: Callable[..., CliResult], status: int, code: str) 
 def test_retry_after_then_success(key: PrivateKey) -> None:
     receipt = sign_receipt(make_receipt(), key)
     replies = [Reply(429, {"error": {"code": "RATE_LIMITED"}}, {"Retry-After": "1"}), Reply(200, _envelope(receipt))]
+    fake = FakeTime()
     with serve({PATH: replies}) as server:
-        started = time.monotonic()
-        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=_fast()) == receipt
-        assert time.monotonic() - started >= 0.9
+        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client()) == receipt
         assert len(server.requests) == 2
+    assert fake.slept == [1.0]
 
 
 def test_ratelimit_reset_and_retry_after_precedence(key: PrivateKey) -> None:
     receipt = sign_receipt(make_receipt(), key)
-    reset = str(int(time.time()) + 1)
-    both = {"Retry-After": "0", "X-RateLimit-Reset": str(int(time.time()) + 60)}
+    fake = FakeTime()
+    reset = str(int(fake.now) + 7)
+    both = {"Retry-After": "0", "X-RateLimit-Reset": str(int(fake.now) + 60)}
     replies = [Reply(429, b"", {"X-RateLimit-Reset": reset}), Reply(429, b"", both), Reply(200, _envelope(receipt))]
     with serve({PATH: replies}) as server:
-        started = time.monotonic()
-        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=_fast()) == receipt
-        elapsed = time.monotonic() - started
-    assert 0.0 < elapsed < 5  # Retry-After: 0 won over the 60 s reset
+        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client()) == receipt
+    assert fake.slept == [7.0, 0.0]  # the reset time, then Retry-After: 0 won over the 60 s reset
 
 
 def test_server_errors_retried_then_give_up(key: PrivateKey) -> None:
     receipt = sign_receipt(make_receipt(), key)
+    fake = FakeTime()
     with serve({PATH: [Reply(500, b"oops"), Reply(503, b""), Reply(200, _envelope(receipt))]}) as server:
-        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=_fast()) == receipt
+        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client()) == receipt
+    assert len(fake.slept) == 2 and 0.5 <= fake.slept[0] <= 0.75 and 1.0 <= fake.slept[1] <= 1.5  # backoff, jitter
     with serve(
         {PATH: [Reply(502, {"error": {"code": "BAD_GATEWAY", "message": "down", "request_id": "r9"}})]}
     ) as server:
         with pytest.raises(FetchError, match=r"BAD_GATEWAY.*r9"):
-            fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=_fast())
+            fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client())
         assert len(server.requests) == 4
 
 
@@ -209,8 +209,8 @@ def test_retry_after_http_date(key: PrivateKey) -> None:
     import email.utils
 
     receipt = sign_receipt(make_receipt(), key)
-    when = email.utils.formatdate(time.time() + 2, usegmt=True)
+    fake = FakeTime()
+    when = email.utils.formatdate(fake.now + 2, usegmt=True)
     with serve({PATH: [Reply(503, b"", {"Retry-After": when}), Reply(200, _envelope(receipt))]}) as server:
-        started = time.monotonic()
-        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=_fast()) == receipt
-        assert time.monotonic() - started >= 0.9
+        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client()) == receipt
+    assert fake.slept == [2.0]

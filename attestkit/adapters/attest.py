@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -40,7 +41,43 @@ def attest_source(
     return ReceiptSource(profile, creds, client or HttpClient())
 
 
+@dataclass(frozen=True)
+class AttestEndpoints:
+    """Every ATTEST URL, built in one place: ids (given or from a server) are percent-quoted.
+
+    An id can never add a path segment, a query or a fragment: ``../x``, ``a/b``, ``x?y``
+    and ``x#y`` all stay one segment.
+    """
+
+    base_url: str
+
+    @classmethod
+    def of(cls, base_url: str | None) -> AttestEndpoints:
+        """The endpoints under --base-url, else $ATTEST_BASE_URL, else the ATTEST cloud."""
+        return cls(base_url_of(base_url))
+
+    def execution(self, execution_id: str) -> str:
+        """``GET /v1/executions/{id}``: the execution and its status."""
+        return f"{self.base_url}/v1/executions/{_id(execution_id)}"
+
+    def receipt(self, execution_id: str) -> str:
+        """``GET /v1/executions/{id}/receipt``."""
+        return f"{self.execution(execution_id)}/receipt"
+
+    def pipeline_executions(self, pipeline_id: str) -> str:
+        """``GET /v1/pipelines/{id}/executions`` (paged)."""
+        return f"{self.base_url}/v1/pipelines/{_id(pipeline_id)}/executions"
+
+    def verify(self) -> str:
+        """``POST /v1/receipts/verify``."""
+        return f"{self.base_url}/v1/receipts/verify"
+
+
 def _id(value: str) -> str:
+    if not value:
+        raise FetchError("an execution or pipeline id may not be empty", code="bad-id")
+    if set(value) == {"."}:  # "." and ".." would be resolved as path steps
+        return value.replace(".", "%2E")
     return quote(value, safe="")
 
 
@@ -54,17 +91,17 @@ def fetch_receipt_document(
 ) -> dict[str, Any]:
     """GET the receipt of *execution_id* and return its ``receipt`` member (unverified)."""
     source = attest_source(token=token, token_file=token_file, client=client)
-    return source.fetch_receipt(f"{base_url_of(base_url)}/v1/executions/{_id(execution_id)}/receipt")
+    return source.fetch_receipt(AttestEndpoints.of(base_url).receipt(execution_id))
 
 
 def wait_for_execution(source: ReceiptSource, base_url: str | None, execution_id: str, timeout: float) -> str:
     """Poll ``GET /v1/executions/{id}`` until it is completed or failed; return the status."""
-    return source.wait_until_finished(f"{base_url_of(base_url)}/v1/executions/{_id(execution_id)}", timeout=timeout)
+    return source.wait_until_finished(AttestEndpoints.of(base_url).execution(execution_id), timeout=timeout)
 
 
 def execution_ids(source: ReceiptSource, base_url: str | None, pipeline_id: str) -> Iterator[str]:
     """Every execution id of a pipeline, following ``has_more`` paging."""
-    url = f"{base_url_of(base_url)}/v1/pipelines/{_id(pipeline_id)}/executions"
+    url = AttestEndpoints.of(base_url).pipeline_executions(pipeline_id)
     for item in source.pages(url, "executions"):
         if isinstance(item, Mapping) and isinstance(item.get("id"), str):
             yield item["id"]
@@ -73,7 +110,7 @@ def execution_ids(source: ReceiptSource, base_url: str | None, pipeline_id: str)
 def remote_verdict(source: ReceiptSource, base_url: str | None, receipt: Mapping[str, Any]) -> dict[str, Any]:
     """The server's answer to ``POST /v1/receipts/verify`` (for comparison only)."""
     body = json.dumps({"receipt": dict(receipt)}).encode("utf-8")
-    answer = source.request_json("POST", f"{base_url_of(base_url)}/v1/receipts/verify", body=body)
+    answer = source.request_json("POST", AttestEndpoints.of(base_url).verify(), body=body)
     if not isinstance(answer, dict):
         raise FetchError("the verify endpoint did not answer with an object", code="bad-response")
     return answer
@@ -104,6 +141,7 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "TOKEN_ENV",
+    "AttestEndpoints",
     "attest_source",
     "base_url_of",
     "execution_ids",

@@ -2,7 +2,12 @@
 
 No trust in anything the server says about validity: only the receipt is taken, and it is
 verified locally. Tokens come from environment variables or files and never appear in
-messages.
+messages or reprs (a server that echoes one back has it replaced by ``REDACTED``).
+
+Credentials go only to the URLs the caller gave. A URL that a response names (a listing's
+``receipt_url``) is followed by the redirect rules of :func:`attestkit.adapters.http.follow_url`:
+same origin as the URL that named it, or no credentials; never https to http; never a remote
+host to a loopback one.
 """
 
 from __future__ import annotations
@@ -10,14 +15,13 @@ from __future__ import annotations
 import base64
 import os
 import stat
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from attestkit.adapters.http import HttpClient, HttpResponse
+from attestkit.adapters.http import HttpClient, HttpResponse, follow_url, redact_url
 from attestkit.adapters.profiles import PROFILES, Profile
 from attestkit.core.reader import parse_document
 from attestkit.errors import FetchError, InputFileError, KeyPermissionError, MalformedReceiptError, UsageError
@@ -33,11 +37,19 @@ def _str(value: object) -> str | None:
 
 @dataclass
 class Credentials:
-    """What goes in the request, and where it came from (for messages)."""
+    """What goes in the request, and where it came from (for messages); only ``source`` is in the repr."""
 
-    headers: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    query: dict[str, str] = field(default_factory=dict, repr=False)
     source: str = "no credentials"
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # every secret value, to redact
+
+    def redact(self, text: str) -> str:
+        """*text* with every secret value (and its Basic-auth form) replaced by ``REDACTED``."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, "REDACTED")
+        return text
 
 
 def credentials(
@@ -61,10 +73,12 @@ def credentials(
         if user and password:
             pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             creds.headers["Authorization"] = f"Basic {pair}"
+            creds.secrets = (pair, password, user) if len(user) >= 4 else (pair, password)
             creds.source = f"${profile.basic_env[0]}/${profile.basic_env[1]}"
         return creds
     if token is None:
         return creds
+    creds.secrets = (token,)
     if any(c.isspace() or not c.isprintable() for c in token):
         raise UsageError(f"the token in {source} contains whitespace or control characters; refusing to send it")
     if profile.token_prefix is not None and not token.startswith(profile.token_prefix):
@@ -152,11 +166,19 @@ class ReceiptSource:
         return cls(profile, credentials(profile, **kwargs), client)
 
     def request_json(
-        self, method: str, url: str, params: Mapping[str, str] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        *,
+        send_credentials: bool = True,
     ) -> Any:
         """One request; the parsed JSON body, or :class:`FetchError` with the service's reason."""
-        headers = {"Accept": "application/json", **self.creds.headers}
-        query = {**dict(self.profile.query), **self.creds.query, **(params or {})}
+        creds_headers = self.creds.headers if send_credentials else {}
+        creds_query = self.creds.query if send_credentials else {}
+        headers = {"Accept": "application/json", **creds_headers}
+        query = {**dict(self.profile.query), **creds_query, **(params or {})}
         if body is not None:
             headers["Content-Type"] = "application/json"
             if self.profile.idempotency_on_post:
@@ -203,11 +225,14 @@ class ReceiptSource:
                 code, message = _str(document.get("error")), _str(document.get("message"))
             else:
                 message = _str(document.get("message"))
+        code, message, request_id = (
+            self.creds.redact(value)[:300] if value is not None else None for value in (code, message, request_id)
+        )
         text = f"{self.profile.name}: HTTP {response.status}"
         if code:
             text += f" {code}"
         if message:
-            text += f": {message[:300]}"
+            text += f": {message}"
         if request_id:
             text += f" (request id {request_id})"
         if response.status in (401, 403) or code == "AUTHENTICATION_FAILED":
@@ -220,42 +245,65 @@ class ReceiptSource:
             return document
         if not isinstance(document, dict) or self.profile.envelope not in document:
             raise FetchError(
-                f"{self.profile.name}: response from {url} has no {self.profile.envelope!r} member", code="bad-response"
+                f"{self.profile.name}: response from {redact_url(url)} has no {self.profile.envelope!r} member",
+                code="bad-response",
             )
         return document[self.profile.envelope]
 
-    def fetch_receipt(self, url: str) -> dict[str, Any]:
-        """The receipt at *url*, unwrapped (a ``receipt`` member inside the body is accepted too)."""
-        payload = self.unwrap(self.request_json("GET", url), url)
+    def fetch_receipt(self, url: str, *, named_by: str | None = None) -> dict[str, Any]:
+        """The receipt at *url*, unwrapped (a ``receipt`` member inside the body is accepted too).
+
+        *named_by* is the URL whose response named *url* (a listing): then *url* is followed by
+        the redirect rules, and credentials go with it only within that URL's origin.
+        """
+        send_credentials = True
+        if named_by is not None:
+            url, send_credentials = follow_url(named_by, url)
+        payload = self.unwrap(self.request_json("GET", url, send_credentials=send_credentials), url)
         member = self.profile.receipt_member
         if member is not None:
             if not isinstance(payload, dict) or member not in payload:
                 raise FetchError(
-                    f"{self.profile.name}: response from {url} has no {member!r} member", code="bad-response"
+                    f"{self.profile.name}: response from {redact_url(url)} has no {member!r} member",
+                    code="bad-response",
                 )
             payload = payload[member]
         elif isinstance(payload, dict) and isinstance(payload.get("receipt"), dict) and "timestamp" not in payload:
             payload = payload["receipt"]
         if not isinstance(payload, dict):
-            raise FetchError(f"{self.profile.name}: response from {url} is not a receipt object", code="bad-response")
+            raise FetchError(
+                f"{self.profile.name}: response from {redact_url(url)} is not a receipt object", code="bad-response"
+            )
         return payload
 
     def wait_until_finished(
-        self, status_url: str, *, timeout: float, sleep: Callable[[float], None] = time.sleep
+        self, status_url: str, *, timeout: float, sleep: Callable[[float], None] | None = None
     ) -> str:
-        """Poll *status_url* (with backoff) until its ``status`` is final; return that status."""
-        deadline = time.monotonic() + timeout
+        """Poll *status_url* (with backoff) until its ``status`` is final; return that status.
+
+        Waiting stops after *timeout* seconds (``wait-timeout``) or at the client's overall
+        deadline (``deadline``), whichever comes first; time is the client's monotonic clock.
+        """
+        pause = sleep or self.client.sleep
+        now = self.client.monotonic
+        deadline = now() + timeout
         delay = 1.0
         while True:
             document = self.unwrap(self.request_json("GET", status_url), status_url)
             status = document.get("status") if isinstance(document, dict) else None
             if isinstance(status, str) and status.lower() in FINISHED:
                 return status.lower()
-            if time.monotonic() + delay > deadline:
+            shown = self.creds.redact(status[:80]) if isinstance(status, str) else status
+            if now() + delay > deadline:
                 raise FetchError(
-                    f"{self.profile.name}: still {status!r} after waiting {timeout:.0f}s", code="wait-timeout"
+                    f"{self.profile.name}: still {shown!r} after waiting {timeout:.0f}s", code="wait-timeout"
                 )
-            sleep(delay)
+            left = self.client.remaining()
+            if left is not None and delay >= left:
+                raise FetchError(
+                    f"{self.profile.name}: still {shown!r} when the overall deadline ran out", code="deadline"
+                )
+            pause(delay)
             delay = min(delay * 2, 15.0)
 
     def pages(self, url: str, items_key: str, limit: int = 50) -> Iterator[Any]:
@@ -277,7 +325,7 @@ class ReceiptSource:
             items = document.get(items_key, document.get("data")) if isinstance(document, dict) else None
             if not isinstance(items, list):
                 raise FetchError(
-                    f"{self.profile.name}: listing at {url} has no {items_key!r} list", code="bad-response"
+                    f"{self.profile.name}: listing at {redact_url(url)} has no {items_key!r} list", code="bad-response"
                 )
             yield from items
             if not (isinstance(document, dict) and document.get("has_more") is True) or not items:

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -18,7 +19,11 @@ from attestkit.core.timeutil import parse_duration
 from attestkit.errors import FetchError, UsageError
 
 if TYPE_CHECKING:
+    from attestkit.adapters.http import HttpClient
     from attestkit.adapters.source import ReceiptSource
+
+DEADLINE_ENV = "ATTESTKIT_FETCH_DEADLINE"
+DEFAULT_DEADLINE = "5m"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +47,11 @@ def remote_options(func: F) -> F:
         click.option(
             "--token-in-query", is_flag=True, help="Send the token as a query argument (least secure; continuum)."
         ),
+        click.option(
+            "--deadline",
+            help=f"Give up on the network after this long in all, retries and --wait included "
+            f"(default ${DEADLINE_ENV}, else {DEFAULT_DEADLINE}, plus --timeout with --wait).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -61,26 +71,52 @@ class Remote:
     status_url: str | None
     token_file: str | None
     token_in_query: bool
+    deadline: str | None = None
 
     @property
     def wanted(self) -> bool:
         return self.execution is not None or self.receipt_url is not None
 
+    @property
+    def wait_seconds(self) -> float:
+        """--timeout in seconds."""
+        try:
+            return parse_duration(self.wait_timeout).total_seconds()
+        except ValueError as exc:
+            raise UsageError(f"--timeout: {exc}") from None
+
+    @cached_property
+    def client(self) -> HttpClient:
+        """One client for the whole command: its deadline starts when it is first needed."""
+        from attestkit.adapters.http import HttpClient
+
+        given = self.deadline if self.deadline is not None else os.environ.get(DEADLINE_ENV)
+        where = "--deadline" if self.deadline is not None else f"${DEADLINE_ENV}"
+        try:
+            seconds = parse_duration(given if given is not None else DEFAULT_DEADLINE).total_seconds()
+        except ValueError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+        if seconds <= 0:
+            raise UsageError(f"{where}: the deadline must be longer than 0s")
+        if given is None and self.wait:
+            seconds += self.wait_seconds
+        client = HttpClient()
+        client.deadline = client.monotonic() + seconds
+        return client
+
     def source(self) -> ReceiptSource:
+        """The receipt source for these options (credentials from the profile's variables or --token-file)."""
         from attestkit.adapters.source import ReceiptSource
 
         return ReceiptSource.named(
-            self.profile, token_file=self.token_file, token_in_query=self.token_in_query, warn=warn
+            self.profile, token_file=self.token_file, token_in_query=self.token_in_query, warn=warn, client=self.client
         )
 
     def fetch(self) -> tuple[str, dict[str, Any]]:
         """(label, receipt) for the receipt these options name."""
-        from attestkit.adapters.attest import base_url_of, wait_for_execution
+        from attestkit.adapters.attest import AttestEndpoints, wait_for_execution
 
-        try:
-            timeout = parse_duration(self.wait_timeout).total_seconds()
-        except ValueError as exc:
-            raise UsageError(f"--timeout: {exc}") from None
+        timeout = self.wait_seconds
         source = self.source()
         if self.profile == "attest":
             if self.execution is None:
@@ -88,7 +124,7 @@ class Remote:
             if self.wait:
                 status = wait_for_execution(source, self.base_url, self.execution, timeout)
                 warn(f"execution {self.execution} is {status}")
-            url = f"{base_url_of(self.base_url)}/v1/executions/{self.execution}/receipt"
+            url = AttestEndpoints.of(self.base_url).receipt(self.execution)
             return f"execution:{self.execution}", source.fetch_receipt(url)
         if self.receipt_url is None:
             raise UsageError(f"the {self.profile} profile needs --url RECEIPT_URL")
@@ -111,6 +147,7 @@ def remote_from(kwargs: dict[str, Any]) -> Remote:
         "status_url",
         "token_file",
         "token_in_query",
+        "deadline",
     ]
     return Remote(**{name: kwargs.pop(name) for name in names})
 
@@ -144,7 +181,7 @@ def fetch(pipeline_id: str | None, list_url: str | None, fetch_all: bool, output
 
 
 def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, output: str | None) -> int:
-    from attestkit.adapters.attest import base_url_of, execution_ids
+    from attestkit.adapters.attest import AttestEndpoints, execution_ids
 
     if output is None:
         raise UsageError("--all needs -o DIR/")
@@ -154,10 +191,10 @@ def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, ou
     if remote.profile == "attest":
         if pipeline_id is None:
             raise UsageError("--all with the attest profile needs --pipeline ID")
-        base = base_url_of(remote.base_url)
+        endpoints = AttestEndpoints.of(remote.base_url)
         for execution_id in execution_ids(source, remote.base_url, pipeline_id):
             try:
-                receipt = source.fetch_receipt(f"{base}/v1/executions/{execution_id}/receipt")
+                receipt = source.fetch_receipt(endpoints.receipt(execution_id))
             except FetchError as exc:
                 if exc.status != 404:
                     raise
@@ -173,7 +210,7 @@ def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, ou
             if isinstance(item, dict) and isinstance(item.get("receipt"), dict):
                 receipt = item["receipt"]
             elif isinstance(item, dict) and isinstance(item.get("receipt_url"), str):
-                receipt = source.fetch_receipt(item["receipt_url"])
+                receipt = source.fetch_receipt(item["receipt_url"], named_by=list_url)
             else:
                 skipped += 1
                 continue

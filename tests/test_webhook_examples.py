@@ -120,3 +120,16 @@ def test_examples_refuse_a_bad_secret_at_start_up(monkeypatch: pytest.MonkeyPatc
     for name in ("webhook_wsgi", "webhook_asgi"):
         with pytest.raises(WebhookSecretError):
             _load(name)
+
+
+def test_docs_show_the_examples_as_they_are() -> None:
+    """The code blocks in docs/webhooks.md are the tested example files, minus their docstring."""
+    import re
+
+    doc = (ROOT / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    for name in ("webhook_wsgi", "webhook_asgi"):
+        source = (ROOT / "docs" / "examples" / f"{name}.py").read_text(encoding="utf-8")
+        docstring, blank, code = source.split("\n", 2)
+        assert docstring.startswith('"""') and not blank
+        assert code in blocks, name

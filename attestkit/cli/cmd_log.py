@@ -175,6 +175,7 @@ def verify(log_location: str, vkey: str | None, as_json: bool) -> int:
 @click.option("--log", "log_location", help="Compute the consistency proof from this log (directory or URL).")
 @click.option("--proof", "proof_file", help="A consistency proof file: 'old N' then one base64 hash per line.")
 @click.option("-o", "--output", "output_file", help="Write the cosigned checkpoint here (default: stdout).")
+@click.option("--now", help="Pin the cosignature time (RFC 3339 or Unix seconds; default: the clock).")
 def cosign_cmd(
     checkpoint_file: str,
     key_path: str,
@@ -183,6 +184,7 @@ def cosign_cmd(
     log_location: str | None,
     proof_file: str | None,
     output_file: str | None,
+    now: str | None,
 ) -> int:
     """Witness CHECKPOINT: verify it extends the stored one, refuse rollback or fork, add a cosignature/v1."""
     from attestkit.adapters.files import read_bytes, write_atomic
@@ -196,6 +198,13 @@ def cosign_cmd(
 
     if (log_location is None) == (proof_file is None):
         raise UsageError("give exactly one of --log (compute the proof) or --proof FILE")
+    moment = int(time.time())
+    if now is not None:
+        from attestkit.core.timeutil import parse_instant
+
+        moment = int(parse_instant(now).timestamp())
+        if moment <= 0:
+            raise UsageError("--now must be after 1970")
     signer = read_key_file(key_path, alg=ALG_COSIGNATURE_V1)
     keys = [parse_vkey(v) for v in log_vkeys]
     if any(k.alg != ALG_ED25519 for k in keys):
@@ -224,7 +233,7 @@ def cosign_cmd(
         else:
             proof = []
         check_update(stored, new, proof)
-        line = cosign(signer, signed.raw, new, int(time.time()))
+        line = cosign(signer, signed.raw, new, moment)
         state.store(new)
     text = signed.raw + line
     if output_file is None:

@@ -68,6 +68,9 @@ def build_options(
     now: str | None,
     tolerance: str,
     scope: str | None,
+    log_proofs: tuple[str, ...] = (),
+    log_policy: str | None = None,
+    require_log: bool = False,
 ) -> VerifyOptions:
     """Turn command-line values into verification options (raising usage errors)."""
     store = TrustStore.of(load_public_key(value) for value in public_keys)
@@ -93,7 +96,28 @@ def build_options(
         check_inputs=check_inputs,
         pipeline_file=pipeline,
         scope=scope,
+        **_log_options(log_proofs, log_policy, require_log),
     )
+
+
+def _log_options(proofs: tuple[str, ...], policy: str | None, require: bool) -> dict[str, Any]:
+    """``--log-proof`` / ``--log-policy`` / ``--require-log`` as VerifyOptions fields (docs/log.md)."""
+    if not proofs and policy is None and not require:
+        return {}
+    from attestkit.adapters.files import read_bytes
+    from attestkit.core.tlog.policy import parse_policy
+    from attestkit.core.tlog.proof import MAX_PROOF_FILE_BYTES
+    from attestkit.errors import TlogConfigError
+
+    parsed = None
+    if policy is not None:
+        data = read_bytes(policy, "log policy")
+        try:
+            parsed = parse_policy(data)
+        except TlogConfigError as exc:
+            raise TlogConfigError(f"{policy}: {exc}") from None
+    files = tuple(read_bytes(p, "log proof", MAX_PROOF_FILE_BYTES + 1) for p in proofs)
+    return {"log_proofs": files, "log_policy": parsed, "require_log": require}
 
 
 def render_text(result: VerificationResult, colour: bool = False) -> str:
@@ -268,6 +292,11 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 @click.option("--jsonl", help="Also read receipts from a JSON Lines file (one receipt per line; - for stdin).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core for many receipts).")
 @click.option(
+    "--log-proof", "log_proofs", multiple=True, help="A .tlog-proof for the receipt (repeatable); see docs/log.md."
+)
+@click.option("--log-policy", help="Witness policy (c2sp.org/tlog-policy) the log proof must meet.")
+@click.option("--require-log", is_flag=True, help="Fail a receipt without a valid log proof.")
+@click.option(
     "--receipt-timeout",
     default="60s",
     show_default=True,
@@ -301,6 +330,9 @@ def verify(
     jobs: int | None,
     receipt_timeout: str,
     receipt_max_bytes: int,
+    log_proofs: tuple[str, ...],
+    log_policy: str | None,
+    require_log: bool,
     fmt: str,
     output_file: str | None,
     **remote_kwargs: Any,
@@ -323,7 +355,19 @@ def verify(
         raise UsageError(f"--receipt-timeout: {exc}") from None
     policies = load_policies(policy_names, policy_files, rego_engine, quiet)
     options = build_options(
-        public_keys, trusted_files, integrity_only, policies, artifacts, check_inputs, pipeline, now, tolerance, scope
+        public_keys,
+        trusted_files,
+        integrity_only,
+        policies,
+        artifacts,
+        check_inputs,
+        pipeline,
+        now,
+        tolerance,
+        scope,
+        log_proofs,
+        log_policy,
+        require_log,
     )
     counts = {"valid": 0, "invalid": 0, "errors": 0}
     fmt = "json" if as_json else fmt

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -40,8 +41,17 @@ def is_revoked(revoked_at: datetime | None, reason: str | None, timestamp: datet
     ``key-compromise`` rejects every receipt whatever its timestamp (a thief can backdate);
     the other reasons reject receipts timestamped at or after *revoked_at*.
     """
-    return revoked_at is not None and (reason == REVOKE_ALWAYS or timestamp >= revoked_at)
+    if revoked_at is None:
+        return False
+    if reason == REVOKE_ALWAYS:
+        witnessed = WITNESSED_AT.get()  # a log proof's witnessed time (docs/log.md), else None
+        return witnessed is None or witnessed >= revoked_at
+    return timestamp >= revoked_at
 
+
+# Set by verify while deciding trust for a receipt with a verified log proof: the time a witness
+# quorum vouches the receipt existed by. Only then does key-compromise spare it (before the date).
+WITNESSED_AT: ContextVar[datetime | None] = ContextVar("attestkit_witnessed_at", default=None)
 
 Revocation = tuple[datetime, "str | None"]
 

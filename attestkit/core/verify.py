@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attestkit.core import result as R
 from attestkit.core.keys import PublicKey
@@ -13,9 +13,12 @@ from attestkit.core.policy.base import Policy, PolicyContext, Violation
 from attestkit.core.reader import Receipt, parse_document, receipt_from_mapping
 from attestkit.core.signing import SignatureOutcome, check_signature
 from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
-from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.core.trust import WITNESSED_AT, TrustedKey, TrustStore
 from attestkit.core.trust_chain import TrustDecision, decide_receipt_trust
 from attestkit.errors import AttestkitError, HashingError, MalformedReceiptError, UsageError
+
+if TYPE_CHECKING:
+    from attestkit.core.tlog.policy import Policy as TlogPolicy
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
 
@@ -33,8 +36,13 @@ class VerifyOptions:
     check_inputs: bool = False
     pipeline_file: str | None = None
     scope: str | None = None
+    log_proofs: tuple[bytes, ...] = ()  # .tlog-proof files; the one proving the receipt is used
+    log_policy: TlogPolicy | None = None
+    require_log: bool = False
 
     def __post_init__(self) -> None:
+        if (self.log_proofs or self.require_log) and self.log_policy is None:
+            raise UsageError("a log proof (or --require-log) needs a witness policy (--log-policy)")
         if not self.integrity_only and len(self.trusted) == 0:
             raise UsageError("no trusted key given: pass trusted keys, or use integrity-only checking")
 
@@ -118,7 +126,16 @@ def _verify_read(
     now = options.now or utc_now()
     key = signature.key
 
-    trust = _check_trust(signature, data, timestamp, options, claimed_signer)
+    transparency = None
+    if options.log_proofs or options.require_log:  # docs/log.md: a witnessed time can spare a receipt
+        from attestkit.core.tlog.transparency import check_transparency
+
+        transparency = check_transparency(receipt, options.log_proofs, options.log_policy, required=options.require_log)
+    token = WITNESSED_AT.set(transparency.witnessed_at if transparency is not None and transparency.passed else None)
+    try:
+        trust = _check_trust(signature, data, timestamp, options, claimed_signer)
+    finally:
+        WITNESSED_AT.reset(token)
     signer = trust.identity or claimed_signer
     timestamp_check, age = _check_timestamp(data["timestamp"], now - timestamp, options.tolerance)
     context = PolicyContext(
@@ -140,6 +157,8 @@ def _verify_read(
         *_check_pipeline(data, options.pipeline_file),
         *_check_artifacts(data, options),
     )
+    if transparency is not None:
+        checks += (R.Check("transparency", transparency.passed, transparency.code, transparency.message),)
     return R.VerificationResult(
         source=receipt.source,
         valid=all(c.passed for c in checks),
@@ -153,6 +172,7 @@ def _verify_read(
         age_hours=age.total_seconds() / 3600.0,
         violations=tuple(violations),
         chain=trust.decision.chain if trust.decision is not None else (),
+        extra={"transparency": transparency.member} if transparency is not None else {},
     )
 
 

@@ -1,0 +1,157 @@
+"""`verify --log-proof --log-policy`: the compromise walkthrough of docs/log.md, end to end
+through the CLI, plus the library API and the refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from attestkit.core.keys import PrivateKey
+from attestkit.core.signing import sign_receipt
+from attestkit.core.tlog import parse_policy
+from attestkit.core.verify import VerifyOptions, verify_with_options
+from attestkit.errors import UsageError
+from tests.conftest import CliResult, assert_one_line_error, make_receipt, write_json
+from tests.test_tlog_log import _static_server
+
+ORIGIN = "example.com/ci-log"
+WITNESSED_A = "2026-11-20T11:00:00Z"
+THEFT = "2026-11-25T00:00:00Z"
+WITNESSED_B = "2026-11-26T08:00:00Z"
+NOW = "2026-11-27T00:00:00Z"
+
+
+def _ok(result: CliResult) -> CliResult:
+    assert result.code == 0, result.err
+    return result
+
+
+def _witnessed_proof(tmp: Path, cli: Callable[..., CliResult], receipt: str, when: str, name: str) -> None:
+    """Append, cosign by both witnesses at *when*, prove against the cosigned checkpoint."""
+    _ok(cli("log", "append", "ci-log", receipt))
+    vkey = (tmp / "ci-log.vkey").read_text().strip()
+    for witness in ("w1", "w2"):
+        source = "ci-log/checkpoint" if witness == "w1" else f"{name}.w1"
+        _ok(
+            cli(
+                "log",
+                "cosign",
+                source,
+                "--key",
+                f"{witness}.key",
+                "--state",
+                f"{witness}-state",
+                "--log-vkey",
+                vkey,
+                "--log",
+                "ci-log",
+                "--now",
+                when,
+                "-o",
+                f"{name}.{witness}",
+            )
+        )
+    _ok(cli("log", "prove", "ci-log", receipt, "--checkpoint", f"{name}.w2", "-o", f"{name}.tlog-proof"))
+
+
+@pytest.fixture()
+def walkthrough(tmp_path: Path, cli: Callable[..., CliResult]) -> Path:
+    key = PrivateKey.from_seed(b"\x11" * 32)
+    (tmp_path / "ci.pub").write_text(key.public_key.text + "\n")
+    _ok(cli("keys", "trust", "ci.pub", "--keyring", "ring.yaml", "--identity", "ci@example.com"))
+    (tmp_path / "ci-log.vkey").write_text(_ok(cli("log", "init", "ci-log", "--origin", ORIGIN)).out)
+    w1 = _ok(cli("log", "witness", "keygen", "--name", "w1.example/witness", "--key", "w1.key")).out.strip()
+    w2 = _ok(cli("log", "witness", "keygen", "--name", "w2.example/witness", "--key", "w2.key")).out.strip()
+    policy = f"log {(tmp_path / 'ci-log.vkey').read_text().strip()}\nwitness a {w1}\nwitness b {w2}\ngroup both all a b\nquorum both\n"
+    (tmp_path / "policy.txt").write_text(policy)
+    early = sign_receipt(make_receipt(pipeline_hash="blake3:" + "01" * 32), key)  # 2026-11-20T10:00:00Z
+    write_json(tmp_path / "early.json", early)
+    _witnessed_proof(tmp_path, cli, "early.json", WITNESSED_A, "early")
+    # the key is stolen at THEFT; the thief backdates a receipt and gets it logged and witnessed later
+    backdated = sign_receipt(make_receipt(pipeline_hash="blake3:" + "02" * 32, timestamp="2026-11-20T10:30:00Z"), key)
+    write_json(tmp_path / "backdated.json", backdated)
+    _witnessed_proof(tmp_path, cli, "backdated.json", WITNESSED_B, "backdated")
+    _ok(
+        cli(
+            "keys",
+            "revoke",
+            key.public_key.text,
+            "--keyring",
+            "ring.yaml",
+            "--reason",
+            "key-compromise",
+            "--effective-date",
+            THEFT,
+        )
+    )
+    return tmp_path
+
+
+def _verify(cli: Callable[..., CliResult], receipt: str, *extra: str) -> CliResult:
+    return cli("verify", receipt, "--trusted-keys-file", "ring.yaml", "--now", NOW, "--json", *extra)
+
+
+def test_compromise_walkthrough(walkthrough: Path, cli: Callable[..., CliResult]) -> None:
+    proof = ["--log-policy", "policy.txt", "--log-proof"]
+    early = _verify(cli, "early.json", *proof, "early.tlog-proof")
+    assert early.code == 0, early.out + early.err
+    line = json.loads(early.out.splitlines()[0])
+    assert line["valid"] is True and line["chain_of_trust"] == "verified"
+    assert line["transparency"]["origin"] == ORIGIN
+    assert line["transparency"]["index"] == 0
+    assert line["transparency"]["witnessed_at"] == WITNESSED_A
+    backdated = _verify(cli, "backdated.json", *proof, "backdated.tlog-proof")
+    assert backdated.code == 1
+    assert json.loads(backdated.out.splitlines()[0])["transparency"]["witnessed_at"] == WITNESSED_B
+    assert json.loads(backdated.out.splitlines()[0])["chain_of_trust"] == "revoked"
+    # no proof: today's behaviour, every receipt of a compromised key is rejected
+    assert _verify(cli, "early.json").code == 1
+    assert "transparency" not in json.loads(_verify(cli, "early.json").out.splitlines()[0])
+    # somebody else's proof proves nothing about this receipt
+    stolen = _verify(cli, "backdated.json", *proof, "early.tlog-proof")
+    assert stolen.code == 1
+    assert json.loads(stolen.out.splitlines()[0])["transparency"]["valid"] is False
+
+
+def test_require_log_and_policy_rules(walkthrough: Path, cli: Callable[..., CliResult]) -> None:
+    shutil.copy(walkthrough / "early.json", walkthrough / "other.json")
+    required = _verify(cli, "early.json", "--log-policy", "policy.txt", "--require-log")
+    assert required.code == 1
+    checks = {c["name"]: c for c in json.loads(required.out.splitlines()[0])["checks"]}
+    assert checks["transparency"]["passed"] is False
+    usage = _verify(cli, "early.json", "--log-proof", "early.tlog-proof")
+    assert usage.code == 2
+    assert_one_line_error(usage)
+    assert _verify(cli, "early.json", "--require-log").code == 2
+    one_witness = walkthrough / "one.txt"
+    one_witness.write_text((walkthrough / "policy.txt").read_text().replace("quorum both", "quorum a"))
+    assert _verify(cli, "early.json", "--log-policy", "one.txt", "--log-proof", "early.tlog-proof").code == 0
+    # a checkpoint with only one of the two required cosignatures fails the quorum
+    text = (walkthrough / "early.tlog-proof").read_text()
+    (walkthrough / "short.tlog-proof").write_text("".join(x for x in text.splitlines(True) if "w2.example" not in x))
+    short = _verify(cli, "early.json", "--log-policy", "policy.txt", "--log-proof", "short.tlog-proof")
+    assert short.code == 1 and "quorum" in short.out
+
+
+def test_library_api_and_proofs_made_over_http(walkthrough: Path, cli: Callable[..., CliResult]) -> None:
+    from attestkit.adapters.files import load_trusted_keys_file
+    from attestkit.core.timeutil import parse_rfc3339
+
+    vkey = (walkthrough / "ci-log.vkey").read_text().strip()
+    with _static_server(walkthrough / "ci-log") as url:
+        _ok(cli("log", "prove", url, "early.json", "--vkey", vkey, "--checkpoint", "early.w2", "-o", "http.tlog-proof"))
+    assert (walkthrough / "http.tlog-proof").read_bytes() == (walkthrough / "early.tlog-proof").read_bytes()
+    options = VerifyOptions(
+        trusted=load_trusted_keys_file(str(walkthrough / "ring.yaml")),
+        now=parse_rfc3339(NOW),
+        log_proofs=((walkthrough / "early.tlog-proof").read_bytes(),),
+        log_policy=parse_policy((walkthrough / "policy.txt").read_bytes()),
+    )
+    result = verify_with_options((walkthrough / "early.json").read_bytes(), options, source="early.json")
+    assert result.valid and result.to_json()["transparency"]["witnessed_at"] == WITNESSED_A
+    with pytest.raises(UsageError):
+        VerifyOptions(trusted=options.trusted, log_proofs=options.log_proofs)

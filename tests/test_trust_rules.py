@@ -306,3 +306,37 @@ def test_delegation_search_work_is_linear_in_the_graph() -> None:
     assert decision.code == "untrusted-key" and decision.explored <= 2 * len(store.delegations)
     decision = decide_trust(keys[-1].public_key, store, NOW_DT)
     assert decision.trusted and len(decision.chain) == 2 and decision.explored <= 2 * len(store.delegations)
+
+
+def test_re_delegation_walkthrough_from_the_docs(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """docs/keys.md: release -> ci (--may-delegate) -> job (--via), and what keys delegate refuses."""
+    _keyfiles(cli, tmp_path, "release", "ci", "job")
+    ring = str(tmp_path / "ring.yaml")
+    made = cli("keys", "trust", _pub(tmp_path, "release"), "--keyring", ring, "--role", "root",
+               "--identity", "release@company.com", "--scope", "project:myapp")  # fmt: skip
+    assert made.code == 0
+    key = lambda name: str(tmp_path / "k" / f"{name}.key")  # noqa: E731
+    ci_json, job_json = str(tmp_path / "ci.json"), str(tmp_path / "job.json")
+    made = cli("keys", "delegate", "--keyring", ring, "--key", key("release"), "--delegate", _pub(tmp_path, "ci"),
+               "--identity", "ci@company.com", "--scope", "project:myapp", "--may-delegate",
+               "--not-before", "2026-01-01T00:00:00Z", "-o", ci_json)  # fmt: skip
+    assert made.code == 0, made.err
+    job = ["keys", "delegate", "--keyring", ring, "--key", key("ci"), "--delegate", _pub(tmp_path, "job"),
+           "--scope", "project:myapp", "--not-before", "2026-01-01T00:00:00Z", "-o", job_json]  # fmt: skip
+    refused = {
+        "no --via": cli(*job),
+        "wider identity": cli(*job, "--via", ci_json, "--identity", "release-manager@company.com"),
+        "wider scope": cli(*job, "--via", ci_json, "--scope", "project:other"),
+    }
+    for name, result in refused.items():
+        assert result.code == 2 and not Path(job_json).exists(), (name, result.err)
+        assert_one_line_error(result)
+    assert "identity" in refused["wider identity"].err and "project:other" in refused["wider scope"].err
+    made = cli(*job, "--via", ci_json)
+    assert made.code == 0, made.err
+    chain = [json.loads(Path(ci_json).read_text()), json.loads(Path(job_json).read_text())]
+    receipt = _signed_file(cli, tmp_path, "job", "r", delegations=chain)
+    result = cli("verify", receipt, "--trusted-keys-file", ring, "--scope", "project:myapp", "--now", NOW, "--json")
+    assert result.code == 0, result.out
+    line = result.json_lines()[0]
+    assert line["signature_verification"]["signer"] == "ci@company.com" and len(line["chain"]) == 3

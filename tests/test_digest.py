@@ -57,8 +57,10 @@ def _b3sum_tree_digest(root: Path) -> str:
     )
     if not files:
         return "blake3:" + blake3(b"").hexdigest()
-    out = subprocess.run([b3sum(), "--", *files], cwd=root, capture_output=True, check=True).stdout
-    lines = sorted(out.splitlines(keepends=True), key=lambda line: line.split(b"  ", 1)[1])
+    # "./" keeps b3sum from reading a file named "-" as standard input; it is stripped again below.
+    out = subprocess.run([b3sum(), "--", *(f"./{f}" for f in files)], cwd=root, capture_output=True, check=True).stdout
+    lines = [line.replace(b"  ./", b"  ", 1) for line in out.splitlines(keepends=True)]
+    lines.sort(key=lambda line: line.split(b"  ", 1)[1])
     return "blake3:" + blake3(b"".join(lines)).hexdigest()
 
 

@@ -64,7 +64,7 @@ def _report(kinds: Counter[str], total: int, how: str) -> None:
 def _assert_clean(kinds: Counter[str], details: list[str], total: int) -> None:
     bad = {k: v for k, v in kinds.items() if k not in ("agree", "refused")}
     assert not bad, "\n".join(details)
-    assert kinds["refused"] < total * 0.10, f"refused {kinds['refused']} of {total}:\n" + "\n".join(details)
+    assert kinds["refused"] < total * 0.15, f"refused {kinds['refused']} of {total}:\n" + "\n".join(details)
 
 
 def test_corpus_through_the_library() -> None:

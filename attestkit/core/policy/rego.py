@@ -174,6 +174,11 @@ def member_message(member: Any) -> str:
 
 def decide(path: str, outcome: RegoOutcome, has_allow: bool) -> list[Violation]:
     """Contract §4/§5: ``allow`` not true (when defined as a rule) and each ``deny`` member."""
+    if _inexact_number(outcome.document):
+        raise RegoEvaluationError(
+            f"could not check {path}: the result holds a number beyond 2**53 that the embedded engine computed "
+            "in floating point (OPA computes it exactly); use --rego-engine opa"
+        )
     found: list[Violation] = []
     if has_allow and outcome.document.get("allow") is not True:
         found.append(Violation(path, "allow is not true"))
@@ -196,6 +201,17 @@ def decide(path: str, outcome: RegoOutcome, has_allow: bool) -> list[Violation]:
 
 
 _MAX_EXACT = 2**53
+
+
+def _inexact_number(value: Any) -> bool:
+    """Whether a result holds a float of magnitude 2**53 or more: an integer the engine overflowed."""
+    if isinstance(value, float):
+        return not abs(value) < _MAX_EXACT
+    if isinstance(value, Mapping):
+        return any(_inexact_number(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_inexact_number(item) for item in value)
+    return False
 
 
 def _normalise(value: Any) -> Any:

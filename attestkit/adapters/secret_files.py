@@ -25,8 +25,13 @@ def _is_text(data: bytes) -> bool:
     return all(ch.isprintable() or ch in "\r\n" for ch in text)
 
 
-def read_secret_file(path: str, what: str = "secret file") -> bytes:
-    """The secret held in *path* as bytes; one-line errors that never quote the secret."""
+def read_private_file(path: str, what: str, limit: int) -> bytes:
+    """The bytes of *path*, a regular file only its owner can access, at most *limit* of them.
+
+    The one reader for key-like secret files (webhook secrets, tokens): opened without blocking
+    on a FIFO, checked by ``fstat`` of the open file (a swap after a path check cannot slip
+    through), refused with the ``chmod 600`` hint when group or others can access it.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -36,9 +41,9 @@ def read_secret_file(path: str, what: str = "secret file") -> bytes:
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
     try:
-        info = os.fstat(fd)  # of the file opened, so a swap after a path check cannot slip through
+        info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise InputFileError(f"{path}: is a directory, expected a {what}")
+            raise InputFileError(f"{path}: {what} is not a regular file (a directory)")
         if not stat.S_ISREG(info.st_mode):
             raise InputFileError(f"{path}: {what} is not a regular file")
         if info.st_mode & 0o077:
@@ -48,8 +53,8 @@ def read_secret_file(path: str, what: str = "secret file") -> bytes:
             )
         chunks: list[bytes] = []
         size = 0
-        while size <= MAX_SECRET_BYTES:
-            chunk = os.read(fd, MAX_SECRET_BYTES + 1 - size)
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
             if not chunk:
                 break
             chunks.append(chunk)
@@ -58,9 +63,14 @@ def read_secret_file(path: str, what: str = "secret file") -> bytes:
         raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
     finally:
         os.close(fd)
-    if size > MAX_SECRET_BYTES:
-        raise InputFileError(f"{path}: {what} is larger than {MAX_SECRET_BYTES} bytes")
-    data = b"".join(chunks)
+    if size > limit:
+        raise InputFileError(f"{path}: {what} is larger than {limit // 1024} KiB")
+    return b"".join(chunks)
+
+
+def read_secret_file(path: str, what: str = "secret file") -> bytes:
+    """The secret held in *path* as bytes; one-line errors that never quote the secret."""
+    data = read_private_file(path, what, MAX_SECRET_BYTES)
     if _is_text(data):
         data = data.rstrip(b"\r\n")
     if not data:
@@ -68,4 +78,4 @@ def read_secret_file(path: str, what: str = "secret file") -> bytes:
     return data
 
 
-__all__ = ["MAX_SECRET_BYTES", "read_secret_file"]
+__all__ = ["MAX_SECRET_BYTES", "read_private_file", "read_secret_file"]

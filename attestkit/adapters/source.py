@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,8 +22,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from attestkit.adapters.http import HttpClient, HttpResponse, follow_url, redact_url
 from attestkit.adapters.profiles import PROFILES, Profile
+from attestkit.adapters.secret_files import read_private_file
 from attestkit.core.reader import parse_document
-from attestkit.errors import FetchError, InputFileError, KeyPermissionError, MalformedReceiptError, UsageError
+from attestkit.errors import FetchError, InputFileError, MalformedReceiptError, UsageError
 
 MAX_TOKEN_FILE_BYTES = 64 * 1024
 
@@ -104,37 +104,9 @@ def read_token_file(path: str) -> str | None:
     can access (``chmod 600``); it is read without following it into a FIFO or device, and at
     most 64 KiB of it.
     """
+    data = read_private_file(path, "token file", MAX_TOKEN_FILE_BYTES)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: token file not found") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read token file: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputFileError(f"{path}: token file is not a regular file")
-        if info.st_mode & 0o077:
-            raise KeyPermissionError(
-                f"{path}: token file is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
-                f"run: chmod 600 {path}"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_TOKEN_FILE_BYTES:
-            chunk = os.read(fd, MAX_TOKEN_FILE_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read token file: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if size > MAX_TOKEN_FILE_BYTES:
-        raise InputFileError(f"{path}: token file is larger than 64 KiB")
-    try:
-        text = b"".join(chunks).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputFileError(f"{path}: token file is not UTF-8 text") from None
     return text.strip() or None

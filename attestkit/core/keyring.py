@@ -72,6 +72,25 @@ def load_keyring_document(text: str, source: str = "<keyring>") -> dict[str, Any
     return document
 
 
+def _entry_key(item: Any, fields: set[str], seen: set[bytes], where: str, source: str) -> PublicKey:
+    """The key of one list entry: a mapping of known *fields* with a ``public_key`` not seen before."""
+    if not isinstance(item, dict):
+        raise TrustStoreError(f"{source}: {where}: must be a mapping")
+    unknown = set(item) - fields
+    if unknown:
+        raise TrustStoreError(f"{source}: {where}: unknown field {sorted(unknown)[0]!r}")
+    if not isinstance(item.get("public_key"), str):
+        raise TrustStoreError(f"{source}: {where}: public_key is required")
+    try:
+        key = parse_public_key(item["public_key"])
+    except AttestkitError as exc:
+        raise TrustStoreError(f"{source}: {where}: {exc.message}") from None
+    if key.raw in seen:
+        raise TrustStoreError(f"{source}: {where}: duplicate key {key.text}")
+    seen.add(key.raw)
+    return key
+
+
 def _revocations(document: Mapping[str, Any], source: str) -> list[KeyRevocation]:
     items = document.get("revocations") or []
     if not isinstance(items, list):
@@ -80,20 +99,7 @@ def _revocations(document: Mapping[str, Any], source: str) -> list[KeyRevocation
     seen: set[bytes] = set()
     for index, item in enumerate(items):
         where = f"revocations[{index}]"
-        if not isinstance(item, dict):
-            raise TrustStoreError(f"{source}: {where}: must be a mapping")
-        unknown = set(item) - _REVOCATION_FIELDS
-        if unknown:
-            raise TrustStoreError(f"{source}: {where}: unknown field {sorted(unknown)[0]!r}")
-        if not isinstance(item.get("public_key"), str):
-            raise TrustStoreError(f"{source}: {where}: public_key is required")
-        try:
-            key = parse_public_key(item["public_key"])
-        except AttestkitError as exc:
-            raise TrustStoreError(f"{source}: {where}: {exc.message}") from None
-        if key.raw in seen:
-            raise TrustStoreError(f"{source}: {where}: duplicate key {key.text}")
-        seen.add(key.raw)
+        key = _entry_key(item, _REVOCATION_FIELDS, seen, where, source)
         revoked_at = _date(item.get("revoked_at"), where + ".revoked_at", source)
         if revoked_at is None:
             raise TrustStoreError(f"{source}: {where}: revoked_at is required")
@@ -112,20 +118,7 @@ def keyring_from_document(document: Any, source: str = "<keyring>") -> TrustStor
     seen: set[bytes] = set()
     for index, item in enumerate(document["keys"]):
         where = f"keys[{index}]"
-        if not isinstance(item, dict):
-            raise TrustStoreError(f"{source}: {where}: must be a mapping")
-        unknown = set(item) - _FIELDS
-        if unknown:
-            raise TrustStoreError(f"{source}: {where}: unknown field {sorted(unknown)[0]!r}")
-        if not isinstance(item.get("public_key"), str):
-            raise TrustStoreError(f"{source}: {where}: public_key is required")
-        try:
-            key = parse_public_key(item["public_key"])
-        except AttestkitError as exc:
-            raise TrustStoreError(f"{source}: {where}: {exc.message}") from None
-        if key.raw in seen:
-            raise TrustStoreError(f"{source}: {where}: duplicate key {key.text}")
-        seen.add(key.raw)
+        key = _entry_key(item, _FIELDS, seen, where, source)
         identity = item.get("identity")
         if identity is not None and not isinstance(identity, str):
             raise TrustStoreError(f"{source}: {where}: identity must be a string")

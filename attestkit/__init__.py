@@ -35,33 +35,33 @@ from attestkit.errors import (
 )
 
 _LAZY: dict[str, str] = {
-    "canonicalize": "attestkit.core.canonical",
-    "Receipt": "attestkit.core.reader",
-    "parse_receipt": "attestkit.core.reader",
-    "receipt_from_mapping": "attestkit.core.reader",
-    "PublicKey": "attestkit.core.keys",
-    "PrivateKey": "attestkit.core.keys",
-    "parse_public_key": "attestkit.core.keys",
-    "parse_private_key": "attestkit.core.keys",
-    "sign_receipt": "attestkit.core.signing",
-    "verify_receipt": "attestkit.core.verify",
-    "VerifyOptions": "attestkit.core.verify",
-    "verify_with_options": "attestkit.core.verify",
-    "VerificationResult": "attestkit.core.result",
-    "Check": "attestkit.core.result",
-    "TrustStore": "attestkit.core.trust",
-    "TrustedKey": "attestkit.core.trust",
-    "parse_trusted_keys": "attestkit.core.trust",
+    "canonicalize": "attestkit.core.crypto.canonical",
+    "Receipt": "attestkit.core.receipt.reader",
+    "parse_receipt": "attestkit.core.receipt.reader",
+    "receipt_from_mapping": "attestkit.core.receipt.reader",
+    "PublicKey": "attestkit.core.crypto.keys",
+    "PrivateKey": "attestkit.core.crypto.keys",
+    "parse_public_key": "attestkit.core.crypto.keys",
+    "parse_private_key": "attestkit.core.crypto.keys",
+    "sign_receipt": "attestkit.core.receipt.signing",
+    "verify_receipt": "attestkit.core.verify.verifier",
+    "VerifyOptions": "attestkit.core.verify.verifier",
+    "verify_with_options": "attestkit.core.verify.verifier",
+    "VerificationResult": "attestkit.core.verify.result",
+    "Check": "attestkit.core.verify.result",
+    "TrustStore": "attestkit.core.trust.store",
+    "TrustedKey": "attestkit.core.trust.store",
+    "parse_trusted_keys": "attestkit.core.trust.store",
     "Policy": "attestkit.core.policy.base",
     "PolicyContext": "attestkit.core.policy.base",
     "Violation": "attestkit.core.policy.base",
     "builtin_policy": "attestkit.core.policy.builtin",
     "load_policy_text": "attestkit.core.policy.loader",
-    "hash_file": "attestkit.core.digest",
-    "hash_tree": "attestkit.core.digest",
-    "hash_path": "attestkit.core.digest",
-    "tree_manifest": "attestkit.core.digest",
-    "ManifestEntry": "attestkit.core.digest",
+    "hash_file": "attestkit.core.crypto.digest",
+    "hash_tree": "attestkit.core.crypto.digest",
+    "hash_path": "attestkit.core.crypto.digest",
+    "tree_manifest": "attestkit.core.crypto.digest",
+    "ManifestEntry": "attestkit.core.crypto.digest",
     "verify_webhook": "attestkit.core.webhooks",
     "sign_webhook": "attestkit.core.webhooks",
     "WebhookEvent": "attestkit.core.webhooks",
@@ -150,17 +150,17 @@ if TYPE_CHECKING:
         load_trusted_keys_file,
         read_receipt_file,
     )
-    from attestkit.core.canonical import canonicalize
-    from attestkit.core.digest import ManifestEntry, hash_file, hash_path, hash_tree, tree_manifest
-    from attestkit.core.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
+    from attestkit.core.crypto.canonical import canonicalize
+    from attestkit.core.crypto.digest import ManifestEntry, hash_file, hash_path, hash_tree, tree_manifest
+    from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
     from attestkit.core.policy.base import Policy, PolicyContext, Violation
     from attestkit.core.policy.builtin import builtin_policy
     from attestkit.core.policy.loader import load_policy_text
-    from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
-    from attestkit.core.result import Check, VerificationResult
-    from attestkit.core.signing import sign_receipt
-    from attestkit.core.trust import TrustedKey, TrustStore, parse_trusted_keys
-    from attestkit.core.verify import VerifyOptions, verify_receipt, verify_with_options
+    from attestkit.core.receipt.reader import Receipt, parse_receipt, receipt_from_mapping
+    from attestkit.core.receipt.signing import sign_receipt
+    from attestkit.core.trust.store import TrustedKey, TrustStore, parse_trusted_keys
+    from attestkit.core.verify.result import Check, VerificationResult
+    from attestkit.core.verify.verifier import VerifyOptions, verify_receipt, verify_with_options
     from attestkit.core.webhooks import (
         ExecutionCompleted,
         ExecutionFailed,

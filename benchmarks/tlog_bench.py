@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 def _entries(count: int) -> list[bytes]:
     """Real entries for 200 signed receipts, then entries of the same format and size with random digests."""
-    from attestkit.core.keys import PrivateKey
-    from attestkit.core.reader import receipt_from_mapping
-    from attestkit.core.signing import sign_receipt
+    from attestkit.core.crypto.keys import PrivateKey
+    from attestkit.core.receipt.reader import receipt_from_mapping
+    from attestkit.core.receipt.signing import sign_receipt
     from attestkit.core.tlog.entry import ENTRY_HEADER, receipt_entry
 
     key = PrivateKey.from_seed(bytes(32))
@@ -79,7 +79,7 @@ def run(count: int = 20_000) -> list[Row]:
     import nacl.bindings
 
     from attestkit.adapters.tlog_store import FileLog
-    from attestkit.core.keys import PrivateKey
+    from attestkit.core.crypto.keys import PrivateKey
     from attestkit.core.tlog import (
         ALG_COSIGNATURE_V1,
         Checkpoint,

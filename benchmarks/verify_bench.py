@@ -60,11 +60,11 @@ def run() -> list[Row]:
     import rfc8785
 
     from attestkit import PrivateKey, sign_receipt, verify_receipt
-    from attestkit.core.canonical import canonicalize
-    from attestkit.core.reader import parse_receipt
+    from attestkit.core.crypto.canonical import canonicalize
+    from attestkit.core.receipt.reader import parse_receipt
     from attestkit.core.timeutil import parse_rfc3339
-    from attestkit.core.trust import TrustStore
-    from attestkit.core.verify import VerifyOptions, verify_with_options
+    from attestkit.core.trust.store import TrustStore
+    from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 
     key = PrivateKey.from_seed(bytes(32))
     signed = sign_receipt(typical_receipt(), key)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
 
 # CI runs a fixed set of examples (reproducible verdicts); local runs keep exploring new ones.
 settings.register_profile("ci", derandomize=True, deadline=None)

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from attestkit import sign_receipt, verify_receipt
-from attestkit.core.digest import hash_file, hash_tree
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.digest import hash_file, hash_tree
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.timeutil import parse_rfc3339
 from tests.conftest import NOW, CliResult, make_receipt, write_json
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from attestkit import sign_receipt, verify_receipt
-from attestkit.core.digest import hash_file, hash_path_with_size
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.digest import hash_file, hash_path_with_size
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.timeutil import parse_rfc3339
 from tests.conftest import NOW, CliResult, make_receipt, write_json
 
@@ -135,7 +135,7 @@ def test_cli_artifact_exit_codes(tmp_path: Path, key: PrivateKey, cli: Callable[
 
 
 def test_directory_mismatch_names_files_from_recorded_map(tmp_path: Path, key: PrivateKey) -> None:
-    from attestkit.core.digest import tree_manifest
+    from attestkit.core.crypto.digest import tree_manifest
 
     root, outputs, inputs = _setup(tmp_path)
     files = {e.relpath: "blake3:" + e.hexdigest for e in tree_manifest(root / "dist")}
@@ -151,7 +151,7 @@ def test_directory_mismatch_names_files_from_recorded_map(tmp_path: Path, key: P
 
 
 def test_files_map_is_validated(key: PrivateKey) -> None:
-    from attestkit.core.reader import receipt_from_mapping
+    from attestkit.core.receipt.reader import receipt_from_mapping
     from attestkit.errors import MalformedReceiptError
 
     receipt = make_receipt()

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from attestkit import sign_receipt
-from attestkit.core.bulk import BulkItem, verify_batch, verify_many
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.policy.loader import load_policy_text
 from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust import TrustStore
-from attestkit.core.verify import VerifyOptions
+from attestkit.core.trust.store import TrustStore
+from attestkit.core.verify.bulk import BulkItem, verify_batch, verify_many
+from attestkit.core.verify.verifier import VerifyOptions
 from tests.conftest import NOW, ROOT, CliResult, make_receipt, write_json
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from attestkit.core.bulk import Budget, BulkItem, BulkOutcome, verify_batch, verify_many
-from attestkit.core.digest import hash_file
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.digest import hash_file
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust import TrustStore
-from attestkit.core.verify import VerifyOptions
+from attestkit.core.trust.store import TrustStore
+from attestkit.core.verify.bulk import Budget, BulkItem, BulkOutcome, verify_batch, verify_many
+from attestkit.core.verify.verifier import VerifyOptions
 from attestkit.errors import UsageError
 from tests.conftest import NOW, CliResult, make_receipt, write_json
 

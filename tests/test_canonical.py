@@ -12,7 +12,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attestkit.core.canonical import canonicalize, format_number
+from attestkit.core.crypto.canonical import canonicalize, format_number
 from attestkit.errors import CanonicalizationError
 from tests.conftest import external, load_json
 

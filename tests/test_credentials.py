@@ -17,8 +17,8 @@ from attestkit.adapters.attest import AttestEndpoints, fetch_receipt_document
 from attestkit.adapters.http import HttpClient, HttpResponse, check_url, follow_url, redact_url
 from attestkit.adapters.profiles import PROFILES
 from attestkit.adapters.source import ReceiptSource, credentials
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.errors import AttestkitError, FetchError
 from tests.conftest import CliResult, make_receipt
 from tests.http_server import FakeTime, Reply, serve

@@ -12,7 +12,14 @@ from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attestkit.core.digest import hash_file, hash_path, hash_path_with_size, hash_tree, manifest_bytes, tree_manifest
+from attestkit.core.crypto.digest import (
+    hash_file,
+    hash_path,
+    hash_path_with_size,
+    hash_tree,
+    manifest_bytes,
+    tree_manifest,
+)
 from attestkit.errors import HashingError
 from tests.conftest import external, load_json
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from attestkit import sign_receipt, verify_receipt
-from attestkit.core.canonical import canonicalize
-from attestkit.core.dsse import (
+from attestkit.core.crypto.canonical import canonicalize
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.dsse import (
     MAX_SIGNATURES,
     MAX_VERIFICATIONS,
     PAYLOAD_TYPE,
@@ -22,11 +23,10 @@ from attestkit.core.dsse import (
     pae,
     statement_for,
 )
-from attestkit.core.keys import PrivateKey
-from attestkit.core.reader import parse_receipt
+from attestkit.core.receipt.reader import parse_receipt
 from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust import TrustedKey, TrustStore
-from attestkit.core.verify import VerifyOptions
+from attestkit.core.trust.store import TrustedKey, TrustStore
+from attestkit.core.verify.verifier import VerifyOptions
 from attestkit.errors import InvalidError, UsageError
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
 
@@ -261,7 +261,7 @@ def test_cli_export_refuses_what_does_not_verify(
 @pytest.fixture()
 def verify_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts real Ed25519 checks (a pass-through spy: every call still verifies)."""
-    from attestkit.core.keys import PublicKey
+    from attestkit.core.crypto.keys import PublicKey
 
     calls: list[int] = []
     real = PublicKey.verify

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from attestkit.core.keys import PrivateKey, PublicKey
+from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.errors import KeyFormatError
 from tests.conftest import external, load_json
 

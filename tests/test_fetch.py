@@ -11,8 +11,8 @@ import pytest
 
 from attestkit.adapters.attest import fetch_receipt_document
 from attestkit.adapters.http import HttpClient, check_url, is_loopback_host
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.errors import FetchError
 from tests.conftest import NOW, CliResult, make_receipt
 from tests.http_server import FakeTime, Reply, serve

@@ -26,9 +26,9 @@ from attestkit.adapters.files import (
     read_receipt_bytes,
     read_receipt_file,
 )
-from attestkit.core.keys import PrivateKey
-from attestkit.core.reader import MAX_RECEIPT_BYTES
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.errors import InputFileError, MalformedReceiptError
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
 

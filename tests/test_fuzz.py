@@ -8,17 +8,17 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attestkit.core.canonical import canonicalize
-from attestkit.core.delegation import parse_delegation
-from attestkit.core.keyring import parse_keyring
-from attestkit.core.keys import PrivateKey, parse_private_key, parse_public_key
-from attestkit.core.pipeline import parse_pipeline
+from attestkit.core.crypto.canonical import canonicalize
+from attestkit.core.crypto.keys import PrivateKey, parse_private_key, parse_public_key
 from attestkit.core.policy.builtin import builtin_policy
 from attestkit.core.policy.loader import load_policy_text
-from attestkit.core.reader import parse_receipt
+from attestkit.core.produce.pipeline import parse_pipeline
+from attestkit.core.receipt.reader import parse_receipt
 from attestkit.core.timeutil import format_rfc3339, parse_duration, parse_instant, parse_rfc3339
-from attestkit.core.trust import parse_trusted_keys
-from attestkit.core.verify import verify_receipt
+from attestkit.core.trust.delegation import parse_delegation
+from attestkit.core.trust.keyring import parse_keyring
+from attestkit.core.trust.store import parse_trusted_keys
+from attestkit.core.verify.verifier import verify_receipt
 from attestkit.core.webhooks import verify_webhook
 from attestkit.errors import AttestkitError
 from tests.conftest import make_receipt
@@ -315,7 +315,7 @@ _report_like = st.recursive(
 @FAST
 @given(st.lists(_xml_piece, max_size=12), st.sampled_from(["utf-8", "utf-16", "utf-16-be"]))
 def test_junit_reports_only_raise_attestkit_errors(pieces: list[str], encoding: str) -> None:
-    from attestkit.core.producer import summarize_junit
+    from attestkit.core.produce.producer import summarize_junit
 
     try:
         results = summarize_junit("".join(pieces).encode(encoding), "junit.xml")["predicate"]["test_results"]
@@ -328,7 +328,7 @@ def test_junit_reports_only_raise_attestkit_errors(pieces: list[str], encoding: 
 @FAST
 @given(_report_like)
 def test_security_reports_only_raise_attestkit_errors(report: object) -> None:
-    from attestkit.core.producer import summarize_security
+    from attestkit.core.produce.producer import summarize_security
 
     try:
         results = summarize_security(json.dumps(report).encode(), "scan.json")["predicate"]["results"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from attestkit.core.digest import hash_fd, hash_path, tree_manifest
+from attestkit.core.crypto.digest import hash_fd, hash_path, tree_manifest
 from attestkit.errors import HashingError
 
 SIZE = 256 << 20

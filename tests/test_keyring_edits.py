@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from attestkit.adapters.files import update_keyring
-from attestkit.core.delegation import create_delegation
-from attestkit.core.keyring import (
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.timeutil import parse_rfc3339
+from attestkit.core.trust.delegation import create_delegation
+from attestkit.core.trust.keyring import (
     add_key,
     empty_keyring,
     key_status,
@@ -23,9 +25,7 @@ from attestkit.core.keyring import (
     revoke_key,
     rotate_key,
 )
-from attestkit.core.keys import PrivateKey
-from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust import TrustedKey
+from attestkit.core.trust.store import TrustedKey
 from attestkit.errors import InputFileError, KeyringEditError, TrustStoreError
 from tests.conftest import CliResult
 

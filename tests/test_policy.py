@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from attestkit import sign_receipt, verify_receipt
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.policy.base import Policy, PolicyContext
 from attestkit.core.policy.builtin import builtin_policy
 from attestkit.core.policy.loader import load_policy_text
 from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.core.trust.store import TrustedKey, TrustStore
 from attestkit.errors import PolicyError
 from tests.conftest import NOW, ROOT, CliResult, make_receipt, write_json
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from attestkit.core.pipeline import PipelineError, parse_pipeline
-from attestkit.core.producer import summarize_junit, summarize_trivy
+from attestkit.core.produce.pipeline import PipelineError, parse_pipeline
+from attestkit.core.produce.producer import summarize_junit, summarize_trivy
 from attestkit.errors import UsageError
 from tests.conftest import CliResult, _cli_command
 

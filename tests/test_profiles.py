@@ -11,8 +11,8 @@ import pytest
 
 from attestkit.adapters.http import HttpClient
 from attestkit.adapters.source import ReceiptSource
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.errors import FetchError, UsageError
 from tests.conftest import NOW, CliResult, make_receipt
 from tests.http_server import Reply, serve

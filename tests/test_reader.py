@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attestkit.core.reader import MAX_RECEIPT_BYTES, parse_receipt
-from attestkit.core.serialize import receipt_to_text
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, parse_receipt
+from attestkit.core.receipt.writer import receipt_to_text
 from attestkit.errors import MalformedReceiptError
 from tests.conftest import make_receipt
 
@@ -138,7 +138,7 @@ def test_yaml_core_schema_scalars() -> None:
 
 
 def test_caller_mapping_is_not_modified() -> None:
-    from attestkit.core.reader import receipt_from_mapping
+    from attestkit.core.receipt.reader import receipt_from_mapping
 
     receipt = make_receipt(signature="ed25519:" + "00" * 64)
     before = json.dumps(receipt, sort_keys=True)

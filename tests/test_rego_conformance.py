@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from attestkit.cli.cmd_verify import build_options, load_policies
-from attestkit.core.verify import verify_with_options
+from attestkit.core.verify.verifier import verify_with_options
 from attestkit.errors import AttestkitError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from attestkit import sign_receipt
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.policy.base import PolicyContext
 from attestkit.core.policy.loader import load_policy_text
 from attestkit.core.timeutil import parse_rfc3339

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from attestkit import sign_receipt
-from attestkit.core.keys import PrivateKey
-from attestkit.core.reports import Subject, github_annotations, to_junit
-from attestkit.core.result import Check
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.render.ci_reports import Subject, github_annotations, to_junit
+from attestkit.core.verify.result import Check
 from tests.conftest import NOW, CliResult, external, make_receipt, write_json
 
 

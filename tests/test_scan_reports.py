@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from attestkit.core.producer import summarize_junit, summarize_security
+from attestkit.core.produce.producer import summarize_junit, summarize_security
 from attestkit.errors import UsageError
 from tests.conftest import CliResult, assert_one_line_error
 

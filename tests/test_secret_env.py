@@ -17,7 +17,7 @@ import pytest
 from attestkit.adapters import files
 from attestkit.adapters.profiles import PROFILES
 from attestkit.adapters.runner import record_step, run_command, run_pipeline
-from attestkit.core.pipeline import PipelineError, parse_pipeline
+from attestkit.core.produce.pipeline import PipelineError, parse_pipeline
 from attestkit.core.secret_env import (
     SECRET_ENV_NAMES,
     child_environment,

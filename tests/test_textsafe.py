@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.textsafe import escape_lines, escape_text, has_unsafe_chars, json_text
 from tests.conftest import NOW, CliResult, make_receipt, write_json
 from tests.http_server import Reply, serve
@@ -149,8 +149,8 @@ def test_usage_errors_quoting_an_argument_are_escaped(cli: Callable[..., CliResu
 def test_colour_output_keeps_only_its_own_colours(capsys: pytest.CaptureFixture[str]) -> None:
     from attestkit.cli.cmd_verify import render_outcome_colour
     from attestkit.cli.output import out
-    from attestkit.core.bulk import BulkOutcome
-    from attestkit.core.result import Check, VerificationResult
+    from attestkit.core.verify.bulk import BulkOutcome
+    from attestkit.core.verify.result import Check, VerificationResult
 
     result = VerificationResult(f"r{PAINT}.json", False, (Check(f"sig{PAINT}", False, "bad", f"m{PAINT}"),))
     out(render_outcome_colour(BulkOutcome("r", result, valid=False)), markup=True)

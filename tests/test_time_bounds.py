@@ -15,14 +15,12 @@ from typing import Any
 import pytest
 
 from attestkit import verify_receipt
-from attestkit.core.canonical import canonicalize
-from attestkit.core.delegation import create_delegation
-from attestkit.core.keyring import parse_keyring
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.canonical import canonicalize
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.policy.builtin import builtin_policy
 from attestkit.core.policy.loader import load_policy_text
-from attestkit.core.producer import finalize_receipt
-from attestkit.core.reader import parse_receipt
+from attestkit.core.produce.producer import finalize_receipt
+from attestkit.core.receipt.reader import parse_receipt
 from attestkit.core.timeutil import (
     MAX_DURATION,
     format_rfc3339,
@@ -30,6 +28,8 @@ from attestkit.core.timeutil import (
     parse_instant,
     parse_rfc3339,
 )
+from attestkit.core.trust.delegation import create_delegation
+from attestkit.core.trust.keyring import parse_keyring
 from attestkit.errors import MalformedReceiptError, PolicyError, TrustStoreError, UsageError
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
 

@@ -20,9 +20,9 @@ import nacl.bindings
 import pytest
 
 from attestkit.adapters.tlog_store import FileLog, audit_directory, init_log, open_source, prove, read_key_file
-from attestkit.core.keys import PrivateKey
-from attestkit.core.reader import receipt_from_mapping
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.reader import receipt_from_mapping
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.tlog import parse_vkey
 from attestkit.core.tlog.entry import receipt_entry, receipt_leaf_hash
 from attestkit.core.tlog.tiles import tile_path

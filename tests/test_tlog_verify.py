@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.tlog import parse_policy
-from attestkit.core.verify import VerifyOptions, verify_with_options
+from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import UsageError
 from tests.conftest import CliResult, assert_one_line_error, make_receipt, write_json
 from tests.test_tlog_log import _static_server

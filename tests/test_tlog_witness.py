@@ -15,7 +15,7 @@ import pytest
 
 from attestkit.adapters.tlog_store import FileLog, init_log, read_key_file
 from attestkit.adapters.tlog_witness import WitnessState, make_server
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.tlog import (
     ALG_COSIGNATURE_V1,
     Checkpoint,

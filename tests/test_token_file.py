@@ -10,8 +10,8 @@ import pytest
 
 from attestkit.adapters.profiles import PROFILES
 from attestkit.adapters.source import credentials, read_token_file
-from attestkit.core.keys import PrivateKey
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
 from attestkit.errors import InputFileError, KeyPermissionError, UsageError
 from tests.conftest import CliResult, make_receipt
 from tests.http_server import Reply, serve

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from attestkit import sign_receipt, verify_receipt
-from attestkit.core.delegation import DELEGATION_TYPE, create_delegation, parse_delegation
-from attestkit.core.keyring import parse_keyring
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.timeutil import format_rfc3339, parse_rfc3339, utc_now
-from attestkit.core.trust import TrustedKey, TrustStore
+from attestkit.core.trust.delegation import DELEGATION_TYPE, create_delegation, parse_delegation
+from attestkit.core.trust.keyring import parse_keyring
+from attestkit.core.trust.store import TrustedKey, TrustStore
 from attestkit.errors import TrustStoreError
 from tests.conftest import NOW, CliResult, make_receipt, write_json
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from attestkit import sign_receipt, verify_receipt
-from attestkit.core.delegation import create_delegation, parse_delegation
-from attestkit.core.keyring import parse_keyring
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust import TrustedKey, TrustStore
-from attestkit.core.trust_chain import MAX_RECEIPT_DELEGATIONS, decide_trust
+from attestkit.core.trust.chain import MAX_RECEIPT_DELEGATIONS, decide_trust
+from attestkit.core.trust.delegation import create_delegation, parse_delegation
+from attestkit.core.trust.keyring import parse_keyring
+from attestkit.core.trust.store import TrustedKey, TrustStore
 from attestkit.errors import TrustStoreError
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from attestkit import verify_receipt
-from attestkit.core.reader import parse_receipt
+from attestkit.core.receipt.reader import parse_receipt
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.errors import MalformedReceiptError
 from tests.conftest import ROOT, VECTORS, CliResult

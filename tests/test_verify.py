@@ -15,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attestkit import sign_receipt, verify_receipt
-from attestkit.core.delegation import create_delegation
-from attestkit.core.keys import PrivateKey
-from attestkit.core.reader import Receipt, parse_receipt, receipt_from_mapping
-from attestkit.core.signing import check_signature
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.reader import Receipt, parse_receipt, receipt_from_mapping
+from attestkit.core.receipt.signing import check_signature
 from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust import TrustedKey, TrustStore
-from attestkit.core.verify import VerifyOptions, verify_parsed
+from attestkit.core.trust.delegation import create_delegation
+from attestkit.core.trust.store import TrustedKey, TrustStore
+from attestkit.core.verify.verifier import VerifyOptions, verify_parsed
 from attestkit.errors import UsageError
 from tests.conftest import NOW, CliResult, make_receipt, write_json
 

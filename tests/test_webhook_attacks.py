@@ -208,7 +208,7 @@ def test_malformed_signing_keys_raise_attestkit_errors() -> None:
         with pytest.raises(WebhookSecretError):
             sign_webhook(BODY, bad, scheme="standard", timestamp=T0)
     seed = bytes(range(32))
-    from attestkit.core.keys import PrivateKey
+    from attestkit.core.crypto.keys import PrivateKey
 
     key = PrivateKey.from_seed(seed)
     mismatched = "whsk_" + base64.b64encode(seed + b"\x00" * 32).decode()

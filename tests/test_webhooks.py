@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attestkit.core import webhooks
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.webhooks import MemoryReplayGuard, receipt_digest_matches, sign_webhook, verify_webhook
 from attestkit.errors import (
     UsageError,

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attestkit.core.keys import PrivateKey
-from attestkit.core.serialize import receipt_to_text
-from attestkit.core.signing import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
+from attestkit.core.receipt.writer import receipt_to_text
 from attestkit.core.timeutil import parse_rfc3339
 
 HERE = Path(__file__).resolve().parent
@@ -315,8 +315,8 @@ def write_demo(seed: bytes) -> None:
     from datetime import timedelta
 
     from attestkit.adapters.runner import run_pipeline
-    from attestkit.core.pipeline import parse_pipeline
-    from attestkit.core.producer import finalize_receipt, summarize_junit, summarize_trivy
+    from attestkit.core.produce.pipeline import parse_pipeline
+    from attestkit.core.produce.producer import finalize_receipt, summarize_junit, summarize_trivy
 
     demo = HERE / "demo"
     artifacts = demo / "artifacts"

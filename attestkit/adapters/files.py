@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
-from attestkit.core.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
-from attestkit.core.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
-from attestkit.core.trust import TrustStore, parse_trusted_keys
+from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
+from attestkit.core.trust.store import TrustStore, parse_trusted_keys
 from attestkit.errors import (
     AttestkitError,
     InputFileError,
@@ -321,8 +321,8 @@ def update_keyring(path: str, change: Callable[[dict[str, Any]], dict[str, Any]]
     """
     import fcntl
 
-    from attestkit.core.keyring import empty_keyring, keyring_from_document, load_keyring_document
-    from attestkit.core.yaml_reader import dump_yaml
+    from attestkit.core.receipt.yaml_reader import dump_yaml
+    from attestkit.core.trust.keyring import empty_keyring, keyring_from_document, load_keyring_document
 
     try:
         lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)

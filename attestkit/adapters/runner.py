@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from attestkit.core.pipeline import Pipeline, Step
-from attestkit.core.producer import artifact_record, environment_snapshot, step_record
+from attestkit.core.produce.pipeline import Pipeline, Step
+from attestkit.core.produce.producer import artifact_record, environment_snapshot, step_record
 from attestkit.core.secret_env import child_environment, refuse_secret_names
 from attestkit.core.timeutil import utc_now
 from attestkit.errors import AttestkitError, UsageError

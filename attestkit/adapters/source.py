@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from attestkit.adapters.http import HttpClient, HttpResponse, follow_url, redact_url
 from attestkit.adapters.profiles import PROFILES, Profile
 from attestkit.adapters.secret_files import read_private_file
-from attestkit.core.reader import parse_document
+from attestkit.core.receipt.reader import parse_document
 from attestkit.errors import FetchError, InputFileError, MalformedReceiptError, UsageError
 
 MAX_TOKEN_FILE_BYTES = 64 * 1024

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.tlog.audit import AuditReport, audit_log, check_consistent
 from attestkit.core.tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from attestkit.core.tlog.merkle import EMPTY_ROOT, inclusion_proof, tree_hash, verify_inclusion

@@ -50,7 +50,7 @@ def export(
     the public key.
     """
     from attestkit.cli.cmd_verify import build_options
-    from attestkit.core.dsse import make_envelope
+    from attestkit.core.receipt.dsse import make_envelope
 
     options = build_options(public_keys, trusted_files, integrity_only, (), None, False, None, now, tolerance, scope)
     key = _signing_key(key_file)

@@ -13,8 +13,8 @@ import click
 
 from attestkit.adapters.files import write_atomic
 from attestkit.cli.output import out, warn
-from attestkit.core.reader import format_for_name
-from attestkit.core.serialize import receipt_to_text
+from attestkit.core.receipt.reader import format_for_name
+from attestkit.core.receipt.writer import receipt_to_text
 from attestkit.core.timeutil import parse_duration
 from attestkit.errors import FetchError, UsageError
 

@@ -9,7 +9,7 @@ import click
 from attestkit.cli.output import error, json_line, out
 from attestkit.cli.progress import Progress
 from attestkit.cli.reporting import format_option, output_option
-from attestkit.core.digest import hash_path, normalize_digest, tree_manifest
+from attestkit.core.crypto.digest import hash_path, normalize_digest, tree_manifest
 from attestkit.errors import AttestkitError, UsageError
 
 _CHECK_LINE = re.compile(r"(?:blake3:)?([0-9a-fA-F]{64})  (.+)\Z")
@@ -19,8 +19,8 @@ def _check(listing: str, fmt: str, output_file: str | None) -> int:
     """Re-check `blake3:<hex>  PATH` lines (b3sum's `<hex>  PATH` too); 1 on any mismatch."""
     from attestkit.adapters.files import read_bytes
     from attestkit.cli.reporting import document, emit
-    from attestkit.core.reports import Subject
-    from attestkit.core.result import Check
+    from attestkit.core.render.ci_reports import Subject
+    from attestkit.core.verify.result import Check
 
     text = read_bytes(listing, "check file").decode("utf-8", "replace")
     entries = []

@@ -20,14 +20,14 @@ from attestkit.adapters.files import (
 )
 from attestkit.cli.output import json_line, out
 from attestkit.cli.reporting import emit
-from attestkit.core.keyring import ROLES, add_key, key_status, revoke_key, rotate_key
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.timeutil import format_rfc3339, parse_duration, parse_instant, utc_now
-from attestkit.core.trust import REVOCATION_REASONS, TrustStore, is_revoked
+from attestkit.core.trust.keyring import ROLES, add_key, key_status, revoke_key, rotate_key
+from attestkit.core.trust.store import REVOCATION_REASONS, TrustStore, is_revoked
 from attestkit.errors import KeyFormatError, TrustStoreError, UsageError
 
 if TYPE_CHECKING:
-    from attestkit.core.delegation import Delegation
+    from attestkit.core.trust.delegation import Delegation
 
 
 @click.group()
@@ -216,8 +216,8 @@ def list_cmd(keyring_path: str, as_json: bool) -> int:
 
 
 def _statements(paths: tuple[str, ...]) -> list[Delegation]:
-    from attestkit.core.delegation import parse_delegation
-    from attestkit.core.reader import parse_document
+    from attestkit.core.receipt.reader import parse_document
+    from attestkit.core.trust.delegation import parse_delegation
 
     found: list[Delegation] = []
     for path in paths:
@@ -253,8 +253,8 @@ def delegate_cmd(root_key: str, delegate_key: str, keyring_path: str, via: tuple
     The statement is checked against --keyring first: the key must be a root there, or be
     delegated with may_delegate (--via), and may only narrow identity, scopes and window.
     """
-    from attestkit.core.delegation import create_delegation, parse_delegation
-    from attestkit.core.trust_chain import check_can_delegate
+    from attestkit.core.trust.chain import check_can_delegate
+    from attestkit.core.trust.delegation import create_delegation, parse_delegation
 
     store = load_trusted_keys_file(keyring_path)
     root = load_private_key_file(root_key)

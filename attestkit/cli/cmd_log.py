@@ -255,7 +255,7 @@ def witness() -> None:
 def keygen(name: str, key_path: str) -> int:
     """Write a new cosignature/v1 witness key and print its vkey."""
     from attestkit.adapters.tlog_store import write_key_file
-    from attestkit.core.keys import PrivateKey
+    from attestkit.core.crypto.keys import PrivateKey
     from attestkit.core.tlog.note import ALG_COSIGNATURE_V1, signer_from_key
 
     signer = signer_from_key(name, PrivateKey.generate(), ALG_COSIGNATURE_V1)

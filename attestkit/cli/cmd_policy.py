@@ -81,8 +81,8 @@ def check_cmd(files: tuple[str, ...], rego_engine: str | None, fmt: str, output_
     """
     from attestkit.cli.reporting import document, emit
     from attestkit.core.policy.loader import load_policy_text
-    from attestkit.core.reports import Subject
-    from attestkit.core.result import Check
+    from attestkit.core.render.ci_reports import Subject
+    from attestkit.core.verify.result import Check
     from attestkit.errors import PolicyError
 
     engine = rego_engine_from(rego_engine)

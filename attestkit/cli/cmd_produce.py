@@ -18,7 +18,7 @@ from attestkit.adapters.files import (
     write_atomic,
 )
 from attestkit.cli.output import error, out
-from attestkit.core.keys import PrivateKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.errors import UsageError
 
 RECEIPTS_DIR = os.path.join(".attest", "receipts")
@@ -40,7 +40,7 @@ def _env_names(values: tuple[str, ...]) -> list[str]:
 def _load_draft(path: str) -> dict[str, Any]:
     if not os.path.exists(path):
         return {"steps": []}
-    from attestkit.core.reader import parse_document
+    from attestkit.core.receipt.reader import parse_document
 
     draft = parse_document(read_bytes(path, "draft receipt"), source=path, fmt="json")
     if not isinstance(draft, dict) or not isinstance(draft.get("steps", []), list):
@@ -113,7 +113,7 @@ def record(args: tuple[str, ...]) -> int:
         raise UsageError("record needs --receipt FILE and --name NAME")
     if not command:
         raise UsageError("record needs the command after --")
-    from attestkit.core.receipt_shape import unsafe_path_reason
+    from attestkit.core.receipt.shape import unsafe_path_reason
 
     for path in values["--inputs"] + values["--outputs"]:
         reason = unsafe_path_reason(path.rstrip("/") or path)
@@ -139,7 +139,7 @@ def record(args: tuple[str, ...]) -> int:
 
 
 def _attestations(values: tuple[str, ...]) -> dict[str, Any]:
-    from attestkit.core.producer import SUMMARIZERS
+    from attestkit.core.produce.producer import SUMMARIZERS
 
     found: dict[str, Any] = {}
     for value in values:
@@ -159,9 +159,9 @@ def _finish(
     signer: str | None,
 ) -> str:
     from attestkit.adapters.runner import host_facts
-    from attestkit.core.digest import hash_file
-    from attestkit.core.producer import finalize_receipt
-    from attestkit.core.signing import sign_receipt
+    from attestkit.core.crypto.digest import hash_file
+    from attestkit.core.produce.producer import finalize_receipt
+    from attestkit.core.receipt.signing import sign_receipt
     from attestkit.core.timeutil import utc_now
 
     now = utc_now()
@@ -223,7 +223,7 @@ def run_cmd(pipeline_file: str, jobs: int, key_file: str | None, env_names: tupl
     Exit 0 when every step succeeded, 1 when a step failed (the receipt records it).
     """
     from attestkit.adapters.runner import run_pipeline
-    from attestkit.core.pipeline import parse_pipeline
+    from attestkit.core.produce.pipeline import parse_pipeline
 
     pipeline = parse_pipeline(read_bytes(pipeline_file, "pipeline file"), pipeline_file)
     key = _signing_key(key_file)
@@ -253,7 +253,7 @@ def pipeline_group() -> None:
 @click.argument("pipeline_file", default="attest.yaml")
 def show_cmd(pipeline_file: str) -> int:
     """Print the DAG levels (steps that can run in parallel) and the critical path."""
-    from attestkit.core.pipeline import parse_pipeline
+    from attestkit.core.produce.pipeline import parse_pipeline
 
     pipeline = parse_pipeline(read_bytes(pipeline_file, "pipeline file"), pipeline_file)
     for index, level in enumerate(pipeline.levels(), start=1):

@@ -13,9 +13,9 @@ from attestkit.adapters.files import (
     read_receipt_file,
     write_atomic,
 )
-from attestkit.core.reader import format_for_name
-from attestkit.core.serialize import receipt_to_text
-from attestkit.core.signing import sign_receipt
+from attestkit.core.receipt.reader import format_for_name
+from attestkit.core.receipt.signing import sign_receipt
+from attestkit.core.receipt.writer import receipt_to_text
 from attestkit.errors import UsageError
 
 

@@ -22,16 +22,16 @@ from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
 from attestkit.cli.cmd_policy import rego_engine_option
 from attestkit.cli.output import error, json_line, out, warn
 from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_option, output_option, use_colour
-from attestkit.core.bulk import Budget, BulkItem, BulkOutcome, Render
 from attestkit.core.policy.base import Policy
-from attestkit.core.reader import MAX_RECEIPT_BYTES, format_for_name
-from attestkit.core.result import Check, VerificationResult, policies_not_evaluated
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
+from attestkit.core.verify.bulk import Budget, BulkItem, BulkOutcome, Render
+from attestkit.core.verify.result import Check, VerificationResult, policies_not_evaluated
 
 if TYPE_CHECKING:
-    from attestkit.core.reports import Subject
+    from attestkit.core.render.ci_reports import Subject
 from attestkit.core.timeutil import parse_duration, parse_instant
-from attestkit.core.trust import TrustStore
-from attestkit.core.verify import VerifyOptions, verify_with_options
+from attestkit.core.trust.store import TrustStore
+from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import AttestkitError, InputFileError, UsageError
 
 
@@ -217,7 +217,7 @@ def shown(result: VerificationResult) -> VerificationResult:
 
 def subject_for(outcome: BulkOutcome, policy_names: Sequence[str] = ()) -> Subject:
     """The report subject of an outcome (a could-not-check error: one failed check, policies not evaluated)."""
-    from attestkit.core.reports import Subject, subject_of
+    from attestkit.core.render.ci_reports import Subject, subject_of
 
     if outcome.result is not None:
         return subject_of(outcome.result)
@@ -408,7 +408,7 @@ def verify(
     explicit = [r for r in receipts if r == "-" or not os.path.isdir(r)]
     workers = jobs or (1 if len(explicit) == len(receipts) and len(receipts) <= 16 and jsonl is None else None)
     from attestkit.cli.progress import Progress
-    from attestkit.core.bulk import verify_many
+    from attestkit.core.verify.bulk import verify_many
 
     with Progress("verifying", quiet=fmt != "text", unit="receipts") as progress:
         for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers, render=render, budget=budget):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from attestkit.core.reports import Subject
+    from attestkit.core.render.ci_reports import Subject
 
 
 FORMATS = ("text", "json", "github", "sarif", "junit")
@@ -30,7 +30,7 @@ def use_colour() -> bool:
 
 def document(subjects: Sequence[Subject], fmt: str, title: str) -> str:
     """The whole report for the collecting formats (github, sarif, junit)."""
-    from attestkit.core.reports import github_annotations, markdown_summary, to_junit, to_sarif
+    from attestkit.core.render.ci_reports import github_annotations, markdown_summary, to_junit, to_sarif
     from attestkit.core.textsafe import escape_lines
 
     if fmt == "sarif":

@@ -30,7 +30,7 @@ def load_policy_text(
         return RegoPolicy(name, text, engine=rego_engine, print_sink=print_sink)
     if lowered.endswith((".yaml", ".yml")):
         from attestkit.core.policy.rules import parse_rules
-        from attestkit.core.reader import parse_document
+        from attestkit.core.receipt.reader import parse_document
 
         try:
             document = parse_document(data, source=name, fmt="yaml")

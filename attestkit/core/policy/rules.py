@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from attestkit.core.digest import normalize_digest
+from attestkit.core.crypto.digest import normalize_digest
 from attestkit.core.policy.base import PolicyContext, Violation, lookup
 from attestkit.core.policy.builtin import MaxAge
-from attestkit.core.receipt_shape import DIGEST_RE
+from attestkit.core.receipt.shape import DIGEST_RE
 from attestkit.core.timeutil import human_duration, parse_duration
 from attestkit.errors import PolicyError
 

@@ -16,8 +16,8 @@ import re
 
 from blake3 import blake3
 
-from attestkit.core.reader import Receipt
-from attestkit.core.signing import check_signature
+from attestkit.core.receipt.reader import Receipt
+from attestkit.core.receipt.signing import check_signature
 from attestkit.core.tlog.merkle import leaf_hash
 from attestkit.errors import InvalidError
 

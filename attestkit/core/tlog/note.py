@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from attestkit.core.keys import PrivateKey, PublicKey
+from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.errors import KeyFormatError, NoteVerificationError, TlogConfigError
 
 ALG_ED25519 = 0x01

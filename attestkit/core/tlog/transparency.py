@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from attestkit.core.reader import Receipt
+from attestkit.core.receipt.reader import Receipt
 from attestkit.core.tlog.entry import receipt_leaf_hash
 from attestkit.core.tlog.policy import Policy, ProofResult, verify_proof
 from attestkit.core.tlog.proof import parse_tlog_proof

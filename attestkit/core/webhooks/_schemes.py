@@ -317,7 +317,7 @@ class StandardScheme(Scheme):
         if secret.prefixed(b"whsk_"):
             return None
         if secret.prefixed(b"whpk_"):
-            from attestkit.core.keys import PublicKey
+            from attestkit.core.crypto.keys import PublicKey
             from attestkit.errors import KeyFormatError
 
             raw = _b64_loose_padding(secret.raw[len(b"whpk_") :])
@@ -407,7 +407,7 @@ class StandardScheme(Scheme):
 
 def _ed25519_signing_key(secret: Secret) -> Any:
     """The key of ``whsk_<base64 of the 32-byte seed, or of seed || public key>``."""
-    from attestkit.core.keys import PrivateKey
+    from attestkit.core.crypto.keys import PrivateKey
 
     raw = _b64_loose_padding(secret.raw[len(b"whsk_") :])
     if raw is None or len(raw) not in (32, 64):

@@ -19,9 +19,9 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from attestkit.core.policy.base import Violation
-from attestkit.core.reader import MAX_RECEIPT_BYTES, parse_document
-from attestkit.core.result import Check, VerificationResult
-from attestkit.core.verify import VerifyOptions, malformed_result, verify_document
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, parse_document
+from attestkit.core.verify.result import Check, VerificationResult
+from attestkit.core.verify.verifier import VerifyOptions, malformed_result, verify_document
 from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from attestkit.core.canonical import canonicalize
-from attestkit.core.keys import PrivateKey, PublicKey
+from attestkit.core.crypto.canonical import canonicalize
+from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.core.timeutil import format_rfc3339, parse_optional_rfc3339
 from attestkit.errors import AttestkitError, TrustStoreError
 
@@ -53,7 +53,7 @@ def create_delegation(
     """A signed delegation statement from *root* to *delegate*.
 
     This only signs: whether *root* may delegate is decided when the statement is verified
-    (``attestkit.core.trust_chain.check_can_delegate`` checks it up front).
+    (``attestkit.core.trust.chain.check_can_delegate`` checks it up front).
     """
     statement: dict[str, Any] = {
         "type": DELEGATION_TYPE,

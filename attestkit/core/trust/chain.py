@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from attestkit.core.keys import PublicKey, key_id_of
+from attestkit.core.crypto.keys import PublicKey, key_id_of
 from attestkit.core.timeutil import format_rfc3339
-from attestkit.core.trust import REVOKE_ALWAYS, TrustedKey, TrustStore, is_revoked
+from attestkit.core.trust.store import REVOKE_ALWAYS, TrustedKey, TrustStore, is_revoked
 
 if TYPE_CHECKING:
-    from attestkit.core.delegation import Delegation
+    from attestkit.core.trust.delegation import Delegation
 
 VERIFIED, UNTRUSTED, REVOKED, EXPIRED = "verified", "untrusted", "revoked", "expired"
 MAX_CHAIN = 4
@@ -358,7 +358,7 @@ def decide_receipt_trust(
             "too-many-delegations",
             f"receipt carries {len(statements)} delegations; at most {MAX_RECEIPT_DELEGATIONS} are accepted",
         )
-    from attestkit.core.delegation import parse_delegation
+    from attestkit.core.trust.delegation import parse_delegation
     from attestkit.errors import TrustStoreError
 
     parsed: list[Delegation] = []

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from attestkit.core.keys import PublicKey, parse_public_key
+from attestkit.core.crypto.keys import PublicKey, parse_public_key
 from attestkit.errors import KeyFormatError, TrustStoreError
 
 if TYPE_CHECKING:
-    from attestkit.core.delegation import Delegation
+    from attestkit.core.trust.delegation import Delegation
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
 
@@ -239,7 +239,7 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
     lines = text.split("\n")
     first = next((line for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
     if first.startswith(("keys:", "version:", "delegations:", "{")):
-        from attestkit.core.keyring import parse_keyring
+        from attestkit.core.trust.keyring import parse_keyring
 
         return parse_keyring(text, source)
     entries: list[TrustedKey] = []

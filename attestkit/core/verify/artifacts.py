@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from attestkit.core.digest import (
+from attestkit.core.crypto.digest import (
     FILE_FLAGS,
     ManifestEntry,
     digest_of_manifest,
@@ -25,7 +25,7 @@ from attestkit.core.digest import (
     normalize_digest,
     tree_manifest_fd,
 )
-from attestkit.core.receipt_shape import unsafe_path_reason
+from attestkit.core.receipt.shape import unsafe_path_reason
 from attestkit.errors import HashingError
 
 

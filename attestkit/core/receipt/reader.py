@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from attestkit.core.canonical import MAX_DEPTH, canonicalize
-from attestkit.core.receipt_shape import check_receipt_shape
+from attestkit.core.crypto.canonical import MAX_DEPTH, canonicalize
+from attestkit.core.receipt.shape import check_receipt_shape
 from attestkit.errors import CanonicalizationError, MalformedReceiptError
 
 MAX_RECEIPT_BYTES = 32 * 1024 * 1024
@@ -165,7 +165,7 @@ def parse_document(data: bytes, *, source: str = "<receipt>", fmt: str | None = 
         fmt = "json" if _looks_like_json(text) else "yaml"
     if fmt == "json":
         return parse_json_text(text, source)
-    from attestkit.core.yaml_reader import parse_yaml_text
+    from attestkit.core.receipt.yaml_reader import parse_yaml_text
 
     return parse_yaml_text(text, source)
 

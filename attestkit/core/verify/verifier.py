@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from attestkit.core import result as R
-from attestkit.core.keys import PublicKey
+from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.policy.base import Policy, PolicyContext, Violation
-from attestkit.core.reader import Receipt, parse_document, receipt_from_mapping
-from attestkit.core.signing import SignatureOutcome, check_signature
+from attestkit.core.receipt.reader import Receipt, parse_document, receipt_from_mapping
+from attestkit.core.receipt.signing import SignatureOutcome, check_signature
 from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
-from attestkit.core.trust import WITNESSED_AT, TrustedKey, TrustStore
-from attestkit.core.trust_chain import TrustDecision, decide_receipt_trust
+from attestkit.core.trust.chain import TrustDecision, decide_receipt_trust
+from attestkit.core.trust.store import WITNESSED_AT, TrustedKey, TrustStore
+from attestkit.core.verify import result as R
 from attestkit.errors import AttestkitError, HashingError, MalformedReceiptError, UsageError
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def _check_pipeline(data: Mapping[str, Any], pipeline_file: str | None) -> list[
     """The pipeline file's digest against ``pipeline_hash`` (nothing when no file is given)."""
     if pipeline_file is None:
         return []
-    from attestkit.core.artifacts import check_pipeline
+    from attestkit.core.verify.artifacts import check_pipeline
 
     finding = check_pipeline(data, pipeline_file)
     if finding is None:
@@ -241,7 +241,7 @@ def _check_artifacts(data: Mapping[str, Any], options: VerifyOptions) -> list[R.
     """Recorded outputs (and inputs) against the artifacts directory (nothing when none is given)."""
     if options.artifacts_dir is None:
         return []
-    from attestkit.core.artifacts import check_artifacts
+    from attestkit.core.verify.artifacts import check_artifacts
 
     findings = check_artifacts(data, options.artifacts_dir, check_inputs=options.check_inputs)
     if findings:
@@ -267,7 +267,7 @@ def verify_with_options(
 
 def verify_document(document: Any, options: VerifyOptions, *, source: str) -> R.VerificationResult:
     """Verify a parsed document: a receipt, or a DSSE envelope around one."""
-    from attestkit.core.dsse import is_envelope
+    from attestkit.core.receipt.dsse import is_envelope
 
     try:
         if is_envelope(document):
@@ -285,8 +285,8 @@ def _verify_envelope(document: Mapping[str, Any], options: VerifyOptions, source
     ``signer`` claim counts only when that key is also the envelope's signer; otherwise the
     identity reported is the envelope key's, as the trust store establishes it, or none.
     """
-    from attestkit.core.dsse import find_signer, open_envelope
-    from attestkit.core.signing import embedded_public_key
+    from attestkit.core.receipt.dsse import find_signer, open_envelope
+    from attestkit.core.receipt.signing import embedded_public_key
 
     receipt, signed_bytes, signatures = open_envelope(document, source)
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attestkit.core.policy.base import Violation
-from attestkit.core.trust_chain import ChainLink
+from attestkit.core.trust.chain import ChainLink
 
 CHAIN_VERIFIED = "verified"
 CHAIN_UNTRUSTED = "untrusted"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from attestkit._version import __version__
-from attestkit.core.result import Check, VerificationResult
 from attestkit.core.textsafe import escape_text
+from attestkit.core.verify.result import Check, VerificationResult
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/attestkit/attestkit"

@@ -15,7 +15,7 @@ Format (YAML; see docs/keys.md)::
       - public_key: ed25519:<64 hex>
         revoked_at: 2026-06-01T00:00:00Z
         reason: key-compromise
-    delegations: [...]      # signed statements, see attestkit.core.delegation
+    delegations: [...]      # signed statements, see attestkit.core.trust.delegation
 
 The edit functions (:func:`add_key`, :func:`revoke_key`, :func:`rotate_key`) are pure: they
 take a document and return a new, validated one, and never weaken a revocation.
@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from attestkit.core.delegation import parse_delegation
-from attestkit.core.keys import PublicKey, parse_public_key
+from attestkit.core.crypto.keys import PublicKey, parse_public_key
 from attestkit.core.timeutil import format_rfc3339, parse_optional_rfc3339
-from attestkit.core.trust import (
+from attestkit.core.trust.delegation import parse_delegation
+from attestkit.core.trust.store import (
     REVOCATION_REASONS,
     KeyRevocation,
     TrustedKey,
@@ -61,7 +61,7 @@ def parse_keyring(text: str, source: str = "<keyring>") -> TrustStore:
 
 def load_keyring_document(text: str, source: str = "<keyring>") -> dict[str, Any]:
     """The keyring's YAML read strictly (no anchors, tags or duplicate keys), not yet validated."""
-    from attestkit.core.reader import parse_document
+    from attestkit.core.receipt.reader import parse_document
 
     try:
         document = parse_document(text.encode("utf-8"), source=source, fmt="yaml")
@@ -347,7 +347,7 @@ def rotate_key(
 
 def key_status(entry: TrustedKey, now: datetime) -> str:
     """How ``keys list`` describes an entry at *now*, by the same rules verification applies."""
-    from attestkit.core.trust_chain import entry_problem
+    from attestkit.core.trust.chain import entry_problem
 
     problem = entry_problem(entry, now)
     if problem is not None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from attestkit.core.receipt_shape import unsafe_path_reason
+from attestkit.core.receipt.shape import unsafe_path_reason
 from attestkit.core.secret_env import SECRET_ENV_NAMES
 from attestkit.errors import AttestkitError, UsageError
 
@@ -109,7 +109,7 @@ def _env(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 def parse_pipeline(data: bytes, source: str = "attest.yaml") -> Pipeline:
     """Validate a pipeline file; :class:`PipelineError` names the step and the problem."""
-    from attestkit.core.reader import parse_document
+    from attestkit.core.receipt.reader import parse_document
 
     try:
         document = parse_document(data, source=source, fmt="yaml")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from attestkit.core.keys import PrivateKey, PublicKey
-from attestkit.core.reader import Receipt, receipt_from_mapping
+from attestkit.core.crypto.keys import PrivateKey, PublicKey
+from attestkit.core.receipt.reader import Receipt, receipt_from_mapping
 from attestkit.errors import KeyFormatError
 
 ALGORITHM = "ed25519"

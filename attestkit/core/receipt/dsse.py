@@ -13,13 +13,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from attestkit.core.canonical import canonicalize
-from attestkit.core.keys import PrivateKey, PublicKey
-from attestkit.core.reader import Receipt, parse_document, receipt_from_mapping
+from attestkit.core.crypto.canonical import canonicalize
+from attestkit.core.crypto.keys import PrivateKey, PublicKey
+from attestkit.core.receipt.reader import Receipt, parse_document, receipt_from_mapping
 from attestkit.errors import InvalidError, MalformedReceiptError
 
 if TYPE_CHECKING:
-    from attestkit.core.verify import VerifyOptions
+    from attestkit.core.verify.verifier import VerifyOptions
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -56,7 +56,7 @@ def make_envelope(receipt: Receipt | Mapping[str, Any], key: PrivateKey, options
     tampered, unsigned, untrusted, malformed — raises :class:`InvalidError`
     (code ``export-unverified``) naming the failed checks; nothing is signed.
     """
-    from attestkit.core.verify import verify_with_options
+    from attestkit.core.verify.verifier import verify_with_options
 
     source = receipt.source if isinstance(receipt, Receipt) else "<receipt to export>"
     if is_envelope(receipt.data if isinstance(receipt, Receipt) else receipt):

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from attestkit._version import __version__
-from attestkit.core.digest import digest_of_manifest, hash_file_hex, tree_manifest
-from attestkit.core.receipt_shape import unsafe_path_reason
+from attestkit.core.crypto.digest import digest_of_manifest, hash_file_hex, tree_manifest
+from attestkit.core.receipt.shape import unsafe_path_reason
 from attestkit.core.timeutil import format_rfc3339, parse_rfc3339
 from attestkit.errors import HashingError, MalformedReceiptError, UsageError
 
@@ -447,7 +447,7 @@ def summarize_security(data: bytes, source: str = "trivy.json") -> dict[str, Any
     are counted per kind and severity; anything else (``{}``, an unknown shape, an unknown
     severity, a resource Trivy could not scan) is refused rather than read as zero findings.
     """
-    from attestkit.core.reader import parse_json_text
+    from attestkit.core.receipt.reader import parse_json_text
 
     if len(data) > MAX_REPORT_BYTES:
         raise UsageError(f"{source}: security report is larger than {MAX_REPORT_BYTES >> 20} MiB")

@@ -1,0 +1,6 @@
+"""Rendering verification results for people and CI systems (pure: text in, text out).
+
+Public modules:
+
+* :mod:`.ci_reports` — SARIF 2.1.0, JUnit XML and GitHub annotations/step summaries
+"""

@@ -1,0 +1,9 @@
+"""Verifying receipts: one function per check, the typed result, bulk verification.
+
+Public modules:
+
+* :mod:`.verifier` — ``verify_document``/``VerifyOptions``: the orchestration of every check
+* :mod:`.artifacts` — recorded artifacts against a directory on disk
+* :mod:`.result` — ``VerificationResult`` and ``Check``, convertible to the contract JSON
+* :mod:`.bulk` — many receipts on every core, in input order, with bounded memory
+"""

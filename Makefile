@@ -29,7 +29,7 @@ demo: $(VENV)/.runtime
 	@echo "== 2. generate a key, sign the unsigned demo receipt, verify it"
 	rm -rf demo-out && mkdir -p demo-out
 	$(BIN)/attestkit keys generate --out-dir demo-out
-	$(BIN)/attestkit sign $(DEMO)/receipt.unsigned.json --key demo-out/attestkit.key -o demo-out/receipt.json
+	$(BIN)/attestkit sign $(DEMO)/receipt.unsigned.json --key demo-out/attestkit.key --signer demo-ci@example.com -o demo-out/receipt.json
 	$(BIN)/attestkit verify demo-out/receipt.json --public-key demo-out/attestkit.pub --artifacts $(DEMO)/artifacts
 	@echo "== 3. change one byte of the demo receipt: verification must fail with exit 1"
 	sed 's/"exit_code": 0/"exit_code": 1/' $(DEMO)/receipt.json > demo-out/tampered.json

@@ -13,6 +13,8 @@ from attestkit.adapters.files import (
     read_receipt_file,
     write_atomic,
 )
+from attestkit.cli.output import warn
+from attestkit.core.produce.resign import plan_signing
 from attestkit.core.receipt.reader import format_for_name
 from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.receipt.writer import receipt_to_text
@@ -23,12 +25,20 @@ from attestkit.errors import UsageError
 @click.argument("receipt")
 @click.option("--key", "key_file", help=f"Private key file (PKCS#8 PEM or OpenSSH); or set {SIGNING_KEY_ENV}.")
 @click.option("-o", "--output", help="Output file; YAML for .yaml/.yml, JSON otherwise (stdout by default).")
-@click.option("--signer", help="Signer identity to record in the receipt (e.g. ci@company.com).")
-def sign(receipt: str, key_file: str | None, output: str | None, signer: str | None) -> int:
+@click.option("--signer", metavar="ID", help="Signer identity to record in the receipt (e.g. ci@company.com).")
+@click.option("--no-signer", is_flag=True, help="Record no signer identity (drops an existing signer claim).")
+@click.option("--replace-signature", is_flag=True, help="Re-sign a receipt that is already signed.")
+def sign(
+    receipt: str, key_file: str | None, output: str | None, signer: str | None, no_signer: bool, replace_signature: bool
+) -> int:
     """Sign RECEIPT (a file, or - for stdin).
 
     Fills signer_public_key, signature_algorithm and signature. The passphrase of an
     encrypted key comes from ATTESTKIT_KEY_PASSPHRASE.
+
+    A receipt that is already signed is refused unless --replace-signature; one that carries
+    a signer claim is refused unless --signer ID (the identity to record) or --no-signer
+    (drop it): a new key must not inherit an identity. What was replaced is said on stderr.
     """
     if key_file is not None:
         key = load_private_key_file(key_file)
@@ -38,9 +48,19 @@ def sign(receipt: str, key_file: str | None, output: str | None, signer: str | N
             raise UsageError(f"no signing key: pass --key KEYFILE or set {SIGNING_KEY_ENV}")
         key = env_key
     parsed = read_receipt_file(receipt)
-    signed = sign_receipt(parsed.data, key, signer=signer)
+    plan = plan_signing(
+        parsed.data,
+        key.public_key,
+        replace_signature=replace_signature,
+        signer=signer,
+        no_signer=no_signer,
+        source="<stdin>" if receipt == "-" else receipt,
+    )
+    signed = sign_receipt(plan.receipt, key, signer=plan.signer)
     if output is None or output == "-":
         sys.stdout.write(receipt_to_text(signed, "json"))
-        return 0
-    write_atomic(output, receipt_to_text(signed, format_for_name(output) or "json").encode("utf-8"))
+    else:
+        write_atomic(output, receipt_to_text(signed, format_for_name(output) or "json").encode("utf-8"))
+    for replaced in plan.replaced:
+        warn(f"replaced {replaced}")
     return 0

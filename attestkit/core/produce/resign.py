@@ -1,0 +1,93 @@
+"""Honest re-signing: a receipt's existing proof and ``signer`` claim are replaced only when asked.
+
+A receipt that already carries a ``signature`` was signed by someone; silently replacing it
+with another key's signature, or keeping a ``signer`` claim that the new key may have no right
+to, makes the receipt say something nobody checked. :func:`plan_signing` decides what signing
+*receipt* would replace and refuses (``ResignRefused``, exit 2) unless the caller said so:
+
+* an existing ``signature`` needs ``replace_signature``;
+* an existing ``signer`` claim needs ``signer`` (the identity to record instead, or the same
+  one, stated again) or ``no_signer`` (drop it).
+
+The plan lists, in words, what was replaced so the command can say it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from attestkit.core.crypto.keys import PublicKey, parse_public_key
+from attestkit.core.textsafe import escape_text
+from attestkit.errors import AttestkitError, UsageError
+
+
+class ResignRefused(UsageError):
+    """Signing would replace a signature or a signer claim without being told to (exit 2)."""
+
+    code = "resign-refused"
+
+
+@dataclass(frozen=True)
+class SigningPlan:
+    """What to sign (``receipt``, without any old proof) and what that replaces (``replaced``)."""
+
+    receipt: dict[str, Any]
+    signer: str | None
+    replaced: tuple[str, ...]
+
+
+def _old_key(data: Mapping[str, Any]) -> str:
+    text = data.get("signer_public_key")
+    if not isinstance(text, str):
+        return "an unnamed key"
+    try:
+        return f"{text} (key id {parse_public_key(text).key_id})"
+    except AttestkitError:  # an unusable embedded key is still named
+        return escape_text(text[:80])
+
+
+def plan_signing(
+    receipt: Mapping[str, Any],
+    new_key: PublicKey,
+    *,
+    replace_signature: bool = False,
+    signer: str | None = None,
+    no_signer: bool = False,
+    source: str = "receipt",
+) -> SigningPlan:
+    """Decide how to sign *receipt* with *new_key*; :class:`ResignRefused` names what is in the way."""
+    if signer is not None and no_signer:
+        raise UsageError("--signer and --no-signer contradict each other; give one")
+    if signer is not None and not signer.strip():
+        raise UsageError("--signer: the identity is empty (use --no-signer to record none)")
+    replaced: list[str] = []
+    refusals: list[str] = []
+    if "signature" in receipt:
+        old = _old_key(receipt)
+        same = receipt.get("signer_public_key") == new_key.text
+        if replace_signature:
+            replaced.append(f"signature by {old}" + (" (same key)" if same else ""))
+        else:
+            refusals.append(f"it is already signed by {old}; pass --replace-signature to replace that signature")
+    old_signer = receipt.get("signer")
+    if "signer" in receipt:
+        shown = escape_text(repr(old_signer)[:200])
+        if no_signer:
+            replaced.append(f"signer claim {shown} (removed)")
+        elif signer is not None:
+            if signer != old_signer:
+                replaced.append(f"signer claim {shown} (now {escape_text(repr(signer)[:200])})")
+        else:
+            refusals.append(
+                f"it claims signer {shown}, which the new key {new_key.key_id} may not be entitled to;"
+                " pass --signer ID to record an identity or --no-signer to drop the claim"
+            )
+    if refusals:
+        raise ResignRefused(f"{source}: not signed: " + "; and ".join(refusals))
+    unsigned = {k: v for k, v in receipt.items() if k not in ("signature", "signer")}
+    return SigningPlan(receipt=unsigned, signer=None if no_signer else signer, replaced=tuple(replaced))
+
+
+__all__ = ["ResignRefused", "SigningPlan", "plan_signing"]

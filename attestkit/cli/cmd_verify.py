@@ -21,7 +21,7 @@ from attestkit.adapters.files import (
 from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
 from attestkit.cli.cmd_policy import rego_engine_option
 from attestkit.cli.output import error, json_line, out, warn
-from attestkit.cli.reporting import DOCUMENT_FORMATS, document, emit, format_option, output_option, use_colour
+from attestkit.cli.reporting import DOCUMENT_FORMATS, FORMATS, document, emit, use_colour
 from attestkit.core.policy.base import Policy
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.verify.bulk import Budget, BulkItem, BulkOutcome, Render
@@ -29,6 +29,7 @@ from attestkit.core.verify.result import Check, VerificationResult, policies_not
 
 if TYPE_CHECKING:
     from attestkit.core.render.ci_reports import Subject
+    from attestkit.core.render.html_report import ReportRow
 from attestkit.core.timeutil import parse_duration, parse_instant
 from attestkit.core.trust.store import TrustStore
 from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
@@ -229,6 +230,16 @@ def subject_for(outcome: BulkOutcome, policy_names: Sequence[str] = ()) -> Subje
 _NOT_CHECKED = "the receipt could not be checked"
 
 
+def report_row(outcome: BulkOutcome, options: VerifyOptions) -> ReportRow:
+    """The HTML report's row for an outcome (a could-not-check error: one failed ``input`` check)."""
+    from attestkit.core.render.html_report import row_of_error, row_of_result
+
+    if outcome.result is not None:
+        return row_of_result(outcome.result, options.now)
+    assert outcome.error is not None
+    return row_of_error(outcome.label, outcome.error.code, str(outcome.error))
+
+
 def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
     """The JSON line for a receipt that could not be checked."""
     return {
@@ -281,8 +292,15 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per receipt (JSON Lines); same as --format json."
 )
-@format_option
-@output_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([*FORMATS, "html"]),
+    default="text",
+    show_default=True,
+    help="Report format (html: a self-contained audit report, see docs/audit.md).",
+)
+@click.option("-o", "--output", "output_file", help="Write the report to FILE (atomically) instead of stdout.")
 @remote_options
 @click.option(
     "--compare-remote",
@@ -373,6 +391,13 @@ def verify(
     fmt = "json" if as_json else fmt
     collect = fmt in DOCUMENT_FORMATS
     subjects: list[Subject] = []
+    rows: list[ReportRow] = []
+    if fmt == "html" and options.now is None:
+        from dataclasses import replace
+
+        from attestkit.core.timeutil import utc_now
+
+        options = replace(options, now=utc_now())  # one instant for the whole report (it is shown)
     buffered: list[str] | None = [] if output_file is not None else None
 
     def report(outcome: BulkOutcome) -> None:
@@ -383,6 +408,8 @@ def verify(
             counts["valid" if outcome.valid else "invalid"] += 1
         if collect:
             subjects.append(subject_for(outcome, [p.name for p in policies]))
+        elif fmt == "html":
+            rows.append(report_row(outcome, options))
         elif outcome.text:
             if buffered is not None:
                 buffered.append(outcome.text + "\n")
@@ -416,6 +443,14 @@ def verify(
             progress(1)
     if collect:
         emit(document(subjects, fmt, "attestkit verify"), output_file)
+    elif fmt == "html":
+        from attestkit.cli.html_context import report_context
+        from attestkit.core.render.html_report import render_html
+
+        given = {"public_keys": public_keys, "trusted_files": trusted_files, "policy_names": policy_names,
+                 "policy_files": policy_files, "pipeline": pipeline, "artifacts": artifacts,
+                 "log_proofs": log_proofs, "log_policy": log_policy}  # fmt: skip
+        emit(render_html(rows, report_context(options, given)), output_file)
     elif buffered is not None:
         emit("".join(buffered), output_file)
     total = sum(counts.values())

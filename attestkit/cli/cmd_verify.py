@@ -310,6 +310,12 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
 @click.option("--jsonl", help="Also read receipts from a JSON Lines file (one receipt per line; - for stdin).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core for many receipts).")
 @click.option(
+    "--dask",
+    "dask_address",
+    metavar="SCHEDULER_ADDRESS",
+    help="Verify on a Dask cluster (tcp://host:8786; needs attestkit[dask]); see docs/scale.md.",
+)
+@click.option(
     "--log-proof", "log_proofs", multiple=True, help="A .tlog-proof for the receipt (repeatable); see docs/log.md."
 )
 @click.option("--log-policy", help="Witness policy (c2sp.org/tlog-policy) the log proof must meet.")
@@ -346,6 +352,7 @@ def verify(
     compare_remote: bool,
     jsonl: str | None,
     jobs: int | None,
+    dask_address: str | None,
     receipt_timeout: str,
     receipt_max_bytes: int,
     log_proofs: tuple[str, ...],
@@ -367,6 +374,8 @@ def verify(
         raise UsageError("--compare-remote needs the attest profile")
     if not receipts and not remote.wanted and jsonl is None:
         raise UsageError("give at least one RECEIPT or directory (or --jsonl FILE, or --base-url URL --execution ID)")
+    if dask_address is not None and jobs is not None:
+        raise UsageError("--dask and --jobs exclude each other (the cluster's workers do the work)")
     try:
         budget = Budget(seconds=parse_duration(receipt_timeout).total_seconds(), max_bytes=receipt_max_bytes)
     except ValueError as exc:
@@ -438,9 +447,17 @@ def verify(
     from attestkit.core.verify.bulk import verify_many
 
     with Progress("verifying", quiet=fmt != "text", unit="receipts") as progress:
-        for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers, render=render, budget=budget):
-            report(outcome)
-            progress(1)
+        if dask_address is not None:
+            from attestkit.adapters.dask_verify import connect, verify_on_dask
+
+            with connect(dask_address) as client:
+                for outcome in verify_on_dask(client, _inputs(receipts, jsonl), options, render=render, budget=budget):
+                    report(outcome)
+                    progress(1)
+        else:
+            for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers, render=render, budget=budget):
+                report(outcome)
+                progress(1)
     if collect:
         emit(document(subjects, fmt, "attestkit verify"), output_file)
     elif fmt == "html":

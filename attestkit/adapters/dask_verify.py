@@ -1,0 +1,145 @@
+"""Verifying receipts on a Dask cluster (``attestkit[dask]``), in input order, with bounded memory.
+
+Public face: :func:`connect`, :func:`verify_on_dask` (outcomes, as :func:`verify_many`
+yields them), :func:`verify_paths` (typed :class:`Verdict` rows) and :func:`verify_bag`
+(a Dask bag of receipts in, a bag of verdicts out).
+
+The verification options reach each worker once, as bytes (``client.scatter(...,
+broadcast=True)``, or one graph key for a bag), and each worker process decodes them once
+(:func:`attestkit.adapters.verdicts.options_from_bytes`). Batches run
+:func:`attestkit.core.verify.bulk.verify_batch`, the same code as ``--jobs``. Dask runs tasks
+on worker threads, where no ``SIGALRM`` can interrupt a receipt: the per-receipt size budget
+holds, the time budget does not (bound the run with Dask's own timeouts).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from attestkit.adapters.verdicts import Verdict, options_from_bytes, options_to_bytes, verdict_of
+from attestkit.core.verify.bulk import DEFAULT_BUDGET, Budget, BulkItem, BulkOutcome, Render, verify_batch
+from attestkit.core.verify.verifier import VerifyOptions
+from attestkit.errors import AttestkitError, CouldNotCheckError, UsageError
+
+if TYPE_CHECKING:
+    import dask.bag
+    from distributed import Client
+
+DEFAULT_BATCH = 256
+Input = str | BulkItem  # a path (read on the worker) or a receipt's bytes already read
+
+
+def _require_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError("Dask is not installed: pip install 'attestkit[dask]'") from None
+    return distributed
+
+
+def connect(address: str, timeout: float = 10.0) -> Client:
+    """A client for the scheduler at *address* (``tcp://host:8786``); a one-line error if unreachable."""
+    distributed = _require_distributed()
+    try:
+        return distributed.Client(address, timeout=timeout)  # type: ignore[no-any-return]
+    except (OSError, TimeoutError) as exc:
+        raise CouldNotCheckError(f"--dask {address}: cannot reach the scheduler ({exc})", code="dask-scheduler") from None
+    except ValueError as exc:  # an address Dask cannot parse
+        raise UsageError(f"--dask {address}: {exc}") from None
+
+
+def _item_for(entry: Input) -> BulkItem:
+    """The item for a path (read here, on the worker) or an item given with its bytes."""
+    if isinstance(entry, BulkItem):
+        return entry
+    from attestkit.adapters.files import read_receipt_bytes
+    from attestkit.core.receipt.reader import format_for_name
+
+    try:
+        return BulkItem(entry, read_receipt_bytes(entry), fmt=format_for_name(entry))
+    except AttestkitError as exc:
+        return BulkItem(entry, error=exc)
+
+
+def _run_batch(entries: Sequence[Input], blob: bytes, budget: Budget, render: Render | None) -> list[BulkOutcome]:
+    """The task each worker runs: read (paths), verify, and optionally render a batch."""
+    options = options_from_bytes(blob)
+    outcomes = verify_batch([_item_for(e) for e in entries], options, budget)
+    if render is None:
+        return outcomes
+    return [BulkOutcome(o.label, None, o.error, o.valid, render(o)) for o in outcomes]
+
+
+def _batches(entries: Iterable[Input], size: int) -> Iterator[list[Input]]:
+    iterator = iter(entries)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _worker_count(client: Client) -> int:
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, len(workers))
+
+
+def verify_on_dask(
+    client: Client,
+    entries: Iterable[Input],
+    options: VerifyOptions,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    budget: Budget = DEFAULT_BUDGET,
+    render: Render | None = None,
+) -> Iterator[BulkOutcome]:
+    """Verify *entries* (paths or :class:`BulkItem`) on *client*'s workers, yielding outcomes in input order.
+
+    Paths are read by the workers (a file system they share); at most ``4 x workers``
+    batches are in flight. *render* works as in :func:`verify_many`.
+    """
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, not {batch_size}")
+    dask_client: Any = client  # distributed is untyped
+    blob = dask_client.scatter(options_to_bytes(options), broadcast=True, hash=False)
+    window = 4 * _worker_count(client)
+    pending: deque[Any] = deque()
+    try:
+        for batch in _batches(entries, batch_size):
+            pending.append(dask_client.submit(_run_batch, batch, blob, budget, render, pure=False))
+            if len(pending) >= window:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        blob.release()
+
+
+def verify_paths(
+    client: Client, entries: Iterable[Input], options: VerifyOptions, *, batch_size: int = DEFAULT_BATCH,
+    budget: Budget = DEFAULT_BUDGET,
+) -> list[Verdict]:
+    """Verify a list of paths (or items) on *client*: one :class:`Verdict` per receipt, in input order."""
+    return [verdict_of(o) for o in verify_on_dask(client, entries, options, batch_size=batch_size, budget=budget)]
+
+
+def _bag_partition(entries: Iterable[Input], blob: bytes, budget: Budget) -> list[Verdict]:
+    return [verdict_of(o) for o in _run_batch(list(entries), blob, budget, None)]
+
+
+def verify_bag(bag: dask.bag.Bag, options: VerifyOptions, *, budget: Budget = DEFAULT_BUDGET) -> dask.bag.Bag:
+    """A bag of :class:`Verdict` for a bag of paths or :class:`BulkItem` (same partitions, same order).
+
+    The options travel as one bytes key of the graph, fetched once by each worker.
+    """
+    from dask.delayed import delayed
+
+    blob = delayed(options_to_bytes(options), pure=True)
+    partitions: Any = bag  # dask is untyped
+    mapped: dask.bag.Bag = partitions.map_partitions(_bag_partition, blob, budget)
+    return mapped
+
+
+__all__ = ["DEFAULT_BATCH", "Input", "connect", "verify_bag", "verify_on_dask", "verify_paths"]

@@ -16,7 +16,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "keys": (
         "attestkit.cli.cmd_keys",
         "keys",
-        "Keys and keyrings: generate, show, trust, revoke, rotate, delegate, list.",
+        "Keys and keyrings: generate, show, trust, revoke, rotate, delegate, list, graph.",
     ),
     "log": ("attestkit.cli.cmd_log", "log", "Run an append-only receipt log (C2SP tlog), prove inclusion, witness."),
     "pipeline": ("attestkit.cli.cmd_produce", "pipeline_group", "Show a pipeline file's DAG levels and critical path."),

@@ -13,6 +13,7 @@ import pytest
 from attestkit import sign_receipt, verify_receipt
 from attestkit.core.crypto.canonical import canonicalize
 from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.intoto.statement import intoto_key_id
 from attestkit.core.receipt.dsse import (
     MAX_SIGNATURES,
     MAX_VERIFICATIONS,
@@ -70,15 +71,19 @@ def test_envelope_round_trip_and_tampering(key: PrivateKey, other_key: PrivateKe
 
 
 def _sslib_key(key: PrivateKey) -> Any:
+    """The key as securesystemslib users load it: from the PEM public key, its default key id."""
     signer = pytest.importorskip("securesystemslib.signer")
-    return signer.SSlibKey(key.public_key.key_id, "ed25519", "ed25519", {"public": key.public_key.raw.hex()})
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    return signer.SSlibKey.from_crypto(load_pem_public_key(key.public_key.to_pem()))
 
 
 def test_securesystemslib_verifies_our_envelope(key: PrivateKey) -> None:
     dsse = pytest.importorskip("securesystemslib.dsse")
     envelope = dsse.Envelope.from_dict(make_envelope(sign_receipt(make_receipt(), key), key, _trusting(key)))
-    accepted = envelope.verify([_sslib_key(key)], 1)
-    assert key.public_key.key_id in accepted
+    sslib_key = _sslib_key(key)
+    accepted = envelope.verify([sslib_key], 1)  # securesystemslib matches signatures by key id
+    assert sslib_key.keyid in accepted and envelope.signatures[sslib_key.keyid].keyid == intoto_key_id(key.public_key)
     assert envelope.payload_type == PAYLOAD_TYPE
 
 

@@ -1,0 +1,127 @@
+"""Subjects hashed from the artifacts on disk: ``sha256`` (what other tools match) and ``blake3``.
+
+The receipt's blake3 digests come first: every recorded output is checked against the
+directory (:func:`attestkit.core.verify.artifacts.check_artifacts`) and then each file is read
+once more, computing blake3 and sha256 from the same bytes, so the sha256 written is of the
+file whose blake3 the receipt records (a file changed in between is refused, not described).
+A directory output becomes one subject per regular file inside it (symbolic links are left
+out: they have no content to digest); an empty directory is named by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from attestkit.core.crypto.digest import digest_of_manifest, normalize_digest, tree_manifest_fd
+from attestkit.errors import ArtifactError, HashingError
+
+_CHUNK = 1 << 20
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _refuse(message: str) -> ArtifactError:
+    return ArtifactError(f"not exported: {message}", code="export-artifacts")
+
+
+def _both_digests(fd: int, shown: str) -> tuple[str, str]:
+    """(blake3 hex, sha256 hex) of the file open on *fd*, from one read of its bytes."""
+    from blake3 import blake3
+
+    b3 = blake3()
+    sha = hashlib.sha256()
+    try:
+        while chunk := os.read(fd, _CHUNK):
+            b3.update(chunk)
+            sha.update(chunk)
+    except OSError as exc:
+        raise HashingError(f"{shown}: read failed: {exc.strerror}", code="unreadable") from None
+    return b3.hexdigest(), sha.hexdigest()
+
+
+def _open(root_fd: int, root_real: str, path: str, want_dir: bool) -> int:
+    from attestkit.core.verify.artifacts import _Found, _open_beneath  # the race-free walk, shared
+
+    try:
+        return _open_beneath(root_fd, root_real, path, want_dir)
+    except _Found as found:
+        raise _refuse(found.message) from None
+    except OSError as exc:
+        raise HashingError(f"{path}: cannot read: {exc.strerror}", code="unreadable") from None
+
+
+def _file_subject(root_fd: int, root_real: str, path: str, recorded: str) -> dict[str, str]:
+    fd = _open(root_fd, root_real, path, False)
+    try:
+        b3, sha = _both_digests(fd, path)
+    finally:
+        os.close(fd)
+    if "blake3:" + b3 != recorded:
+        raise _refuse(f"{path}: changed while it was hashed (blake3 {b3}, recorded {recorded})")
+    return {"sha256": sha, "blake3": b3}
+
+
+def _directory_subjects(root_fd: int, root_real: str, output: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    path = output["path"]
+    recorded = normalize_digest(output["hash"])
+    dir_fd = _open(root_fd, root_real, path, True)
+    try:
+        entries = tree_manifest_fd(dir_fd, path)
+        if digest_of_manifest(entries) != recorded:
+            raise _refuse(f"{path}: changed while it was hashed")
+        files = output.get("files")
+        if isinstance(files, Mapping):
+            on_disk = {e.relpath: "blake3:" + e.hexdigest for e in entries}
+            if {rel: normalize_digest(d) for rel, d in files.items()} != on_disk:
+                raise _refuse(f"{path}: the receipt's files map disagrees with its own directory digest")
+        real = os.path.join(root_real, path.rstrip("/"))
+        subjects: dict[str, dict[str, str]] = {}
+        for entry in entries:
+            if not entry.is_symlink:
+                subjects[path + entry.relpath] = _file_subject(dir_fd, real, entry.relpath, "blake3:" + entry.hexdigest)
+        if not subjects:
+            subjects[path] = {"blake3": recorded[len("blake3:") :]}
+        return subjects
+    finally:
+        os.close(dir_fd)
+
+
+def artifact_subjects(receipt: Mapping[str, Any], directory: str) -> dict[str, dict[str, str]]:
+    """Subject name -> ``{"sha256", "blake3"}`` for every recorded output, hashed under *directory*.
+
+    Raises :class:`ArtifactError` (exit 1, code ``export-artifacts``) when an output is missing
+    or differs from the receipt, and :class:`HashingError` (exit 2) when *directory* cannot be read.
+    """
+    from attestkit.core.verify.artifacts import check_artifacts
+
+    findings = check_artifacts(receipt, directory)
+    if findings:
+        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        raise _refuse(f"{directory}: {findings[0].message}{more}")
+    try:
+        root_fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    except OSError as exc:
+        raise HashingError(f"{directory}: cannot open the artifacts directory: {exc.strerror}") from None
+    try:
+        root_real = os.path.realpath(directory)
+        subjects: dict[str, dict[str, str]] = {}
+        done: set[str] = set()
+        for step in receipt.get("steps") or []:
+            for output in step.get("outputs") or []:
+                path = output["path"]
+                if path in done:
+                    continue
+                done.add(path)
+                if path.endswith("/"):
+                    subjects.update(_directory_subjects(root_fd, root_real, output))
+                else:
+                    subjects[path] = _file_subject(root_fd, root_real, path, normalize_digest(output["hash"]))
+        return subjects
+    finally:
+        os.close(root_fd)
+
+
+__all__ = ["artifact_subjects"]

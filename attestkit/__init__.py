@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "sign_receipt": "attestkit.core.receipt.signing",
     "verify_receipt": "attestkit.core.verify.verifier",
     "VerifyOptions": "attestkit.core.verify.verifier",
+    "Verifier": "attestkit.core.verify.verifier",
     "verify_with_options": "attestkit.core.verify.verifier",
     "VerificationResult": "attestkit.core.verify.result",
     "Check": "attestkit.core.verify.result",
@@ -106,6 +107,7 @@ __all__ = [
     "TrustedKey",
     "UsageError",
     "VerificationResult",
+    "Verifier",
     "VerifyOptions",
     "Violation",
     "WebhookEvent",
@@ -160,7 +162,7 @@ if TYPE_CHECKING:
     from attestkit.core.receipt.signing import sign_receipt
     from attestkit.core.trust.store import TrustedKey, TrustStore, parse_trusted_keys
     from attestkit.core.verify.result import Check, VerificationResult
-    from attestkit.core.verify.verifier import VerifyOptions, verify_receipt, verify_with_options
+    from attestkit.core.verify.verifier import Verifier, VerifyOptions, verify_receipt, verify_with_options
     from attestkit.core.webhooks import (
         ExecutionCompleted,
         ExecutionFailed,

@@ -152,7 +152,7 @@ def test_colour_output_keeps_only_its_own_colours(capsys: pytest.CaptureFixture[
     from attestkit.core.verify.bulk import BulkOutcome
     from attestkit.core.verify.result import Check, VerificationResult
 
-    result = VerificationResult(f"r{PAINT}.json", False, (Check(f"sig{PAINT}", False, "bad", f"m{PAINT}"),))
+    result = VerificationResult(f"r{PAINT}.json", (Check(f"sig{PAINT}", False, "bad", f"m{PAINT}"),))
     out(render_outcome_colour(BulkOutcome("r", result, valid=False)), markup=True)
     printed = capsys.readouterr().out
     assert printed.startswith("\x1b[31;1mINVALID\x1b[0m  r\\r\\x1b[2K")

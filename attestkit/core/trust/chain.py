@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from attestkit.core.crypto.keys import PublicKey, key_id_of
@@ -30,7 +31,24 @@ from attestkit.core.trust.store import REVOKE_ALWAYS, TrustedKey, TrustStore, is
 if TYPE_CHECKING:
     from attestkit.core.trust.delegation import Delegation
 
-VERIFIED, UNTRUSTED, REVOKED, EXPIRED = "verified", "untrusted", "revoked", "expired"
+
+
+class ChainStatus(str, Enum):
+    """The contract's ``chain_of_trust`` values: one enum for the verifier, results and reports."""
+
+    VERIFIED = "verified"
+    UNTRUSTED = "untrusted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return self.value.__format__(spec)
+
+
+VERIFIED, UNTRUSTED, REVOKED, EXPIRED = ChainStatus.VERIFIED, ChainStatus.UNTRUSTED, ChainStatus.REVOKED, ChainStatus.EXPIRED
 MAX_CHAIN = 4
 MAX_RECEIPT_DELEGATIONS = 32
 ROOT_ROLE = "root"
@@ -57,7 +75,7 @@ class TrustDecision:
     ``explored`` counts the delegation links examined to reach it (a measure of work).
     """
 
-    status: str
+    status: ChainStatus
     code: str
     message: str
     identity: str | None = None
@@ -428,6 +446,7 @@ __all__ = [
     "REVOKE_ALWAYS",
     "ROOT_ROLE",
     "ChainLink",
+    "ChainStatus",
     "TrustDecision",
     "check_can_delegate",
     "decide_receipt_trust",

@@ -106,7 +106,6 @@ def budget_result(label: str, code: str, message: str, options: VerifyOptions) -
     violations = tuple(Violation(p.name, "not evaluated: receipt exceeded its budget") for p in options.policies)
     return VerificationResult(
         source=label,
-        valid=False,
         checks=(Check("budget", False, code, f"{label}: {message}"),),
         violations=violations,
         policies_evaluated=not options.policies,

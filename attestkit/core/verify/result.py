@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from attestkit.core.policy.base import Violation
-from attestkit.core.trust.chain import ChainLink
+from attestkit.core.trust.chain import ChainLink, ChainStatus
 
-CHAIN_VERIFIED = "verified"
-CHAIN_UNTRUSTED = "untrusted"
-CHAIN_REVOKED = "revoked"
-CHAIN_EXPIRED = "expired"
+CHAIN_VERIFIED = ChainStatus.VERIFIED
+CHAIN_UNTRUSTED = ChainStatus.UNTRUSTED
+CHAIN_REVOKED = ChainStatus.REVOKED
+CHAIN_EXPIRED = ChainStatus.EXPIRED
 
 
 @dataclass(frozen=True)
@@ -49,23 +49,31 @@ def policies_not_evaluated(policy_names: Sequence[str], reason: str) -> tuple[Ch
 
 @dataclass(frozen=True)
 class VerificationResult:
-    """Everything the verifier found about one receipt. ``valid`` is the verdict."""
+    """Everything the verifier found about one receipt. ``valid`` is the verdict.
+
+    ``valid`` is derived: a receipt is valid exactly when every check passed, so no field can
+    disagree with the checks it summarises.
+    """
 
     source: str
-    valid: bool
     checks: tuple[Check, ...]
     signature_valid: bool = False
     signer: str | None = None
     public_key: str | None = None
     key_id: str | None = None
-    chain_of_trust: str = CHAIN_UNTRUSTED
+    chain_of_trust: ChainStatus = CHAIN_UNTRUSTED
     timestamp_valid: bool = False
     age_hours: float | None = None
     violations: tuple[Violation, ...] = ()
     policies_evaluated: bool = True
     policies_reason: str | None = None  # why the policies were not evaluated
     chain: tuple[ChainLink, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    transparency: dict[str, Any] | None = None  # the --json "transparency" member, when a log was checked
+
+    @property
+    def valid(self) -> bool:
+        """The verdict: every check passed (and there was at least one)."""
+        return bool(self.checks) and all(c.passed for c in self.checks)
 
     def __bool__(self) -> bool:
         # `if verify_receipt(...):` would pass for every receipt: make the verdict explicit.
@@ -102,11 +110,12 @@ class VerificationResult:
             },
             "policy_compliance": self._policy_compliance(),
             "timestamp_check": {"valid": self.timestamp_valid, "age_hours": self.age_hours},
-            "chain_of_trust": self.chain_of_trust,
+            "chain_of_trust": str(self.chain_of_trust),
             "chain": [link.to_json() for link in self.chain],
             "checks": [c.to_json() for c in self.checks],
         }
-        out.update(self.extra)
+        if self.transparency is not None:
+            out["transparency"] = self.transparency
         return out
 
 

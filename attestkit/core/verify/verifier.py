@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,13 +12,14 @@ from attestkit.core.policy.base import Policy, PolicyContext, Violation
 from attestkit.core.receipt.reader import Receipt, parse_document, receipt_from_mapping
 from attestkit.core.receipt.signing import SignatureOutcome, check_signature
 from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
-from attestkit.core.trust.chain import TrustDecision, decide_receipt_trust
+from attestkit.core.trust.chain import ChainStatus, TrustDecision, decide_receipt_trust
 from attestkit.core.trust.store import WITNESSED_AT, TrustedKey, TrustStore
 from attestkit.core.verify import result as R
 from attestkit.errors import AttestkitError, HashingError, MalformedReceiptError, UsageError
 
 if TYPE_CHECKING:
     from attestkit.core.tlog.policy import Policy as TlogPolicy
+    from attestkit.core.tlog.transparency import Transparency
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
 
@@ -72,7 +73,6 @@ def malformed_result(source: str, error: MalformedReceiptError, options: VerifyO
     names = [p.name for p in options.policies]
     return R.VerificationResult(
         source=source,
-        valid=False,
         checks=(R.Check("format", False, error.code, str(error)), *R.policies_not_evaluated(names, reason)),
         violations=tuple(Violation(name, f"not evaluated: {reason}") for name in names),
         policies_evaluated=False,
@@ -93,7 +93,7 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
 @dataclass(frozen=True)
 class _TrustOutcome:
     check: R.Check
-    chain: str  # the contract's chain_of_trust
+    chain: ChainStatus  # the contract's chain_of_trust
     decision: TrustDecision | None = None
 
     @property
@@ -102,77 +102,132 @@ class _TrustOutcome:
         return self.decision.identity if self.decision is not None and self.decision.trusted else None
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What every check reads: the proof's outcome, the receipt's time, the signer it claims."""
+
+    receipt: Receipt
+    signature: SignatureOutcome
+    timestamp: datetime
+    now: datetime
+    claimed_signer: str | None  # a claim only its signing key made, else None
+
+    @property
+    def key_text(self) -> str | None:
+        return self.signature.key.text if self.signature.key is not None else None
+
+
+def _facts(receipt: Receipt, options: VerifyOptions, signature: SignatureOutcome | None) -> _Facts:
+    data = receipt.data
+    if signature is None:
+        signature = check_signature(receipt, options.trusted.known_key)
+    claimed = data.get("signer") if signature.claims_bound else None
+    return _Facts(
+        receipt=receipt,
+        signature=signature,
+        timestamp=receipt.timestamp or parse_rfc3339(data["timestamp"]),
+        now=options.now or utc_now(),
+        claimed_signer=claimed if isinstance(claimed, str) else None,
+    )
+
+
 def _verify_read(
     receipt: Receipt, options: VerifyOptions, signature: SignatureOutcome | None = None
 ) -> R.VerificationResult:
     """Verify a receipt this module just read (its signing input is fresh).
 
-    *signature* is supplied when the proof is not the receipt's own (a DSSE envelope). The
-    checks, each collected whatever the others found:
+    *signature* is supplied when the proof is not the receipt's own (a DSSE envelope). Each
+    check is collected whatever the others found:
 
     1. signature: the proof verifies (against the embedded key, or the envelope's);
-    2. trust: the signing key is trusted for this receipt (or integrity-only was asked for);
-    3. timestamp: not further in the future than the tolerance;
-    4. policies: every requested policy holds;
-    5. pipeline: the pipeline file's digest equals ``pipeline_hash`` (when given);
-    6. artifacts: recorded outputs (and inputs) match the directory (when given).
+    2. transparency: the receipt is in a witnessed log (when a log proof or policy is given);
+    3. trust: the signing key is trusted for this receipt (or integrity-only was asked for);
+    4. timestamp: not further in the future than the tolerance;
+    5. policies: every requested policy holds;
+    6. pipeline: the pipeline file's digest equals ``pipeline_hash`` (when given);
+    7. artifacts: recorded outputs (and inputs) match the directory (when given).
     """
-    data = receipt.data
-    if signature is None:
-        signature = check_signature(receipt, options.trusted.known_key)
-    claimed = data.get("signer") if signature.claims_bound else None  # a claim only its signing key made
-    claimed_signer = claimed if isinstance(claimed, str) else None
-    timestamp = receipt.timestamp or parse_rfc3339(data["timestamp"])
-    now = options.now or utc_now()
-    key = signature.key
-
-    transparency = None
-    if options.log_proofs or options.require_log:  # docs/log.md: a witnessed time can spare a receipt
-        from attestkit.core.tlog.transparency import check_transparency
-
-        transparency = check_transparency(receipt, options.log_proofs, options.log_policy, required=options.require_log)
-    token = WITNESSED_AT.set(transparency.witnessed_at if transparency is not None and transparency.passed else None)
-    try:
-        trust = _check_trust(signature, data, timestamp, options, claimed_signer)
-    finally:
-        WITNESSED_AT.reset(token)
-    signer = trust.identity or claimed_signer
-    timestamp_check, age = _check_timestamp(data["timestamp"], now - timestamp, options.tolerance)
-    context = PolicyContext(
-        receipt=data,
-        signature_verified=signature.valid,
-        signer=signer,
-        public_key=key.text if key is not None else None,
-        now=now,
-        timestamp=timestamp,
-        trusted_identity=trust.identity,
-    )
-    policy_checks, violations = _check_policies(options.policies, context)
+    facts = _facts(receipt, options, signature)
+    transparency = _check_transparency(receipt, options)
+    trust = _check_trust_witnessed(facts, options, transparency)
+    timestamp_check, age = _check_timestamp(receipt.data["timestamp"], facts.now - facts.timestamp, options.tolerance)
+    policy_checks, violations = _check_policies(options.policies, _policy_context(facts, trust))
     checks = (
         R.Check("format", True, "ok", "well-formed receipt"),
-        R.Check("signature", signature.valid, signature.code, signature.message),
+        R.Check("signature", facts.signature.valid, facts.signature.code, facts.signature.message),
         trust.check,
         timestamp_check,
         *policy_checks,
-        *_check_pipeline(data, options.pipeline_file),
-        *_check_artifacts(data, options),
+        *_check_pipeline(receipt.data, options.pipeline_file),
+        *_check_artifacts(receipt.data, options),
+        *_transparency_checks(transparency),
     )
-    if transparency is not None:
-        checks += (R.Check("transparency", transparency.passed, transparency.code, transparency.message),)
+    return _result(facts, trust, checks, violations, (timestamp_check.passed, age), transparency)
+
+
+def _check_transparency(receipt: Receipt, options: VerifyOptions) -> Transparency | None:
+    """The log check (docs/log.md), or ``None`` when no log was asked about."""
+    if not (options.log_proofs or options.require_log):
+        return None
+    from attestkit.core.tlog.transparency import check_transparency
+
+    return check_transparency(receipt, options.log_proofs, options.log_policy, required=options.require_log)
+
+
+def _transparency_checks(transparency: Transparency | None) -> tuple[R.Check, ...]:
+    if transparency is None:
+        return ()
+    return (R.Check("transparency", transparency.passed, transparency.code, transparency.message),)
+
+
+def _check_trust_witnessed(
+    facts: _Facts, options: VerifyOptions, transparency: Transparency | None
+) -> _TrustOutcome:
+    """The trust check, with the log's witnessed time (when it passed) in force: it can spare a
+    receipt made before a key's compromise date."""
+    witnessed = transparency.witnessed_at if transparency is not None and transparency.passed else None
+    token = WITNESSED_AT.set(witnessed)
+    try:
+        return _check_trust(facts.signature, facts.receipt.data, facts.timestamp, options, facts.claimed_signer)
+    finally:
+        WITNESSED_AT.reset(token)
+
+
+def _policy_context(facts: _Facts, trust: _TrustOutcome) -> PolicyContext:
+    return PolicyContext(
+        receipt=facts.receipt.data,
+        signature_verified=facts.signature.valid,
+        signer=trust.identity or facts.claimed_signer,
+        public_key=facts.key_text,
+        now=facts.now,
+        timestamp=facts.timestamp,
+        trusted_identity=trust.identity,
+    )
+
+
+def _result(
+    facts: _Facts,
+    trust: _TrustOutcome,
+    checks: tuple[R.Check, ...],
+    violations: Sequence[Violation],
+    timing: tuple[bool, timedelta],  # the timestamp check's verdict, and the receipt's age
+    transparency: Transparency | None,
+) -> R.VerificationResult:
+    key = facts.signature.key
+    timestamp_valid, age = timing
     return R.VerificationResult(
-        source=receipt.source,
-        valid=all(c.passed for c in checks),
+        source=facts.receipt.source,
         checks=checks,
-        signature_valid=signature.valid,
-        signer=signer,
-        public_key=key.text if key is not None else None,
+        signature_valid=facts.signature.valid,
+        signer=trust.identity or facts.claimed_signer,
+        public_key=facts.key_text,
         key_id=key.key_id if key is not None else None,
         chain_of_trust=trust.chain,
-        timestamp_valid=timestamp_check.passed,
+        timestamp_valid=timestamp_valid,
         age_hours=age.total_seconds() / 3600.0,
         violations=tuple(violations),
         chain=trust.decision.chain if trust.decision is not None else (),
-        extra={"transparency": transparency.member} if transparency is not None else {},
+        transparency=transparency.member if transparency is not None else None,
     )
 
 
@@ -360,9 +415,51 @@ def verify_receipt(
     return verify_with_options(receipt, options, source=source)
 
 
+
+class Verifier:
+    """The library's front door: configure once, then verify one receipt or many::
+
+        verifier = Verifier(VerifyOptions(trusted=TrustStore.of([public_key])))
+        if not verifier.verify(receipt_bytes).valid: ...
+    """
+
+    def __init__(self, options: VerifyOptions) -> None:
+        if not isinstance(options, VerifyOptions):
+            raise UsageError(f"Verifier needs VerifyOptions, not {type(options).__name__}")
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"Verifier(trusted keys={len(self.options.trusted)}, policies={len(self.options.policies)})"
+
+    def verify(
+        self, receipt: Receipt | Mapping[str, Any] | bytes, *, source: str | None = None
+    ) -> R.VerificationResult:
+        """Verify one receipt (a :class:`Receipt`, a parsed mapping, or raw JSON/YAML bytes)."""
+        return verify_with_options(receipt, self.options, source=source)
+
+    def verify_many(
+        self, documents: Iterable[tuple[str, bytes]], *, jobs: int | None = 1
+    ) -> Iterator[R.VerificationResult]:
+        """Verify ``(label, bytes)`` pairs on *jobs* processes (``None``: every core), in input order.
+
+        Each receipt is bounded as in bulk verification (size and time); an invalid or malformed
+        receipt is a result, so one bad receipt never stops the others; a receipt that could not
+        be checked at all raises its error (never skipped).
+        """
+        from attestkit.core.verify.bulk import BulkItem, verify_many
+
+        items = (BulkItem(label, data) for label, data in documents)
+        for outcome in verify_many(items, self.options, jobs=jobs):
+            if outcome.error is not None:
+                raise outcome.error
+            assert outcome.result is not None  # no render function: every outcome keeps its result
+            yield outcome.result
+
+
 __all__ = [
     "DEFAULT_TOLERANCE",
     "HashingError",
+    "Verifier",
     "VerifyOptions",
     "malformed_result",
     "verify_parsed",

@@ -19,6 +19,8 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -48,23 +50,54 @@ def host_facts() -> dict[str, str]:
     }
 
 
+#: How long a stopped step's process group gets between SIGTERM and SIGKILL.
+STOP_GRACE_SECONDS = 3.0
+#: How many of a step's last output lines are kept to show why it failed.
+TAIL_LINES = 20
+
+
 @dataclass
 class _Running:
+    """The process groups of the steps running now; :meth:`terminate` stops them all for good."""
+
     processes: set[subprocess.Popen[bytes]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: bool = False
 
-    def terminate(self) -> None:
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        with self.lock:
+            self.processes.add(process)
+            stopping = self.stopping
+        if stopping:  # started while everything was being stopped: stop it too
+            _signal_group(process, signal.SIGKILL)
+
+    def discard(self, process: subprocess.Popen[bytes]) -> None:
+        with self.lock:
+            self.processes.discard(process)
+
+    def terminate(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM every step's process group, then SIGKILL whatever is left after *grace* seconds."""
         # Each step runs in its own process group: signal the group, so that grandchildren
         # (a shell's `sleep`, a build's compilers) stop too and release the output pipe.
         with self.lock:
+            self.stopping = True
             processes = list(self.processes)
         for process in processes:
             _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace
         for process in processes:
             try:
-                process.wait(timeout=5)
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
+                pass
+        # Also after the leader exited: a grandchild that ignored SIGTERM is still in the group.
+        for process in processes:
+            _signal_group(process, signal.SIGKILL)
+        for process in processes:
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
+                pass
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
@@ -72,6 +105,28 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+class CannotStart(Exception):
+    """The command could not be started at all; ``exit_code`` is the shell's (127 or 126)."""
+
+    def __init__(self, reason: str, exit_code: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.exit_code = exit_code
+
+
+def _pump(
+    source: IO[bytes], sink: IO[bytes] | None, prefix: bytes, tail: deque[bytes] | None, lock: threading.Lock
+) -> None:
+    for line in source:
+        if tail is not None:
+            with lock:
+                tail.append(line)
+        if sink is not None:
+            with lock:
+                sink.write(prefix + line)
+                sink.flush()
 
 
 def run_command(
@@ -82,11 +137,17 @@ def run_command(
     cwd: str = ".",
     prefix: str | None = None,
     output: IO[bytes] | None = None,
+    errors: IO[bytes] | None = None,
     running: _Running | None = None,
+    tail: deque[bytes] | None = None,
 ) -> int:
     """Run a command, streaming its output live (prefixed when *prefix* is given).
 
-    The child gets *env* without the variables attestkit treats as secrets.
+    With a *prefix* and an *output*, the command's stdout goes to *output* and its stderr to
+    *errors* (default: *output*), each line prefixed; *tail* keeps the last lines of both.
+    With *running*, the command gets its own process group, registered there so that it can be
+    stopped with everything it started. The child gets *env* without the variables attestkit
+    treats as secrets. :class:`CannotStart` when the command cannot be started.
     """
     args: Any = command if shell else list(command)
     capture = prefix is not None and output is not None
@@ -97,27 +158,32 @@ def run_command(
             env=child_environment(env),
             cwd=cwd,
             stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None,
+            stderr=subprocess.PIPE if capture else None,
             start_new_session=running is not None,
         )
     except FileNotFoundError:
-        return 127
+        name = args if isinstance(args, str) else (args[0] if args else "")
+        raise CannotStart(f"cannot start {name!r}: command not found", 127) from None
     except PermissionError:
-        return 126
+        name = args if isinstance(args, str) else (args[0] if args else "")
+        raise CannotStart(f"cannot start {name!r}: permission denied (not executable?)", 126) from None
+    except OSError as exc:
+        raise CannotStart(f"cannot start the command: {exc.strerror}", 126) from None
     if running is not None:
-        with running.lock:
-            running.processes.add(process)
+        running.add(process)
     try:
         if capture:
-            assert process.stdout is not None and output is not None
-            for line in process.stdout:
-                output.write(f"[{prefix}] ".encode() + line)
-                output.flush()
+            assert process.stdout is not None and process.stderr is not None and output is not None
+            lock = threading.Lock()
+            tag = f"[{prefix}] ".encode()
+            side = threading.Thread(target=_pump, args=(process.stderr, errors or output, tag, tail, lock), daemon=True)
+            side.start()
+            _pump(process.stdout, output, tag, tail, lock)
+            side.join()
         return process.wait()
     finally:
         if running is not None:
-            with running.lock:
-                running.processes.discard(process)
+            running.discard(process)
 
 
 def _hash_all(paths: Sequence[str], root: str, what: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -143,11 +209,14 @@ def record_step(
     clock: Clock = utc_now,
     prefix: str | None = None,
     output: IO[bytes] | None = None,
+    errors: IO[bytes] | None = None,
     running: _Running | None = None,
+    tail: deque[bytes] | None = None,
 ) -> dict[str, Any]:
     """Hash inputs, run the command, hash outputs; return the step record.
 
-    A secret name among *snapshot_names* is a :class:`UsageError` and nothing runs.
+    A secret name among *snapshot_names* is a :class:`UsageError` and nothing runs. A command
+    that cannot be started is a failed step (exit code 127 or 126) whose ``error`` says why.
     """
     refusal = refuse_secret_names(snapshot_names, env, "--env")
     if refusal is not None:
@@ -160,7 +229,12 @@ def record_step(
         exit_code = 1
         end = start
     else:
-        exit_code = run_command(command, shell=shell, env=env, cwd=root, prefix=prefix, output=output, running=running)
+        try:
+            exit_code = run_command(command, shell=shell, env=env, cwd=root, prefix=prefix, output=output,
+                                    errors=errors, running=running, tail=tail)  # fmt: skip
+        except CannotStart as exc:
+            exit_code = exc.exit_code
+            problems.append(exc.reason)
         end = clock()
     output_records, missing = _hash_all(outputs, root, "declared output") if not problems else ([], [])
     problems += missing
@@ -200,9 +274,18 @@ def run_pipeline(
     root: str = ".",
     clock: Clock = utc_now,
     output: IO[bytes] | None = None,
+    errors: IO[bytes] | None = None,
     fail_fast: bool = True,
+    tails: dict[str, list[bytes]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the pipeline's steps as a DAG; the step records, in file order, of the steps that ran."""
+    """Run the pipeline's steps as a DAG; the step records, in file order, of the steps that ran.
+
+    Each step's stdout goes to *output* and its stderr to *errors* (default *output*), lines
+    prefixed with ``[step]``. *tails*, when given, receives each step's last output lines.
+    Fail-fast (the default) starts no step after one failed; steps already running finish.
+    Any exception, ``KeyboardInterrupt`` included, stops every running step's process group
+    (SIGTERM, then SIGKILL after :data:`STOP_GRACE_SECONDS`) before it propagates.
+    """
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     _refuse_secrets(pipeline, environ, snapshot_names)
@@ -216,11 +299,16 @@ def run_pipeline(
     def execute(step: Step) -> dict[str, Any]:
         env = {**base_env, **dict(step.env)}
         names = [*snapshot_names, *declared, *(n for n, _ in step.env)]
+        tail: deque[bytes] = deque(maxlen=TAIL_LINES)
         # Pipeline `run` strings are shell scripts by definition of the ATTEST file format.
-        return record_step(  # noqa: S604
+        record = record_step(  # noqa: S604
             name=step.name, command=step.run, shell=True, inputs=step.inputs, outputs=step.outputs, env=env,
-            snapshot_names=names, root=root, clock=clock, prefix=step.name, output=output, running=running,
+            snapshot_names=names, root=root, clock=clock, prefix=step.name, output=output, errors=errors,
+            running=running, tail=tail,
         )  # fmt: skip
+        if tails is not None:
+            tails[step.name] = list(tail)
+        return record
 
     pending = list(pipeline.steps)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -251,4 +339,12 @@ def run_pipeline(
     return [records[s.name] for s in pipeline.steps if s.name in records]
 
 
-__all__ = ["host_facts", "record_step", "run_command", "run_pipeline"]
+__all__ = [
+    "STOP_GRACE_SECONDS",
+    "TAIL_LINES",
+    "CannotStart",
+    "host_facts",
+    "record_step",
+    "run_command",
+    "run_pipeline",
+]

@@ -60,7 +60,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         _error("interrupted")
-        return 2
+        return 130  # 128 + SIGINT, as shells report it
     except BrokenPipeError:
         # Downstream closed the pipe (e.g. `| head`): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +20,9 @@ from attestkit.adapters.files import (
     read_bytes,
     write_atomic,
 )
-from attestkit.cli.output import error, out
+from attestkit.cli.output import error, out, safe
 from attestkit.core.crypto.keys import PrivateKey
-from attestkit.errors import UsageError
+from attestkit.errors import AttestkitError, UsageError
 
 RECEIPTS_DIR = os.path.join(".attest", "receipts")
 
@@ -37,17 +40,6 @@ def _env_names(values: tuple[str, ...]) -> list[str]:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
-def _load_draft(path: str) -> dict[str, Any]:
-    if not os.path.exists(path):
-        return {"steps": []}
-    from attestkit.core.receipt.reader import parse_document
-
-    draft = parse_document(read_bytes(path, "draft receipt"), source=path, fmt="json")
-    if not isinstance(draft, dict) or not isinstance(draft.get("steps", []), list):
-        raise UsageError(f"{path}: not a draft receipt (expected an object with a steps list)")
-    return draft
-
-
 def _write_json(path: str, value: Any) -> None:
     directory = os.path.dirname(path)
     if directory:
@@ -59,80 +51,151 @@ def _default_output(now: datetime) -> str:
     return os.path.join(RECEIPTS_DIR, f"receipt_{now.strftime('%Y%m%dT%H%M%SZ')}.json")
 
 
-def _split_record_args(args: tuple[str, ...]) -> tuple[dict[str, list[str]], list[str]]:
-    """`--inputs a b --outputs c -- cmd ...`: options take every value up to the next option."""
-    values: dict[str, list[str]] = {"--receipt": [], "--name": [], "--inputs": [], "--outputs": [], "--env": []}
-    flags = {"--shell": False}
-    command: list[str] = []
+class _Terminated(BaseException):
+    """SIGTERM arrived (how CI systems cancel a job)."""
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    # One stop is enough: a second Ctrl-C or SIGTERM must not interrupt the stopping itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if signum == signal.SIGTERM:
+        raise _Terminated
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGINT and SIGTERM unwind the command (whose ``finally`` stops the steps' process groups)."""
+    previous = {signum: signal.signal(signum, _stop_on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stopped(signum: int, what: str) -> int:
+    name = "interrupted" if signum == signal.SIGINT else "terminated"
+    error(f"{name}: the running steps were stopped and {what}")
+    return 128 + signum
+
+
+_MULTI_VALUE = ("--inputs", "--outputs", "--env")
+
+
+def _expand_multi_values(args: list[str]) -> list[str]:
+    """``--inputs a b --outputs c`` as click options: ``--inputs a --inputs b --outputs c``."""
+    expanded: list[str] = []
     current: str | None = None
-    for index, arg in enumerate(args):
+    index = 0
+    while index < len(args):
+        arg = args[index]
         if arg == "--":
-            command = list(args[index + 1 :])
+            expanded.extend(args[index:])
             break
-        if arg in values:
+        if arg in _MULTI_VALUE:
             current = arg
-        elif arg in flags:
-            flags[arg] = True
-            current = None
-        elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in values:
-            name, value = arg.split("=", 1)
-            values[name].append(value)
-            current = None
-        elif arg.startswith("-") and current is None:
-            raise UsageError(f"record: unknown option {arg}")
-        elif current is None:
-            raise UsageError(f"record: unexpected {arg!r}; put the command after --")
+            expanded.append(arg)
+            if index + 1 < len(args) and args[index + 1] != "--":
+                expanded.append(args[index + 1])  # the first value, whatever it looks like
+                index += 1
+        elif current is not None and not arg.startswith("-"):
+            expanded += [current, arg]
         else:
-            values[current].append(arg)
-    values["--shell"] = ["yes"] if flags["--shell"] else []
-    return values, command
+            option = arg.split("=", 1)[0]
+            current = option if option in _MULTI_VALUE else None
+            expanded.append(arg)
+        index += 1
+    return expanded
 
 
-@click.command(
-    context_settings={
-        "ignore_unknown_options": True,
-        "allow_interspersed_args": False,
-        "help_option_names": ["-h", "--help"],
-    }
+class _RecordCommand(click.Command):
+    """``record``'s options take several values each, and the command goes after ``--``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        options = args[: args.index("--")] if "--" in args else args
+        if "--" not in args and not any(a in ("-h", "--help") for a in options):
+            raise click.UsageError("the command to run goes after --: attestkit record OPTIONS -- CMD [ARGS]...", ctx)
+        return super().parse_args(ctx, _expand_multi_values(args))
+
+
+@click.command(cls=_RecordCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--receipt", "draft_path", required=True, metavar="FILE", help="The draft receipt to add the step to.")
+@click.option("--name", required=True, metavar="NAME", help="The step's name (unique within the run).")
+@click.option("--inputs", multiple=True, metavar="PATH...", help="Files or dirs/ hashed before the command runs.")
+@click.option("--outputs", multiple=True, metavar="PATH...", help="Files or dirs/ hashed after; must exist then.")
+@click.option("--env", "env_names", multiple=True, metavar="VARS...", help="Variables to snapshot (comma-separated).")
+@click.option("--shell", is_flag=True, help="Run the command as one shell script (sh -c).")
+@click.option(
+    "--run-id",
+    metavar="ID",
+    help="The run this step belongs to (default: $ATTESTKIT_RUN_ID, the CI run id, or the draft's).",
 )
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def record(args: tuple[str, ...]) -> int:
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD [ARGS]...")
+def record(
+    draft_path: str,
+    name: str,
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    env_names: tuple[str, ...],
+    shell: bool,
+    run_id: str | None,
+    command: tuple[str, ...],
+) -> int:
     """Run a command and append it as a step to a draft receipt.
 
     attestkit record --receipt .attest/draft.json --name build --inputs src/ package.json
-    --outputs dist/ [--env NODE_ENV,CI] [--shell] -- npm run build
+    --outputs dist/ [--env NODE_ENV,CI] [--run-id ID] [--shell] -- npm run build
 
     Inputs are hashed before the run and outputs after it; only the --env variables are
     snapshotted. The command's exit code is passed through; a declared output that does not
-    exist afterwards fails the step (exit 1).
-    """
-    from attestkit.adapters.runner import record_step
+    exist afterwards fails the step (exit 1); a command that cannot be started exits 127
+    (126 when it is not executable).
 
-    values, command = _split_record_args(args)
-    if len(values["--receipt"]) != 1 or len(values["--name"]) != 1:
-        raise UsageError("record needs --receipt FILE and --name NAME")
-    if not command:
-        raise UsageError("record needs the command after --")
+    One run, one receipt: the draft records its run id. Recording into a draft of another
+    run, into a finalized draft of the same run, or under a step name the draft already has
+    is refused (exit 2). SIGINT/SIGTERM stop the command's process group and record nothing
+    (exit 130/143).
+    """
+    from attestkit.adapters.drafts import draft_lock, generate_run_id, load_draft, write_draft
+    from attestkit.adapters.runner import _Running, record_step
+    from attestkit.core.produce.drafts import add_step, check_run_id, draft_for_record, run_id_from_environment
     from attestkit.core.receipt.shape import unsafe_path_reason
 
-    for path in values["--inputs"] + values["--outputs"]:
+    for path in inputs + outputs:
         reason = unsafe_path_reason(path.rstrip("/") or path)
         if reason is not None:
             raise UsageError(f"{path}: {reason}; artifact paths are relative to the working directory")
-    shell = bool(values["--shell"])
-    draft_path = values["--receipt"][0]
-    draft = _load_draft(draft_path)
-    step = record_step(
-        name=values["--name"][0],
-        command=" ".join(command) if shell else command,
-        shell=shell,
-        inputs=values["--inputs"],
-        outputs=values["--outputs"],
-        env=dict(os.environ),
-        snapshot_names=_env_names(tuple(values["--env"])),
-    )
-    draft.setdefault("steps", []).append(step)
-    _write_json(draft_path, draft)
+    run = check_run_id(run_id) if run_id is not None else run_id_from_environment(os.environ)
+    generated = generate_run_id()
+    with draft_lock(draft_path):  # refuse before anything runs
+        draft_for_record(load_draft(draft_path), draft_path, run_id=run, step_name=name, generated_id=generated)
+    running = _Running()
+    signum = 0
+    with _stoppable():
+        try:
+            step = record_step(
+                name=name,
+                command=" ".join(command) if shell else command,
+                shell=shell,
+                inputs=inputs,
+                outputs=outputs,
+                env=dict(os.environ),
+                snapshot_names=_env_names(env_names),
+                running=running,
+            )
+        except KeyboardInterrupt:
+            signum = signal.SIGINT
+        except _Terminated:
+            signum = signal.SIGTERM
+        finally:
+            running.terminate()
+    if signum:
+        return _stopped(signum, f"step {name!r} was not recorded")
+    with draft_lock(draft_path):  # the draft may have changed while the command ran
+        draft = draft_for_record(load_draft(draft_path), draft_path, run_id=run, step_name=name, generated_id=generated)
+        write_draft(draft_path, add_step(draft, step, draft_path))
     if "error" in step:
         error(f"step {step['name']!r} failed: {step['error']}")
     return int(step["exit_code"]) if 0 <= step["exit_code"] < 256 else 1
@@ -150,16 +213,17 @@ def _attestations(values: tuple[str, ...]) -> dict[str, Any]:
     return found
 
 
-def _finish(
+def _build_signed(
     draft: dict[str, Any],
     key: PrivateKey,
     pipeline: str | None,
-    attest: tuple[str, ...],
-    output: str | None,
+    attestations: dict[str, Any],
     signer: str | None,
-) -> str:
+    run_id: str | None,
+) -> tuple[dict[str, Any], datetime]:
     from attestkit.adapters.runner import host_facts
     from attestkit.core.crypto.digest import hash_file
+    from attestkit.core.produce.drafts import RECEIPT_FORMAT_V2
     from attestkit.core.produce.producer import finalize_receipt
     from attestkit.core.receipt.signing import sign_receipt
     from attestkit.core.timeutil import utc_now
@@ -170,12 +234,11 @@ def _finish(
         now=now,
         host=host_facts(),
         pipeline_hash=hash_file(pipeline) if pipeline else None,
-        attestations=_attestations(attest),
+        attestations=attestations,
+        run_id=run_id,
+        receipt_format=RECEIPT_FORMAT_V2,
     )
-    signed = sign_receipt(receipt, key, signer=signer)
-    path = output or _default_output(now)
-    _write_json(path, signed)
-    return path
+    return sign_receipt(receipt, key, signer=signer), now
 
 
 @click.group()
@@ -184,12 +247,19 @@ def receipt() -> None:
 
 
 @receipt.command("finalize")
-@click.option("--receipt", "draft_path", required=True, help="The draft written by `attestkit record`.")
-@click.option("--pipeline", help="Pipeline file whose digest becomes pipeline_hash.")
-@click.option("--attest", "attest", multiple=True, help="test=junit.xml or security=trivy.json (repeatable).")
-@click.option("--key", "key_file", help=f"Signing key file (or {SIGNING_KEY_ENV}).")
-@click.option("--signer", help="Signer identity to record.")
-@click.option("-o", "--output", help="Where to write the signed receipt (default .attest/receipts/receipt_<UTC>.json).")
+@click.option("--receipt", "draft_path", required=True, metavar="FILE", help="The draft written by `attestkit record`.")
+@click.option("--pipeline", metavar="FILE", help="Pipeline file whose digest becomes pipeline_hash.")
+@click.option(
+    "--attest", "attest", multiple=True, metavar="KIND=FILE", help="test=junit.xml or security=trivy.json (repeatable)."
+)
+@click.option("--key", "key_file", metavar="FILE", help=f"Signing key file (or {SIGNING_KEY_ENV}).")
+@click.option("--signer", metavar="ID", help="Signer identity to record.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Where to write the signed receipt (default .attest/receipts/receipt_<UTC>.json).",
+)
 def finalize_cmd(
     draft_path: str,
     pipeline: str | None,
@@ -198,47 +268,114 @@ def finalize_cmd(
     signer: str | None,
     output: str | None,
 ) -> int:
-    """Add timestamp, environment, pipeline_hash and attestations to a draft, then sign it."""
+    """Add timestamp, environment, pipeline_hash and attestations to a draft, then sign it.
+
+    The receipt records the draft's run_id. The draft is then replaced by a finalized marker
+    (under the draft's lock), so it cannot be finalized twice and a later `record` of the
+    same run is refused; a new run (another run id) starts a fresh draft at the same path.
+    """
+    from attestkit.adapters.drafts import draft_lock, load_draft, write_draft
+    from attestkit.core.produce.drafts import draft_for_finalize, finalized_marker
+    from attestkit.core.timeutil import format_rfc3339
+
     key = _signing_key(key_file)
-    draft = _load_draft(draft_path)
-    if not draft.get("steps"):
-        raise UsageError(f"{draft_path}: the draft has no steps (run `attestkit record` first)")
-    out(_finish(draft, key, pipeline, attest, output, signer))
+    attestations = _attestations(attest)
+    with draft_lock(draft_path):
+        draft = load_draft(draft_path)
+        if draft is None:
+            raise UsageError(f"{draft_path}: no draft receipt there (run `attestkit record` first)")
+        state, steps = draft_for_finalize(draft, draft_path)
+        signed, now = _build_signed(draft, key, pipeline, attestations, signer, state.run_id)
+        path = output or _default_output(now)
+        _write_json(path, signed)
+        marker = finalized_marker(state, at=format_rfc3339(now), receipt=path, step_count=len(steps))
+        try:
+            write_draft(draft_path, marker)
+        except AttestkitError as exc:
+            raise UsageError(f"{path} was written, but the draft could not be marked finalized: {exc.message};"
+                             f" remove {draft_path} before the next run") from None  # fmt: skip
+    out(path)
     return 0
 
 
+def _report_failures(steps: list[dict[str, Any]], tails: dict[str, list[bytes]]) -> None:
+    """Why each failed step failed: its exit code, its error, and its last output lines."""
+    for step in steps:
+        if step["exit_code"] == 0:
+            continue
+        reason = f": {step['error']}" if step.get("error") else ""
+        error(f"step {step['name']!r} failed with exit code {step['exit_code']}{reason}")
+        lines = tails.get(step["name"], [])
+        if lines:
+            sys.stderr.write(f"  last {len(lines)} lines of its output:\n")
+            for line in lines:
+                text = line.decode("utf-8", "replace").rstrip("\r\n")
+                sys.stderr.write(f"  [{safe(step['name'])}] {safe(text)}\n")
+    sys.stderr.flush()
+
+
 @click.command("run")
-@click.argument("pipeline_file", default="attest.yaml")
-@click.option("--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores")
-@click.option("--key", "key_file", help=f"Signing key file (or {SIGNING_KEY_ENV}).")
-@click.option("--env", "env_names", multiple=True, help="Extra variables to snapshot, comma-separated.")
-@click.option("--attest", "attest", multiple=True, help="test=junit.xml or security=trivy.json, read after the run.")
+@click.argument("pipeline_file", default="attest.yaml", metavar="[PIPELINE_FILE]")
+@click.option("--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores", metavar="N")
+@click.option("--key", "key_file", metavar="FILE", help=f"Signing key file (or {SIGNING_KEY_ENV}).")
+@click.option("--env", "env_names", multiple=True, metavar="VARS", help="Extra variables to snapshot, comma-separated.")
+@click.option(
+    "--attest",
+    "attest",
+    multiple=True,
+    metavar="KIND=FILE",
+    help="test=junit.xml or security=trivy.json, read after the run.",
+)
 @click.option("--keep-going", is_flag=True, help="Run independent steps after a failure (default: fail fast).")
-@click.option("--signer", help="Signer identity to record.")
-@click.option("-o", "--output", help="Where to write the signed receipt (default .attest/receipts/receipt_<UTC>.json).")
+@click.option("--signer", metavar="ID", help="Signer identity to record.")
+@click.option(
+    "--run-id", metavar="ID", help="Run id to record (default: $ATTESTKIT_RUN_ID, the CI run id, or a new one)."
+)
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Where to write the signed receipt (default .attest/receipts/receipt_<UTC>.json).",
+)
 def run_cmd(pipeline_file: str, jobs: int, key_file: str | None, env_names: tuple[str, ...], attest: tuple[str, ...],
-            keep_going: bool, signer: str | None, output: str | None) -> int:  # fmt: skip
+            keep_going: bool, signer: str | None, run_id: str | None, output: str | None) -> int:  # fmt: skip
     """Run an ATTEST pipeline file as a DAG and write a signed receipt.
 
-    Exit 0 when every step succeeded, 1 when a step failed (the receipt records it).
+    Exit 0 when every step succeeded, 1 when a step failed (the receipt records it; each
+    failed step's exit code and last output lines are shown on stderr). Step stdout goes to
+    stdout and step stderr to stderr, each line prefixed with [step]. SIGINT/SIGTERM stop
+    every step's process group and write no receipt (exit 130/143). See docs/pipeline.md.
     """
+    from attestkit.adapters.drafts import generate_run_id
     from attestkit.adapters.runner import run_pipeline
+    from attestkit.core.produce.drafts import check_run_id, run_id_from_environment
     from attestkit.core.produce.pipeline import parse_pipeline
 
     pipeline = parse_pipeline(read_bytes(pipeline_file, "pipeline file"), pipeline_file)
     key = _signing_key(key_file)
-    try:
-        steps = run_pipeline(
-            pipeline, jobs=jobs, environ=dict(os.environ), snapshot_names=_env_names(env_names),
-            output=sys.stdout.buffer, fail_fast=not keep_going,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        raise UsageError("interrupted: running steps were stopped and no receipt was written") from None
-    path = _finish({"steps": steps}, key, pipeline_file, attest, output, signer)
+    run = check_run_id(run_id) if run_id is not None else run_id_from_environment(os.environ) or generate_run_id()
+    tails: dict[str, list[bytes]] = {}
+    signum = 0
+    with _stoppable():
+        try:
+            steps = run_pipeline(
+                pipeline, jobs=jobs, environ=dict(os.environ), snapshot_names=_env_names(env_names),
+                output=sys.stdout.buffer, errors=sys.stderr.buffer, fail_fast=not keep_going, tails=tails,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            signum = signal.SIGINT
+        except _Terminated:
+            signum = signal.SIGTERM
+    if signum:
+        return _stopped(signum, "no receipt was written")
+    signed, now = _build_signed({"steps": steps}, key, pipeline_file, _attestations(attest), signer, run)
+    path = output or _default_output(now)
+    _write_json(path, signed)
     failed = [s["name"] for s in steps if s["exit_code"] != 0]
     skipped = [s.name for s in pipeline.steps if s.name not in {r["name"] for r in steps}]
     out(f"receipt: {path}")
     if failed:
+        _report_failures(steps, tails)
         error(f"failed: {', '.join(failed)}" + (f"; not run: {', '.join(skipped)}" if skipped else ""))
         return 1
     return 0

@@ -87,13 +87,29 @@ def finalize_receipt(
     host: Mapping[str, str],
     pipeline_hash: str | None = None,
     attestations: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    receipt_format: str | None = None,
 ) -> dict[str, Any]:
-    """The unsigned receipt for a draft's steps."""
+    """The unsigned receipt for a draft's steps.
+
+    Refuses (:class:`UsageError`) steps that share a name: a receipt describes one run, one
+    step per name. *run_id* and *receipt_format* (e.g. ``"attestkit/v2"``) are recorded when
+    given; the draft's own header (``attestkit_draft``) never reaches the receipt.
+    """
+    from attestkit.core.produce.drafts import DRAFT_KEY, duplicate_step_names
+
     steps = list(draft.get("steps") or [])
+    repeated = duplicate_step_names(steps)
+    if repeated:
+        raise UsageError(f"step name {repeated[0]!r} appears more than once; a receipt has one step per name")
     starts = _step_times(steps, "start_time")
     ends = _step_times(steps, "end_time")
     total = round((max(ends) - min(starts)).total_seconds(), 3) if starts and ends else 0.0
     receipt: dict[str, Any] = {}
+    if receipt_format is not None:
+        receipt["receipt_format"] = receipt_format
+    if run_id is not None:
+        receipt["run_id"] = run_id
     if pipeline_hash is not None:
         receipt["pipeline_hash"] = pipeline_hash
     receipt.update(
@@ -108,7 +124,8 @@ def finalize_receipt(
     if attestations:
         receipt["attestations"] = dict(attestations)
     for key, value in draft.items():
-        receipt.setdefault(key, value)
+        if key != DRAFT_KEY:
+            receipt.setdefault(key, value)
     return receipt
 
 
@@ -178,7 +195,9 @@ class _JUnitCounter:
             self.case_depth = self.depth
             self.case_failed = self.case_skipped = False
         elif tag in ("testsuite", "testsuites"):
-            counts = {attr: self._count(tag, attr, attributes[attr]) for attr in _COUNT_ATTRIBUTES if attr in attributes}
+            counts = {
+                attr: self._count(tag, attr, attributes[attr]) for attr in _COUNT_ATTRIBUTES if attr in attributes
+            }
             claimed_failed = counts.get("failures", 0) + counts.get("errors", 0)
             label = attributes.get("name", "")[:80]
             self.suites.append([f"{tag} {label!r}" if label else tag, claimed_failed, counts.get("tests", 0), 0, 0])

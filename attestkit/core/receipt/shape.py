@@ -103,7 +103,32 @@ def check_receipt_shape(data: dict[str, Any], source: str) -> datetime:
     attestations = data.get("attestations")
     if attestations is not None and not isinstance(attestations, dict):
         raise _fail("attestations must be an object", source, "/attestations")
+    if "receipt_format" in data:
+        _check_format_rules(data, source)
     return moment
+
+
+RECEIPT_FORMATS = ("attestkit/v2",)
+
+
+def _check_format_rules(data: dict[str, Any], source: str) -> None:
+    """Rules a receipt opts into with ``receipt_format`` (receipts without it are unchanged)."""
+    declared = data["receipt_format"]
+    if declared not in RECEIPT_FORMATS:
+        shown = repr(declared)[:80]
+        raise _fail(f"receipt_format {shown} is not one attestkit knows ({', '.join(RECEIPT_FORMATS)})",
+                    source, "/receipt_format", "receipt-format")  # fmt: skip
+    if "run_id" in data and (not isinstance(data["run_id"], str) or not data["run_id"]):
+        raise _fail("run_id must be a non-empty string", source, "/run_id")
+    seen: set[str] = set()
+    for index, step in enumerate(data.get("steps") or []):
+        name = step.get("name")
+        if not isinstance(name, str):
+            raise _fail("step name must be a string (receipt_format attestkit/v2)", source, f"/steps/{index}/name")
+        if name in seen:
+            raise _fail(f"step name {name[:80]!r} repeats an earlier step's (receipt_format attestkit/v2: one step per name)",
+                        source, f"/steps/{index}/name", "duplicate-step")  # fmt: skip
+        seen.add(name)
 
 
 __all__ = ["DIGEST_RE", "check_receipt_shape", "unsafe_path_reason"]

@@ -7,6 +7,11 @@ Every error carries a stable ``code`` (used by ``--json``, reports and tests) an
 
 from __future__ import annotations
 
+import copy
+from typing import TypeVar
+
+_E = TypeVar("_E", bound="AttestkitError")
+
 
 class AttestkitError(Exception):
     """Base of every error attestkit raises."""
@@ -22,6 +27,17 @@ class AttestkitError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def prefixed(self: _E, prefix: str) -> _E:
+        """The same error (class, code, details) with *prefix* before its message: re-wrap with
+        this (``raise exc.prefixed(f"{path}: ") from None``) so the code is never lost."""
+        clone = copy.copy(self)
+        clone._prefix_message(prefix)
+        clone.args = (str(clone),)
+        return clone
+
+    def _prefix_message(self, prefix: str) -> None:
+        self.message = prefix + self.message
 
 
 # ---- "checked and found invalid" (exit 1) -------------------------------------------
@@ -47,6 +63,10 @@ class CanonicalizationError(InvalidError):
     def __str__(self) -> str:
         where = self.pointer or "/"
         return f"{self.reason} at {where}"
+
+    def _prefix_message(self, prefix: str) -> None:
+        super()._prefix_message(prefix)
+        self.reason = prefix + self.reason
 
 
 class MalformedReceiptError(InvalidError):
@@ -152,6 +172,12 @@ class UsageError(CouldNotCheckError):
     """The caller asked for something inconsistent or incomplete."""
 
     code = "usage"
+
+
+class PipelineError(UsageError):
+    """A pipeline file (``attest.yaml``) that cannot be run (exit 2)."""
+
+    code = "pipeline"
 
 
 class WebhookSecretError(UsageError):
@@ -271,6 +297,7 @@ __all__ = [
     "MalformedReceiptError",
     "MerkleProofError",
     "NoteVerificationError",
+    "PipelineError",
     "PolicyError",
     "RegoEvaluationError",
     "RegoUnsupportedError",

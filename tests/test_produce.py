@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from attestkit.core.produce.pipeline import PipelineError, parse_pipeline
+from attestkit.core.produce.pipeline import parse_pipeline
 from attestkit.core.produce.producer import summarize_junit, summarize_trivy
-from attestkit.errors import UsageError
+from attestkit.errors import PipelineError, UsageError
 from tests.conftest import CliResult, _cli_command
 
 PIPELINE = """version: "0.1"

@@ -17,13 +17,13 @@ import pytest
 from attestkit.adapters import files
 from attestkit.adapters.profiles import PROFILES
 from attestkit.adapters.runner import record_step, run_command, run_pipeline
-from attestkit.core.produce.pipeline import PipelineError, parse_pipeline
+from attestkit.core.produce.pipeline import parse_pipeline
 from attestkit.core.secret_env import (
     SECRET_ENV_NAMES,
     child_environment,
     secret_names,
 )
-from attestkit.errors import UsageError
+from attestkit.errors import PipelineError, UsageError
 from tests.conftest import CliResult
 
 PASSPHRASE = "pass-phrase-SECRET-1"

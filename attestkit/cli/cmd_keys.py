@@ -72,7 +72,7 @@ def show(keyfile: str, fmt: str) -> int:
         try:
             public = load_public_key(keyfile)
         except KeyFormatError as exc:
-            raise KeyFormatError(f"{exc.message}") from None
+            raise exc from None
     if fmt == "pem":
         out(public.to_pem().decode("ascii").rstrip("\n"))
     elif fmt == "openssh":
@@ -227,7 +227,7 @@ def _statements(paths: tuple[str, ...]) -> list[Delegation]:
         try:
             found.append(parse_delegation(document))
         except TrustStoreError as exc:
-            raise TrustStoreError(f"{path}: {exc.message}") from None
+            raise exc.prefixed(f"{path}: ") from None
     return found
 
 

@@ -122,7 +122,7 @@ def prove(log_location: str, receipt: str, output_file: str, checkpoint_file: st
         try:
             signed = open_checkpoint(data, [key])
         except NoteVerificationError as exc:
-            raise NoteVerificationError(f"{checkpoint_file}: {exc}") from None
+            raise exc.prefixed(f"{checkpoint_file}: ") from None
     else:
         signed = source.read_checkpoint("checkpoint", [key])
     index, proof = prove_leaf(source, leaf, signed)
@@ -213,7 +213,7 @@ def cosign_cmd(
     try:
         signed = open_checkpoint(data, keys)
     except NoteVerificationError as exc:
-        raise NoteVerificationError(f"{checkpoint_file}: {exc}") from None
+        raise exc.prefixed(f"{checkpoint_file}: ") from None
     new = signed.checkpoint
     state = WitnessState(state_dir)
     with state.locked():

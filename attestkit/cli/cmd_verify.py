@@ -116,7 +116,7 @@ def _log_options(proofs: tuple[str, ...], policy: str | None, require: bool) -> 
         try:
             parsed = parse_policy(data)
         except TlogConfigError as exc:
-            raise TlogConfigError(f"{policy}: {exc}") from None
+            raise exc.prefixed(f"{policy}: ") from None
     files = tuple(read_bytes(p, "log proof", MAX_PROOF_FILE_BYTES + 1) for p in proofs)
     return {"log_proofs": files, "log_policy": parsed, "require_log": require}
 

@@ -13,16 +13,10 @@ from typing import Any
 
 from attestkit.core.receipt.shape import unsafe_path_reason
 from attestkit.core.secret_env import SECRET_ENV_NAMES
-from attestkit.errors import AttestkitError, UsageError
+from attestkit.errors import AttestkitError, PipelineError
 
 PIPELINE_FIELDS = {"version", "name", "env", "steps", "description"}
 STEP_FIELDS = {"run", "inputs", "outputs", "needs", "env", "name", "description"}
-
-
-class PipelineError(UsageError):
-    """A pipeline file that cannot be run (exit 2)."""
-
-    code = "pipeline"
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("not-json", "error", "the server's answer is not JSON", "check the profile and URL"),
     ("wait-timeout", "error", "the execution did not finish within --wait", "raise --wait"),
     # ---- producing, exporting, cluster, graphs
+    ("draft-refused", "error", "record/finalize refused: the draft belongs to another run, is finalized, or has the step", "finalize or remove the old draft, or pass the right --run-id"),
     ("resign-refused", "error", "sign refused to replace an existing signature or signer claim", "pass --replace-signature, --signer or --no-signer"),
     ("export-artifacts", "error", "an artifact does not match the receipt, so it cannot be a subject", "export against the directory the pipeline produced"),
     ("export-no-subject", "error", "the receipt records nothing to name as a subject", "record outputs"),

@@ -1,0 +1,198 @@
+"""Standard predicates (issue 18.3): SLSA Provenance v1 and in-toto Test Result v0.1.
+
+Each is a signed DSSE envelope that round-trips through ``verify``; in-toto-attestation's own
+protobuf definitions parse every predicate attestkit writes, refusing unknown fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attestkit import sign_receipt, verify_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.intoto.predicates import (
+    BUILD_TYPE,
+    PROVENANCE_TYPE,
+    RECEIPT_MEDIA_TYPE,
+    TEST_RESULT_TYPE,
+    protobuf_time,
+    provenance,
+    test_result,
+)
+from attestkit.core.receipt.dsse import PAYLOAD_TYPE, make_envelope, pae
+from attestkit.core.timeutil import parse_rfc3339
+from attestkit.core.trust.store import TrustStore
+from attestkit.core.verify.verifier import VerifyOptions
+from attestkit.errors import UsageError
+from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
+
+NOW_DT = parse_rfc3339(NOW)
+BUILDER = "https://ci.example.com/runners/linux@v2"
+
+
+def _receipt(key: PrivateKey) -> dict[str, Any]:
+    receipt = make_receipt()
+    receipt["steps"][0]["inputs"] = [{"path": "src/app.c", "hash": "blake3:" + "12" * 32}]
+    receipt["steps"].append(
+        {
+            "name": "test",
+            "command": "make test",
+            "exit_code": 0,
+            "duration_secs": 20,
+            "start_time": "2026-11-20T09:59:13+01:00",
+            "end_time": "2026-11-20T09:59:33.123Z",
+        }
+    )
+    return sign_receipt(receipt, key)
+
+
+def _trusting(key: PrivateKey) -> VerifyOptions:
+    return VerifyOptions(trusted=TrustStore.of([key.public_key]), now=NOW_DT)
+
+
+def _statement(envelope: dict[str, Any]) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(base64.b64decode(envelope["payload"]))
+    return value
+
+
+def _resigned(statement: dict[str, Any], key: PrivateKey) -> dict[str, Any]:
+    payload = json.dumps(statement).encode()
+    signature = base64.b64encode(key.sign(pae(PAYLOAD_TYPE, payload))).decode()
+    return {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(), "signatures": [{"sig": signature}]}
+
+
+def _parse_with_in_toto_attestation(statement: dict[str, Any]) -> Any:
+    """Parse the statement and its predicate with the peer's protobuf definitions (unknown fields refused)."""
+    from google.protobuf import json_format
+
+    statement_pb2 = pytest.importorskip("in_toto_attestation.v1.statement_pb2")
+    wrapper = pytest.importorskip("in_toto_attestation.v1.statement")
+    parsed = json_format.Parse(json.dumps(statement), statement_pb2.Statement())
+    wrapper.Statement.copy_from_pb(parsed).validate()
+    if statement["predicateType"] == PROVENANCE_TYPE:
+        module = pytest.importorskip("in_toto_attestation.predicates.provenance.v1.provenance_pb2")
+        message = module.Provenance()
+    else:
+        module = pytest.importorskip("in_toto_attestation.predicates.test_result.v0.test_result_pb2")
+        message = module.TestResult()
+    return json_format.Parse(json.dumps(statement["predicate"]), message)
+
+
+def test_provenance_fields(key: PrivateKey) -> None:
+    receipt = _receipt(key)
+    predicate = provenance(receipt, BUILDER)
+    definition = predicate["buildDefinition"]
+    assert definition["buildType"] == BUILD_TYPE
+    assert definition["externalParameters"]["steps"] == [
+        {"name": "build", "command": "make"},
+        {"name": "test", "command": "make test"},
+    ]
+    assert definition["externalParameters"]["pipeline"] == {"digest": {"blake3": "ab" * 32}}
+    assert definition["resolvedDependencies"] == [{"name": "src/app.c", "digest": {"blake3": "12" * 32}}]
+    run = predicate["runDetails"]
+    assert run["builder"] == {"id": BUILDER}
+    # The earliest start (08:59:13Z, from +01:00) and the latest end, in protobuf's form.
+    assert run["metadata"] == {"startedOn": "2026-11-20T08:59:13Z", "finishedOn": "2026-11-20T09:59:33.123Z"}
+    assert run["byproducts"][0]["mediaType"] == RECEIPT_MEDIA_TYPE
+    with pytest.raises(UsageError, match="builder id"):
+        provenance(receipt, " ")
+
+
+def test_protobuf_time_matches_protobuf() -> None:
+    from google.protobuf import timestamp_pb2
+
+    for text in ["2026-11-20T09:59:12Z", "2026-11-20T09:59:12.5Z", "2026-11-20T09:59:12.000123+02:00"]:
+        moment = parse_rfc3339(text)
+        stamp = timestamp_pb2.Timestamp()
+        stamp.FromDatetime(moment)
+        assert protobuf_time(moment) == stamp.ToJsonString()
+
+
+@pytest.mark.parametrize("fmt", ["slsa-provenance", "test-result"])
+def test_round_trip_and_peer_parse(key: PrivateKey, fmt: str) -> None:
+    envelope = make_envelope(_receipt(key), key, _trusting(key), fmt=fmt, builder_id=BUILDER if fmt != "test-result" else None)
+    statement = _statement(envelope)
+    assert statement["predicateType"] == (PROVENANCE_TYPE if fmt == "slsa-provenance" else TEST_RESULT_TYPE)
+    parsed = _parse_with_in_toto_attestation(statement)
+    if fmt == "test-result":
+        assert parsed.result == "PASSED" and len(parsed.configuration) == 2
+    else:
+        assert parsed.run_details.builder.id == BUILDER
+    result = verify_receipt(envelope, trusted_keys=[key.public_key], now=NOW_DT)
+    assert result.valid, [c.message for c in result.failed_checks]
+    assert not verify_receipt(envelope, trusted_keys=[PrivateKey.generate().public_key], now=NOW_DT).valid
+    # The peer's own serialisation of what it parsed still verifies (protobuf layout, doubles).
+    from google.protobuf import json_format
+
+    reserialised = dict(statement, predicate=json_format.MessageToDict(parsed))
+    again = verify_receipt(_resigned(reserialised, key), trusted_keys=[key.public_key], now=NOW_DT)
+    assert again.valid, [c.message for c in again.failed_checks]
+
+
+def test_test_result_verdicts(key: PrivateKey) -> None:
+    def verdict(results: dict[str, Any]) -> str:
+        receipt = make_receipt(attestations={"test": {"type": "attest/test", "predicate": {"test_results": results}}})
+        return str(test_result(receipt)["result"])
+
+    assert verdict({"total": 5, "passed": 5, "failed": 0}) == "PASSED"
+    assert verdict({"total": 5, "passed": 4, "failed": 0, "skipped": 1}) == "WARNED"
+    assert verdict({"total": 5, "passed": 4, "failed": 1}) == "FAILED"
+    assert verdict({"total": 0, "passed": 0, "failed": 0}) == "FAILED"
+    with pytest.raises(UsageError, match="no test attestation"):
+        test_result(make_receipt(attestations={}))
+
+
+def test_a_predicate_that_says_more_than_the_receipt_fails(key: PrivateKey) -> None:
+    envelope = make_envelope(_receipt(key), key, _trusting(key), fmt="slsa-provenance", builder_id=BUILDER)
+    base = _statement(envelope)
+
+    def reason(edit: Callable[[dict[str, Any]], object]) -> str:
+        statement = copy.deepcopy(base)
+        edit(statement)
+        result = verify_receipt(_resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
+        assert not result.valid
+        return result.failed_checks[0].message
+
+    assert "buildDefinition differ" in reason(
+        lambda s: s["predicate"]["buildDefinition"]["externalParameters"]["steps"].pop()
+    )
+    assert "runDetails differ" in reason(lambda s: s["predicate"]["runDetails"]["metadata"].update(startedOn="2020-01-01T00:00:00Z"))
+    assert "exactly one" in reason(lambda s: s["predicate"]["runDetails"].update(byproducts=[]))
+    assert "builder.id is missing" in reason(lambda s: s["predicate"]["runDetails"].update(builder={}))
+    # The receipt it carries is judged like any receipt: tampering with it breaks its own signature.
+    tampered = copy.deepcopy(base)
+    carried = json.loads(base64.b64decode(tampered["predicate"]["runDetails"]["byproducts"][0]["content"]))
+    carried["steps"][0]["command"] = "make release-without-tests"
+    tampered["predicate"] = provenance(carried, BUILDER)
+    result = verify_receipt(_resigned(tampered, key), trusted_keys=[key.public_key], now=NOW_DT)
+    assert not result.valid and any(c.code == "inner-signature" for c in result.failed_checks)
+
+
+def test_cli_export_formats(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey) -> None:
+    private = tmp_path / "k.pem"
+    private.write_bytes(key.to_pem())
+    private.chmod(0o600)
+    receipt = write_json(tmp_path / "r.json", _receipt(key))
+    common = ["--key", str(private), "--public-key", key.public_key.text, "--now", NOW]
+    for fmt, extra in [("slsa-provenance", ["--builder-id", BUILDER]), ("test-result", [])]:
+        out = tmp_path / f"{fmt}.json"
+        done = cli("export", str(receipt), "--format", fmt, *extra, *common, "-o", str(out))
+        assert done.code == 0, done.err
+        verified = cli("verify", str(out), "--public-key", key.public_key.text, "--now", NOW, "--policy", "require-tests")
+        assert verified.code == 0, verified.out + verified.err
+    no_builder = cli("export", str(receipt), "--format", "slsa-provenance", *common)
+    assert no_builder.code == 2 and "--builder-id" in no_builder.err
+    assert_one_line_error(no_builder)
+    stray = cli("export", str(receipt), "--format", "test-result", "--builder-id", BUILDER, *common)
+    assert stray.code == 2 and "only for --format slsa-provenance" in stray.err
+    untested = write_json(tmp_path / "u.json", sign_receipt(make_receipt(attestations={}), key))
+    refused = cli("export", str(untested), "--format", "test-result", *common, "-o", str(tmp_path / "x.json"))
+    assert refused.code == 2 and "no test attestation" in refused.err and not (tmp_path / "x.json").exists()
+    assert_one_line_error(refused)

@@ -30,16 +30,23 @@ from attestkit.core.verify.result import Check, VerificationResult, policies_not
 if TYPE_CHECKING:
     from attestkit.core.render.ci_reports import Subject
     from attestkit.core.render.html_report import ReportRow
-from attestkit.core.timeutil import parse_duration, parse_instant
+from attestkit.core.timeutil import parse_duration, parse_instant, utc_now
 from attestkit.core.trust.store import TrustStore
 from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import AttestkitError, InputFileError, UsageError
 
 
 def load_policies(
-    names: tuple[str, ...], files: tuple[str, ...], rego_engine: str | None = None, quiet: bool = False
+    names: tuple[str, ...],
+    files: tuple[str, ...],
+    rego_engine: str | None = None,
+    quiet: bool = False,
+    read_into: dict[str, bytes] | None = None,
 ) -> tuple[Policy, ...]:
-    """Built-in policies by name, then policy files (.yaml/.yml rules or .rego)."""
+    """Built-in policies by name, then policy files (.yaml/.yml rules or .rego).
+
+    *read_into*, when given, receives each file's bytes as evaluated (for the summary's digests).
+    """
     policies: list[Policy] = []
     if names:
         from attestkit.core.policy.builtin import builtin_policy
@@ -52,6 +59,8 @@ def load_policies(
         engine = rego_engine_from(rego_engine) if any(p.lower().endswith(".rego") for p in files) else None
         for path in files:
             data = read_bytes(path, "policy file", MAX_POLICY_FILE_BYTES)
+            if read_into is not None:
+                read_into[path] = data
             policies.append(
                 load_policy_text(path, data, rego_engine=engine, print_sink=None if quiet else policy_print)
             )
@@ -258,6 +267,29 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
     }
 
 
+
+def _summary_options(command: Any) -> Any:
+    from attestkit.cli.summary import summary_options
+
+    for option in reversed(summary_options):
+        command = option(command)
+    return command
+
+
+def _not_with_summary(values: dict[str, Any]) -> list[str]:
+    """The verification flags given alongside --summary (which checks a summary, not receipts)."""
+    flags = {
+        "--public-key": bool(values["public_keys"]),
+        "--trusted-keys-file": bool(values["trusted_files"]),
+        "--integrity-only": bool(values["integrity_only"]),
+        "--artifacts": values["artifacts"] is not None,
+        "--pipeline": values["pipeline"] is not None,
+        "--summary-out": values["summary_out"] is not None,
+        "--jsonl": values["jsonl"] is not None,
+    }
+    return [flag for flag, used in flags.items() if used]
+
+
 @click.command()
 @click.argument("receipts", nargs=-1)
 @click.option(
@@ -333,6 +365,7 @@ def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
     show_default=True,
     help="Size budget per receipt, in bytes; a larger receipt is invalid.",
 )
+@_summary_options
 def verify(
     receipts: tuple[str, ...],
     public_keys: tuple[str, ...],
@@ -360,14 +393,36 @@ def verify(
     require_log: bool,
     fmt: str,
     output_file: str | None,
+    summary_out: str | None,
+    summary_key_file: str | None,
+    verifier_id: str | None,
+    summary_file: str | None,
+    summary_keys: tuple[str, ...],
     **remote_kwargs: Any,
 ) -> int:
     """Verify RECEIPT files (JSON or YAML; - for stdin).
 
     Exit 0 when every receipt is valid, 1 when any is invalid, 2 when any could not be
-    checked.
+    checked. --summary-out FILE --key KEY also writes a signed SLSA VSA of the run;
+    --summary FILE --summary-key KEY checks one instead of re-verifying (docs/interop.md).
     """
+    from attestkit.cli import summary as vsa
+
+    if summary_file is not None:
+        clashing = _not_with_summary(locals())
+        if clashing:
+            raise UsageError(f"--summary checks a verification summary; it does not take {', '.join(clashing)}")
+        instant = parse_instant(now) if now is not None else utc_now()
+        return vsa.check_summary_command(
+            summary_file, summary_keys, receipts, policy_names, policy_files, verifier_id, instant, as_json
+        )
+    if summary_keys:
+        raise UsageError("--summary-key is for --summary FILE")
+    if summary_out is None and summary_key_file is not None:
+        raise UsageError("--key signs the summary: it needs --summary-out FILE")
     remote = remote_from(remote_kwargs)
+    if summary_out is not None and remote.wanted:
+        raise UsageError("--summary-out covers receipt files: fetch the receipt first (attestkit fetch -o FILE)")
     if remote.base_url is not None and remote.execution is None:
         raise UsageError("--base-url needs --execution ID")
     if compare_remote and remote.profile != "attest":
@@ -380,7 +435,8 @@ def verify(
         budget = Budget(seconds=parse_duration(receipt_timeout).total_seconds(), max_bytes=receipt_max_bytes)
     except ValueError as exc:
         raise UsageError(f"--receipt-timeout: {exc}") from None
-    policies = load_policies(policy_names, policy_files, rego_engine, quiet)
+    policy_data: dict[str, bytes] = {}
+    policies = load_policies(policy_names, policy_files, rego_engine, quiet, policy_data)
     options = build_options(
         public_keys,
         trusted_files,
@@ -403,8 +459,6 @@ def verify(
     rows: list[ReportRow] = []
     if fmt == "html" and options.now is None:
         from dataclasses import replace
-
-        from attestkit.core.timeutil import utc_now
 
         options = replace(options, now=utc_now())  # one instant for the whole report (it is shown)
     buffered: list[str] | None = [] if output_file is not None else None
@@ -446,16 +500,19 @@ def verify(
     from attestkit.cli.progress import Progress
     from attestkit.core.verify.bulk import verify_many
 
+    recorder = vsa.SummaryRecorder(artifacts) if summary_out is not None else None
+    items = _inputs(receipts, jsonl) if recorder is None else recorder.wrap(_inputs(receipts, jsonl))
+    started = options.now or utc_now()
     with Progress("verifying", quiet=fmt != "text", unit="receipts") as progress:
         if dask_address is not None:
             from attestkit.adapters.dask_verify import connect, verify_on_dask
 
             with connect(dask_address) as client:
-                for outcome in verify_on_dask(client, _inputs(receipts, jsonl), options, render=render, budget=budget):
+                for outcome in verify_on_dask(client, items, options, render=render, budget=budget):
                     report(outcome)
                     progress(1)
         else:
-            for outcome in verify_many(_inputs(receipts, jsonl), options, jobs=workers, render=render, budget=budget):
+            for outcome in verify_many(items, options, jobs=workers, render=render, budget=budget):
                 report(outcome)
                 progress(1)
     if collect:
@@ -475,5 +532,14 @@ def verify(
         summary = f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['errors']} errors"
         print(summary, file=sys.stderr if fmt != "text" or output_file else sys.stdout)
     if counts["errors"]:
+        if summary_out is not None:
+            warn(f"no summary written to {summary_out}: some receipts could not be checked")
         return 2
+    if recorder is not None and summary_out is not None:
+        refs = vsa.policy_refs(policy_names, policy_files, policy_data)
+        passed = not counts["invalid"]
+        vsa.write_summary(
+            summary_out, recorder, refs, passed=passed, key_file=summary_key_file, verifier_id=verifier_id, now=started
+        )
     return 1 if counts["invalid"] else 0
+

@@ -28,6 +28,7 @@ from attestkit.core.intoto.statement import (
     subject_list,
     subject_problem,
 )
+from attestkit.core.intoto.vsa import VSA_TYPE
 from attestkit.core.receipt.reader import Receipt, parse_document, receipt_from_mapping
 from attestkit.errors import InvalidError, MalformedReceiptError, UsageError
 
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://attestkit.dev/receipt/v1"
-VSA_TYPE = "https://slsa.dev/verification_summary/v1"
 FORMATS = ("in-toto", "slsa-provenance", "test-result")
 MAX_SIGNATURES = 8  # entries in an envelope's `signatures`; envelopes carry one to a few
 MAX_VERIFICATIONS = 16  # Ed25519 checks over the PAE per envelope, however many keys are trusted

@@ -46,13 +46,13 @@ _LAZY: dict[str, str] = {
     "sign_receipt": "attestkit.core.receipt.signing",
     "verify_receipt": "attestkit.core.verify.verifier",
     "VerifyOptions": "attestkit.core.verify.verifier",
-    "Verifier": "attestkit.core.verify.verifier",
+    "Verifier": "attestkit.core.verify.api",
     "verify_with_options": "attestkit.core.verify.verifier",
     "VerificationResult": "attestkit.core.verify.result",
     "Check": "attestkit.core.verify.result",
     "TrustStore": "attestkit.core.trust.store",
     "TrustedKey": "attestkit.core.trust.store",
-    "parse_trusted_keys": "attestkit.core.trust.store",
+    "parse_trusted_keys": "attestkit.core.trust.keyring",
     "Policy": "attestkit.core.policy.base",
     "PolicyContext": "attestkit.core.policy.base",
     "Violation": "attestkit.core.policy.base",
@@ -160,9 +160,11 @@ if TYPE_CHECKING:
     from attestkit.core.policy.loader import load_policy_text
     from attestkit.core.receipt.reader import Receipt, parse_receipt, receipt_from_mapping
     from attestkit.core.receipt.signing import sign_receipt
-    from attestkit.core.trust.store import TrustedKey, TrustStore, parse_trusted_keys
+    from attestkit.core.trust.keyring import parse_trusted_keys
+    from attestkit.core.trust.store import TrustedKey, TrustStore
+    from attestkit.core.verify.api import Verifier
     from attestkit.core.verify.result import Check, VerificationResult
-    from attestkit.core.verify.verifier import Verifier, VerifyOptions, verify_receipt, verify_with_options
+    from attestkit.core.verify.verifier import VerifyOptions, verify_receipt, verify_with_options
     from attestkit.core.webhooks import (
         ExecutionCompleted,
         ExecutionFailed,

@@ -16,8 +16,7 @@ from attestkit.core.produce.pipeline import parse_pipeline
 from attestkit.core.receipt.reader import parse_receipt
 from attestkit.core.timeutil import format_rfc3339, parse_duration, parse_instant, parse_rfc3339
 from attestkit.core.trust.delegation import parse_delegation
-from attestkit.core.trust.keyring import parse_keyring
-from attestkit.core.trust.store import parse_trusted_keys
+from attestkit.core.trust.keyring import parse_keyring, parse_trusted_keys
 from attestkit.core.verify.verifier import verify_receipt
 from attestkit.core.webhooks import verify_webhook
 from attestkit.errors import AttestkitError

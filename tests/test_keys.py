@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attestkit.adapters.files import load_private_key_file, load_public_key, write_keypair
 from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
-from attestkit.core.trust.store import parse_trusted_keys
+from attestkit.core.trust.keyring import parse_trusted_keys
 from attestkit.errors import InputFileError, KeyFormatError, KeyPermissionError, TrustStoreError
 
 # Encodings of small-order points (the identity and points of order 2, 4, 8).

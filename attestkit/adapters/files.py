@@ -15,7 +15,8 @@ from typing import Any, BinaryIO
 
 from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
-from attestkit.core.trust.store import TrustStore, parse_trusted_keys
+from attestkit.core.trust.keyring import parse_trusted_keys
+from attestkit.core.trust.store import TrustStore
 from attestkit.errors import (
     AttestkitError,
     InputFileError,

@@ -36,6 +36,8 @@ from attestkit.core.trust.store import (
     KeyRevocation,
     TrustedKey,
     TrustStore,
+    looks_like_keyring,
+    parse_key_list,
     revocation_strength,
     weakens,
 )
@@ -361,6 +363,16 @@ def key_status(entry: TrustedKey, now: datetime) -> str:
     return "active"
 
 
+
+def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
+    """Parse a trusted-keys file: keys one per line, PEM blocks, or a keyring document.
+
+    Any entry that is not a valid key (including a small-order key) makes the whole file
+    unusable: :class:`TrustStoreError` names the file and the line.
+    """
+    return parse_keyring(text, source) if looks_like_keyring(text) else parse_key_list(text, source)
+
+
 __all__ = [
     "REVOCATION_REASONS",
     "ROLES",
@@ -370,6 +382,7 @@ __all__ = [
     "keyring_from_document",
     "load_keyring_document",
     "parse_keyring",
+    "parse_trusted_keys",
     "revoke_key",
     "rotate_key",
 ]

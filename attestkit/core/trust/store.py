@@ -229,19 +229,21 @@ class TrustStore:
         )
 
 
-def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
-    """Parse a trusted-keys file: keys one per line, PEM blocks, or a keyring document.
+def looks_like_keyring(text: str) -> bool:
+    """Whether a trusted-keys file is a keyring document rather than a list of keys."""
+    first = next((line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")), "")
+    return first.startswith(("keys:", "version:", "delegations:", "{"))
+
+
+def parse_key_list(text: str, source: str = "<trusted keys>") -> TrustStore:
+    """Parse a list of trusted keys: one per line, or PEM blocks (keyring documents are
+    :func:`attestkit.core.trust.keyring.parse_trusted_keys`'s business).
 
     Any entry that is not a valid key (including a small-order key) makes the whole file
     unusable: :class:`TrustStoreError` names the file and the line.
     """
     # One notion of "line" throughout (str.splitlines would also split on \r, \x0b, \u2028...).
     lines = text.split("\n")
-    first = next((line for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
-    if first.startswith(("keys:", "version:", "delegations:", "{")):
-        from attestkit.core.trust.keyring import parse_keyring
-
-        return parse_keyring(text, source)
     entries: list[TrustedKey] = []
     consumed = [False] * len(lines)
     for block in _PEM_BLOCK.finditer(text):
@@ -277,8 +279,9 @@ __all__ = [
     "TrustStore",
     "TrustedKey",
     "is_revoked",
+    "looks_like_keyring",
     "merge_entries",
-    "parse_trusted_keys",
+    "parse_key_list",
     "revocation_strength",
     "strongest_revocation",
     "weakens",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -416,50 +416,9 @@ def verify_receipt(
 
 
 
-class Verifier:
-    """The library's front door: configure once, then verify one receipt or many::
-
-        verifier = Verifier(VerifyOptions(trusted=TrustStore.of([public_key])))
-        if not verifier.verify(receipt_bytes).valid: ...
-    """
-
-    def __init__(self, options: VerifyOptions) -> None:
-        if not isinstance(options, VerifyOptions):
-            raise UsageError(f"Verifier needs VerifyOptions, not {type(options).__name__}")
-        self.options = options
-
-    def __repr__(self) -> str:
-        return f"Verifier(trusted keys={len(self.options.trusted)}, policies={len(self.options.policies)})"
-
-    def verify(
-        self, receipt: Receipt | Mapping[str, Any] | bytes, *, source: str | None = None
-    ) -> R.VerificationResult:
-        """Verify one receipt (a :class:`Receipt`, a parsed mapping, or raw JSON/YAML bytes)."""
-        return verify_with_options(receipt, self.options, source=source)
-
-    def verify_many(
-        self, documents: Iterable[tuple[str, bytes]], *, jobs: int | None = 1
-    ) -> Iterator[R.VerificationResult]:
-        """Verify ``(label, bytes)`` pairs on *jobs* processes (``None``: every core), in input order.
-
-        Each receipt is bounded as in bulk verification (size and time); an invalid or malformed
-        receipt is a result, so one bad receipt never stops the others; a receipt that could not
-        be checked at all raises its error (never skipped).
-        """
-        from attestkit.core.verify.bulk import BulkItem, verify_many
-
-        items = (BulkItem(label, data) for label, data in documents)
-        for outcome in verify_many(items, self.options, jobs=jobs):
-            if outcome.error is not None:
-                raise outcome.error
-            assert outcome.result is not None  # no render function: every outcome keeps its result
-            yield outcome.result
-
-
 __all__ = [
     "DEFAULT_TOLERANCE",
     "HashingError",
-    "Verifier",
     "VerifyOptions",
     "malformed_result",
     "verify_parsed",

@@ -4,7 +4,8 @@ A code appears as ``checks[].code`` in ``verify --json``, as the second half of 
 id (``<check>/<code>``), in JUnit and GitHub output, and as ``AttestkitError.code`` on every
 exception. Codes are stable: a new one needs an entry here (a test compares this table with
 every code in the source), and ``docs/codes.md`` is generated from it
-(``python docs/gen_codes.py``).
+(``python docs/gen_codes.py``, which also adds new codes to the pinned list
+``tests/golden/codes.txt``; a code removed from here fails the test).
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("export-no-subject", "error", "the receipt records nothing to name as a subject", "record outputs"),
     ("export-no-tests", "error", "a test-result export needs a test attestation", "record a JUnit report"),
     ("export-unverified", "error", "export refused: the receipt does not verify", "verify it first"),
+    ("no-receipt", "format", "a cluster row carries no receipt bytes", "check the input table's receipt column"),
     ("dask-scheduler", "error", "the Dask scheduler cannot be reached", "check the scheduler address"),
     ("graphviz", "error", "Graphviz failed to render", "read the message"),
     ("graphviz-missing", "error", "Graphviz `dot` is not installed", "install graphviz, or use --format dot"),

@@ -1,7 +1,12 @@
-"""Regenerate docs/codes.md from attestkit/codes.py: ``python docs/gen_codes.py``."""
+"""Regenerate docs/codes.md from attestkit/codes.py, and add new codes to the pinned list
+tests/golden/codes.txt (never removing one: codes are stable): ``python docs/gen_codes.py``."""
 
 from pathlib import Path
 
-from attestkit.codes import codes_markdown
+from attestkit.codes import REGISTRY, codes_markdown
 
-Path(__file__).with_name("codes.md").write_text(codes_markdown(), encoding="utf-8")
+root = Path(__file__).resolve().parent.parent
+(root / "docs" / "codes.md").write_text(codes_markdown(), encoding="utf-8")
+golden = root / "tests" / "golden" / "codes.txt"
+pinned = set(golden.read_text(encoding="utf-8").split()) if golden.exists() else set()
+golden.write_text("\n".join(sorted(pinned | set(REGISTRY))) + "\n", encoding="utf-8")

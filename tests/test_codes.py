@@ -12,7 +12,7 @@ from attestkit.codes import REGISTRY, codes_markdown
 
 ROOT = Path(attestkit.__file__).parent
 GOLDEN = Path(__file__).parent / "golden" / "codes.txt"
-HOW = "add it to attestkit/codes.py, then run `python docs/gen_codes.py` and update tests/golden/codes.txt"
+HOW = "add it to attestkit/codes.py, then run `python docs/gen_codes.py`"
 
 # Constructors whose code is positional: the index of the code argument.
 POSITIONAL = {"Check": 2, "TrustDecision": 1, "SignatureOutcome": 1, "ArtifactFinding": 1, "Transparency": 1}

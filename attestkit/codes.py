@@ -55,6 +55,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("non-finite", "format", "NaN or an infinity", "JSON has no such numbers"),
     ("non-string-key", "format", "an object key that is not a string", "JSON keys are strings"),
     ("dsse", "format", "a DSSE envelope or in-toto statement is malformed", "re-create it with `attestkit export`"),
+    ("vsa", "format", "a verification summary (SLSA VSA) is malformed, unsigned by the verifier, or does not cover the receipt", "re-run the gate that wrote it"),
     ("dsse-signatures", "format", "a DSSE envelope has too many signatures", "at most 8 signatures per envelope"),
     # ---- signature
     ("bad-signature", "signature", "the Ed25519 signature does not verify: the receipt changed after signing", "do not deploy; re-run the pipeline"),

@@ -77,27 +77,35 @@ class _Running:
 
     def terminate(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM every step's process group, then SIGKILL whatever is left after *grace* seconds."""
-        # Each step runs in its own process group: signal the group, so that grandchildren
-        # (a shell's `sleep`, a build's compilers) stop too and release the output pipe.
         with self.lock:
             self.stopping = True
             processes = list(self.processes)
-        for process in processes:
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for process in processes:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        # Also after the leader exited: a grandchild that ignored SIGTERM is still in the group.
-        for process in processes:
-            _signal_group(process, signal.SIGKILL)
-        for process in processes:
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
-                pass
+        stop_process_groups(processes, grace)
+
+
+def stop_process_groups(processes: Sequence[subprocess.Popen[bytes]], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM each process's group, wait up to *grace* seconds, then SIGKILL the groups.
+
+    Each step runs in its own process group: signalling the group stops grandchildren too (a
+    shell's ``sleep``, a build's compilers), so nothing keeps running or holds the output pipe.
+    The SIGKILL goes to every group even when its leader exited: a grandchild that ignored
+    SIGTERM is still in it.
+    """
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for process in processes:
+        _signal_group(process, signal.SIGKILL)
+    for process in processes:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
+            pass
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
@@ -181,6 +189,10 @@ def run_command(
             _pump(process.stdout, output, tag, tail, lock)
             side.join()
         return process.wait()
+    except BaseException:
+        if running is not None:  # interrupted (e.g. KeyboardInterrupt): the step stops with us
+            stop_process_groups([process])
+        raise
     finally:
         if running is not None:
             running.discard(process)

@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := vectors/demo
 
-.PHONY: demo test clean vectors bench
+.PHONY: demo test clean vectors bench wheelhouse
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,11 +42,21 @@ demo: $(VENV)/.runtime
 # pytest then runs in a network namespace with only loopback up (.ci/offline).
 OPA_ORACLE := ../shared/tools/opa-oracle
 
-test: $(VENV)/.test
+# tests/test_action.py installs the action's checkout into a fresh venv, offline: the wheels it
+# needs (attestkit's dependencies and its build backend) are fetched here, before the cut.
+WHEELHOUSE := $(VENV)/wheelhouse
+$(WHEELHOUSE)/.done: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip download -q -d $(WHEELHOUSE) . 'setuptools>=77'
+	touch $@
+
+wheelhouse: $(WHEELHOUSE)/.done
+
+test: $(VENV)/.test $(WHEELHOUSE)/.done
 	$(BIN)/ruff check attestkit tests vectors benchmarks docs
 	$(BIN)/mypy --strict attestkit
 	@if [ -f $(OPA_ORACLE) ] && [ -z "$$ATTESTKIT_OPA_ORACLE" ]; then \
 	  ATTESTKIT_OPA_ORACLE="$$(bash $(OPA_ORACLE))"; export ATTESTKIT_OPA_ORACLE; fi; \
+	  export ATTESTKIT_WHEELHOUSE="$(abspath $(WHEELHOUSE))"; \
 	  echo "bash .ci/offline $(BIN)/python -m pytest"; bash .ci/offline $(BIN)/python -m pytest
 
 vectors: $(VENV)/.test

@@ -1,0 +1,272 @@
+"""The composite GitHub Action, run as GitHub runs it: action.yml parsed, each `run:` step in bash.
+
+Each step gets its `env:` (expressions evaluated from the inputs, ``github.action_path`` and
+earlier steps' outputs), fresh ``GITHUB_OUTPUT`` and ``GITHUB_STEP_SUMMARY`` files, and
+``RUNNER_TEMP``/``GITHUB_WORKSPACE``; a failing step stops the action. The install step really
+creates a venv and pip-installs the action's checkout, offline, from the wheelhouse the
+Makefile fills before the network is cut.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from attestkit.core.receipt.signing import sign_receipt
+from tests.conftest import IN_CI, ROOT, make_receipt, write_json
+from tests.scale_corpus import TRUSTED, build_corpus
+
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+EXPRESSION = re.compile(r"\$\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
+WHEELHOUSE = Path(os.environ.get("ATTESTKIT_WHEELHOUSE", ROOT / ".venv" / "wheelhouse"))
+
+
+def _wheelhouse() -> Path:
+    if not any(WHEELHOUSE.glob("setuptools-*.whl")):
+        pytest.skip(f"no wheelhouse at {WHEELHOUSE}: `make wheelhouse` fills it (make test does)")
+    return WHEELHOUSE
+
+
+@dataclass
+class ActionRun:
+    code: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+    summary: str
+    steps_run: list[str] = field(default_factory=list)
+
+    def annotations(self, kind: str = "error") -> list[str]:
+        return [line for line in self.stdout.splitlines() if line.startswith(f"::{kind} ")]
+
+
+def _parse_output_file(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT syntax: ``name=value`` lines and ``name<<DELIM`` ... ``DELIM`` blocks."""
+    values: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            body = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                body.append(inner)
+            values[name] = "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
+def _evaluate(text: str, contexts: dict[str, Any]) -> str:
+    def lookup(match: re.Match[str]) -> str:
+        value: Any = contexts
+        for part in match.group(1).split("."):
+            assert isinstance(value, dict) and part in value, f"unknown expression {match.group(0)} in action.yml"
+            value = value[part]
+        return str(value)
+
+    return EXPRESSION.sub(lookup, text)
+
+
+def run_action(action_path: Path, workspace: Path, runner_temp: Path, inputs: dict[str, str]) -> ActionRun:
+    """Run action.yml's steps as a runner would; returns exit code, logs, outputs, step summary."""
+    declared = ACTION["inputs"]
+    assert set(inputs) <= set(declared), set(inputs) - set(declared)
+    for name, meta in declared.items():
+        assert not meta.get("required") or name in inputs, f"required input {name} missing"
+    contexts: dict[str, Any] = {
+        "inputs": {name: inputs.get(name, str(meta.get("default", ""))) for name, meta in declared.items()},
+        "github": {"action_path": str(action_path), "workspace": str(workspace)},
+        "steps": {},
+    }
+    summary = runner_temp / "step_summary.md"
+    summary.write_text("")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_", "ATTESTKIT_"))}
+    base.update(
+        RUNNER_TEMP=str(runner_temp),
+        GITHUB_WORKSPACE=str(workspace),
+        GITHUB_ACTIONS="true",
+        GITHUB_STEP_SUMMARY=str(summary),
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(_wheelhouse()),
+    )
+    stdout, stderr, run = [], [], ActionRun(0, "", "", {}, "")
+    for number, step in enumerate(ACTION["runs"]["steps"]):
+        script = step["run"]
+        assert "${{" not in script, f"step {step.get('name')}: an expression inside run: (inputs go through env:)"
+        assert step["shell"] == "bash"
+        env = dict(base)
+        env.update({k: _evaluate(str(v), contexts) for k, v in step.get("env", {}).items()})
+        output_file = runner_temp / f"output_{number}"
+        output_file.write_text("")
+        env["GITHUB_OUTPUT"] = str(output_file)
+        script_file = runner_temp / f"step_{number}.sh"
+        script_file.write_text(script)
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
+            cwd=workspace, env=env, capture_output=True, text=True, timeout=600,
+        )
+        stdout.append(proc.stdout)
+        stderr.append(proc.stderr)
+        run.steps_run.append(step.get("id", step["name"]))
+        contexts["steps"][step.get("id", f"step{number}")] = {"outputs": _parse_output_file(output_file.read_text())}
+        if proc.returncode != 0:
+            run.code = proc.returncode
+            break
+    contexts["steps"].setdefault("verify", {"outputs": {}})
+    outputs = {}
+    for name, meta in ACTION["outputs"].items():
+        try:
+            outputs[name] = _evaluate(meta["value"], contexts)
+        except AssertionError:
+            outputs[name] = ""  # a step that never set it: GitHub gives the empty string
+    run.stdout, run.stderr, run.outputs, run.summary = "".join(stdout), "".join(stderr), outputs, summary.read_text()
+    return run
+
+
+@pytest.fixture(scope="module")
+def action_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The action's checkout, as GitHub clones it (the tracked and new files of this repository)."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode().split("\0")
+    target = tmp_path_factory.mktemp("action") / "attestkit"
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def runner_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runner_temp")
+
+
+def _passing_workspace(root: Path) -> Path:
+    corpus = build_corpus(root / "corpus", rounds=1)
+    workspace = root / "repo"
+    (workspace / "receipts" / "release").mkdir(parents=True)
+    shutil.copytree(corpus.artifacts, workspace / "out")
+    shutil.copy(corpus.keyring, workspace / "keyring.yaml")
+    shutil.copy(corpus.paths[0], workspace / "receipts" / "release" / "build.json")
+    return workspace
+
+
+def test_passing_receipt(action_path: Path, runner_temp: Path, tmp_path: Path) -> None:
+    workspace = _passing_workspace(tmp_path)
+    run = run_action(action_path, workspace, runner_temp, {
+        "receipts": "receipts/**/*.json", "keyring": "keyring.yaml", "policies": "steps-succeeded, require-tests",
+        "artifacts": "out", "sarif-file": "attestkit.sarif",
+    })
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.steps_run == ["install", "verify"]
+    assert run.outputs["valid"] == "true" and run.outputs["exit-code"] == "0"
+    assert (run.outputs["total"], run.outputs["valid-count"], run.outputs["invalid-count"], run.outputs["error-count"]) == ("1", "1", "0", "0")
+    assert run.annotations() == []
+    assert "1 of 1 passed" in run.summary and "✅ valid" in run.summary
+    report = [json.loads(line) for line in Path(run.outputs["report"]).read_text().splitlines()]
+    assert [r["valid"] for r in report] == [True] and report[0]["chain_of_trust"] == "verified"
+    sarif = json.loads((workspace / "attestkit.sarif").read_text())
+    assert sarif["runs"][0]["results"] == [] and run.outputs["sarif"] == "attestkit.sarif"
+
+
+def test_failing_receipts_annotate_and_fail(action_path: Path, runner_temp: Path, tmp_path: Path) -> None:
+    corpus = build_corpus(tmp_path, rounds=1)
+    run = run_action(action_path, tmp_path, runner_temp, {
+        "receipts": "receipts", "keyring": "keyring.yaml", "policies": "steps-succeeded", "artifacts": "artifacts",
+        "report-format": "junit", "sarif-file": "out/attestkit.sarif",
+    })
+    assert run.code == 1, run.stdout + run.stderr
+    assert run.outputs["valid"] == "false" and run.outputs["exit-code"] == "1"
+    assert (run.outputs["total"], run.outputs["valid-count"], run.outputs["invalid-count"]) == ("7", "1", "6")
+    errors = run.annotations()
+    tampered = next(Path(p).name for p in corpus.paths if "bad-signature" in p)
+    assert any(f"file=receipts/{tampered}" in e and "title=attestkit signature%3A bad-signature" in e for e in errors), errors
+    assert any("title=attestkit trust%3A revoked" in e for e in errors)
+    assert any(e.startswith("::error file=dist/app.bin,title=attestkit artifacts%3A digest-mismatch") for e in errors), errors
+    assert errors[-1].startswith("::error title=attestkit::receipt verification failed (exit 1)")
+    assert "1 of 7 passed" in run.summary and run.summary.count("❌ invalid") == 6
+    assert run.outputs["report"].endswith(".junit") and "<testsuites" in Path(run.outputs["report"]).read_text()
+    sarif = json.loads((tmp_path / "out" / "attestkit.sarif").read_text())
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {"signature/bad-signature", "trust/revoked"}
+
+
+def test_fail_on_invalid_false_keeps_the_step_green(action_path: Path, runner_temp: Path, tmp_path: Path) -> None:
+    build_corpus(tmp_path, rounds=1)
+    run = run_action(action_path, tmp_path, runner_temp, {
+        "receipts": "receipts/*-bad-signature.json", "keyring": "keyring.yaml", "fail-on-invalid": "false",
+    })
+    assert run.code == 0 and run.outputs["valid"] == "false" and run.outputs["exit-code"] == "1"
+    assert len(run.annotations()) >= 1
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"receipts": "nothing/*.json", "keyring": "keyring.yaml"}, "receipts: no file matches nothing/*.json"),
+        ({"receipts": "receipt.json", "keyring": "missing.yaml"}, "attestkit verify could not run (exit 2)"),
+        ({"receipts": "receipt.json", "keyring": "keyring.yaml", "report-format": "html5"}, "report-format must be"),
+        ({"receipts": "receipt.json", "keyring": "keyring.yaml", "check-inputs": "yes"}, "check-inputs must be true or false"),
+    ],
+)
+def test_unusable_inputs_exit_2(action_path: Path, runner_temp: Path, tmp_path: Path, inputs: dict[str, str], message: str) -> None:
+    (tmp_path / "keyring.yaml").write_text(f"version: 1\nkeys:\n  - public_key: {TRUSTED.public_key.text}\n")
+    write_json(tmp_path / "receipt.json", sign_receipt(make_receipt(), TRUSTED))
+    run = run_action(action_path, tmp_path, runner_temp, inputs)
+    assert run.code == 2, run.stdout + run.stderr
+    assert run.outputs["valid"] == "false" and run.outputs["exit-code"] == "2"
+    assert any(message in line for line in run.annotations()), run.stdout
+
+
+def test_inputs_never_expand_inside_scripts() -> None:
+    for step in ACTION["runs"]["steps"]:
+        assert "${{" not in step["run"]
+        for value in step.get("env", {}).values():
+            assert EXPRESSION.fullmatch(str(value)), value
+
+
+def _zizmor(*paths: Path) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("zizmor", path=str(Path(os.sys.executable).parent))  # type: ignore[attr-defined]
+    if exe is None:
+        if IN_CI:
+            pytest.fail("zizmor is not installed (the test extra installs it)")
+        pytest.skip("zizmor not installed")
+    return subprocess.run([exe, "--offline", "--no-progress", *map(str, paths)], capture_output=True, text=True, timeout=120)
+
+
+def test_zizmor_finds_nothing_in_the_action() -> None:
+    result = _zizmor(ROOT / "action.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def ci_doc_workflows() -> list[str]:
+    """The GitHub workflow examples of docs/ci.md (YAML blocks with ``jobs:`` and ``runs-on:``)."""
+    text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    return [b for b in blocks if "runs-on:" in b]
+
+
+def test_zizmor_finds_nothing_in_the_docs_workflows(tmp_path: Path) -> None:
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    blocks = ci_doc_workflows()
+    assert len(blocks) >= 2
+    for number, block in enumerate(blocks):
+        document = yaml.safe_load(block)
+        assert "jobs" in document and True in document, block[:200]  # YAML 1.1 reads the key `on` as True
+        (workflows / f"example{number}.yml").write_text(block)
+    result = _zizmor(workflows)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -45,7 +45,12 @@ class FakeTime:
     def client(self, **kwargs: Any) -> Any:
         from attestkit.adapters.http import HttpClient
 
+        kwargs.setdefault("jitter", self.jitter)
         return HttpClient(sleep=self.sleep, clock=self.time, monotonic=self.monotonic, **kwargs)
+
+    def jitter(self, low: float, high: float) -> float:
+        """Deterministic jitter: always the top of the range, so schedules are exact."""
+        return high
 
 
 @dataclass

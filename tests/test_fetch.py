@@ -131,7 +131,7 @@ def test_server_errors_retried_then_give_up(key: PrivateKey) -> None:
     fake = FakeTime()
     with serve({PATH: [Reply(500, b"oops"), Reply(503, b""), Reply(200, _envelope(receipt))]}) as server:
         assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client()) == receipt
-    assert len(fake.slept) == 2 and 0.5 <= fake.slept[0] <= 0.75 and 1.0 <= fake.slept[1] <= 1.5  # backoff, jitter
+    assert fake.slept == [0.75, 1.5]  # backoff 0.5 s then 1 s, each plus the (injected) top jitter of half
     with serve(
         {PATH: [Reply(502, {"error": {"code": "BAD_GATEWAY", "message": "down", "request_id": "r9"}})]}
     ) as server:

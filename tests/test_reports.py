@@ -104,6 +104,39 @@ def test_colours_only_on_a_terminal(
     good, _, _ = receipts
     piped = cli("verify", str(good), "--public-key", key.public_key.text, "--now", NOW)
     assert "\033[" not in piped.out and piped.out.startswith("VALID")
+    args = ["verify", str(good), "--public-key", key.public_key.text, "--now", NOW]
+    on_terminal = _on_a_terminal(args, {})
+    assert on_terminal.startswith("\033[32;1mVALID\033[0m"), on_terminal  # bold green verdict on a real pty
+    assert "\033[" not in _on_a_terminal(args, {"NO_COLOR": "1"})  # NO_COLOR wins even on a terminal
+
+
+def _on_a_terminal(args: list[str], extra_env: dict[str, str]) -> str:
+    """Run the CLI with stdout on a real pseudo-terminal and return what it wrote there."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | extra_env
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "attestkit", *args], stdout=follower, stderr=subprocess.PIPE, env=env, timeout=60
+        )
+    finally:
+        os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the terminal's other side is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.returncode == 0, proc.stderr
+    return b"".join(chunks).decode().replace("\r\n", "\n")
 
 
 def test_hash_check_and_policy_check_formats(cli: Callable[..., CliResult], tmp_path: Path) -> None:

@@ -293,7 +293,8 @@ class HttpClient:
     """Requests with the transport rules applied.
 
     ``clock`` is wall time (for ``Retry-After`` dates and ``X-RateLimit-Reset``); ``monotonic``
-    measures the deadlines; ``sleep`` waits between attempts. Tests inject all three.
+    measures the deadlines; ``sleep`` waits between attempts; ``jitter(low, high)`` spreads
+    backoffs. Tests inject all four, so a retry schedule is exact and nothing really sleeps.
     """
 
     transport: Transport = field(default_factory=StdlibTransport)
@@ -307,6 +308,7 @@ class HttpClient:
     request_deadline: float = DEFAULT_REQUEST_DEADLINE
     deadline: float | None = None  # on the monotonic clock: nothing runs after it
     monotonic: Callable[[], float] = time.monotonic
+    jitter: Callable[[float, float], float] = random.uniform
 
     def remaining(self) -> float | None:
         """Seconds left before :attr:`deadline` (None when there is none)."""
@@ -379,7 +381,7 @@ class HttpClient:
 
     def _backoff(self, attempt: int) -> float:
         base: float = self.backoff_base * (2 ** (attempt - 1))
-        return base + random.uniform(0, base / 2)  # noqa: S311 - jitter, not cryptography
+        return base + self.jitter(0, base / 2)
 
 
 __all__ = [

@@ -1,6 +1,7 @@
 # Two commands for a newcomer:
 #   make demo   - create .venv, install attestkit, verify the bundled demo receipt,
-#                 then generate a key, sign and verify, and show a tampered copy failing
+#                 then generate a key, sign and verify, and show a tampered copy failing;
+#                 writes demo-out/report.html (HTML audit report) and demo-out/trust.dot
 #   make test   - create .venv, install attestkit[test], run ruff, mypy --strict, pytest
 PYTHON ?= python3
 VENV ?= .venv
@@ -37,6 +38,14 @@ demo: $(VENV)/.runtime
 	  code=$$?; if [ $$code -eq 1 ]; then echo "tampered receipt rejected (exit 1), as it must be"; else echo "unexpected exit $$code"; exit 1; fi
 	@echo "== 4. load the example policies (Rego is evaluated by the embedded engine, installed with attestkit)"
 	$(BIN)/attestkit policy check docs/examples/*.rego docs/examples/*.yaml
+	@echo "== 5. an HTML audit report of all three receipts, and the trust graph (see docs/audit.md)"
+	$(BIN)/attestkit keys trust $(DEMO)/demo.pub --keyring demo-out/ring.yaml --identity demo-ci@example.com --not-before 2026-01-01T00:00:00Z
+	$(BIN)/attestkit keys trust demo-out/attestkit.pub --keyring demo-out/ring.yaml --identity demo-ci@example.com
+	@$(BIN)/attestkit verify $(DEMO)/receipt.json demo-out/receipt.json demo-out/tampered.json \
+	  --trusted-keys-file demo-out/ring.yaml --artifacts $(DEMO)/artifacts --policy steps-succeeded \
+	  --format html -o demo-out/report.html; \
+	  code=$$?; if [ $$code -eq 1 ]; then echo "wrote demo-out/report.html (2 valid, 1 invalid): open it in a browser"; else echo "unexpected exit $$code"; exit 1; fi
+	$(BIN)/attestkit keys graph --keyring demo-out/ring.yaml --receipt $(DEMO)/receipt.json --receipt demo-out/receipt.json -o demo-out/trust.dot
 
 # The OPA oracle (test-only, from the package registry) is fetched before the network is cut;
 # pytest then runs in a network namespace with only loopback up (.ci/offline).

@@ -119,7 +119,8 @@ def test_rotation_walkthrough_graph(cli: Callable[..., CliResult], tmp_path: Pat
     result = cli("keys", "graph", "--keyring", "ring.yaml", "--receipt", "old.json", "--receipt", "new.json")
     assert result.code == 0, result.err
     svg = _svg_of(result.out)
-    assert len(_titles(svg, "node")) == 4 and len(_titles(svg, "edge")) == 2
+    assert len(_titles(svg, "node")) == 4 and len(_titles(svg, "edge")) == 3  # two signatures, the rotation
+    assert "superseded by (same identity)" in _texts(svg)
     text = _texts(svg)
     assert "revocation superseded from" in text and text.count("ci-system@company.com") == 2
     assert text.count("valid, chain verified") == 2

@@ -315,7 +315,7 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid var(--line);padding
 .filters{display:flex;gap:16px;align-items:center;flex-wrap:wrap;margin-bottom:8px}.filters input{width:22em}
 .receipts{table-layout:fixed;width:100%}.receipts td,.receipts th{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;height:20px;line-height:20px}
 .receipts th{cursor:pointer;user-select:none;background:#f6f8fa}.receipts th[aria-sort=ascending]::after{content:" \\25B2"}.receipts th[aria-sort=descending]::after{content:" \\25BC"}
-.c-source{width:22%}.c-verdict{width:7%}.c-signer{width:15%}.c-key{width:10%}.c-time{width:13%}.c-failed{width:33%}
+.c-source{width:20%}.c-verdict{width:7%}.c-signer{width:14%}.c-key{width:11%}.c-time{width:16%}.c-failed{width:32%}
 .viewport{height:480px;overflow-y:auto;border:1px solid var(--line);position:relative}.spacer{position:relative}
 #rows{position:absolute;left:0;top:0}#rows tr{cursor:pointer}#rows tr:hover{background:#f6f8fa}#rows tr.sel{background:#ddf4ff}
 .v0{color:var(--ok);font-weight:600}.v1{color:var(--bad);font-weight:600}.v2{color:var(--err);font-weight:600}

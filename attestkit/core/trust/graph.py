@@ -26,10 +26,10 @@ from attestkit.core.crypto.keys import key_id_of
 from attestkit.core.textsafe import escape_text
 from attestkit.core.timeutil import format_rfc3339
 from attestkit.core.trust.chain import ROOT_ROLE, ChainLink
-from attestkit.core.trust.store import TrustStore, is_revoked
+from attestkit.core.trust.store import TrustedKey, TrustStore, is_revoked
 
 ROOT, KEY, DELEGATE, REVOKED_ONLY, RECEIPT = "root", "key", "delegate", "revoked", "receipt"
-DELEGATION, RECEIPT_DELEGATION, SIGNED = "delegation", "receipt-delegation", "signed"
+DELEGATION, RECEIPT_DELEGATION, SIGNED, SUCCESSOR = "delegation", "receipt-delegation", "signed", "successor"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Edge:
 
     source: str
     target: str
-    kind: str  # delegation, receipt-delegation, signed
+    kind: str  # delegation, receipt-delegation, signed, successor (a rotation, see _successors)
     lines: tuple[str, ...] = ()
     bad_signature: bool = False
     used_by: tuple[str, ...] = ()  # node ids of the receipts whose chain went through it
@@ -154,6 +154,10 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
             node = nodes[_node_id(revocation.public_key.key_id)]
             nodes[node.id] = Node(node.id, REVOKED_ONLY, node.lines, node.revoked)
 
+    for old, new in _successors(store):
+        edge_key = (_node_id(old.public_key.key_id), _node_id(new.public_key.key_id), SUCCESSOR)
+        assert old.revoked_at is not None
+        edges[edge_key] = Edge(*edge_key, ("superseded by (same identity)", f"overlap until {format_rfc3339(old.revoked_at)}"))
     for index, trace in enumerate(receipts, start=1):
         receipt_id = f"r{index}"
         lines = [trace.source, f"{'valid' if trace.valid else 'not valid'}, chain {trace.chain_of_trust}"]
@@ -180,6 +184,21 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
             edges[edge_key] = Edge(known.source, known.target, known.kind, known.lines, known.bad_signature,
                                    (*known.used_by, receipt_id))  # fmt: skip
     return TrustGraph(tuple(nodes.values()), tuple(edges.values()))
+
+
+def _successors(store: TrustStore) -> list[tuple[TrustedKey, TrustedKey]]:
+    """(old, new) pairs that look like ``keys rotate``: a superseded key and a key with its identity
+    and scopes whose window starts before the old key's revocation. Drawn only, never trusted on."""
+    pairs = []
+    for old in store.keys:
+        if old.revocation_reason != "superseded" or old.revoked_at is None or old.identity is None:
+            continue
+        for new in store.keys:
+            if (new is not old and new.identity == old.identity and new.scopes == old.scopes
+                    and new.not_before is not None and new.not_before <= old.revoked_at
+                    and (old.not_before is None or new.not_before > old.not_before)):  # fmt: skip
+                pairs.append((old, new))
+    return pairs
 
 
 # ---- DOT -------------------------------------------------------------------------------
@@ -229,6 +248,8 @@ def to_dot(graph: TrustGraph, title: str = "attestkit trust graph") -> str:
             attributes.append('style=dotted, arrowhead=odot, label="signed"')
         elif edge.kind == RECEIPT_DELEGATION:
             attributes.append("style=dashed")
+        elif edge.kind == SUCCESSOR:
+            attributes.append('style=dashed, color="#57606a", fontcolor="#57606a", constraint=false')
         if edge.bad_signature:
             attributes.append('color="#cf222e", style=dashed')
         elif edge.used_by:
@@ -268,7 +289,7 @@ def to_mermaid(graph: TrustGraph) -> str:
         label = list(edge.lines)
         if edge.used_by:
             label.append("chain of " + ", ".join(edge.used_by))
-        arrow = "-.->" if edge.kind in (SIGNED, RECEIPT_DELEGATION) or edge.bad_signature else "-->"
+        arrow = "-.->" if edge.kind in (SIGNED, RECEIPT_DELEGATION, SUCCESSOR) or edge.bad_signature else "-->"
         if edge.kind == SIGNED:
             label = ["signed"]
         text = f"|{_mermaid_label(label)}|" if label else ""

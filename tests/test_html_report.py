@@ -312,3 +312,20 @@ def test_report_in_chromium_is_virtualised(browser: Browser, tmp_path: Path) -> 
     assert browser.evaluate("document.getElementById('shown-count').textContent") == "1"
     assert browser.evaluate("document.querySelectorAll('#timeline g.lane').length") == 4
     assert browser.problems() == []
+
+
+def test_timeline_marks_the_rotation_and_the_supersession() -> None:
+    from datetime import timedelta
+
+    from attestkit.core.render.html_report import key_events
+    from attestkit.core.trust.keyring import add_key, empty_keyring, keyring_from_document, rotate_key
+
+    old, new = PrivateKey.from_seed(bytes([5]) * 32), PrivateKey.from_seed(bytes([6]) * 32)
+    when = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    document = add_key(empty_keyring(), old.public_key, identity="ci@company.com", scopes=["project:myapp"])
+    store = keyring_from_document(rotate_key(document, old.public_key.key_id, new.public_key, when, timedelta(days=7)))
+    events = {(e.key_id, e.kind): e for e in key_events(store)}
+    assert events[(old.public_key.key_id, "rotation")].at == when
+    assert new.public_key.key_id in events[(old.public_key.key_id, "rotation")].detail
+    assert events[(old.public_key.key_id, "revoked")].at == when + timedelta(days=7)
+    assert events[(new.public_key.key_id, "not-before")].at == when

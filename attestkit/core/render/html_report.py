@@ -59,7 +59,7 @@ class KeyEvent:
     """A date in a key's life the timeline marks (from the keyring)."""
 
     key_id: str
-    kind: str  # "not-before", "not-after", "revoked", "delegated", "delegation-ends"
+    kind: str  # "not-before", "not-after", "revoked", "rotation", "delegated", "delegation-ends"
     at: datetime
     detail: str = ""
 
@@ -135,6 +135,12 @@ def key_events(store: TrustStore) -> list[KeyEvent]:
         events.append(
             KeyEvent(revocation.public_key.key_id, "revoked", revocation.revoked_at, revocation.reason or "revoked")
         )
+    from attestkit.core.trust.graph import successors
+
+    for old, new in successors(store):  # what `keys rotate` leaves: marked on the old key's lane
+        assert new.not_before is not None
+        detail = f"rotated to {new.public_key.key_id} (same identity)"
+        events.append(KeyEvent(old.public_key.key_id, "rotation", new.not_before, detail))
     for statement in store.delegations:
         from attestkit.core.crypto.keys import key_id_of
 
@@ -292,7 +298,7 @@ _PAGE = """<!DOCTYPE html>
 <div class="detail" id="detail"><p>Select a receipt to see all its checks.</p></div>
 </section>
 <section id="timeline-section"><h2>Timeline by signing key</h2>
-<p class="legend"><span class="sw ok"></span> valid <span class="sw bad"></span> invalid <span class="mk rev"></span> revoked <span class="mk win"></span> window start/end <span class="mk del"></span> delegation</p>
+<p class="legend"><span class="sw ok"></span> valid <span class="sw bad"></span> invalid <span class="mk rev"></span> revoked <span class="mk rot"></span> rotated <span class="mk win"></span> window start/end <span class="mk del"></span> delegation</p>
 <div id="timeline"></div>
 </section>
 <section id="provenance"><h2>Provenance</h2>
@@ -323,7 +329,7 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid var(--line);padding
 .mono,.digest,.command{font-family:monospace}.command{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:8px}
 .digest{overflow-wrap:anywhere}.material td{max-width:60em;overflow-wrap:anywhere}
 .legend .sw,.legend .mk{display:inline-block;width:12px;height:12px;margin:0 2px 0 10px;vertical-align:middle}
-.sw.ok{background:var(--ok)}.sw.bad{background:var(--bad)}.mk{width:3px!important}.mk.rev{background:var(--bad)}.mk.win{background:#0969da}.mk.del{background:#8250df}
+.sw.ok{background:var(--ok)}.sw.bad{background:var(--bad)}.mk{width:3px!important}.mk.rev{background:var(--bad)}.mk.win{background:#0969da}.mk.del{background:#8250df}.mk.rot{background:#bc4c00}
 #timeline svg{width:100%;height:auto;display:block}#timeline text{font-size:11px;font-family:monospace;fill:#1f2328}
 """
 
@@ -526,7 +532,8 @@ _SCRIPT = r"""
         if (bad[b]) { g.appendChild(node("rect", { x: LABEL + b * bw, y: y + LANE - 6 - h, width: Math.max(1, bw - 1), height: h - okH, fill: "#cf222e" }, tip)); }
       }
       events.filter(function (e) { return e[0] === key; }).forEach(function (e) {
-        var colour = e[1] === "revoked" ? "#cf222e" : (e[1] === "delegated" || e[1] === "delegation-ends") ? "#8250df" : "#0969da";
+        var colour = e[1] === "revoked" ? "#cf222e" : e[1] === "rotation" ? "#bc4c00" :
+          (e[1] === "delegated" || e[1] === "delegation-ends") ? "#8250df" : "#0969da";
         var ex = x(Date.parse(e[2]));
         g.appendChild(node("rect", { "class": "event " + e[1], x: ex - 1.5, y: y, width: 3, height: LANE - 4, fill: colour },
                            e[1] + " " + e[2] + (e[3] ? " (" + e[3] + ")" : "")));

@@ -60,7 +60,7 @@ class Edge:
 
     source: str
     target: str
-    kind: str  # delegation, receipt-delegation, signed, successor (a rotation, see _successors)
+    kind: str  # delegation, receipt-delegation, signed, successor (a rotation, see successors)
     lines: tuple[str, ...] = ()
     bad_signature: bool = False
     used_by: tuple[str, ...] = ()  # node ids of the receipts whose chain went through it
@@ -154,7 +154,7 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
             node = nodes[_node_id(revocation.public_key.key_id)]
             nodes[node.id] = Node(node.id, REVOKED_ONLY, node.lines, node.revoked)
 
-    for old, new in _successors(store):
+    for old, new in successors(store):
         edge_key = (_node_id(old.public_key.key_id), _node_id(new.public_key.key_id), SUCCESSOR)
         assert old.revoked_at is not None
         edges[edge_key] = Edge(*edge_key, ("superseded by (same identity)", f"overlap until {format_rfc3339(old.revoked_at)}"))
@@ -186,7 +186,7 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
     return TrustGraph(tuple(nodes.values()), tuple(edges.values()))
 
 
-def _successors(store: TrustStore) -> list[tuple[TrustedKey, TrustedKey]]:
+def successors(store: TrustStore) -> list[tuple[TrustedKey, TrustedKey]]:
     """(old, new) pairs that look like ``keys rotate``: a superseded key and a key with its identity
     and scopes whose window starts before the old key's revocation. Drawn only, never trusted on."""
     pairs = []
@@ -322,6 +322,7 @@ __all__ = [
     "build_graph",
     "dot_string",
     "mermaid_text",
+    "successors",
     "to_dot",
     "to_mermaid",
 ]

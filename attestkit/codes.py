@@ -44,6 +44,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     # ---- strict reading (contract section 2)
     ("malformed", "format", "a receipt breaks a strict reading rule", "re-create it with `attestkit sign`"),
     ("syntax", "format", "a receipt is not valid JSON/YAML", "re-create it with `attestkit sign`"),
+    ("yaml-version", "format", "a YAML receipt declares a %YAML version other than 1.2, whose scalars mean something else", "quote the affected scalars and write %YAML 1.2 (or none), or use JSON"),
     ("encoding", "format", "a receipt is not UTF-8, or has a BOM", "write it as UTF-8 without a BOM"),
     ("duplicate-key", "format", "an object has the same key twice", "remove the duplicate: its meaning is ambiguous"),
     ("type", "format", "a field has the wrong type", "see docs/receipt-format.md"),

@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
-from attestkit.cli.output import error, json_line, out
+from attestkit.cli.output import error, json_line, out, safe
 from attestkit.cli.progress import Progress
 from attestkit.cli.reporting import format_option, output_option
 from attestkit.core.crypto.digest import hash_path, normalize_digest, tree_manifest
 from attestkit.errors import AttestkitError, UsageError
-
-_CHECK_LINE = re.compile(r"(?:blake3:)?([0-9a-fA-F]{64})  (.+)\Z")
 
 
 def _check(listing: str, fmt: str, output_file: str | None) -> int:
     """Re-check `blake3:<hex>  PATH` lines (b3sum's `<hex>  PATH` too); 1 on any mismatch."""
     from attestkit.adapters.files import read_bytes
     from attestkit.cli.reporting import document, emit
+    from attestkit.core.crypto.check_file import parse_check_file
     from attestkit.core.render.ci_reports import Subject
     from attestkit.core.verify.result import Check
 
     text = read_bytes(listing, "check file").decode("utf-8", "replace")
-    entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        match = _CHECK_LINE.match(line)
-        if match is None:
-            raise UsageError(f"{listing}: line {number}: expected 'blake3:<64 hex>  PATH'")
-        entries.append(("blake3:" + match.group(1), match.group(2)))
+    entries = [(entry.digest, entry.path) for entry in parse_check_file(text, listing)]
     subjects = []
     for expected, path in entries:
         try:
@@ -48,7 +38,7 @@ def _check(listing: str, fmt: str, output_file: str | None) -> int:
         subjects.append(Subject(path, (check,), check.passed))
     failures = sum(1 for s in subjects if not s.passed)
     if fmt == "text":
-        emit("".join(s.checks[0].message + "\n" for s in subjects), output_file)
+        emit("".join(safe(s.checks[0].message) + "\n" for s in subjects), output_file)  # a name may hold a newline
     elif fmt == "json":
         emit("".join(json_line(s.checks[0].to_json()) + "\n" for s in subjects), output_file)
     else:

@@ -10,15 +10,31 @@ from attestkit.adapters.files import (
     SIGNING_KEY_ENV,
     load_private_key_env,
     load_private_key_file,
-    read_receipt_file,
+    read_receipt_bytes,
     write_atomic,
 )
 from attestkit.cli.output import warn
 from attestkit.core.produce.resign import plan_signing
-from attestkit.core.receipt.reader import format_for_name
+from attestkit.core.receipt.reader import format_for_name, parse_receipt
 from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.receipt.writer import receipt_to_text
 from attestkit.errors import UsageError
+
+
+def _warn_yaml11(data: bytes, path: str, source: str) -> None:
+    """Warn when a YAML draft holds plain scalars that YAML 1.1 readers read differently."""
+    fmt = format_for_name(path)
+    if fmt == "json" or (fmt is None and data.lstrip(b" \t\r\n")[:1] in (b"{", b"[", b'"', b"")):
+        return
+    from attestkit.core.receipt.yaml_reader import yaml11_differences
+
+    found = yaml11_differences(data.decode("utf-8"), source)
+    if found:
+        shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
+        warn(
+            f"{source}: YAML 1.1 readers (PyYAML safe_load, libyaml tools) read {len(found)} plain scalar(s) "
+            f"differently from attestkit's YAML 1.2 ({shown}): quote them, or sign a JSON receipt"
+        )
 
 
 @click.command()
@@ -47,7 +63,10 @@ def sign(
         if env_key is None:
             raise UsageError(f"no signing key: pass --key KEYFILE or set {SIGNING_KEY_ENV}")
         key = env_key
-    parsed = read_receipt_file(receipt)
+    data = read_receipt_bytes(receipt)
+    source = "<stdin>" if receipt == "-" else receipt
+    parsed = parse_receipt(data, source=source, fmt=format_for_name(receipt))
+    _warn_yaml11(data, receipt, source)
     plan = plan_signing(
         parsed.data,
         key.public_key,

@@ -218,10 +218,12 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
             "private key could not be decoded (corrupt, or wrong passphrase)", code="key-decode"
         ) from None
     except Exception:
-        if stripped.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----") and passphrase:
+        if stripped.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----") and passphrase and not _have_bcrypt():
+            # cryptography derives the key of an encrypted OpenSSH file with bcrypt_pbkdf, from
+            # the optional bcrypt package (ssh-keygen cannot convert an ed25519 key to PKCS#8).
             raise KeyFormatError(
-                "encrypted OpenSSH private keys are not supported; convert with "
-                "`ssh-keygen -p -m PKCS8 -f KEYFILE` or remove the passphrase",
+                "encrypted OpenSSH private keys need the bcrypt package: pip install 'attestkit[bcrypt]' "
+                "(or remove the passphrase: ssh-keygen -p -N '' -f KEYFILE)",
                 code="unsupported-key",
             ) from None
         raise KeyFormatError("private key uses an unsupported algorithm or format") from None
@@ -229,6 +231,15 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
         raise KeyFormatError(f"private key is {type(key).__name__}, not Ed25519")
     seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
     return PrivateKey.from_seed(seed)
+
+
+def _have_bcrypt() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("bcrypt") is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules, or a broken install
+        return False
 
 
 def _load_ignoring_passphrase(data: bytes) -> object:

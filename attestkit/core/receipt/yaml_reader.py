@@ -1,7 +1,11 @@
-"""Strict YAML reading: one document, core-schema scalars, plain data only.
+"""Strict YAML reading: one document, YAML 1.2 core-schema scalars, plain data only.
 
 Built from the parser's event stream rather than a loader so that anchors, aliases, tags,
-merge keys, duplicate keys and non-string keys can be refused with a line number.
+merge keys, duplicate keys and non-string keys can be refused with a line number. A
+``%YAML`` directive other than 1.2 is refused: it says the plain scalars mean what YAML 1.1
+(or another version) says, which is not how they are read here.
+:func:`yaml11_differences` finds the plain scalars a YAML 1.1 reader (PyYAML's ``safe_load``,
+Ruby's Psych, libyaml-based tools) would read differently, for ``sign`` to warn about.
 Imported only when a YAML receipt or rule file is read.
 """
 
@@ -65,6 +69,17 @@ def _resolve_plain(value: str, source: str, line: int) -> Any:
     return value
 
 
+def _version_error(version: str, source: str, where: str) -> MalformedReceiptError:
+    return MalformedReceiptError(
+        f"%YAML {version} directive: attestkit reads YAML 1.2 (core schema), where plain scalars such as "
+        f"08, 012, 0o22, 12e4, 1_000, yes/no/on/off mean something other than in YAML {version}; re-encode it: "
+        "quote those scalars and write %YAML 1.2 (or no directive), or convert the receipt to JSON",
+        source=source,
+        where=where,
+        code="yaml-version",
+    )
+
+
 def _fail(message: str, source: str, event: Any, code: str) -> MalformedReceiptError:
     mark = getattr(event, "start_mark", None)
     line = mark.line + 1 if mark is not None else 0
@@ -86,6 +101,10 @@ def parse_yaml_text(text: str, source: str) -> Any:
                 documents += 1
                 if documents > 1:
                     raise _fail("more than one YAML document", source, event, "yaml-documents")
+                version = getattr(event, "version", None)
+                if version is not None and tuple(version) != (1, 2):
+                    line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                    raise _version_error(".".join(str(v) for v in version), source, f"line {line}")
                 continue
             if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 if event.anchor is not None:
@@ -137,6 +156,9 @@ def parse_yaml_text(text: str, source: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "syntax error"
+        if "incompatible YAML document" in problem:
+            found = re.search(r"%YAML\s+(\S+)", text)
+            raise _version_error(found.group(1)[:16] if found else "other than 1.2", source, where) from None
         raise MalformedReceiptError(f"invalid YAML: {problem}", source=source, where=where, code="syntax") from None
     except yaml.YAMLError as exc:
         raise MalformedReceiptError(f"invalid YAML: {type(exc).__name__}", source=source, code="syntax") from None
@@ -145,6 +167,42 @@ def parse_yaml_text(text: str, source: str) -> Any:
     if not have_result:
         raise MalformedReceiptError("empty YAML document", source=source, code="empty")
     return result
+
+
+def _yaml11_value(value: str) -> Any:
+    """What a YAML 1.1 reader (PyYAML's safe resolver and constructor) makes of a plain scalar."""
+    resolver: Any = yaml.resolver.Resolver()
+    tag = resolver.resolve(yaml.ScalarNode, value, (True, False))
+    if tag == "tag:yaml.org,2002:timestamp":
+        return value  # read as a date there, a string here: deliberate (the contract keeps timestamps text)
+    return yaml.constructor.SafeConstructor().construct_object(yaml.ScalarNode(tag, value))
+
+
+def yaml11_differences(text: str, source: str, limit: int = 20) -> list[str]:
+    """Plain scalars in *text* that a YAML 1.1 reader reads differently from attestkit (YAML 1.2).
+
+    One ``line N: VALUE is <ours> here, <theirs> in YAML 1.1`` string per scalar, at most
+    *limit*; nothing for text that does not parse (reading it reports that). Timestamps, which
+    YAML 1.1 readers turn into dates, are not listed: receipts keep them as text by contract.
+    """
+    found: list[str] = []
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if not isinstance(event, yaml.ScalarEvent) or event.style or event.tag is not None:
+                continue
+            try:
+                ours = _resolve_plain(event.value, source, 0)
+                theirs = _yaml11_value(event.value)
+            except Exception:  # noqa: S112 - a value either reader refuses is reported when it is read
+                continue
+            if type(ours) is not type(theirs) or ours != theirs:
+                line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                found.append(f"line {line}: {event.value[:40]!r} is {ours!r} here, {theirs!r} in YAML 1.1")
+                if len(found) >= limit:
+                    break
+    except yaml.YAMLError:
+        return found
+    return found
 
 
 class _StrictDumper(yaml.SafeDumper):
@@ -174,4 +232,4 @@ def dump_yaml(data: Any) -> str:
     return text
 
 
-__all__ = ["dump_yaml", "parse_yaml_text"]
+__all__ = ["dump_yaml", "parse_yaml_text", "yaml11_differences"]

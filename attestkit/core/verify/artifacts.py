@@ -13,7 +13,8 @@ import os
 import stat
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from attestkit.core.crypto.digest import (
@@ -26,12 +27,13 @@ from attestkit.core.crypto.digest import (
     tree_manifest_fd,
 )
 from attestkit.core.receipt.shape import unsafe_path_reason
+from attestkit.core.timeutil import parse_rfc3339
 from attestkit.errors import HashingError
 
 
 @dataclass(frozen=True)
 class ArtifactFinding:
-    """One artifact that is missing, different, or not safe to read."""
+    """One artifact that is missing, different, or not safe to read (``step`` recorded it)."""
 
     path: str
     code: str
@@ -39,6 +41,30 @@ class ArtifactFinding:
     pointer: str
     expected: str | None = None
     actual: str | None = None
+    step: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactHistory:
+    """An earlier recorded state of a path that a later step recorded differently (not checked)."""
+
+    path: str
+    step: str
+    pointer: str
+    digest: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ArtifactReport:
+    """What checking the artifacts found: ``findings`` (mismatches) and ``history`` (earlier states)."""
+
+    findings: list[ArtifactFinding]
+    history: list[ArtifactHistory]
+
+
+#: Receipts declaring this format have their artifacts judged per step (docs/receipt-format.md).
+PER_STEP_FORMAT = "attestkit/v2"
 
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -228,14 +254,99 @@ def exc_code(error: HashingError) -> str:
     return error.code if error.code != "hashing" else "unreadable"
 
 
-def check_artifacts(receipt: Mapping[str, Any], directory: str, *, check_inputs: bool = False) -> list[ArtifactFinding]:
-    """Findings for every recorded output (and input) that does not match *directory*.
+@dataclass(frozen=True)
+class _Record:
+    entry: Mapping[str, Any]
+    step: str
+    kind: str  # "input" or "output"
+    pointer: str
+    order: tuple[Any, ...]
+
+
+def _step_label(step: Mapping[str, Any], index: int) -> str:
+    name = step.get("name")
+    return name if isinstance(name, str) else f"#{index + 1}"
+
+
+def _step_times(steps: list[Mapping[str, Any]]) -> list[tuple[datetime, datetime]] | None:
+    """Each step's (start, end), or ``None`` when any step lacks an RFC 3339 time."""
+    times = []
+    for step in steps:
+        try:
+            times.append((parse_rfc3339(str(step.get("start_time"))), parse_rfc3339(str(step.get("end_time")))))
+        except ValueError:
+            return None
+    return times
+
+
+def _records(receipt: Mapping[str, Any], fields: tuple[str, ...]) -> list[_Record]:
+    """Every checked artifact entry, with the moment its state was recorded.
+
+    Inputs are recorded when their step starts and outputs when it ends; when every step has
+    RFC 3339 ``start_time`` and ``end_time`` those times order the records (steps of a DAG run
+    in parallel, in any file order), else the receipt's order does (inputs before outputs).
+    """
+    steps = [(i, s) for i, s in enumerate(receipt.get("steps") or []) if isinstance(s, Mapping)]
+    times = _step_times([s for _, s in steps])
+    records: list[_Record] = []
+    for number, (index, step) in enumerate(steps):
+        for field in fields:
+            kind = field[:-1]
+            for position, entry in enumerate(step.get(field) or []):
+                moment: tuple[Any, ...] = ()
+                if times is not None:
+                    start, end = times[number]
+                    moment = (start if kind == "input" else end,)
+                pointer = f"/steps/{index}/{field}/{position}"
+                records.append(_Record(entry, _step_label(step, index), kind, pointer, (*moment, len(records))))
+    return records
+
+
+def _latest_per_path(records: list[_Record]) -> tuple[list[_Record], list[ArtifactHistory]]:
+    """Each path's last recorded state (to check) and its differing earlier states (history)."""
+    by_path: dict[str, list[_Record]] = {}
+    for record in records:
+        by_path.setdefault(str(record.entry.get("path")), []).append(record)
+    latest: list[_Record] = []
+    history: list[ArtifactHistory] = []
+    for path, group in by_path.items():
+        group.sort(key=lambda r: r.order)
+        last = group[-1]
+        latest.append(last)
+        final = normalize_digest(str(last.entry.get("hash")))
+        for earlier in group[:-1]:
+            digest = normalize_digest(str(earlier.entry.get("hash")))
+            if digest != final:
+                message = (
+                    f"step {earlier.step!r} {earlier.kind} {path}: recorded {digest}; step {last.step!r} later"
+                    f" recorded it as {last.kind} {final}, the state checked (history, not a mismatch)"
+                )
+                history.append(ArtifactHistory(path, earlier.step, earlier.pointer, digest, message))
+    latest.sort(key=lambda r: r.order[-1])
+    history.sort(key=lambda h: h.pointer)
+    return latest, history
+
+
+def check_artifacts_report(receipt: Mapping[str, Any], directory: str, *, check_inputs: bool = False) -> ArtifactReport:
+    """Findings for every recorded output (and input) that does not match *directory*, naming the step.
+
+    A receipt declaring ``receipt_format: attestkit/v2`` is judged per step: each path is
+    checked against its *last* recorded state, and earlier states that differ (an input a
+    later step changed, an output a later step rewrote) are reported as ``history``. Other
+    receipts have every recorded entry checked, as the contract says.
 
     Race-free: each path is walked from a directory fd (see :func:`_open_beneath`) and
     hashed from the fd it opened, so swapping files and symlinks meanwhile yields a
     finding, never a file outside *directory*. Raises :class:`HashingError` only when
     *directory* itself cannot be opened (could not check).
     """
+    fields = ("inputs", "outputs") if check_inputs else ("outputs",)
+    records = _records(receipt, fields)
+    history: list[ArtifactHistory] = []
+    if receipt.get("receipt_format") == PER_STEP_FORMAT:
+        records, history = _latest_per_path(records)
+    else:
+        records.sort(key=lambda r: r.order[-1])
     try:
         root_fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
     except OSError as exc:
@@ -246,19 +357,19 @@ def check_artifacts(receipt: Mapping[str, Any], directory: str, *, check_inputs:
         findings: list[ArtifactFinding] = []
         cache: dict[tuple[bool, int, int], tuple[str, int] | HashingError] = {}
         manifests: dict[tuple[bool, int, int], list[ManifestEntry]] = {}
-        fields = ("inputs", "outputs") if check_inputs else ("outputs",)
-        steps = receipt.get("steps") or []
-        for index, step in enumerate(steps):
-            for field in fields:
-                for position, entry in enumerate(step.get(field) or []):
-                    finding = _check_one(
-                        root_fd, root_real, entry, f"/steps/{index}/{field}/{position}", cache, manifests
-                    )
-                    if finding is not None:
-                        findings.append(finding)
-        return findings
+        for record in records:
+            finding = _check_one(root_fd, root_real, record.entry, record.pointer, cache, manifests)
+            if finding is not None:
+                message = f"step {record.step!r} {record.kind} {finding.message}"
+                findings.append(replace(finding, message=message, step=record.step))
+        return ArtifactReport(findings, history)
     finally:
         os.close(root_fd)
+
+
+def check_artifacts(receipt: Mapping[str, Any], directory: str, *, check_inputs: bool = False) -> list[ArtifactFinding]:
+    """The findings of :func:`check_artifacts_report` (mismatches only)."""
+    return check_artifacts_report(receipt, directory, check_inputs=check_inputs).findings
 
 
 def check_pipeline(receipt: Mapping[str, Any], pipeline_file: str) -> ArtifactFinding | None:
@@ -283,4 +394,12 @@ def check_pipeline(receipt: Mapping[str, Any], pipeline_file: str) -> ArtifactFi
     return None
 
 
-__all__ = ["ArtifactFinding", "check_artifacts", "check_pipeline"]
+__all__ = [
+    "PER_STEP_FORMAT",
+    "ArtifactFinding",
+    "ArtifactHistory",
+    "ArtifactReport",
+    "check_artifacts",
+    "check_artifacts_report",
+    "check_pipeline",
+]

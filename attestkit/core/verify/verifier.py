@@ -296,13 +296,14 @@ def _check_artifacts(data: Mapping[str, Any], options: VerifyOptions) -> list[R.
     """Recorded outputs (and inputs) against the artifacts directory (nothing when none is given)."""
     if options.artifacts_dir is None:
         return []
-    from attestkit.core.verify.artifacts import check_artifacts
+    from attestkit.core.verify.artifacts import check_artifacts_report
 
-    findings = check_artifacts(data, options.artifacts_dir, check_inputs=options.check_inputs)
-    if findings:
-        return [R.Check("artifacts", False, f.code, f.message, f.path) for f in findings]
+    report = check_artifacts_report(data, options.artifacts_dir, check_inputs=options.check_inputs)
+    history = [R.Check("artifacts", True, "history", h.message, h.path) for h in report.history]
+    if report.findings:
+        return [*(R.Check("artifacts", False, f.code, f.message, f.path) for f in report.findings), *history]
     what = "outputs and inputs" if options.check_inputs else "outputs"
-    return [R.Check("artifacts", True, "ok", f"all recorded {what} match {options.artifacts_dir}")]
+    return [R.Check("artifacts", True, "ok", f"all recorded {what} match {options.artifacts_dir}"), *history]
 
 
 def verify_with_options(

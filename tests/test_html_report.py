@@ -280,6 +280,10 @@ def test_report_in_chromium_hostile_counts_filters_sort(
     assert sources == sorted(sources)
     browser.evaluate("document.querySelector('.table-head th[data-col=\"0\"]').click()")
     assert [row[0] for row in browser.evaluate(_TEXTS)] == sorted(sources, reverse=True)
+    browser.evaluate(
+        "document.querySelector('.table-head th[data-col=\"5\"]').dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}))"
+    )
+    assert browser.evaluate("document.querySelector('.table-head th[data-col=\"5\"]').getAttribute('aria-sort')") == "ascending"
     browser.evaluate("document.querySelector('button.code[data-code=\"policy/steps-succeeded\"]').click()")
     assert browser.evaluate("document.getElementById('shown-count').textContent") == "1"
     browser.evaluate("document.querySelector('#row-body tr').click()")

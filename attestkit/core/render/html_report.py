@@ -457,6 +457,10 @@ _SCRIPT = r"""
   verdictFilter.addEventListener("change", applyFilter);
   codeFilter.addEventListener("change", applyFilter);
   document.querySelectorAll(".table-head th").forEach(function (th) {
+    th.tabIndex = 0;  // sortable from the keyboard too
+    th.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); th.click(); }
+    });
     th.addEventListener("click", function () {
       var col = Number(th.dataset.col);
       sortDir = sortCol === col ? -sortDir : 1;

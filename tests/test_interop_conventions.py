@@ -209,3 +209,16 @@ def test_sign_warns_about_yaml11_scalars(cli: Callable[..., CliResult], tmp_path
     clean = cli("sign", str(quoted), "--key", str(key_file))
     assert clean.code == 0 and "YAML 1.1" not in clean.err
     assert yaml11_differences("a: '08'\nb: \"yes\"\nc: 2026-11-20T10:00:00Z\nd: 1.5\n", "x") == []
+
+
+def test_ssh_keygen_reads_our_public_key_line(cli: Callable[..., CliResult], tmp_path: Path, ssh_key: tuple[Path, Path]) -> None:
+    private, public = ssh_key
+    exported = cli("keys", "export", str(private), "--format", "openssh", env={"ATTESTKIT_KEY_PASSPHRASE": PASSPHRASE})
+    assert exported.code == 0, exported.err
+    ours = tmp_path / "ours.pub"
+    ours.write_text(exported.out)
+    fingerprint = [
+        subprocess.run([_tool("ssh-keygen"), "-l", "-f", str(p)], capture_output=True, text=True, check=True).stdout.split()[1]
+        for p in (ours, public)
+    ]
+    assert fingerprint[0] == fingerprint[1] and fingerprint[0].startswith("SHA256:")

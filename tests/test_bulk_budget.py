@@ -110,7 +110,9 @@ def test_cli_budget(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateK
         assert [line["valid"] for line in lines] == [True, False, True]
         assert "2 valid, 1 invalid, 0 errors" in result.err
     text = cli(*args, "--receipt-timeout", "1s")
-    assert text.code == 1 and "budget-time" not in text.out  # text names the check, not the code
+    *reports, summary = text.out.strip().splitlines()
+    assert text.code == 1 and "budget-time" not in "\n".join(reports)  # text names the check, not the code
+    assert summary == "2 valid, 1 invalid, 0 errors; failures: budget-time 1"  # the summary counts codes
     assert "longer than the budget of 1 s" in text.out
     assert cli(*args, "--receipt-timeout", "soon").code == 2
     write_json(tmp_path / "one.json", json.loads(fast))

@@ -210,7 +210,7 @@ def test_the_inner_signer_claim_needs_the_envelope_key(key: PrivateKey, other_ke
     named = TrustStore((TrustedKey(key.public_key, identity="exporter@example.com"),))
     result = verify_receipt(envelope, trusted_keys=named, now=NOW_DT)
     assert result.valid and result.signer == "exporter@example.com"
-    assert result.to_json()["signature_verification"]["signer"] == "exporter@example.com"
+    assert result.to_dict()["signature_verification"]["signer"] == "exporter@example.com"
     # Policies see the envelope key's identity, never the inner claim.
     from attestkit.core.policy.loader import load_policy_text
 

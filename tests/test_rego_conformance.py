@@ -77,7 +77,7 @@ def test_corpus_through_the_library() -> None:
             policies = load_policies((), (str(CORPUS / case["policy"]),), None, True)
             options = build_options((key,), (), False, policies, None, False, None, expected["now"], "5m", None)
             document = json.loads((CORPUS / "receipts" / case["receipt"]).read_text(encoding="utf-8"))
-            result = verify_with_options(document, options, source=case["receipt"]).to_json()
+            result = verify_with_options(document, options, source=case["receipt"]).to_dict()
             code = 0 if result["valid"] else 1
             messages = [v["message"] for v in result["policy_compliance"]["violations"]]
         except AttestkitError as exc:

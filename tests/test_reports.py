@@ -166,7 +166,7 @@ def malformed(tmp_path: Path, key: PrivateKey) -> Path:
 def test_library_malformed_receipt_says_policies_were_not_evaluated(key: PrivateKey) -> None:
     from attestkit import builtin_policy, verify_receipt
 
-    bare = verify_receipt(b"[]", trusted_keys=[key.public_key]).to_json()
+    bare = verify_receipt(b"[]", trusted_keys=[key.public_key]).to_dict()
     assert bare["valid"] is False
     assert bare["policy_compliance"]["passed"] is False and bare["policy_compliance"]["violations"] == []
     assert bare["policy_compliance"]["evaluated"] is False
@@ -177,13 +177,13 @@ def test_library_malformed_receipt_says_policies_were_not_evaluated(key: Private
     named = verify_receipt(
         b"[]", trusted_keys=[key.public_key], policies=[builtin_policy("steps-succeeded"), builtin_policy("require-tests")]
     )
-    out = named.to_json()["policy_compliance"]
+    out = named.to_dict()["policy_compliance"]
     assert out["passed"] is False and out["evaluated"] is False
     assert [v["policy"] for v in out["violations"]] == ["steps-succeeded", "require-tests"]
     assert all(v["message"].startswith("not evaluated") for v in out["violations"])
     assert [c.name for c in named.checks if not c.evaluated] == ["policy:steps-succeeded", "policy:require-tests"]
     # A receipt that was read keeps the contract's exact shape.
-    good = verify_receipt(sign_receipt(make_receipt(), key), trusted_keys=[key.public_key]).to_json()
+    good = verify_receipt(sign_receipt(make_receipt(), key), trusted_keys=[key.public_key]).to_dict()
     assert good["policy_compliance"] == {"passed": True, "violations": []}
 
 

@@ -152,6 +152,6 @@ def test_library_api_and_proofs_made_over_http(walkthrough: Path, cli: Callable[
         log_policy=parse_policy((walkthrough / "policy.txt").read_bytes()),
     )
     result = verify_with_options((walkthrough / "early.json").read_bytes(), options, source="early.json")
-    assert result.valid and result.to_json()["transparency"]["witnessed_at"] == WITNESSED_A
+    assert result.valid and result.to_dict()["transparency"]["witnessed_at"] == WITNESSED_A
     with pytest.raises(UsageError):
         VerifyOptions(trusted=options.trusted, log_proofs=options.log_proofs)

@@ -50,7 +50,7 @@ def test_delegated_key_via_receipt_and_keyring() -> None:
     assert result.valid and result.chain_of_trust == "verified"
     assert [link.source for link in result.chain] == ["delegation", "keyring"]
     assert result.signer == "ci@company.com"
-    assert result.to_json()["chain"][0]["identity"] == "ci@company.com"
+    assert result.to_dict()["chain"][0]["identity"] == "ci@company.com"
     plain = sign_receipt(make_receipt(), ci)
     store = TrustStore(_root_store(root).keys, (parse_delegation(statement),))
     assert _verify(plain, store).valid

@@ -36,7 +36,7 @@ def _verify(receipt: Any, key: PrivateKey, **kwargs: Any) -> Any:
 def test_valid_receipt_json_shape(signed: dict[str, Any], key: PrivateKey) -> None:
     result = _verify(signed, key)
     assert result.valid
-    out = result.to_json()
+    out = result.to_dict()
     assert out["valid"] is True
     assert out["signature_verification"] == {
         "valid": True,

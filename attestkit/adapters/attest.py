@@ -81,6 +81,51 @@ def _id(value: str) -> str:
     return quote(value, safe="")
 
 
+@dataclass(frozen=True)
+class AttestApi:
+    """The ATTEST API: one source (credentials, client) and one URL layout (:class:`AttestEndpoints`)."""
+
+    source: ReceiptSource
+    endpoints: AttestEndpoints
+
+    @classmethod
+    def of(cls, source: ReceiptSource, base_url: str | None = None) -> AttestApi:
+        """The API under *base_url* (else $ATTEST_BASE_URL, else the ATTEST cloud)."""
+        return cls(source, AttestEndpoints.of(base_url))
+
+    def receipt(self, execution_id: str) -> dict[str, Any]:
+        """The ``receipt`` member of ``GET /v1/executions/{id}/receipt`` (unverified)."""
+        return self.source.fetch_receipt(self.endpoints.receipt(execution_id))
+
+    def wait(self, execution_id: str, timeout: float) -> str:
+        """Poll ``GET /v1/executions/{id}`` until it is completed or failed; return the status."""
+        return self.source.wait_until_finished(self.endpoints.execution(execution_id), timeout=timeout)
+
+    def execution_ids(self, pipeline_id: str) -> Iterator[str]:
+        """Every execution id of a pipeline, following ``has_more`` paging."""
+        for item in self.source.pages(self.endpoints.pipeline_executions(pipeline_id), "executions"):
+            if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+                yield item["id"]
+
+    def pipeline_receipts(self, pipeline_id: str) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """(execution id, receipt) for every execution of a pipeline; ``None`` when it has no receipt yet (404)."""
+        for execution_id in self.execution_ids(pipeline_id):
+            try:
+                yield execution_id, self.receipt(execution_id)
+            except FetchError as exc:
+                if exc.status != 404:
+                    raise
+                yield execution_id, None
+
+    def verdict(self, receipt: Mapping[str, Any]) -> dict[str, Any]:
+        """The server's answer to ``POST /v1/receipts/verify`` (for comparison only, never trusted)."""
+        body = json.dumps({"receipt": dict(receipt)}).encode("utf-8")
+        answer = self.source.request_json("POST", self.endpoints.verify(), body=body)
+        if not isinstance(answer, dict):
+            raise FetchError("the verify endpoint did not answer with an object", code="bad-response")
+        return answer
+
+
 def fetch_receipt_document(
     base_url: str | None,
     execution_id: str,
@@ -90,30 +135,22 @@ def fetch_receipt_document(
     client: HttpClient | None = None,
 ) -> dict[str, Any]:
     """GET the receipt of *execution_id* and return its ``receipt`` member (unverified)."""
-    source = attest_source(token=token, token_file=token_file, client=client)
-    return source.fetch_receipt(AttestEndpoints.of(base_url).receipt(execution_id))
+    return AttestApi.of(attest_source(token=token, token_file=token_file, client=client), base_url).receipt(execution_id)
 
 
 def wait_for_execution(source: ReceiptSource, base_url: str | None, execution_id: str, timeout: float) -> str:
     """Poll ``GET /v1/executions/{id}`` until it is completed or failed; return the status."""
-    return source.wait_until_finished(AttestEndpoints.of(base_url).execution(execution_id), timeout=timeout)
+    return AttestApi.of(source, base_url).wait(execution_id, timeout)
 
 
 def execution_ids(source: ReceiptSource, base_url: str | None, pipeline_id: str) -> Iterator[str]:
     """Every execution id of a pipeline, following ``has_more`` paging."""
-    url = AttestEndpoints.of(base_url).pipeline_executions(pipeline_id)
-    for item in source.pages(url, "executions"):
-        if isinstance(item, Mapping) and isinstance(item.get("id"), str):
-            yield item["id"]
+    return AttestApi.of(source, base_url).execution_ids(pipeline_id)
 
 
 def remote_verdict(source: ReceiptSource, base_url: str | None, receipt: Mapping[str, Any]) -> dict[str, Any]:
     """The server's answer to ``POST /v1/receipts/verify`` (for comparison only)."""
-    body = json.dumps({"receipt": dict(receipt)}).encode("utf-8")
-    answer = source.request_json("POST", AttestEndpoints.of(base_url).verify(), body=body)
-    if not isinstance(answer, dict):
-        raise FetchError("the verify endpoint did not answer with an object", code="bad-response")
-    return answer
+    return AttestApi.of(source, base_url).verdict(receipt)
 
 
 def verdict_differences(local: Mapping[str, Any], remote: Mapping[str, Any]) -> list[str]:
@@ -141,6 +178,7 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "TOKEN_ENV",
+    "AttestApi",
     "AttestEndpoints",
     "attest_source",
     "base_url_of",

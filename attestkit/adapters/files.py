@@ -8,13 +8,14 @@ partial file behind.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
-from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name
 from attestkit.core.trust.keyring import parse_trusted_keys
 from attestkit.core.trust.store import TrustStore
 from attestkit.errors import (
@@ -26,6 +27,7 @@ from attestkit.errors import (
     TrustStoreError,
 )
 
+_BARE_HEX = re.compile(r"[0-9a-fA-F]{64}")
 PASSPHRASE_ENV = "ATTESTKIT_KEY_PASSPHRASE"  # noqa: S105 - the variable name
 SIGNING_KEY_ENV = "ATTESTKIT_SIGNING_KEY"
 
@@ -192,10 +194,25 @@ def iter_lines(path: str, what: str, limit: int) -> Iterator[tuple[int, bytes | 
 
 
 def read_receipt_file(path: str) -> Receipt:
-    """Read and strictly parse a receipt file (JSON or YAML; ``-`` is stdin)."""
+    """Read and strictly parse a receipt file (JSON or YAML; ``-`` is stdin).
+
+    A DSSE envelope (``attestkit export``'s output) is refused as such, not as a receipt
+    missing its fields: only ``verify`` reads envelopes.
+    """
+    from attestkit.core.receipt.dsse import is_envelope
+    from attestkit.core.receipt.reader import parse_document, receipt_from_mapping
+
     data = read_receipt_bytes(path)
     source = "<stdin>" if path == "-" else path
-    return parse_receipt(data, source=source, fmt=format_for_name(path))
+    document = parse_document(data, source=source, fmt=format_for_name(path))
+    if is_envelope(document):
+        raise MalformedReceiptError(
+            "is a DSSE envelope (attestkit export's output), not a receipt: use the receipt it was made "
+            "from (`attestkit verify` reads envelopes too)",
+            source=source,
+            code="envelope",
+        )
+    return receipt_from_mapping(document, source=source)
 
 
 def write_atomic(path: str, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:
@@ -244,6 +261,12 @@ def load_private_key_file(path: str, environ: Mapping[str, str] | None = None) -
         raise InputFileError(f"{path}: key file not found") from None
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read key file: {exc.strerror}") from None
+    if stat.S_ISREG(info.st_mode) and _holds_public_key(path):
+        # Said before the permission rule: no chmod makes a public key sign.
+        raise KeyFormatError(
+            f"{path}: is a public key, not a private key: sign with the private key file (NAME.key, not NAME.pub)",
+            code="public-not-private",
+        )
     if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
         raise KeyPermissionError(
             f"{path}: private key is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
@@ -256,16 +279,47 @@ def load_private_key_file(path: str, environ: Mapping[str, str] | None = None) -
         raise KeyFormatError(f"{path}: {exc.message}", code=exc.code) from None
 
 
+def _holds_public_key(path: str) -> bool:
+    """Whether a (world-readable) file starts like a public key; only its first line is looked at."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(128).lstrip()
+    except OSError:
+        return False
+    return head.startswith((b"ed25519:", b"ssh-ed25519 ", b"-----BEGIN PUBLIC KEY-----"))
+
+
 def load_private_key_env(environ: Mapping[str, str] | None = None) -> PrivateKey | None:
-    """The private key held as PEM text in ``ATTESTKIT_SIGNING_KEY``, if set."""
+    """The private key held as PEM text in ``ATTESTKIT_SIGNING_KEY``, if set.
+
+    A value that is a file's path is refused with a hint (the variable holds the key itself).
+    """
     env = os.environ if environ is None else environ
     text = env.get(SIGNING_KEY_ENV)
     if not text:
         return None
+    if not text.lstrip().startswith("-----BEGIN") and "\n" not in text.strip() and os.path.isfile(text.strip()):
+        raise KeyFormatError(
+            f"{SIGNING_KEY_ENV} holds a file path, not a key: pass --key PATH, or put the key's PEM text "
+            f"in the variable (e.g. {SIGNING_KEY_ENV}=\"$(cat PATH)\")",
+            code="key-path-in-env",
+        )
     try:
         return parse_private_key(text.encode("utf-8"), _passphrase(env))
     except KeyFormatError as exc:
         raise KeyFormatError(f"{SIGNING_KEY_ENV}: {exc.message}", code=exc.code) from None
+
+
+def load_signing_key(key_file: str | None, environ: Mapping[str, str] | None = None) -> PrivateKey:
+    """The signing key: *key_file* (``--key``), else ``ATTESTKIT_SIGNING_KEY``; :class:`UsageError` if neither."""
+    if key_file is not None:
+        return load_private_key_file(key_file, environ)
+    key = load_private_key_env(environ)
+    if key is None:
+        from attestkit.errors import UsageError
+
+        raise UsageError(f"no signing key: pass --key KEYFILE or set {SIGNING_KEY_ENV}")
+    return key
 
 
 def load_public_key(value: str) -> PublicKey:
@@ -274,6 +328,8 @@ def load_public_key(value: str) -> PublicKey:
     if text.startswith(("ed25519:", "ssh-ed25519 ", "-----BEGIN")):
         return parse_public_key(text)
     if not os.path.exists(value):
+        if _BARE_HEX.fullmatch(text):
+            raise KeyFormatError(f"{value}: a bare key: write it as ed25519:{text.lower()}")
         raise KeyFormatError(f"{value}: not a public key literal and no such file")
     data = read_bytes(value, "public key file", MAX_KEY_FILE_BYTES)
     try:
@@ -398,6 +454,7 @@ __all__ = [
     "load_private_key_env",
     "load_private_key_file",
     "load_public_key",
+    "load_signing_key",
     "load_trusted_keys_file",
     "read_bounded",
     "read_bytes",

@@ -264,8 +264,16 @@ def _network_error(exc: Exception, host: str) -> FetchError:
         return FetchError(f"timed out talking to {host}", code="network")
     if isinstance(exc, ssl.SSLError):
         return FetchError(f"TLS error talking to {host}: {exc.reason}", code="network")
+    if isinstance(exc, socket.gaierror):
+        # Not retried: a name that does not resolve now will not resolve in a second either.
+        return FetchError(
+            f"cannot resolve host {host}: {exc.strerror or 'name lookup failed'} (offline, or a typo in the URL?)",
+            code="dns",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return FetchError(f"cannot reach {host}: connection refused (is the service running on that port?)", code="network")
     if isinstance(exc, (OSError, http.client.HTTPException)):
-        return FetchError(f"cannot reach {host}: {type(exc).__name__}", code="network")
+        return FetchError(f"cannot reach {host}: {getattr(exc, 'strerror', None) or type(exc).__name__}", code="network")
     if isinstance(exc, ValueError):  # a header or URL http.client cannot encode
         return FetchError(f"cannot send the request to {host}: {type(exc).__name__}", code="bad-request")
     raise exc

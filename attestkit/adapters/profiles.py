@@ -59,4 +59,7 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
-__all__ = ["PROFILES", "Profile"]
+# Names one typo apart: a failure with one of them mentions the other when its credentials are set.
+LOOK_ALIKES = {"continuum": "continum", "continum": "continuum"}
+
+__all__ = ["LOOK_ALIKES", "PROFILES", "Profile"]

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from attestkit.adapters.http import HttpClient, HttpResponse, follow_url, redact_url
-from attestkit.adapters.profiles import PROFILES, Profile
+from attestkit.adapters.profiles import LOOK_ALIKES, PROFILES, Profile
 from attestkit.adapters.secret_files import read_private_file
 from attestkit.core.receipt.reader import parse_document
 from attestkit.errors import FetchError, InputFileError, MalformedReceiptError, UsageError
@@ -112,6 +112,15 @@ def read_token_file(path: str) -> str | None:
     return text.strip() or None
 
 
+def _twin_hint(profile: Profile, environ: Mapping[str, str] | None = None) -> str:
+    """A hint when the look-alike profile's credentials are set instead (continuum / continum)."""
+    env = os.environ if environ is None else environ
+    twin = PROFILES.get(LOOK_ALIKES.get(profile.name, ""))
+    if twin is not None and env.get(twin.token_env):
+        return f"; ${twin.token_env} is set: did you mean --profile {twin.name}?"
+    return ""
+
+
 def _with_query(url: str, params: Mapping[str, str]) -> str:
     if not params:
         return url
@@ -133,7 +142,11 @@ class ReceiptSource:
         """A source for the profile called *name* (credentials from the environment)."""
         profile = PROFILES.get(name)
         if profile is None:
-            raise UsageError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+            import difflib
+
+            close = difflib.get_close_matches(name, list(PROFILES), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"unknown profile {name!r}; {hint}choose one of {', '.join(PROFILES)}")
         client = kwargs.pop("client", None) or HttpClient()
         return cls(profile, credentials(profile, **kwargs), client)
 
@@ -208,7 +221,11 @@ class ReceiptSource:
         if request_id:
             text += f" (request id {request_id})"
         if response.status in (401, 403) or code == "AUTHENTICATION_FAILED":
-            text += f"; check the credentials in {self.creds.source}"
+            if not self.creds.secrets:
+                text += f"; no credentials were sent: {self.creds.source} is not set (set it, or give --token-file FILE)"
+                text += _twin_hint(self.profile)
+            else:
+                text += f"; check the credentials in {self.creds.source}"
         return FetchError(text, code=code or f"http-{response.status}", status=response.status, request_id=request_id)
 
     def unwrap(self, document: Any, url: str) -> Any:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import click
 
-from attestkit.adapters.files import SIGNING_KEY_ENV, read_receipt_file
-from attestkit.cli.cmd_produce import _signing_key
+from attestkit.adapters.files import SIGNING_KEY_ENV, load_signing_key, read_receipt_file
+from attestkit.cli.params import DURATION, INSTANT, PUBLIC_KEY
 from attestkit.cli.reporting import emit
+from attestkit.core.crypto.keys import PublicKey
 
 
 @click.command()
-@click.argument("receipt")
+@click.argument("receipt", metavar="RECEIPT|-")
 @click.option(
     "--format",
     "fmt",
@@ -24,35 +26,44 @@ from attestkit.cli.reporting import emit
 @click.option(
     "--artifacts",
     "artifacts_dir",
+    metavar="DIR",
     help="Directory holding the outputs: each is checked against the receipt, and subjects get sha256 too.",
 )
-@click.option("--builder-id", help="SLSA builder id (a URI naming the CI that ran the pipeline); slsa-provenance only.")
-@click.option("--key", "key_file", help=f"Signing key file (or {SIGNING_KEY_ENV}); usually the receipt's own key.")
+@click.option("--builder-id", metavar="URI", help="SLSA builder id (a URI naming the CI that ran the pipeline); slsa-provenance only.")
+@click.option("--key", "key_file", metavar="FILE", help=f"Signing key file (or {SIGNING_KEY_ENV}); usually the receipt's own key.")
 @click.option(
     "--public-key",
     "public_keys",
     multiple=True,
+    type=PUBLIC_KEY,
     help="Trusted public key the receipt must verify against (as for verify). Repeatable.",
 )
-@click.option("--trusted-keys-file", "trusted_files", multiple=True, help="File of trusted keys (as for verify).")
+@click.option(
+    "--keyring",
+    "--trusted-keys-file",
+    "trusted_files",
+    multiple=True,
+    metavar="FILE",
+    help="File of trusted keys: key lines, PEM blocks or a keyring (as for verify).",
+)
 @click.option(
     "--integrity-only", is_flag=True, help="Export when the signature verifies against the receipt's embedded key."
 )
-@click.option("--now", help="Pin the current time (RFC 3339 or Unix seconds).")
-@click.option("--tolerance", default="5m", show_default=True, help="Allowed clock skew for future timestamps.")
-@click.option("--scope", help="Accept only keys whose keyring scopes include this scope.")
-@click.option("-o", "--output", help="Write the envelope here (default: stdout).")
+@click.option("--now", type=INSTANT, help="Pin the current time (RFC 3339 or Unix seconds).")
+@click.option("--tolerance", type=DURATION, default="5m", show_default=True, help="Allowed clock skew for future timestamps.")
+@click.option("--scope", metavar="SCOPE", help="Accept only keys whose keyring scopes include this scope.")
+@click.option("-o", "--output", metavar="FILE", help="Write the envelope here (default: stdout).")
 def export(
     receipt: str,
     fmt: str,
     artifacts_dir: str | None,
     builder_id: str | None,
     key_file: str | None,
-    public_keys: tuple[str, ...],
+    public_keys: tuple[PublicKey, ...],
     trusted_files: tuple[str, ...],
     integrity_only: bool,
-    now: str | None,
-    tolerance: str,
+    now: datetime | None,
+    tolerance: timedelta,
     scope: str | None,
     output: str | None,
 ) -> int:
@@ -83,7 +94,7 @@ def export(
     if artifacts_dir is not None and not os.path.isdir(artifacts_dir):
         raise UsageError(f"--artifacts {artifacts_dir}: no such directory")
     options = build_options(public_keys, trusted_files, integrity_only, (), None, False, None, now, tolerance, scope)
-    key = _signing_key(key_file)
+    key = load_signing_key(key_file)
     parsed = read_receipt_file(receipt)
     envelope = make_envelope(parsed, key, options, fmt=fmt, artifacts_dir=artifacts_dir, builder_id=builder_id)
     if artifacts_dir is None:

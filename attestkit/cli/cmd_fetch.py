@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,10 +14,11 @@ import click
 
 from attestkit.adapters.files import write_atomic
 from attestkit.cli.output import out, warn
+from attestkit.cli.params import DURATION
 from attestkit.core.receipt.reader import format_for_name
 from attestkit.core.receipt.writer import receipt_to_text
 from attestkit.core.timeutil import parse_duration
-from attestkit.errors import FetchError, UsageError
+from attestkit.errors import UsageError
 
 if TYPE_CHECKING:
     from attestkit.adapters.http import HttpClient
@@ -35,20 +37,24 @@ def remote_options(func: F) -> F:
             "--profile",
             default="attest",
             show_default=True,
+            metavar="NAME",
             help="Service convention: attest, continuum, continum, continue-hub.",
         ),
-        click.option("--base-url", help="ATTEST base URL (default: $ATTEST_BASE_URL or the ATTEST cloud)."),
-        click.option("--execution", help="ATTEST execution id."),
-        click.option("--url", "receipt_url", help="Receipt URL (other profiles)."),
+        click.option("--base-url", metavar="URL", help="ATTEST base URL (default: $ATTEST_BASE_URL or the ATTEST cloud)."),
+        click.option("--execution", metavar="ID", help="ATTEST execution id."),
+        click.option("--url", "receipt_url", metavar="URL", help="Receipt URL (other profiles)."),
         click.option("--wait", is_flag=True, help="Poll the execution (or --status-url) until it has finished."),
-        click.option("--timeout", "wait_timeout", default="10m", show_default=True, help="How long --wait may take."),
-        click.option("--status-url", help="Status URL to poll with --wait (other profiles)."),
-        click.option("--token-file", help="File holding the token (default: the profile's environment variable)."),
+        click.option(
+            "--timeout", "wait_timeout", type=DURATION, default="10m", show_default=True, help="How long --wait may take."
+        ),
+        click.option("--status-url", metavar="URL", help="Status URL to poll with --wait (other profiles)."),
+        click.option("--token-file", metavar="FILE", help="File holding the token (default: the profile's environment variable)."),
         click.option(
             "--token-in-query", is_flag=True, help="Send the token as a query argument (least secure; continuum)."
         ),
         click.option(
             "--deadline",
+            type=DURATION,
             help=f"Give up on the network after this long in all, retries and --wait included "
             f"(default ${DEADLINE_ENV}, else {DEFAULT_DEADLINE}, plus --timeout with --wait).",
         ),
@@ -67,11 +73,11 @@ class Remote:
     execution: str | None
     receipt_url: str | None
     wait: bool
-    wait_timeout: str
+    wait_timeout: timedelta
     status_url: str | None
     token_file: str | None
     token_in_query: bool
-    deadline: str | None = None
+    deadline: timedelta | None = None
 
     @property
     def wanted(self) -> bool:
@@ -80,25 +86,25 @@ class Remote:
     @property
     def wait_seconds(self) -> float:
         """--timeout in seconds."""
-        try:
-            return parse_duration(self.wait_timeout).total_seconds()
-        except ValueError as exc:
-            raise UsageError(f"--timeout: {exc}") from None
+        return self.wait_timeout.total_seconds()
 
     @cached_property
     def client(self) -> HttpClient:
         """One client for the whole command: its deadline starts when it is first needed."""
         from attestkit.adapters.http import HttpClient
 
-        given = self.deadline if self.deadline is not None else os.environ.get(DEADLINE_ENV)
+        given = os.environ.get(DEADLINE_ENV) if self.deadline is None else None
         where = "--deadline" if self.deadline is not None else f"${DEADLINE_ENV}"
-        try:
-            seconds = parse_duration(given if given is not None else DEFAULT_DEADLINE).total_seconds()
-        except ValueError as exc:
-            raise UsageError(f"{where}: {exc}") from None
+        if self.deadline is not None:
+            seconds = self.deadline.total_seconds()
+        else:
+            try:
+                seconds = parse_duration(given if given is not None else DEFAULT_DEADLINE).total_seconds()
+            except ValueError as exc:
+                raise UsageError(f"{where}: {exc}") from None
         if seconds <= 0:
             raise UsageError(f"{where}: the deadline must be longer than 0s")
-        if given is None and self.wait:
+        if self.deadline is None and given is None and self.wait:
             seconds += self.wait_seconds
         client = HttpClient()
         client.deadline = client.monotonic() + seconds
@@ -114,18 +120,17 @@ class Remote:
 
     def fetch(self) -> tuple[str, dict[str, Any]]:
         """(label, receipt) for the receipt these options name."""
-        from attestkit.adapters.attest import AttestEndpoints, wait_for_execution
+        from attestkit.adapters.attest import AttestApi
 
         timeout = self.wait_seconds
         source = self.source()
         if self.profile == "attest":
             if self.execution is None:
                 raise UsageError("the attest profile needs --execution ID")
+            api = AttestApi.of(source, self.base_url)
             if self.wait:
-                status = wait_for_execution(source, self.base_url, self.execution, timeout)
-                warn(f"execution {self.execution} is {status}")
-            url = AttestEndpoints.of(self.base_url).receipt(self.execution)
-            return f"execution:{self.execution}", source.fetch_receipt(url)
+                warn(f"execution {self.execution} is {api.wait(self.execution, timeout)}")
+            return f"execution:{self.execution}", api.receipt(self.execution)
         if self.receipt_url is None:
             raise UsageError(f"the {self.profile} profile needs --url RECEIPT_URL")
         if self.wait:
@@ -158,10 +163,10 @@ def _write(receipt: dict[str, Any], path: str) -> None:
 
 @click.command()
 @remote_options
-@click.option("--pipeline", "pipeline_id", help="ATTEST pipeline id (with --all).")
-@click.option("--list-url", help="Listing URL (other profiles, with --all).")
+@click.option("--pipeline", "pipeline_id", metavar="ID", help="ATTEST pipeline id (with --all).")
+@click.option("--list-url", metavar="URL", help="Listing URL (other profiles, with --all).")
 @click.option("--all", "fetch_all", is_flag=True, help="Fetch every receipt of the pipeline or listing into -o DIR/.")
-@click.option("-o", "--output", help="Write the receipt here (.json/.yaml/.yml), or a directory with --all.")
+@click.option("-o", "--output", metavar="FILE|DIR", help="Write the receipt here (.json/.yaml/.yml), or a directory with --all.")
 def fetch(pipeline_id: str | None, list_url: str | None, fetch_all: bool, output: str | None, **kwargs: Any) -> int:
     """Fetch receipts (GET /v1/executions/ID/receipt and the other profiles' equivalents).
 
@@ -181,7 +186,7 @@ def fetch(pipeline_id: str | None, list_url: str | None, fetch_all: bool, output
 
 
 def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, output: str | None) -> int:
-    from attestkit.adapters.attest import AttestEndpoints, execution_ids
+    from attestkit.adapters.attest import AttestApi
 
     if output is None:
         raise UsageError("--all needs -o DIR/")
@@ -191,13 +196,8 @@ def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, ou
     if remote.profile == "attest":
         if pipeline_id is None:
             raise UsageError("--all with the attest profile needs --pipeline ID")
-        endpoints = AttestEndpoints.of(remote.base_url)
-        for execution_id in execution_ids(source, remote.base_url, pipeline_id):
-            try:
-                receipt = source.fetch_receipt(endpoints.receipt(execution_id))
-            except FetchError as exc:
-                if exc.status != 404:
-                    raise
+        for execution_id, receipt in AttestApi.of(source, remote.base_url).pipeline_receipts(pipeline_id):
+            if receipt is None:
                 skipped += 1
                 warn(f"execution {execution_id} has no receipt yet; skipped")
                 continue

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,16 +16,16 @@ from attestkit.adapters.files import (
     load_public_key,
     load_trusted_keys_file,
     read_bytes,
-    update_keyring,
     write_keypair,
 )
-from attestkit.cli.output import json_line, out
+from attestkit.cli.output import format_table, json_line, out, safe
+from attestkit.cli.params import DURATION, INSTANT, PUBLIC_KEY
 from attestkit.cli.reporting import emit
-from attestkit.core.crypto.keys import PrivateKey
-from attestkit.core.timeutil import format_rfc3339, parse_duration, parse_instant, utc_now
-from attestkit.core.trust.keyring import ROLES, add_key, key_status, revoke_key, rotate_key
-from attestkit.core.trust.store import REVOCATION_REASONS, TrustStore, is_revoked
-from attestkit.errors import KeyFormatError, TrustStoreError, UsageError
+from attestkit.core.crypto.keys import PrivateKey, PublicKey
+from attestkit.core.timeutil import format_rfc3339, utc_now
+from attestkit.core.trust.keyring import ROLES
+from attestkit.core.trust.store import REVOCATION_REASONS, TrustStore
+from attestkit.errors import KeyFormatError, TrustStoreError
 
 if TYPE_CHECKING:
     from attestkit.core.trust.delegation import Delegation
@@ -38,7 +38,9 @@ def keys() -> None:
 
 
 @keys.command()
-@click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Directory for NAME.key and NAME.pub.")
+@click.option(
+    "--out-dir", required=True, type=click.Path(file_okay=False), metavar="DIR", help="Directory for NAME.key and NAME.pub."
+)
 @click.option("--name", default="attestkit", show_default=True, help="Base name of the key files.")
 def generate(out_dir: str, name: str) -> int:
     """Write DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub.
@@ -57,10 +59,10 @@ def generate(out_dir: str, name: str) -> int:
 
 
 @keys.command("show")
-@click.argument("keyfile")
+@click.argument("keyfile", metavar="FILE")
 @click.option("--format", "fmt", type=click.Choice(["text", "pem", "openssh"]), default="text", show_default=True)
 def show(keyfile: str, fmt: str) -> int:
-    """Print the public key and key id of a private or public key file."""
+    """Print the public key and key id of a private or public key FILE."""
     try:
         with open(keyfile, "rb") as handle:
             head = handle.read(64)
@@ -83,137 +85,90 @@ def show(keyfile: str, fmt: str) -> int:
     return 0
 
 
-def _when(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except UsageError:
-        raise UsageError(f"{option}: use RFC 3339 or Unix seconds") from None
-
-
-_KEYRING = click.option("--keyring", "keyring_path", required=True, help="Keyring file (YAML, see docs/keys.md).")
+_KEYRING = click.option(
+    "--keyring", "keyring_path", required=True, metavar="FILE", help="Keyring file (YAML, see docs/keys.md)."
+)
 
 
 @keys.command("trust")
-@click.argument("pubkey")
+@click.argument("pubkey", metavar="KEY", type=PUBLIC_KEY)
 @_KEYRING
-@click.option("--identity", help="Signer identity, e.g. ci-system@company.com.")
-@click.option("--scope", "scopes", multiple=True, help="Scope the key is trusted for (repeatable).")
+@click.option("--identity", metavar="ID", help="Signer identity, e.g. ci-system@company.com.")
+@click.option("--scope", "scopes", multiple=True, metavar="SCOPE", help="Scope the key is trusted for (repeatable).")
 @click.option("--role", "roles", multiple=True, type=click.Choice(list(ROLES)), help="'root' may delegate.")
-@click.option("--not-before", help="Start of the validity window.")
-@click.option("--not-after", help="End of the validity window.")
-def trust_cmd(pubkey: str, keyring_path: str, identity: str | None, scopes: tuple[str, ...], roles: tuple[str, ...],
-              not_before: str | None, not_after: str | None) -> int:  # fmt: skip
-    """Add PUBKEY (literal or file, any accepted form) to a keyring, atomically."""
-    public = load_public_key(pubkey)
-    start, end = _when(not_before, "--not-before"), _when(not_after, "--not-after")
+@click.option("--not-before", type=INSTANT, help="Start of the validity window.")
+@click.option("--not-after", type=INSTANT, help="End of the validity window.")
+def trust_cmd(pubkey: PublicKey, keyring_path: str, identity: str | None, scopes: tuple[str, ...],
+              roles: tuple[str, ...], not_before: datetime | None, not_after: datetime | None) -> int:  # fmt: skip
+    """Add KEY (literal or file, any accepted form) to a keyring, atomically."""
+    from attestkit.adapters.keyring_files import trust_key
 
-    def change(document: dict[str, Any]) -> dict[str, Any]:
-        return add_key(document, public, identity=identity, scopes=scopes, roles=roles, not_before=start,
-                       not_after=end, source=keyring_path)  # fmt: skip
-
-    update_keyring(keyring_path, change)
-    out(f"trusted {public.text} (key id {public.key_id}) in {keyring_path}")
+    trust_key(keyring_path, pubkey, identity=identity, scopes=scopes, roles=roles, not_before=not_before,
+              not_after=not_after)  # fmt: skip
+    out(f"trusted {pubkey.text} (key id {pubkey.key_id}) in {keyring_path}")
     return 0
 
 
 keys.add_command(trust_cmd, "import")
 
 
-def _revocation_text(store: TrustStore, selector: str) -> str:
-    """How the key *selector* stands after an edit (the kept date may be earlier than asked)."""
-    for entry in store.keys:
-        if selector in (entry.public_key.key_id, entry.public_key.text) and entry.revoked_at is not None:
-            return f"{entry.revocation_reason} from {format_rfc3339(entry.revoked_at)}"
-    for revocation in store.revocations:
-        if selector.lower() in (revocation.public_key.key_id, revocation.public_key.text):
-            return f"{revocation.reason} from {format_rfc3339(revocation.revoked_at)}"
-    return "revoked"
-
-
 @keys.command("revoke")
-@click.argument("keyid")
+@click.argument("keyid", metavar="KEY_ID")
 @_KEYRING
 @click.option("--reason", required=True, type=click.Choice(list(REVOCATION_REASONS)))
-@click.option("--effective-date", help="When the revocation takes effect (default: now).")
-def revoke_cmd(keyid: str, keyring_path: str, reason: str, effective_date: str | None) -> int:
-    """Revoke KEYID (key id or ed25519:<hex>) in a keyring, atomically.
+@click.option("--effective-date", type=INSTANT, help="When the revocation takes effect (default: now).")
+def revoke_cmd(keyid: str, keyring_path: str, reason: str, effective_date: datetime | None) -> int:
+    """Revoke KEY_ID (key id or ed25519:<hex>) in a keyring, atomically.
 
     A delegated key that the keyring does not list is recorded in its `revocations` (give the
     full key). A revocation is one-way: only a stronger reason or an earlier date is accepted.
     """
-    moment = _when(effective_date, "--effective-date") or utc_now()
-    store = update_keyring(keyring_path, lambda doc: revoke_key(doc, keyid, reason, moment, source=keyring_path))
-    out(f"revoked {keyid}: {_revocation_text(store, keyid.strip())}")
+    from attestkit.adapters.keyring_files import revoke
+
+    out(f"revoked {keyid}: {revoke(keyring_path, keyid, reason, effective_date or utc_now())}")
     return 0
 
 
 @keys.command("rotate")
 @_KEYRING
-@click.option("--old", "old_key", required=True, help="Key id (or ed25519:<hex>) of the key being replaced.")
-@click.option("--out-dir", required=True, help="Where to write the new NAME.key and NAME.pub.")
-@click.option("--name", default="attestkit", show_default=True)
-@click.option("--transition", default="7d", show_default=True, help="How long the old key stays valid.")
-def rotate_cmd(keyring_path: str, old_key: str, out_dir: str, name: str, transition: str) -> int:
-    """Generate a new key; trust it like the old one; supersede the old one after a transition."""
-    try:
-        overlap = parse_duration(transition)
-    except ValueError as exc:
-        raise UsageError(f"--transition: {exc}") from None
+@click.option("--old", "old_key", required=True, metavar="KEY_ID", help="Key id (or ed25519:<hex>) of the key being replaced.")
+@click.option("--out-dir", required=True, metavar="DIR", help="Where to write the new NAME.key and NAME.pub.")
+@click.option("--name", default="attestkit", show_default=True, help="Base name of the new key files.")
+@click.option("--transition", type=DURATION, default="7d", show_default=True, help="How long the old key stays valid.")
+def rotate_cmd(keyring_path: str, old_key: str, out_dir: str, name: str, transition: timedelta) -> int:
+    """Generate a new key; trust it like the old one; supersede the old one after a transition.
+
+    The new key is valid from now: receipts it signs must be timestamped from now on.
+    """
+    from attestkit.adapters.keyring_files import rotate
+
     now = utc_now()
-    new_key = PrivateKey.generate()
     passphrase = os.environ.get(PASSPHRASE_ENV)
-    written: list[str] = []
-
-    def change(document: dict[str, Any]) -> dict[str, Any]:
-        updated = rotate_key(document, old_key, new_key.public_key, now, overlap, source=keyring_path)
-        # Written only once the edit is known to be acceptable, under the keyring lock.
-        written.extend(write_keypair(out_dir, name, new_key, passphrase.encode("utf-8") if passphrase else None))
-        return updated
-
-    try:
-        update_keyring(keyring_path, change)
-    except BaseException:
-        for path in written:
-            os.unlink(path)
-        raise
-    out(f"new key {new_key.public_key.text} (key id {new_key.public_key.key_id}) written to {written[0]}")
-    out(f"old key {old_key} superseded from {format_rfc3339(now + overlap)}")
+    new_key, key_path, _ = rotate(keyring_path, old_key, out_dir, name, now, transition,
+                                  passphrase.encode("utf-8") if passphrase else None)  # fmt: skip
+    out(f"new key {new_key.public_key.text} (key id {new_key.public_key.key_id}) written to {key_path}")
+    out(f"old key {old_key} superseded from {format_rfc3339(now + transition)}")
     return 0
 
 
 @keys.command("list")
 @_KEYRING
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per key (dates as RFC 3339 or null).")
 def list_cmd(keyring_path: str, as_json: bool) -> int:
     """Show the keyring: id, identity, window, scopes, roles, status (then revoked delegated keys)."""
-    store = load_trusted_keys_file(keyring_path)
-    now = utc_now()
-    rows: list[dict[str, Any]] = []
-    for entry in store.keys:
-        window = f"{format_rfc3339(entry.not_before) if entry.not_before else '-'} .. {format_rfc3339(entry.not_after) if entry.not_after else '-'}"
-        rows.append({"key_id": entry.public_key.key_id, "public_key": entry.public_key.text, "identity": entry.identity,
-                     "window": window, "scopes": list(entry.scopes), "roles": list(entry.roles),
-                     "status": key_status(entry, now)})  # fmt: skip
-    for revocation in store.revocations:
-        status = (
-            f"revoked ({revocation.reason})"
-            if is_revoked(revocation.revoked_at, revocation.reason, now)
-            else f"revoked from {format_rfc3339(revocation.revoked_at)} ({revocation.reason})"
-        )
-        rows.append({"key_id": revocation.public_key.key_id, "public_key": revocation.public_key.text,
-                     "identity": None, "window": "- .. -", "scopes": [], "roles": [], "status": status})  # fmt: skip
+    from attestkit.core.trust.keyring import keyring_listing
+
+    rows = keyring_listing(load_trusted_keys_file(keyring_path), utc_now())
     if as_json:
         for row in rows:
-            out(json_line(row))
+            out(json_line(row.to_dict()))
         return 0
-    out(f"{'KEY ID':<16}  {'IDENTITY':<28}  {'WINDOW':<44}  {'SCOPES':<20}  STATUS")
+    table = [("KEY ID", "IDENTITY", "WINDOW", "SCOPES", "STATUS")]
     for row in rows:
-        scopes = ",".join(row["scopes"]) + (" [root]" if "root" in row["roles"] else "")
-        out(
-            f"{row['key_id']:<16}  {row['identity'] or '-':<28}  {row['window']:<44}  {scopes or '-':<20}  {row['status']}"
-        )
+        scopes = ",".join(row.scopes) + (" [root]" if "root" in row.roles else "")
+        window = row.window if row.kind == "key" else "-"
+        table.append((row.key_id, safe(row.identity or "-"), window, safe(scopes.strip() or "-"), row.status))
+    out(format_table(table))
     return 0
 
 
@@ -236,19 +191,23 @@ def _statements(paths: tuple[str, ...]) -> list[Delegation]:
     "--key",
     "root_key",
     required=True,
+    metavar="FILE",
     help="The delegating private key file (a root, or a key delegated with may_delegate).",
 )
-@click.option("--delegate", "delegate_key", required=True, help="Public key being authorised (literal or file).")
+@click.option(
+    "--delegate", "delegate_key", required=True, type=PUBLIC_KEY, help="Public key being authorised (literal or file)."
+)
 @_KEYRING
-@click.option("--via", "via", multiple=True, help="Delegation statement that lets --key re-delegate (repeatable).")
-@click.option("--identity", help="Identity the delegated key signs as.")
-@click.option("--scope", "scopes", multiple=True, help="Scope granted (repeatable).")
-@click.option("--not-before", help="Start of the delegation window (default: now).")
-@click.option("--not-after", help="End of the delegation window.")
+@click.option("--via", "via", multiple=True, metavar="FILE", help="Delegation statement that lets --key re-delegate (repeatable).")
+@click.option("--identity", metavar="ID", help="Identity the delegated key signs as.")
+@click.option("--scope", "scopes", multiple=True, metavar="SCOPE", help="Scope granted (repeatable).")
+@click.option("--not-before", type=INSTANT, help="Start of the delegation window (default: now).")
+@click.option("--not-after", type=INSTANT, help="End of the delegation window.")
 @click.option("--may-delegate", is_flag=True, help="Let the delegate delegate in turn (never more than it holds).")
-@click.option("-o", "--output", help="Write the statement here (default: stdout).")
-def delegate_cmd(root_key: str, delegate_key: str, keyring_path: str, via: tuple[str, ...], identity: str | None,
-                 scopes: tuple[str, ...], not_before: str | None, not_after: str | None, may_delegate: bool,
+@click.option("-o", "--output", metavar="FILE", help="Write the statement here (default: stdout).")
+def delegate_cmd(root_key: str, delegate_key: PublicKey, keyring_path: str, via: tuple[str, ...],
+                 identity: str | None, scopes: tuple[str, ...], not_before: datetime | None,
+                 not_after: datetime | None, may_delegate: bool,
                  output: str | None) -> int:  # fmt: skip
     """Create a signed delegation statement (add it to a keyring's `delegations` or a receipt's).
 
@@ -263,11 +222,11 @@ def delegate_cmd(root_key: str, delegate_key: str, keyring_path: str, via: tuple
     now = utc_now()
     statement = create_delegation(
         root,
-        load_public_key(delegate_key),
+        delegate_key,
         identity=identity,
         scopes=scopes,
-        not_before=_when(not_before, "--not-before") or now,
-        not_after=_when(not_after, "--not-after"),
+        not_before=not_before or now,
+        not_after=not_after,
         issued_at=now,
         may_delegate=may_delegate,
     )
@@ -281,15 +240,15 @@ keys.add_command(show, "export")
 
 @keys.command("graph")
 @_KEYRING
-@click.option("--receipt", "receipts", multiple=True, help="Receipt to place on the graph with its chain (repeatable).")
+@click.option("--receipt", "receipts", multiple=True, metavar="FILE", help="Receipt to place on the graph with its chain (repeatable).")
 @click.option(
     "--format", "fmt", type=click.Choice(["dot", "mermaid", "svg"]), default="dot", show_default=True,
     help="Graphviz DOT, Mermaid, or SVG drawn by Graphviz's dot.",
 )  # fmt: skip
-@click.option("--now", help="Judge revocations and receipts at this time (RFC 3339 or Unix seconds).")
-@click.option("--scope", help="Verify the receipts for this scope, as verify --scope does.")
-@click.option("-o", "--output", help="Write the graph here, atomically (default: stdout).")
-def graph_cmd(keyring_path: str, receipts: tuple[str, ...], fmt: str, now: str | None, scope: str | None,
+@click.option("--now", type=INSTANT, help="Judge revocations and receipts at this time (RFC 3339 or Unix seconds).")
+@click.option("--scope", metavar="SCOPE", help="Verify the receipts for this scope, as verify --scope does.")
+@click.option("-o", "--output", metavar="FILE", help="Write the graph here, atomically (default: stdout).")
+def graph_cmd(keyring_path: str, receipts: tuple[str, ...], fmt: str, now: datetime | None, scope: str | None,
               output: str | None) -> int:  # fmt: skip
     """Draw a keyring's trust: roots, keys, delegations, revocations, and each receipt's chain.
 
@@ -299,7 +258,7 @@ def graph_cmd(keyring_path: str, receipts: tuple[str, ...], fmt: str, now: str |
     from attestkit.core.trust.graph import build_graph, to_dot, to_mermaid
 
     store = load_trusted_keys_file(keyring_path)
-    moment = _when(now, "--now") or utc_now()
+    moment = now or utc_now()
     traces = [_trace(path, store, moment, scope) for path in receipts]
     graph = build_graph(store, traces, moment)
     if fmt == "mermaid":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,7 +13,6 @@ import click
 from attestkit.adapters.files import (
     MAX_POLICY_FILE_BYTES,
     iter_lines,
-    load_public_key,
     load_trusted_keys_file,
     read_bytes,
     read_receipt_bytes,
@@ -21,19 +20,23 @@ from attestkit.adapters.files import (
 from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
 from attestkit.cli.cmd_policy import rego_engine_option
 from attestkit.cli.output import error, json_line, out, warn
-from attestkit.cli.reporting import DOCUMENT_FORMATS, FORMATS, document, emit, use_colour
+from attestkit.cli.params import DURATION, DURATION_FORMS, INSTANT, KEY_FORMS, PUBLIC_KEY, TIME_FORMS
+from attestkit.cli.reporting import DOCUMENT_FORMATS, FORMATS, document, emit, output_option, use_colour
+from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.policy.base import Policy
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
+from attestkit.core.trust.store import TrustStore
 from attestkit.core.verify.bulk import Budget, BulkItem, BulkOutcome, Render
-from attestkit.core.verify.result import Check, VerificationResult, policies_not_evaluated
+from attestkit.core.verify.result import VerificationResult, unchecked_checks, unchecked_dict
+from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
+from attestkit.errors import AttestkitError, InputFileError, UsageError
 
 if TYPE_CHECKING:
     from attestkit.core.render.ci_reports import Subject
     from attestkit.core.render.html_report import ReportRow
-from attestkit.core.timeutil import parse_duration, parse_instant, utc_now
-from attestkit.core.trust.store import TrustStore
-from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
-from attestkit.errors import AttestkitError, InputFileError, UsageError
+
+
+IDENTITY_POLICY = "identity"
 
 
 def load_policies(
@@ -41,17 +44,23 @@ def load_policies(
     files: tuple[str, ...],
     rego_engine: str | None = None,
     quiet: bool = False,
+    identities: tuple[str, ...] = (),
     read_into: dict[str, bytes] | None = None,
 ) -> tuple[Policy, ...]:
-    """Built-in policies by name, then policy files (.yaml/.yml rules or .rego).
+    """``--identity`` pins, built-in policies by name, then policy files (.yaml/.yml rules or .rego).
 
     *read_into*, when given, receives each file's bytes as evaluated (for the summary's digests).
     """
     policies: list[Policy] = []
+    if identities:
+        from attestkit.core.policy.rules import SignerAllowed
+
+        # The same rule as a rule file's `type: signer-allowed` (docs/policies.md).
+        policies.append(SignerAllowed(IDENTITY_POLICY, tuple(identities)))
     if names:
         from attestkit.core.policy.builtin import builtin_policy
 
-        policies = [builtin_policy(name) for name in names]
+        policies.extend(builtin_policy(name) for name in names)
     if files:
         from attestkit.cli.cmd_policy import policy_print, rego_engine_from
         from attestkit.core.policy.loader import load_policy_text
@@ -68,37 +77,42 @@ def load_policies(
 
 
 def build_options(
-    public_keys: tuple[str, ...],
-    trusted_files: tuple[str, ...],
+    public_keys: Sequence[PublicKey | str],
+    trusted_files: Sequence[str],
     integrity_only: bool,
     policies: tuple[Policy, ...],
     artifacts: str | None,
     check_inputs: bool,
     pipeline: str | None,
-    now: str | None,
-    tolerance: str,
+    now: datetime | str | None,
+    tolerance: timedelta | str,
     scope: str | None,
     log_proofs: tuple[str, ...] = (),
     log_policy: str | None = None,
     require_log: bool = False,
 ) -> VerifyOptions:
     """Turn command-line values into verification options (raising usage errors)."""
-    store = TrustStore.of(load_public_key(value) for value in public_keys)
+    if integrity_only and (public_keys or trusted_files):
+        raise UsageError(
+            "--integrity-only checks against the receipt's embedded key only: drop it to check against "
+            "--public-key/--keyring, or drop the trusted keys"
+        )
+    store = TrustStore.of(PUBLIC_KEY.convert(k, None, None) for k in public_keys)
     for path in trusted_files:
         store = store.merged(load_trusted_keys_file(path))
     if not integrity_only and len(store) == 0:
-        raise UsageError("no trusted key: give --public-key or --trusted-keys-file (or --integrity-only)")
-    try:
-        tolerance_delta: timedelta = parse_duration(tolerance)
-    except ValueError as exc:
-        raise UsageError(f"--tolerance: {exc}") from None
+        raise UsageError("no trusted key: give --public-key or --trusted-keys-file/--keyring (or --integrity-only)")
+    tolerance_delta = DURATION.convert(tolerance, None, None) if isinstance(tolerance, str) else tolerance
+    moment = INSTANT.convert(now, None, None) if isinstance(now, str) else now
     if artifacts is not None and not os.path.isdir(artifacts):
         raise UsageError(f"--artifacts {artifacts}: no such directory")
+    if pipeline is not None and os.path.isdir(pipeline):
+        raise UsageError(f"--pipeline {pipeline}: is a directory; give the pipeline file (e.g. {pipeline}/attest.yaml)")
     if pipeline is not None and not os.path.isfile(pipeline):
         raise UsageError(f"--pipeline {pipeline}: no such file")
     return VerifyOptions(
         trusted=store,
-        now=parse_instant(now) if now is not None else None,
+        now=moment,
         tolerance=tolerance_delta,
         integrity_only=integrity_only,
         policies=policies,
@@ -151,9 +165,9 @@ RECEIPT_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 def _compare(remote: Remote, receipt: dict[str, Any], local: dict[str, Any]) -> None:
-    from attestkit.adapters.attest import remote_verdict, verdict_differences
+    from attestkit.adapters.attest import AttestApi, verdict_differences
 
-    answer = remote_verdict(remote.source(), remote.base_url, receipt)
+    answer = AttestApi.of(remote.source(), remote.base_url).verdict(receipt)
     differences = verdict_differences(local, answer)
     for line in differences:
         warn(f"remote verdict differs: {line}")
@@ -197,9 +211,9 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:
 def render_json_line(outcome: BulkOutcome) -> str:
     """One JSON line for an outcome (runs in worker processes)."""
     if outcome.result is not None:
-        return json_line(outcome.result.to_json())
+        return json_line(outcome.result.to_dict())
     assert outcome.error is not None
-    return json_line(error_json(outcome.label, outcome.error))
+    return json_line(unchecked_dict(outcome.label, outcome.error.code, str(outcome.error)))
 
 
 def render_outcome_text(outcome: BulkOutcome) -> str:
@@ -232,11 +246,7 @@ def subject_for(outcome: BulkOutcome, policy_names: Sequence[str] = ()) -> Subje
     if outcome.result is not None:
         return subject_of(outcome.result)
     assert outcome.error is not None
-    check = Check("input", False, outcome.error.code, str(outcome.error))
-    return Subject(outcome.label, (check, *policies_not_evaluated(policy_names, _NOT_CHECKED)), False)
-
-
-_NOT_CHECKED = "the receipt could not be checked"
+    return Subject(outcome.label, unchecked_checks(outcome.error.code, str(outcome.error), policy_names), False)
 
 
 def report_row(outcome: BulkOutcome, options: VerifyOptions) -> ReportRow:
@@ -247,25 +257,6 @@ def report_row(outcome: BulkOutcome, options: VerifyOptions) -> ReportRow:
         return row_of_result(outcome.result, options.now)
     assert outcome.error is not None
     return row_of_error(outcome.label, outcome.error.code, str(outcome.error))
-
-
-def error_json(source: str, exc: AttestkitError) -> dict[str, object]:
-    """The JSON line for a receipt that could not be checked."""
-    return {
-        "receipt": source,
-        "valid": False,
-        "signature_verification": {"valid": False, "signer": None, "algorithm": "ed25519"},
-        "policy_compliance": {
-            "passed": False,
-            "violations": [],
-            "evaluated": False,
-            "reason": f"policies not evaluated: {_NOT_CHECKED}",
-        },
-        "timestamp_check": {"valid": False, "age_hours": None},
-        "chain_of_trust": "untrusted",
-        "error": {"code": exc.code, "message": str(exc)},
-    }
-
 
 
 def _summary_options(command: Any) -> Any:
@@ -280,47 +271,97 @@ def _not_with_summary(values: dict[str, Any]) -> list[str]:
     """The verification flags given alongside --summary (which checks a summary, not receipts)."""
     flags = {
         "--public-key": bool(values["public_keys"]),
-        "--trusted-keys-file": bool(values["trusted_files"]),
+        "--keyring": bool(values["trusted_files"]),
         "--integrity-only": bool(values["integrity_only"]),
         "--artifacts": values["artifacts"] is not None,
         "--pipeline": values["pipeline"] is not None,
         "--summary-out": values["summary_out"] is not None,
         "--jsonl": values["jsonl"] is not None,
+        "--identity": bool(values["identities"]),
     }
     return [flag for flag, used in flags.items() if used]
 
 
-@click.command()
-@click.argument("receipts", nargs=-1)
+VERIFY_HELP = f"""Verify receipts: signature, trust, time, policies, pipeline, artifacts.
+
+\b
+Inputs (any mix; - is stdin):
+  RECEIPT        a receipt file, JSON or YAML (.json, .yaml, .yml)
+  ENVELOPE       a DSSE envelope written by `attestkit export` (same checks)
+  DIR            every .json/.yaml/.yml file below DIR, in name order
+  --jsonl FILE   JSON Lines: one receipt per line
+  --execution ID a receipt fetched from ATTEST (--base-url URL)
+
+Trust: --public-key KEY ({KEY_FORMS}),
+--keyring FILE (alias --trusted-keys-file), or --integrity-only.
+Durations are {DURATION_FORMS}; times are {TIME_FORMS}.
+
+--summary-out FILE --key KEY also writes a signed SLSA VSA of the run; --summary FILE
+--summary-key KEY checks one instead of re-verifying (docs/interop.md).
+
+Exit 0 when every receipt is valid, 1 when any is invalid, 2 when any could not be
+checked.
+"""
+
+
+@click.command(help=VERIFY_HELP, short_help="Verify receipts: signature, trust, time, policy, artifacts.")
+@click.argument("receipts", nargs=-1, metavar="[RECEIPT|ENVELOPE|DIR|-]...")
 @click.option(
     "--public-key",
     "public_keys",
     multiple=True,
+    metavar="KEY",
     help="Trusted public key: ed25519:<hex>, or a PEM/OpenSSH/text key file. Repeatable.",
 )
 @click.option(
-    "--trusted-keys-file", "trusted_files", multiple=True, help="File of trusted keys (lines, PEM blocks or keyring)."
+    "--keyring",
+    "--trusted-keys-file",
+    "trusted_files",
+    multiple=True,
+    metavar="FILE",
+    help="File of trusted keys: key lines, PEM blocks or a keyring (docs/keys.md). Repeatable.",
 )
 @click.option(
-    "--integrity-only", is_flag=True, help="Check the signature against the embedded key only; reported as untrusted."
+    "--integrity-only",
+    is_flag=True,
+    help="Check the signature against the embedded key only; reported as untrusted. Takes no trusted keys.",
+)
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="ID",
+    help="The keyring (or delegation) identity of the signing key must be one of these (repeatable); "
+    "like a rule file's `type: signer-allowed`.",
 )
 @click.option(
     "--policy",
     "policy_names",
     multiple=True,
+    metavar="NAME",
     help="Built-in policy name (repeatable), e.g. require-tests, max-age-24h.",
 )
 @click.option(
-    "--policy-file", "policy_files", multiple=True, help="Policy file: .yaml/.yml rules or .rego (repeatable)."
+    "--policy-file",
+    "policy_files",
+    multiple=True,
+    metavar="FILE",
+    help="Policy file: .yaml/.yml rules or .rego (repeatable).",
 )
 @rego_engine_option
-@click.option("--quiet", is_flag=True, help="Drop Rego print() output (by default: stderr, prefixed with the policy path).")
-@click.option("--artifacts", type=str, help="Directory holding the recorded outputs.")
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="Print only the receipts that failed and the summary (with failure classes); drop Rego print() output.",
+)
+@click.option("--artifacts", metavar="DIR", help="Directory holding the recorded outputs.")
 @click.option("--check-inputs", is_flag=True, help="With --artifacts, also check recorded inputs.")
-@click.option("--pipeline", help="Pipeline definition file whose digest must equal pipeline_hash.")
-@click.option("--now", help="Pin the current time (RFC 3339 or Unix seconds).")
-@click.option("--tolerance", default="5m", show_default=True, help="Allowed clock skew for future timestamps.")
-@click.option("--scope", help="Accept only keys whose keyring scopes include this scope.")
+@click.option("--pipeline", metavar="FILE", help="Pipeline definition file whose digest must equal pipeline_hash.")
+@click.option("--now", type=INSTANT, help="Pin the current time (RFC 3339 or Unix seconds).")
+@click.option(
+    "--tolerance", type=DURATION, default="5m", show_default=True, help="Allowed clock skew for future timestamps."
+)
+@click.option("--scope", metavar="SCOPE", help="Accept only keys whose keyring scopes include this scope.")
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per receipt (JSON Lines); same as --format json."
 )
@@ -332,15 +373,19 @@ def _not_with_summary(values: dict[str, Any]) -> list[str]:
     show_default=True,
     help="Report format (html: a self-contained audit report, see docs/audit.md).",
 )
-@click.option("-o", "--output", "output_file", help="Write the report to FILE (atomically) instead of stdout.")
+@output_option
 @remote_options
 @click.option(
     "--compare-remote",
     is_flag=True,
     help="Also ask ATTEST's POST /v1/receipts/verify and show where it differs (the local verdict decides).",
 )
-@click.option("--jsonl", help="Also read receipts from a JSON Lines file (one receipt per line; - for stdin).")
-@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core for many receipts).")
+@click.option(
+    "--jsonl", metavar="FILE", help="Also read receipts from a JSON Lines file (one receipt per line; - for stdin)."
+)
+@click.option(
+    "--jobs", type=click.IntRange(min=1), metavar="N", help="Worker processes (default: every core for many receipts)."
+)
 @click.option(
     "--dask",
     "dask_address",
@@ -348,21 +393,27 @@ def _not_with_summary(values: dict[str, Any]) -> list[str]:
     help="Verify on a Dask cluster (tcp://host:8786; needs attestkit[dask]); see docs/scale.md.",
 )
 @click.option(
-    "--log-proof", "log_proofs", multiple=True, help="A .tlog-proof for the receipt (repeatable); see docs/log.md."
+    "--log-proof",
+    "log_proofs",
+    multiple=True,
+    metavar="FILE",
+    help="A .tlog-proof for the receipt (repeatable); see docs/log.md.",
 )
-@click.option("--log-policy", help="Witness policy (c2sp.org/tlog-policy) the log proof must meet.")
+@click.option("--log-policy", metavar="FILE", help="Witness policy (c2sp.org/tlog-policy) the log proof must meet.")
 @click.option("--require-log", is_flag=True, help="Fail a receipt without a valid log proof.")
 @click.option(
     "--receipt-timeout",
+    type=DURATION,
     default="60s",
     show_default=True,
-    help="Time budget per receipt (<N><s|m|h|d>; 0s: none); a receipt over it is invalid and the run goes on.",
+    help="Time budget per receipt (0s: none); a receipt over it is invalid and the run goes on.",
 )
 @click.option(
     "--receipt-max-bytes",
     type=click.IntRange(min=1, max=32 << 20),
     default=32 << 20,
     show_default=True,
+    metavar="BYTES",
     help="Size budget per receipt, in bytes; a larger receipt is invalid.",
 )
 @_summary_options
@@ -371,6 +422,7 @@ def verify(
     public_keys: tuple[str, ...],
     trusted_files: tuple[str, ...],
     integrity_only: bool,
+    identities: tuple[str, ...],
     policy_names: tuple[str, ...],
     policy_files: tuple[str, ...],
     rego_engine: str | None,
@@ -378,15 +430,15 @@ def verify(
     artifacts: str | None,
     check_inputs: bool,
     pipeline: str | None,
-    now: str | None,
-    tolerance: str,
+    now: datetime | None,
+    tolerance: timedelta,
     scope: str | None,
     as_json: bool,
     compare_remote: bool,
     jsonl: str | None,
     jobs: int | None,
     dask_address: str | None,
-    receipt_timeout: str,
+    receipt_timeout: timedelta,
     receipt_max_bytes: int,
     log_proofs: tuple[str, ...],
     log_policy: str | None,
@@ -400,21 +452,15 @@ def verify(
     summary_keys: tuple[str, ...],
     **remote_kwargs: Any,
 ) -> int:
-    """Verify RECEIPT files (JSON or YAML; - for stdin).
-
-    Exit 0 when every receipt is valid, 1 when any is invalid, 2 when any could not be
-    checked. --summary-out FILE --key KEY also writes a signed SLSA VSA of the run;
-    --summary FILE --summary-key KEY checks one instead of re-verifying (docs/interop.md).
-    """
     from attestkit.cli import summary as vsa
+    from attestkit.core.timeutil import utc_now
 
     if summary_file is not None:
         clashing = _not_with_summary(locals())
         if clashing:
             raise UsageError(f"--summary checks a verification summary; it does not take {', '.join(clashing)}")
-        instant = parse_instant(now) if now is not None else utc_now()
         return vsa.check_summary_command(
-            summary_file, summary_keys, receipts, policy_names, policy_files, verifier_id, instant, as_json
+            summary_file, summary_keys, receipts, policy_names, policy_files, verifier_id, now or utc_now(), as_json
         )
     if summary_keys:
         raise UsageError("--summary-key is for --summary FILE")
@@ -427,16 +473,17 @@ def verify(
         raise UsageError("--base-url needs --execution ID")
     if compare_remote and remote.profile != "attest":
         raise UsageError("--compare-remote needs the attest profile")
+    if as_json and fmt not in ("text", "json"):
+        raise UsageError(f"--json and --format {fmt} contradict each other: give one of them")
+    if identities and integrity_only:
+        raise UsageError("--identity needs trusted keys (--public-key or --keyring), not --integrity-only")
     if not receipts and not remote.wanted and jsonl is None:
         raise UsageError("give at least one RECEIPT or directory (or --jsonl FILE, or --base-url URL --execution ID)")
     if dask_address is not None and jobs is not None:
         raise UsageError("--dask and --jobs exclude each other (the cluster's workers do the work)")
-    try:
-        budget = Budget(seconds=parse_duration(receipt_timeout).total_seconds(), max_bytes=receipt_max_bytes)
-    except ValueError as exc:
-        raise UsageError(f"--receipt-timeout: {exc}") from None
+    budget = Budget(seconds=receipt_timeout.total_seconds(), max_bytes=receipt_max_bytes)
     policy_data: dict[str, bytes] = {}
-    policies = load_policies(policy_names, policy_files, rego_engine, quiet, policy_data)
+    policies = load_policies(policy_names, policy_files, rego_engine, quiet, identities, policy_data)
     options = build_options(
         public_keys,
         trusted_files,
@@ -452,8 +499,8 @@ def verify(
         log_policy,
         require_log,
     )
-    counts = {"valid": 0, "invalid": 0, "errors": 0}
     fmt = "json" if as_json else fmt
+    tally = Tally()
     collect = fmt in DOCUMENT_FORMATS
     subjects: list[Subject] = []
     rows: list[ReportRow] = []
@@ -464,11 +511,11 @@ def verify(
     buffered: list[str] | None = [] if output_file is not None else None
 
     def report(outcome: BulkOutcome) -> None:
+        tally.add(outcome)
         if outcome.error is not None:
-            counts["errors"] += 1
             error(str(outcome.error))
-        else:
-            counts["valid" if outcome.valid else "invalid"] += 1
+        if quiet and outcome.error is None and outcome.valid and fmt in ("text", "json"):
+            return  # documents (SARIF, JUnit, HTML...) stay complete
         if collect:
             subjects.append(subject_for(outcome, [p.name for p in policies]))
         elif fmt == "html":
@@ -488,18 +535,20 @@ def verify(
         label, document_ = remote.fetch()
         fetched_result = verify_with_options(document_, options, source=label)
         if compare_remote:
-            _compare(remote, document_, fetched_result.to_json())
+            _compare(remote, document_, fetched_result.to_dict())
         fetched = BulkOutcome(label, fetched_result, valid=fetched_result.valid)
         if render is not None:
-            fetched = BulkOutcome(label, None, None, fetched_result.valid, render(fetched))
+            fetched = BulkOutcome(label, None, None, fetched_result.valid, render(fetched), fetched.failure_classes)
         report(fetched)
     elif compare_remote:
         raise UsageError("--compare-remote needs a fetched receipt (--execution ID)")
-    explicit = [r for r in receipts if r == "-" or not os.path.isdir(r)]
-    workers = jobs or (1 if len(explicit) == len(receipts) and len(receipts) <= 16 and jsonl is None else None)
     from attestkit.cli.progress import Progress
-    from attestkit.core.verify.bulk import verify_many
+    from attestkit.core.verify.bulk import default_jobs, verify_many
 
+    named = [r for r in receipts if r == "-" or not os.path.isdir(r)]
+    workers = jobs or default_jobs(
+        len(named), walks_directories=len(named) < len(receipts), reads_streams=jsonl is not None
+    )
     recorder = vsa.SummaryRecorder(artifacts) if summary_out is not None else None
     items = _inputs(receipts, jsonl) if recorder is None else recorder.wrap(_inputs(receipts, jsonl))
     started = options.now or utc_now()
@@ -527,19 +576,49 @@ def verify(
         emit(render_html(rows, report_context(options, given)), output_file)
     elif buffered is not None:
         emit("".join(buffered), output_file)
-    total = sum(counts.values())
-    if total > 1:
-        summary = f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['errors']} errors"
-        print(summary, file=sys.stderr if fmt != "text" or output_file else sys.stdout)
-    if counts["errors"]:
-        if summary_out is not None:
-            warn(f"no summary written to {summary_out}: some receipts could not be checked")
-        return 2
-    if recorder is not None and summary_out is not None:
+    if tally.total > 1 or (quiet and tally.total):
+        print(tally.summary(), file=sys.stderr if fmt != "text" or output_file else sys.stdout)
+    if tally.errors and summary_out is not None:
+        warn(f"no summary written to {summary_out}: some receipts could not be checked")
+    if not tally.errors and recorder is not None and summary_out is not None:
         refs = vsa.policy_refs(policy_names, policy_files, policy_data)
-        passed = not counts["invalid"]
-        vsa.write_summary(
-            summary_out, recorder, refs, passed=passed, key_file=summary_key_file, verifier_id=verifier_id, now=started
-        )
-    return 1 if counts["invalid"] else 0
+        vsa.write_summary(summary_out, recorder, refs, passed=not tally.invalid, key_file=summary_key_file,
+                          verifier_id=verifier_id, now=started)  # fmt: skip
+    return tally.exit_code
 
+
+class Tally:
+    """Counts of a bulk run: valid, invalid, could not check, and receipts per failure class."""
+
+    def __init__(self) -> None:
+        self.valid = self.invalid = self.errors = 0
+        self.classes: dict[str, int] = {}
+
+    def add(self, outcome: BulkOutcome) -> None:
+        """Count one outcome."""
+        if outcome.error is not None:
+            self.errors += 1
+        elif outcome.valid:
+            self.valid += 1
+        else:
+            self.invalid += 1
+        for code in outcome.failure_classes:
+            self.classes[code] = self.classes.get(code, 0) + 1
+
+    @property
+    def total(self) -> int:
+        """Every receipt counted."""
+        return self.valid + self.invalid + self.errors
+
+    @property
+    def exit_code(self) -> int:
+        """2 if any could not be checked, else 1 if any is invalid, else 0."""
+        return 2 if self.errors else 1 if self.invalid else 0
+
+    def summary(self) -> str:
+        """``3 valid, 2 invalid, 1 errors`` then the failure classes, most frequent first."""
+        text = f"{self.valid} valid, {self.invalid} invalid, {self.errors} errors"
+        if self.classes:
+            ranked = sorted(self.classes.items(), key=lambda item: (-item[1], item[0]))
+            text += "; failures: " + ", ".join(f"{code} {count}" for code, count in ranked)
+        return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from attestkit.core.textsafe import escape_lines, escape_text, json_text
@@ -38,6 +39,15 @@ def out(text: str, *, markup: bool = False) -> None:
     else:
         text = escape_lines(text)
     sys.stdout.write(text + "\n")
+
+
+def format_table(rows: Sequence[Sequence[str]], gap: int = 2) -> str:
+    """Rows as aligned text columns, each as wide as its widest cell (nothing overflows); the last column is free."""
+    if not rows:
+        return ""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["".join(row[i].ljust(widths[i] + gap) for i in range(len(widths))) + row[-1] for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def warn(text: str) -> None:

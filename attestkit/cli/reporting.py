@@ -20,7 +20,9 @@ DOCUMENT_FORMATS = ("github", "sarif", "junit")
 format_option = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Report format."
 )
-output_option = click.option("--output", "output_file", help="Write the report to FILE (atomically) instead of stdout.")
+output_option = click.option(
+    "-o", "--output", "output_file", metavar="FILE", help="Write the report to FILE (atomically) instead of stdout."
+)
 
 
 def use_colour() -> bool:

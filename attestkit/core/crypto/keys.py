@@ -121,6 +121,8 @@ def parse_public_key(text: str) -> PublicKey:
         return _public_from_pem(value.encode("ascii", "replace"))
     if value.startswith("ed25519:"):
         raise KeyFormatError("public key must be ed25519:<64 hex digits>")
+    if len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value):
+        raise KeyFormatError("a bare 64-hex key needs its prefix: write ed25519:<64 hex>")
     raise KeyFormatError("not a recognised public key (expected ed25519:<hex>, PEM public key or ssh-ed25519 line)")
 
 
@@ -196,6 +198,13 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
 
     stripped = data.strip()
     key: object
+    if _openssh_encrypted(stripped) and not _have_bcrypt():
+        # Said before asking for a passphrase: without bcrypt no passphrase can help.
+        raise KeyFormatError(
+            "encrypted OpenSSH private keys need the bcrypt package: pip install 'attestkit[bcrypt]' "
+            "(or remove the passphrase: ssh-keygen -p -N '' -f KEYFILE)",
+            code="unsupported-key",
+        )
     try:
         if stripped.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
             key = serialization.load_ssh_private_key(stripped, passphrase)
@@ -240,6 +249,27 @@ def _have_bcrypt() -> bool:
         return importlib.util.find_spec("bcrypt") is not None
     except (ImportError, ValueError):  # a module set to None in sys.modules, or a broken install
         return False
+
+
+def _openssh_encrypted(data: bytes) -> bool:
+    """Whether *data* is an OpenSSH private key whose cipher is not ``none`` (PROTOCOL.key)."""
+    import base64
+    import binascii
+
+    begin, end = b"-----BEGIN OPENSSH PRIVATE KEY-----", b"-----END OPENSSH PRIVATE KEY-----"
+    if not data.startswith(begin) or end not in data:
+        return False
+    body = b"".join(data[len(begin) : data.index(end)].split())
+    try:
+        blob = base64.b64decode(body[:64] + b"=" * (-len(body[:64]) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    magic = b"openssh-key-v1\x00"
+    if not blob.startswith(magic) or len(blob) < len(magic) + 4:
+        return False
+    length = int.from_bytes(blob[len(magic) : len(magic) + 4], "big")
+    cipher = blob[len(magic) + 4 : len(magic) + 4 + length]
+    return cipher != b"none"
 
 
 def _load_ignoring_passphrase(data: bytes) -> object:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -373,16 +374,95 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
     return parse_keyring(text, source) if looks_like_keyring(text) else parse_key_list(text, source)
 
 
+@dataclass(frozen=True)
+class KeyListing:
+    """One row of ``keys list``: a trusted key (``kind`` "key") or a revoked delegated key ("revocation")."""
+
+    kind: str
+    key_id: str
+    public_key: str
+    identity: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+    revoked_at: datetime | None
+    reason: str | None
+    scopes: tuple[str, ...]
+    roles: tuple[str, ...]
+    status: str
+
+    @property
+    def window(self) -> str:
+        """The validity window as text, ``-`` for an open end."""
+        start = format_rfc3339(self.not_before) if self.not_before else "-"
+        end = format_rfc3339(self.not_after) if self.not_after else "-"
+        return f"{start} .. {end}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form: dates as RFC 3339 or null."""
+        def date(value: datetime | None) -> str | None:
+            return format_rfc3339(value) if value is not None else None
+
+        return {
+            "kind": self.kind,
+            "key_id": self.key_id,
+            "public_key": self.public_key,
+            "identity": self.identity,
+            "not_before": date(self.not_before),
+            "not_after": date(self.not_after),
+            "revoked_at": date(self.revoked_at),
+            "reason": self.reason,
+            "scopes": list(self.scopes),
+            "roles": list(self.roles),
+            "status": self.status,
+        }
+
+
+def keyring_listing(store: TrustStore, now: datetime) -> list[KeyListing]:
+    """Every key of *store* with its status at *now* (by the verifier's rules), then its revoked delegated keys."""
+    from attestkit.core.trust.store import is_revoked
+
+    rows = [
+        KeyListing("key", e.public_key.key_id, e.public_key.text, e.identity, e.not_before, e.not_after,
+                   e.revoked_at, e.revocation_reason, tuple(e.scopes), tuple(e.roles), key_status(e, now))
+        for e in store.keys
+    ]  # fmt: skip
+    for revocation in store.revocations:
+        status = (
+            f"revoked ({revocation.reason})"
+            if is_revoked(revocation.revoked_at, revocation.reason, now)
+            else f"revoked from {format_rfc3339(revocation.revoked_at)} ({revocation.reason})"
+        )
+        key = revocation.public_key
+        rows.append(KeyListing("revocation", key.key_id, key.text, None, None, None, revocation.revoked_at,
+                               revocation.reason, (), (), status))  # fmt: skip
+    return rows
+
+
+def revocation_status(store: TrustStore, selector: str) -> str:
+    """How the key *selector* (key id or ``ed25519:<hex>``) stands revoked in *store* (the kept date may be earlier)."""
+    selector = selector.strip()
+    for entry in store.keys:
+        if selector in (entry.public_key.key_id, entry.public_key.text) and entry.revoked_at is not None:
+            return f"{entry.revocation_reason} from {format_rfc3339(entry.revoked_at)}"
+    for revocation in store.revocations:
+        if selector.lower() in (revocation.public_key.key_id, revocation.public_key.text):
+            return f"{revocation.reason} from {format_rfc3339(revocation.revoked_at)}"
+    return "revoked"
+
+
 __all__ = [
     "REVOCATION_REASONS",
     "ROLES",
+    "KeyListing",
     "add_key",
     "empty_keyring",
     "key_status",
     "keyring_from_document",
+    "keyring_listing",
     "load_keyring_document",
     "parse_keyring",
     "parse_trusted_keys",
+    "revocation_status",
     "revoke_key",
     "rotate_key",
 ]

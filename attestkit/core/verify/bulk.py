@@ -135,6 +135,17 @@ class BulkOutcome:
     error: AttestkitError | None = None
     valid: bool | None = None
     text: str | None = None
+    failures: tuple[str, ...] = ()  # codes of the failed checks (kept when the result is dropped)
+
+    @property
+    def failure_classes(self) -> tuple[str, ...]:
+        """Why the receipt failed: its failed checks' codes, or the error's code (empty when valid)."""
+        if self.error is not None:
+            return (self.error.code,)
+        if self.result is not None:
+            failed = [c for c in self.result.failed_checks if c.evaluated] or self.result.failed_checks
+            return tuple(dict.fromkeys(c.code for c in failed))
+        return self.failures
 
 
 Render = Callable[[BulkOutcome], str]
@@ -151,7 +162,7 @@ def _init_worker(options: VerifyOptions, render: Render | None, budget: Budget =
 def _rendered(outcomes: list[BulkOutcome], render: Render | None) -> list[BulkOutcome]:
     if render is None:
         return outcomes
-    return [BulkOutcome(o.label, None, o.error, o.valid, render(o)) for o in outcomes]
+    return [BulkOutcome(o.label, None, o.error, o.valid, render(o), o.failure_classes) for o in outcomes]
 
 
 def verify_batch(
@@ -202,6 +213,16 @@ def _batches(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
         yield batch
 
 
+SMALL_RUN = 16  # named files up to this many are verified in-process: a pool costs more than it saves
+
+
+def default_jobs(named_files: int, *, walks_directories: bool, reads_streams: bool) -> int | None:
+    """Worker processes for a bulk run: 1 for a few named files, else ``None`` (every core)."""
+    if walks_directories or reads_streams or named_files > SMALL_RUN:
+        return None
+    return 1
+
+
 def verify_many(
     items: Iterable[BulkItem],
     options: VerifyOptions,
@@ -236,4 +257,14 @@ def verify_many(
             yield from pending.popleft().result()
 
 
-__all__ = ["DEFAULT_BUDGET", "Budget", "BulkItem", "BulkOutcome", "budget_result", "verify_batch", "verify_many"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "SMALL_RUN",
+    "Budget",
+    "BulkItem",
+    "BulkOutcome",
+    "budget_result",
+    "default_jobs",
+    "verify_batch",
+    "verify_many",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import ItemsView, KeysView, Sequence, ValuesView
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +97,8 @@ class VerificationResult:
             out["reason"] = f"policies not evaluated: {self.policies_reason or 'the receipt was not checked'}"
         return out
 
-    def to_json(self) -> dict[str, Any]:
-        """The ATTEST ``POST /v1/receipts/verify`` answer shape, plus details."""
+    def to_dict(self) -> dict[str, Any]:
+        """The ATTEST ``POST /v1/receipts/verify`` answer shape, plus details, as a mapping."""
         out: dict[str, Any] = {
             "receipt": self.source,
             "valid": self.valid,
@@ -118,14 +119,98 @@ class VerificationResult:
             out["transparency"] = self.transparency
         return out
 
+    def to_json(self, *, indent: int | None = None) -> JsonText:
+        """:meth:`to_dict` as a JSON string (what ``--json`` prints for this receipt).
+
+        Indexing the string like the mapping ``to_json()`` used to return still works for
+        one release, with a :class:`DeprecationWarning`: use :meth:`to_dict` for the mapping.
+        """
+        from attestkit.core.textsafe import json_text
+
+        mapping = self.to_dict()
+        separators = (",", ":") if indent is None else (",", ": ")
+        # Control and bidi characters from the receipt are written as \uXXXX (the same data).
+        return JsonText(json_text(mapping, indent=indent, separators=separators), mapping)
+
+
+_DEPRECATED = "VerificationResult.to_json() now returns a JSON string; use to_dict() for the mapping"
+
+
+class JsonText(str):
+    """A JSON string that still answers the old mapping look-ups (deprecated, one release)."""
+
+    _mapping: dict[str, Any]
+
+    def __new__(cls, text: str, mapping: dict[str, Any]) -> JsonText:
+        """The JSON *text* of *mapping*."""
+        value = super().__new__(cls, text)
+        value._mapping = mapping
+        return value
+
+    def _old(self) -> dict[str, Any]:
+        warnings.warn(_DEPRECATED, DeprecationWarning, stacklevel=3)
+        return self._mapping
+
+    def __getitem__(self, key: Any) -> Any:
+        """``text["valid"]``: the old mapping behaviour (deprecated); integers and slices index the string."""
+        if isinstance(key, str):
+            return self._old()[key]
+        return str.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The old ``dict.get`` (deprecated)."""
+        return self._old().get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        """The old ``dict.keys`` (deprecated)."""
+        return self._old().keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        """The old ``dict.items`` (deprecated)."""
+        return self._old().items()
+
+    def values(self) -> ValuesView[Any]:
+        """The old ``dict.values`` (deprecated)."""
+        return self._old().values()
+
+
+NOT_CHECKED = "the receipt could not be checked"
+
+
+def unchecked_checks(code: str, message: str, policy_names: Sequence[str] = ()) -> tuple[Check, ...]:
+    """The checks of a receipt that could not be checked: one failed input check, policies not evaluated."""
+    return (Check("input", False, code, message), *policies_not_evaluated(policy_names, NOT_CHECKED))
+
+
+def unchecked_dict(source: str, code: str, message: str) -> dict[str, Any]:
+    """The contract JSON (``--json``) for a receipt that could not be checked, with its error."""
+    return {
+        "receipt": source,
+        "valid": False,
+        "signature_verification": {"valid": False, "signer": None, "algorithm": "ed25519"},
+        "policy_compliance": {
+            "passed": False,
+            "violations": [],
+            "evaluated": False,
+            "reason": f"policies not evaluated: {NOT_CHECKED}",
+        },
+        "timestamp_check": {"valid": False, "age_hours": None},
+        "chain_of_trust": str(CHAIN_UNTRUSTED),
+        "error": {"code": code, "message": message},
+    }
+
 
 __all__ = [
     "CHAIN_EXPIRED",
     "CHAIN_REVOKED",
     "CHAIN_UNTRUSTED",
     "CHAIN_VERIFIED",
+    "NOT_CHECKED",
     "NOT_EVALUATED",
     "Check",
+    "JsonText",
     "VerificationResult",
     "policies_not_evaluated",
+    "unchecked_checks",
+    "unchecked_dict",
 ]

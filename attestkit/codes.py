@@ -55,6 +55,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("lone-surrogate", "format", "a string holds an unpaired UTF-16 surrogate", "fix the producer's string encoding"),
     ("non-finite", "format", "NaN or an infinity", "JSON has no such numbers"),
     ("non-string-key", "format", "an object key that is not a string", "JSON keys are strings"),
+    ("envelope", "format", "a DSSE envelope was given where a receipt is needed (sign, export)", "use the receipt the envelope was made from"),
     ("dsse", "format", "a DSSE envelope or in-toto statement is malformed", "re-create it with `attestkit export`"),
     ("vsa", "format", "a verification summary (SLSA VSA) is malformed, unsigned by the verifier, or does not cover the receipt", "re-run the gate that wrote it"),
     ("dsse-signatures", "format", "a DSSE envelope has too many signatures", "at most 8 signatures per envelope"),
@@ -97,6 +98,8 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("unsupported-key", "error", "a key is not Ed25519", "use an Ed25519 key"),
     ("weak-key", "error", "a public key is a small-order or non-canonical point", "generate a fresh key"),
     ("passphrase", "error", "an encrypted key needs ATTESTKIT_KEY_PASSPHRASE, or it is wrong", "set the passphrase variable"),
+    ("public-not-private", "error", "a public key file was given where a private key is needed", "pass NAME.key, not NAME.pub"),
+    ("key-path-in-env", "error", "ATTESTKIT_SIGNING_KEY holds a file path instead of the key", "pass --key PATH, or put the PEM text in the variable"),
     ("key-permissions", "error", "a secret file is readable by group or others", "chmod 600 the file"),
     # ---- timestamp
     ("future", "timestamp", "the receipt's timestamp is beyond the clock tolerance", "check the producer's clock"),
@@ -149,6 +152,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("deadline", "error", "the request deadline passed", "raise --deadline"),
     ("retry-budget", "error", "retries were exhausted", "try later"),
     ("network", "error", "the network failed", "check connectivity"),
+    ("dns", "error", "a host name does not resolve (not retried)", "check the URL, and that this machine is online"),
     ("not-json", "error", "the server's answer is not JSON", "check the profile and URL"),
     ("wait-timeout", "error", "the execution did not finish within --wait", "raise --wait"),
     # ---- producing, exporting, cluster, graphs

@@ -276,7 +276,7 @@ def test_to_json_is_a_json_string_and_to_dict_the_mapping(key: PrivateKey) -> No
 
 @given(st.text(max_size=40))
 def test_to_json_escapes_control_characters_and_round_trips(source: str) -> None:
-    result = VerificationResult(source=source, valid=False, checks=())
+    result = VerificationResult(source=source, checks=())
     text = result.to_json()
     assert json.loads(text)["receipt"] == source
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)

@@ -296,3 +296,22 @@ def test_canonical_payload_is_what_we_sign(key: PrivateKey) -> None:
     envelope = make_envelope(sign_receipt(make_receipt(), key), key, _trusting(key))
     payload = base64.b64decode(envelope["payload"])
     assert payload == canonicalize(json.loads(payload))
+
+
+def test_verify_artifacts_checks_what_the_statement_adds(tmp_path: Path, key: PrivateKey) -> None:
+    root = _artifacts(tmp_path / "art")
+    receipt = _receipt_for(root, key, ["dist/", "report.txt"])
+    envelope = make_envelope(receipt, key, _trusting(key), artifacts_dir=str(root))
+    assert verify_receipt(envelope, trusted_keys=[key.public_key], now=NOW_DT, artifacts_dir=str(root)).valid
+    # A trusted signer's statement whose sha256 does not describe the file: other tools would match
+    # another file, so attestkit does not call it valid against these artifacts.
+    statement = _statement(envelope)
+    for subject in statement["subject"]:
+        if subject["name"] == "dist/docs/README.txt":
+            subject["digest"]["sha256"] = "0" * 64
+    lying = _resigned(statement, key)
+    assert verify_receipt(lying, trusted_keys=[key.public_key], now=NOW_DT).valid  # form only, without files
+    result = verify_receipt(lying, trusted_keys=[key.public_key], now=NOW_DT, artifacts_dir=str(root))
+    assert not result.valid
+    [failed] = result.failed_checks
+    assert failed.name == "subjects" and failed.code == "subject-mismatch" and "dist/docs/README.txt" in failed.message

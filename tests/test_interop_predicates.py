@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from attestkit import sign_receipt, verify_receipt
 from attestkit.core.crypto.keys import PrivateKey
@@ -196,3 +198,22 @@ def test_cli_export_formats(cli: Callable[..., CliResult], tmp_path: Path, key: 
     refused = cli("export", str(untested), "--format", "test-result", *common, "-o", str(tmp_path / "x.json"))
     assert refused.code == 2 and "no test attestation" in refused.err and not (tmp_path / "x.json").exists()
     assert_one_line_error(refused)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from([PROVENANCE_TYPE, TEST_RESULT_TYPE, "https://attestkit.dev/receipt/v1", "https://slsa.dev/verification_summary/v1"]),
+    _JSON,
+    _JSON,
+)
+def test_malformed_statements_never_crash(key: PrivateKey, kind: str, predicate: Any, subjects: Any) -> None:
+    statement = {"_type": "https://in-toto.io/Statement/v1", "subject": subjects, "predicateType": kind, "predicate": predicate}
+    result = verify_receipt(_resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
+    assert not result.valid and result.checks[0].name == "format"

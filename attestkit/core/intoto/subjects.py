@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from attestkit.core.crypto.digest import digest_of_manifest, normalize_digest, tree_manifest_fd
@@ -124,4 +125,83 @@ def artifact_subjects(receipt: Mapping[str, Any], directory: str) -> dict[str, d
         os.close(root_fd)
 
 
-__all__ = ["artifact_subjects"]
+
+
+@dataclass(frozen=True)
+class SubjectFinding:
+    """A statement subject whose digest differs from the file in the artifacts directory."""
+
+    name: str
+    code: str
+    message: str
+
+
+def subject_findings(subjects: Any, directory: str) -> list[SubjectFinding]:
+    """Subjects whose ``sha256``/``sha512``/``blake3`` differ from the files under *directory*.
+
+    The receipt's own digests are checked by ``verify --artifacts`` already; this checks what
+    the statement adds for other tools (a sha256 that does not describe the file would mislead
+    every consumer that matches sha256). Directory subjects (``dist/``) and files that are
+    absent are left to the receipt's artifact check; one read per file covers every digest.
+    """
+    wanted = [
+        (s["name"], {k: str(v).lower() for k, v in s["digest"].items() if k in _ALGORITHMS})
+        for s in subjects if isinstance(s, Mapping) and isinstance(s.get("name"), str) and isinstance(s.get("digest"), Mapping)
+    ]
+    wanted = [(name, digest) for name, digest in wanted if digest and not name.endswith("/")]
+    if not wanted:
+        return []
+    from attestkit.core.verify.artifacts import _Found, _open_beneath
+
+    try:
+        root_fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    except OSError as exc:
+        raise HashingError(f"{directory}: cannot open the artifacts directory: {exc.strerror}") from None
+    findings: list[SubjectFinding] = []
+    try:
+        root_real = os.path.realpath(directory)
+        for name, digest in wanted:
+            try:
+                fd = _open_beneath(root_fd, root_real, name, False)
+            except _Found as found:
+                if found.code != "missing":
+                    findings.append(SubjectFinding(name, found.code, found.message))
+                continue
+            try:
+                actual = _digests(fd, name, set(digest))
+            finally:
+                os.close(fd)
+            for algorithm, hex_ in digest.items():
+                if actual[algorithm] != hex_:
+                    findings.append(
+                        SubjectFinding(
+                            name,
+                            "subject-mismatch",
+                            f"{name}: the statement's {algorithm} {hex_} is not the file's {actual[algorithm]}",
+                        )
+                    )
+    finally:
+        os.close(root_fd)
+    return findings
+
+
+_ALGORITHMS = ("sha256", "sha512", "blake3")
+
+
+def _digests(fd: int, shown: str, algorithms: set[str]) -> dict[str, str]:
+    from blake3 import blake3
+
+    hashers: dict[str, Any] = {
+        "sha256": hashlib.sha256(), "sha512": hashlib.sha512(), "blake3": blake3(),
+    }
+    chosen = {name: hashers[name] for name in algorithms}
+    try:
+        while chunk := os.read(fd, _CHUNK):
+            for hasher in chosen.values():
+                hasher.update(chunk)
+    except OSError as exc:
+        raise HashingError(f"{shown}: read failed: {exc.strerror}", code="unreadable") from None
+    return {name: hasher.hexdigest() for name, hasher in chosen.items()}
+
+
+__all__ = ["SubjectFinding", "artifact_subjects", "subject_findings"]

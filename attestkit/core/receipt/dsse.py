@@ -230,8 +230,24 @@ def find_signer(
     return SignerSearch(None, attempts, exhausted=False)
 
 
+@dataclass(frozen=True)
+class OpenedEnvelope:
+    """What :func:`open_statement` read: the receipt, the signed bytes, the signatures, the subjects."""
+
+    receipt: Receipt
+    signed: bytes
+    signatures: list[tuple[str | None, bytes]]
+    subjects: list[Any]
+
+
 def open_envelope(document: Mapping[str, Any], source: str) -> tuple[Receipt, bytes, list[tuple[str | None, bytes]]]:
-    """The receipt inside an envelope, the bytes its signatures cover, and the signatures.
+    """The receipt inside an envelope, the bytes its signatures cover, and the signatures (see :func:`open_statement`)."""
+    opened = open_statement(document, source)
+    return opened.receipt, opened.signed, opened.signatures
+
+
+def open_statement(document: Mapping[str, Any], source: str) -> OpenedEnvelope:
+    """The receipt inside an envelope, the bytes its signatures cover, the signatures and the subjects.
 
     The payload is read with the same strict rules as a receipt; an envelope with more than
     :data:`MAX_SIGNATURES` signatures is refused before anything is decoded. The predicate is
@@ -278,7 +294,7 @@ def open_envelope(document: Mapping[str, Any], source: str) -> tuple[Receipt, by
     problem = subject_problem(parsed.get("subject"), receipt.data)
     if problem is not None:
         raise MalformedReceiptError(f"statement subjects: {problem}", source=source, code="dsse")
-    return receipt, pae(PAYLOAD_TYPE, payload), signatures
+    return OpenedEnvelope(receipt, pae(PAYLOAD_TYPE, payload), signatures, list(parsed["subject"]))
 
 
 __all__ = [
@@ -289,12 +305,14 @@ __all__ = [
     "PREDICATE_TYPE",
     "STATEMENT_TYPE",
     "VSA_TYPE",
+    "OpenedEnvelope",
     "SignerSearch",
     "export_statement",
     "find_signer",
     "is_envelope",
     "make_envelope",
     "open_envelope",
+    "open_statement",
     "pae",
     "sign_statement",
     "statement_for",

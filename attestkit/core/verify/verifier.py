@@ -341,10 +341,31 @@ def _verify_envelope(document: Mapping[str, Any], options: VerifyOptions, source
     ``signer`` claim counts only when that key is also the envelope's signer; otherwise the
     identity reported is the envelope key's, as the trust store establishes it, or none.
     """
-    from attestkit.core.receipt.dsse import find_signer, open_envelope
+    from attestkit.core.receipt.dsse import open_statement
+
+    opened = open_statement(document, source)
+    result = _verify_envelope_receipt(opened.receipt, opened.signed, opened.signatures, options)
+    if options.artifacts_dir is None:
+        return result
+    # What the statement adds for other tools (sha256 subjects) must describe the files too.
+    from dataclasses import replace
+
+    from attestkit.core.intoto.subjects import subject_findings
+
+    found = subject_findings(opened.subjects, options.artifacts_dir)
+    if not found:
+        return result
+    extra = tuple(R.Check("subjects", False, f.code, f.message, f.name) for f in found)
+    return replace(result, checks=result.checks + extra)
+
+
+def _verify_envelope_receipt(
+    receipt: Receipt, signed_bytes: bytes, signatures: list[tuple[str | None, bytes]], options: VerifyOptions
+) -> R.VerificationResult:
+    """The envelope's signature and the receipt inside (see :func:`_verify_envelope`)."""
+    from attestkit.core.receipt.dsse import find_signer
     from attestkit.core.receipt.signing import embedded_public_key
 
-    receipt, signed_bytes, signatures = open_envelope(document, source)
     try:
         embedded: PublicKey | None = embedded_public_key(receipt.data, options.trusted.known_key)
     except AttestkitError:

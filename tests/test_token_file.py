@@ -13,7 +13,7 @@ from attestkit.adapters.source import credentials, read_token_file
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.receipt.signing import sign_receipt
 from attestkit.errors import InputFileError, KeyPermissionError, UsageError
-from tests.conftest import CliResult, make_receipt
+from tests.conftest import CliResult, assert_one_line_error, make_receipt
 from tests.http_server import Reply, serve
 
 TOKEN = "attest_key_TOKENFILE_SECRET"
@@ -88,3 +88,26 @@ def _binary(tmp_path: Path) -> str:
     path.write_bytes(b"\xff\xfe token")
     os.chmod(path, 0o600)
     return str(path)
+
+
+def test_every_secret_file_gets_the_same_refusal(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """Key files, token files, webhook secret files and log keys: one rule, one hint (issue 24.5)."""
+    assert cli("keys", "generate", "--out-dir", "k").code == 0
+    assert cli("log", "init", "log", "--origin", "example.com/log", "--key", "log.key").code == 0
+    (tmp_path / "r.json").write_text("{}")
+    (tmp_path / "body").write_bytes(b"{}")
+    files = {
+        "k/attestkit.key": ["sign", "r.json", "--key", "k/attestkit.key"],
+        "token": ["fetch", "--execution", "e1", "--token-file", "token"],
+        "hook.secret": ["webhook", "sign", "body", "--secret-file", "hook.secret"],
+        "log.key": ["log", "checkpoint", "log", "--key", "log.key"],
+    }
+    (tmp_path / "token").write_text(TOKEN)
+    (tmp_path / "hook.secret").write_text("s3cret-hook")
+    for name, command in files.items():
+        os.chmod(tmp_path / name, 0o640)
+        result = cli(*command)
+        assert result.code == 2, (name, result.err)
+        assert_one_line_error(result)
+        assert f"accessible by group or others (mode 640); run: chmod 600 {name}" in result.err, result.err
+        assert TOKEN not in result.err and "s3cret-hook" not in result.err and "PRIVATE" not in result.err

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from attestkit.adapters.secret_files import read_private_file
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.tlog.audit import AuditReport, audit_log, check_consistent
 from attestkit.core.tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
@@ -50,7 +51,6 @@ from attestkit.errors import (
     AttestkitError,
     FetchError,
     InputFileError,
-    KeyPermissionError,
     LogCorruptError,
     LogStateError,
     TlogConfigError,
@@ -97,13 +97,9 @@ def _read(path: str, what: str, limit: int) -> bytes:
 
 def read_key_file(path: str, *, alg: int = ALG_ED25519) -> Signer:
     """Load an skey file; refuse one readable by group or others."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise LogStateError(f"{path}: key file not found") from None
-    if info.st_mode & 0o077:
-        raise KeyPermissionError(f"{path}: key file is readable by group or others (chmod 600 it)")
-    data = _read(path, "key file", 4096)
+    if not os.path.lexists(path):
+        raise LogStateError(f"{path}: key file not found")
+    data = read_private_file(path, "key file", 4096)  # the chmod 600 refusal every secret file gets
     try:
         signer = parse_skey(data.decode("ascii"))
     except (UnicodeDecodeError, TlogConfigError):

@@ -118,7 +118,9 @@ def test_run_explains_each_failed_step_and_keeps_stderr_off_stdout(workspace: Pa
         "  fine:\n    run: echo fine-output\n"
         "  later:\n    run: 'true'\n    needs: [noisy]\n"
     )
-    result = _run(["run", "--key", "k/attestkit.key", "--jobs", "1", "--keep-going", "-o", "r.json"], workspace, _clean_env())
+    result = _run(
+        ["run", "--key", "k/attestkit.key", "--jobs", "1", "--keep-going", "-o", "r.json"], workspace, _clean_env()
+    )
     assert result.code == 1
     assert "[noisy] to-stdout" in result.out and "[fine] fine-output" in result.out
     assert "to-stderr" not in result.out
@@ -176,3 +178,52 @@ def test_record_says_when_a_command_cannot_start(workspace: Path) -> None:
     steps = json.loads((workspace / "d.json").read_text())["steps"]
     assert [(s["name"], s["exit_code"]) for s in steps] == [("ghost", 127), ("noexec", 126)]
     assert "command not found" in steps[0]["error"]
+
+
+def _wait_blocked_on_pipe(pid: int, timeout: float = 45) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if "pipe" in Path(f"/proc/{pid}/wchan").read_text():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the command never waited for its input")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "--jsonl", "-", "--public-key", "k/attestkit.pub", "--jobs", "2"],
+        ["webhook", "verify", "-", "--secret-env", "HOOK", "--header", "X-Attest-Signature: sha256=00"],
+    ],
+    ids=["bulk-verify", "webhook-verify"],
+)
+def test_ctrl_c_exits_130_without_a_traceback_from_any_process(workspace: Path, args: list[str]) -> None:
+    from attestkit.core.crypto.keys import PrivateKey
+    from attestkit.core.receipt.signing import sign_receipt
+    from tests.conftest import make_receipt
+
+    key = PrivateKey.from_seed(bytes(32))
+    (workspace / "k" / "attestkit.pub").write_text(key.public_key.text)
+    lines = b"".join(json.dumps(sign_receipt(make_receipt(n=i), key)).encode() + b"\n" for i in range(300))
+    # Its own process group, as a terminal's foreground job: Ctrl-C reaches every process in it.
+    process = subprocess.Popen(
+        [*_cli_command(), *args],
+        cwd=workspace,
+        env=_clean_env(HOOK="secret"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdin is not None
+    if args[0] == "verify":
+        process.stdin.write(lines)
+        process.stdin.flush()
+    _wait_blocked_on_pipe(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err

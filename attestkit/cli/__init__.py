@@ -52,7 +52,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         _error(exc.format_message())
         return 2
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _error("interrupted")
+            return 130
         _error("aborted")
         return 2
     except AttestkitError as exc:

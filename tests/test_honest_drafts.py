@@ -291,3 +291,26 @@ def test_malformed_drafts_are_refused_never_crash(draft: dict[str, Any], run_id:
             call()
         except UsageError as exc:
             assert "d.json" in str(exc)
+
+
+step_names = st.one_of(st.sampled_from(["a", "b"]), st.integers(0, 2), st.none())
+
+
+@given(
+    st.lists(st.fixed_dictionaries({}, optional={"name": step_names}), max_size=4),
+    st.one_of(st.just("attestkit/v2"), st.text(max_size=12), st.integers(-9, 9), st.none()),
+    st.one_of(st.text(max_size=5), st.integers(-9, 9), st.none()),
+)
+def test_declared_receipts_never_crash_the_verifier(steps: list[dict[str, Any]], declared: Any, run_id: Any) -> None:
+    key = PrivateKey.from_seed(bytes(32))
+    receipt = _signed(make_receipt(steps=steps, receipt_format=declared, run_id=run_id), key)
+    result = verify_receipt(receipt, trusted_keys=[key.public_key], now=parse_rfc3339(NOW))
+    names = [s.get("name") for s in steps]
+    well_formed = (
+        declared == "attestkit/v2"
+        and isinstance(run_id, str)
+        and run_id != ""
+        and all(isinstance(n, str) for n in names)
+        and len(set(names)) == len(names)
+    )
+    assert result.valid is well_formed

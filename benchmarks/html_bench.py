@@ -1,6 +1,7 @@
 """The HTML audit report at 100,000 receipts: file size, time to write it, and load/filter/sort in Chromium.
 
-``python -m benchmarks.html_bench [--count N]`` (default 100,000; needs Debian's ``chromium``).
+``python -m benchmarks.html_bench [--count N]`` (default 100,000; needs Debian's ``chromium``);
+``--rss``: peak memory of ``verify --format html`` at 2,000 and 20,000 receipts instead.
 References, measured in the same run: ``verify --json`` on the same receipts (time and size of
 the JSON Lines it writes), and the report of 1,000 receipts opened in the same browser.
 """
@@ -119,7 +120,41 @@ def run(count: int = 100_000) -> list[Row]:
     return rows
 
 
+def _peak_rss_mib(command: list[str]) -> float:
+    """Peak RSS of *command* alone, whatever its exit code (a run with invalid receipts exits 1)."""
+    probe = (
+        "import resource, subprocess, sys; "
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True).stdout
+    return int(out.strip()) / 1024.0
+
+
+def run_rss() -> list[Row]:
+    """The report holds every row until it is written: memory grows with the run (JSON Lines to -o too)."""
+    exe = shutil.which("attestkit", path=str(Path(sys.executable).parent)) or "attestkit"
+    found: dict[tuple[str, int], float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in (2_000, 20_000):
+            source = Path(tmp) / f"{count}.jsonl"
+            keys = _jsonl(source, count)
+            base = [exe, "verify", "--public-key", keys[0], "--public-key", keys[1], "--now", NOW,
+                    "--policy", "steps-succeeded", "--jsonl", str(source)]  # fmt: skip
+            found["html", count] = _peak_rss_mib([*base, "--format", "html", "-o", str(Path(tmp) / "r.html")])
+            found["json", count] = _peak_rss_mib([*base, "--json", "-o", str(Path(tmp) / "r.jsonl")])
+    return [
+        Row("html", "peak RSS, --format html, 20,000 receipts", found["html", 20_000], "MiB", "2,000 receipts",
+            found["html", 2_000]),
+        Row("html", "peak RSS, --format html, 20,000 receipts", found["html", 20_000], "MiB", "--json -o, 20,000",
+            found["json", 20_000]),
+    ]  # fmt: skip
+
+
 def main() -> None:
+    if "--rss" in sys.argv:
+        save(run_rss(), "html-rss")
+        return
     count = int(sys.argv[sys.argv.index("--count") + 1]) if "--count" in sys.argv else 100_000
     save(run(count), "html")
 

@@ -170,6 +170,22 @@ def parse_document(data: bytes, *, source: str = "<receipt>", fmt: str | None = 
     return parse_yaml_text(text, source)
 
 
+def read_receipt_fast(data: bytes, *, source: str = "<receipt>") -> Receipt | None:
+    """A receipt read on the proven fast path (:mod:`.fast_reader`), or ``None``.
+
+    ``None`` when *data* lies outside the subset the fast path serves: read it strictly
+    (:func:`parse_receipt` does both). Raises :class:`MalformedReceiptError` only for what the
+    strict path would refuse with the same error (the shape rules, checked once here).
+    """
+    from attestkit.core.receipt.fast_reader import read_proven
+
+    proven = read_proven(data)
+    if proven is None:
+        return None
+    value, signing_input = proven
+    return Receipt._read(value, signing_input, source, check_receipt_shape(value, source))
+
+
 def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
     """Validate a parsed receipt object and compute its signing input.
 
@@ -197,6 +213,10 @@ def parse_receipt(data: bytes, *, source: str = "<receipt>", fmt: str | None = N
     *fmt* is ``"json"``, ``"yaml"`` or ``None`` (detected from the content). Raises
     :class:`MalformedReceiptError` naming the source, the rule and where.
     """
+    if fmt != "yaml":
+        receipt = read_receipt_fast(data, source=source)
+        if receipt is not None:
+            return receipt
     return receipt_from_mapping(parse_document(data, source=source, fmt=fmt), source=source)
 
 
@@ -232,5 +252,6 @@ __all__ = [
     "parse_document",
     "parse_json_text",
     "parse_receipt",
+    "read_receipt_fast",
     "receipt_from_mapping",
 ]

@@ -19,9 +19,9 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from attestkit.core.policy.base import Violation
-from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, parse_document
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES
 from attestkit.core.verify.result import Check, VerificationResult
-from attestkit.core.verify.verifier import VerifyOptions, malformed_result, verify_document
+from attestkit.core.verify.verifier import VerifyOptions, malformed_result, verify_bytes
 from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
 
 if TYPE_CHECKING:
@@ -187,11 +187,7 @@ def _verify_item(item: BulkItem, options: VerifyOptions, budget: Budget, deadlin
     try:
         deadline.arm()
         try:
-            try:
-                document = parse_document(item.data, source=item.label, fmt=item.fmt)
-            except MalformedReceiptError as exc:
-                return BulkOutcome(item.label, malformed_result(item.label, exc, options), valid=False)
-            result = verify_document(document, options, source=item.label)
+            result = verify_bytes(item.data, options, source=item.label, fmt=item.fmt)
         finally:
             deadline.disarm()
         return BulkOutcome(item.label, result, valid=result.valid)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.policy.base import Policy, PolicyContext, Violation
-from attestkit.core.receipt.reader import Receipt, parse_document, receipt_from_mapping
+from attestkit.core.receipt.reader import Receipt, parse_document, read_receipt_fast, receipt_from_mapping
 from attestkit.core.receipt.signing import SignatureOutcome, check_signature
 from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
 from attestkit.core.trust.chain import ChainStatus, TrustDecision, decide_receipt_trust
@@ -315,10 +315,25 @@ def verify_with_options(
         receipt = receipt.data  # only the data is taken from a Receipt: it is read again below
     try:
         if isinstance(receipt, (bytes, bytearray, memoryview)):
-            return verify_document(parse_document(bytes(receipt), source=name), options, source=name)
+            return verify_bytes(bytes(receipt), options, source=name)
         return verify_document(receipt, options, source=name)
     except MalformedReceiptError as exc:
         return malformed_result(name, exc, options)
+
+
+def verify_bytes(data: bytes, options: VerifyOptions, *, source: str, fmt: str | None = None) -> R.VerificationResult:
+    """Verify a receipt or DSSE envelope from its bytes (*fmt*: ``"json"``, ``"yaml"`` or detected).
+
+    A receipt in the proven subset of :func:`read_receipt_fast` is read once on the fast path;
+    everything else is read strictly. A malformed receipt is an invalid result, not an error.
+    """
+    try:
+        fast = None if fmt == "yaml" else read_receipt_fast(data, source=source)
+        if fast is not None:
+            return _verify_read(fast, options)
+        return verify_document(parse_document(data, source=source, fmt=fmt), options, source=source)
+    except MalformedReceiptError as exc:
+        return malformed_result(source, exc, options)
 
 
 def verify_document(document: Any, options: VerifyOptions, *, source: str) -> R.VerificationResult:
@@ -443,6 +458,7 @@ __all__ = [
     "HashingError",
     "VerifyOptions",
     "malformed_result",
+    "verify_bytes",
     "verify_parsed",
     "verify_receipt",
     "verify_with_options",

@@ -50,9 +50,13 @@ except ImportError:  # pragma: no cover - orjson is a dependency; without it eve
 ENABLED = orjson is not None and os.environ.get("ATTESTKIT_READER", "").lower() != "strict"
 """Whether :func:`read_proven` may serve anything (``False``: every read is strict)."""
 
-# A number token in orjson's compact output (after ':', ',' or '[', before ',', ']' or '}')
-# whose text may differ from ECMAScript's. Inside a string the pattern only costs a fall-back.
-_SUSPECT_NUMBER = re.compile(rb"[:,\[]-?[0-9]+(?:\.0|(?:\.[0-9]+)?[eE][-+]?[0-9]+)[,\]}]")
+# The two ways orjson's text for a float can differ from ECMAScript's: an integral value written
+# with ".0" (always at the end of the token, before ',', ']' or '}'), and an exponent (orjson
+# always writes its sign). Either pattern inside a string only costs the rewrite. Two searches
+# with a literal first character: an alternation would scan byte by byte, ten times slower.
+_INTEGRAL_FLOAT = re.compile(rb"\.0[,\]}]")
+# Every byte but the colon and the two openers, deleted to count those three in one pass.
+_NOT_COUNTED = bytes(b for b in range(256) if b not in b":[{")
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf7]")
 _MAX_BYTES = 32 * 1024 * 1024
 _OPTIONS = 0 if orjson is None else orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
@@ -125,15 +129,20 @@ def read_proven(data: bytes) -> tuple[dict[str, Any], bytes] | None:
     except orjson.JSONEncodeError:
         return None
     colons = data.count(b":")
-    if b"\\u003" in data:
+    if b"\\" in data and b"\\u003" in data:
         colons += data.count(b"\\u003a") + data.count(b"\\u003A")
-    if colons != signing_input.count(b":") + extra:
+    counted = signing_input.translate(None, _NOT_COUNTED)
+    if colons != counted.count(b":") + extra:
         return None
     if not signing_input.isascii() and _BEYOND_BMP.search(signing_input) is not None:
         return None
-    if signing_input.count(b"{") + signing_input.count(b"[") > MAX_DEPTH and not _depth_within(unsigned, MAX_DEPTH):
+    if len(counted) - colons + extra > MAX_DEPTH and not _depth_within(unsigned, MAX_DEPTH):
         return None
-    if _SUSPECT_NUMBER.search(signing_input) is not None:
+    if (
+        _INTEGRAL_FLOAT.search(signing_input) is not None
+        or b"e-" in signing_input
+        or (b"+" in signing_input and b"e+" in signing_input)
+    ):
         try:
             signing_input = orjson.dumps(_ecmascript_numbers(unsigned), option=_OPTIONS)
         except (_Decline, orjson.JSONEncodeError):

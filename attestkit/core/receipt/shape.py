@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from binascii import Error as _HexError
+from binascii import unhexlify
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +71,64 @@ def _check_artifacts(entries: Any, source: str, pointer: str) -> None:
             raise _fail("size_bytes must be a non-negative integer", source, here + "/size_bytes")
 
 
+def _artifacts_look_fine(steps: list[Any]) -> bool:
+    """A quick sufficient test that every step and artifact passes the checks below.
+
+    ``False`` proves nothing (the precise checks then run and name the first rule broken); it is
+    returned for anything unusual, e.g. a ``files`` member or a ``:`` or ``..`` in a path. ``True``
+    implies each rule: exact types, digests of 71 characters starting ``blake3:`` whose 64-digit
+    tails are all hex (tested in one ``unhexlify``), and paths that are non-empty, hold no NUL,
+    backslash, colon (drive letter) or ``..``, and do not start with ``/`` (tested on the paths
+    joined by NUL, which no path may contain).
+    """
+    paths: list[str] = []
+    tails: list[str] = []
+    for step in steps:
+        if type(step) is not dict:
+            return False
+        exit_code = step.get("exit_code")
+        if exit_code is not None and type(exit_code) is not int:
+            return False
+        for name in ("inputs", "outputs"):
+            entries = step.get(name)
+            if type(entries) is not list:
+                if entries is None and name not in step:
+                    continue
+                return False
+            for entry in entries:
+                if type(entry) is not dict or "files" in entry:
+                    return False
+                path = entry.get("path")
+                digest = entry.get("hash")
+                size = entry.get("size_bytes")
+                if type(path) is not str or type(digest) is not str or len(digest) != 71 or digest[:7] != "blake3:":
+                    return False
+                if size is not None and (type(size) is not int or size < 0):
+                    return False
+                paths.append(path)
+                tails.append(digest[7:])
+    if not paths:
+        return True
+    joined = "\x00".join(paths)
+    if (
+        joined.count("\x00") != len(paths) - 1
+        or "\x00\x00" in joined
+        or not joined
+        or joined[0] in "\x00/"
+        or joined[-1] == "\x00"
+        or "\x00/" in joined
+        or "\\" in joined
+        or ":" in joined
+        or ".." in joined
+    ):
+        return False
+    try:
+        unhexlify("".join(tails))
+    except (_HexError, ValueError):
+        return False
+    return True
+
+
 def check_receipt_shape(data: dict[str, Any], source: str) -> datetime:
     """The receipt's parsed timestamp; :class:`MalformedReceiptError` when a field has the wrong type or form."""
     if data.get("type") == "attestkit/delegation/v1":
@@ -90,6 +150,8 @@ def check_receipt_shape(data: dict[str, Any], source: str) -> datetime:
     if steps is not None:
         if not isinstance(steps, list):
             raise _fail("steps must be an array", source, "/steps")
+        if type(steps) is list and _artifacts_look_fine(steps):
+            steps = []  # every rule below holds
         for index, step in enumerate(steps):
             here = f"/steps/{index}"
             if not isinstance(step, dict):

@@ -315,3 +315,21 @@ def test_verify_artifacts_checks_what_the_statement_adds(tmp_path: Path, key: Pr
     assert not result.valid
     [failed] = result.failed_checks
     assert failed.name == "subjects" and failed.code == "subject-mismatch" and "dist/docs/README.txt" in failed.message
+
+
+def test_the_subject_check_probes_parents_only(key: PrivateKey) -> None:
+    from attestkit.core.intoto.statement import _parents
+
+    assert _parents("a/b/c") == ["a/", "a/b/"] and _parents("dist/") == [] and _parents("x") == []
+    assert len(_parents("a/" * 10_000 + "f")) == 64
+    # 5,000 directory outputs and 20,000 subjects deep inside them: set probes per parent, not a
+    # scan per (subject, directory) pair (this runs before any signature is checked).
+    receipt = make_receipt()
+    dirs = [f"d{i}/" for i in range(5_000)]
+    receipt["steps"][0]["outputs"] = [{"path": d, "hash": "blake3:" + "00" * 32} for d in dirs]
+    subjects = [{"name": f"d{i % 5_000}/" + "x/" * 40 + f"f{i}", "digest": {"blake3": "11" * 32}} for i in range(20_000)]
+    assert subject_problem(subjects, receipt) is None
+    deep = "a/" * 100
+    receipt["steps"][0]["outputs"].append({"path": deep, "hash": "blake3:" + "00" * 32})
+    beyond = [*subjects, {"name": deep + "f", "digest": {"blake3": "11" * 32}}]
+    assert "not an output the receipt records" in str(subject_problem(beyond, receipt))  # deeper than 64: exact only

@@ -152,22 +152,42 @@ def subject_problem(subjects: Any, receipt: Mapping[str, Any]) -> str | None:
         seen[name] = lowered
         wanted = expected.get(name, directories.get(name))
         if wanted is None:
-            inside = next((d for d in directories if name.startswith(d) and d in expected), None)
-            if inside is None:
+            if not any(d in directories and d in expected for d in _parents(name)):
                 return f"subject {name!r} is not an output the receipt records"
             continue  # a file of a directory output recorded without a files map
         if lowered["blake3"] != wanted:
             return f"subject {name!r}: blake3 {lowered['blake3']} differs from the recorded {wanted}"
+    # Linear in the input: every lookup below is a set probe per parent directory of a name
+    # (this runs before any signature is checked, so nothing here may be quadratic).
+    named_parents = {parent for other in seen for parent in _parents(other)}
     for name in expected:
-        covered = name in seen or any(name.startswith(d) and d in seen for d in directories)
+        covered = name in seen or any(d in directories and d in seen for d in _parents(name))
         if not covered and name.endswith("/"):  # a directory named by its files
-            covered = any(other.startswith(name) for other in seen)
+            covered = name in named_parents
         if not covered:
             return f"recorded output {name!r} is named by no subject"
     return None
 
 
+MAX_DIRECTORY_DEPTH = 64  # a directory output deeper than this names its files only exactly
+
+
+def _parents(name: str) -> list[str]:
+    """The directory prefixes of *name* (``a/b/c`` -> ``a/``, ``a/b/``), itself excluded.
+
+    At most :data:`MAX_DIRECTORY_DEPTH` of them, so the subject check copies at most that many
+    times the statement's size (a name with thousands of ``/`` cannot make it quadratic).
+    """
+    parents: list[str] = []
+    index = name.find("/")
+    while 0 <= index < len(name) - 1 and len(parents) < MAX_DIRECTORY_DEPTH:
+        parents.append(name[: index + 1])
+        index = name.find("/", index + 1)
+    return parents
+
+
 __all__ = [
+    "MAX_DIRECTORY_DEPTH",
     "STATEMENT_TYPE",
     "directory_outputs",
     "expected_subjects",

@@ -87,16 +87,30 @@ def test_cli_refuses_to_keep_a_signer_claim_for_a_new_key(
     assert contradiction.code == 2 and "contradict" in contradiction.err
 
 
-def test_cli_unsigned_claim_alone_is_refused_too(
+def test_cli_claim_bound_to_another_key_is_refused_even_without_a_signature(
+    cli: Callable[..., CliResult], tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    old, new = keys
+    stripped = {k: v for k, v in json.loads(_signed_by_old(cli, tmp_path, old, signer="a@x").read_text()).items()
+                if k != "signature"}  # fmt: skip
+    path = write_json(tmp_path / "stripped.json", stripped)
+    refused = cli("sign", str(path), "--key", str(new))
+    assert refused.code == 2 and f"made with the earlier proof of {_pub(old)}" in refused.err
+    same_key = cli("sign", str(path), "--key", str(old))
+    assert same_key.code == 0 and json.loads(same_key.out)["signer"] == "a@x"
+
+
+def test_cli_a_claim_written_before_any_proof_is_signed_as_the_contract_says(
     cli: Callable[..., CliResult], tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
     _, new = keys
     path = write_json(tmp_path / "u.json", make_receipt(signer="demo-ci@example.com"))
-    refused = cli("sign", str(path), "--key", str(new))
-    assert refused.code == 2 and "claims signer 'demo-ci@example.com'" in refused.err
-    kept = cli("sign", str(path), "--key", str(new), "--signer", "demo-ci@example.com")
+    kept = cli("sign", str(path), "--key", str(new))
     assert kept.code == 0 and json.loads(kept.out)["signer"] == "demo-ci@example.com"
-    assert kept.err == ""  # the same identity stated again replaces nothing
+    assert kept.err == ""
+    dropped = cli("sign", str(path), "--key", str(new), "--no-signer")
+    assert dropped.code == 0 and "signer" not in json.loads(dropped.out)
+    assert "replaced signer claim 'demo-ci@example.com' (removed)" in dropped.err
 
 
 def test_cli_plain_receipt_signs_as_before(

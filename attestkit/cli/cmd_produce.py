@@ -145,6 +145,7 @@ def record(
 ) -> int:
     """Run a command and append it as a step to a draft receipt.
 
+    \b
     attestkit record --receipt .attest/draft.json --name build --inputs src/ package.json
     --outputs dist/ [--env NODE_ENV,CI] [--run-id ID] [--shell] -- npm run build
 

@@ -6,8 +6,12 @@ to, makes the receipt say something nobody checked. :func:`plan_signing` decides
 *receipt* would replace and refuses (``ResignRefused``, exit 2) unless the caller said so:
 
 * an existing ``signature`` needs ``replace_signature``;
-* an existing ``signer`` claim needs ``signer`` (the identity to record instead, or the same
-  one, stated again) or ``no_signer`` (drop it).
+* a ``signer`` claim bound to an earlier proof (the receipt has a ``signature``, or a
+  ``signer_public_key`` other than the new key) needs ``signer`` (the identity to record, or
+  the same one stated again) or ``no_signer`` (drop it): the new key must not inherit an
+  identity another key's proof carried. A claim written before any proof (an unsigned
+  receipt the producer wrote with its ``signer``, as ``receipt finalize --signer`` does) is
+  signed as it is, as the contract's ``sign`` does.
 
 The plan lists, in words, what was replaced so the command can say it.
 """
@@ -72,6 +76,10 @@ def plan_signing(
         else:
             refusals.append(f"it is already signed by {old}; pass --replace-signature to replace that signature")
     old_signer = receipt.get("signer")
+    earlier_key = receipt.get("signer_public_key")
+    bound = "signature" in receipt or (earlier_key is not None and earlier_key != new_key.text)
+    if "signer" in receipt and not bound and signer is None and not no_signer:
+        signer = old_signer if isinstance(old_signer, str) else None  # no earlier proof: the producer's claim
     if "signer" in receipt:
         shown = escape_text(repr(old_signer)[:200])
         if no_signer:
@@ -81,7 +89,8 @@ def plan_signing(
                 replaced.append(f"signer claim {shown} (now {escape_text(repr(signer)[:200])})")
         else:
             refusals.append(
-                f"it claims signer {shown}, which the new key {new_key.key_id} may not be entitled to;"
+                f"it claims signer {shown}, made with the earlier proof of {_old_key(receipt)}, and the new"
+                f" key {new_key.key_id} may not be entitled to it;"
                 " pass --signer ID to record an identity or --no-signer to drop the claim"
             )
     if refusals:

@@ -135,19 +135,23 @@ def run_action(action_path: Path, workspace: Path, runner_temp: Path, inputs: di
     return run
 
 
-@pytest.fixture(scope="module")
-def action_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The action's checkout, as GitHub clones it (the tracked and new files of this repository)."""
+def checkout_copy(target: Path) -> Path:
+    """A copy of this repository's tracked and new files (what a clone of the working state holds)."""
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
     ).stdout.decode().split("\0")
-    target = tmp_path_factory.mktemp("action") / "attestkit"
     for name in filter(None, files):
         source = ROOT / name
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     return target
+
+
+@pytest.fixture(scope="module")
+def action_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The action's checkout, as GitHub clones it."""
+    return checkout_copy(tmp_path_factory.mktemp("action") / "attestkit")
 
 
 @pytest.fixture(scope="module")

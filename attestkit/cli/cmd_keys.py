@@ -174,33 +174,31 @@ def list_cmd(keyring_path: str, as_json: bool) -> int:
 
 @keys.command("check")
 @click.argument("keyrings", nargs=-1, required=True)
-@click.option("--within", default="30d", show_default=True, help="Also fail on keys expiring within this (<N><s|m|h|d>).")
-@click.option("--now", help="Judge at this time (RFC 3339 or Unix seconds).")
+@click.option("--within", type=DURATION, default="30d", show_default=True, help="Also fail on keys expiring within this.")
+@click.option("--now", type=INSTANT, help="Judge at this time.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per finding.")
-def check_cmd(keyrings: tuple[str, ...], within: str, now: str | None, as_json: bool) -> int:
+def check_cmd(keyrings: tuple[str, ...], within: timedelta, now: datetime | None, as_json: bool) -> int:
     """Check KEYRING files for expired or soon-expiring keys (exit 1 if any; a pre-commit hook).
 
     Revoked keys and keys without not_after are not findings.
     """
-    from attestkit.cli.output import safe
+    from attestkit.core.timeutil import human_duration
     from attestkit.core.trust.expiry import expiring_keys
 
-    try:
-        period = parse_duration(within)
-    except ValueError as exc:
-        raise UsageError(f"--within: {exc}") from None
-    instant = parse_instant(now) if now is not None else utc_now()
+    period = within
+    instant = now if now is not None else utc_now()
     found = 0
     for path in keyrings:
         for finding in expiring_keys(load_trusted_keys_file(path), instant, period):
             found += 1
             if as_json:
-                out(json_line({"keyring": path, **finding.to_json()}))
+                out(json_line({"keyring": path, **finding.to_dict()}))
             else:
                 out(safe(f"{path}: {finding.message}"))
     if not as_json:
         checked = f"{len(keyrings)} keyring{'s' if len(keyrings) != 1 else ''}"
-        print(f"{found} expired or expiring key{'s' if found != 1 else ''} in {checked} (within {within})", file=sys.stderr)
+        warned = human_duration(period)
+        print(f"{found} expired or expiring key{'s' if found != 1 else ''} in {checked} (within {warned})", file=sys.stderr)
     return 1 if found else 0
 
 

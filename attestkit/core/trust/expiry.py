@@ -25,7 +25,7 @@ class KeyExpiry:
     message: str
     source: str | None = None
 
-    def to_json(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         """Plain JSON form."""
         return {"key_id": self.key_id, "public_key": self.public_key, "identity": self.identity,
                 "not_after": format_rfc3339(self.not_after), "status": self.status, "message": self.message}

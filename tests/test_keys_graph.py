@@ -139,7 +139,8 @@ def test_receipt_carried_delegation_is_drawn(cli: Callable[..., CliResult], tmp_
     assert result.code == 0, result.err
     svg = _svg_of(result.out)
     assert f"k_{root.public_key.key_id}->k_{ci.public_key.key_id}" in _titles(svg, "edge")
-    assert "carried by the receipt" in _texts(svg)
+    assert "carried by the receipt" in _texts(svg) and "ci@company.com" in _texts(svg)  # the statement's terms
+    assert "not in the keyring" not in _texts(svg)  # the signing key is known: delegated in the receipt
 
 
 def test_hostile_identities_stay_labels(cli: Callable[..., CliResult], tmp_path: Path) -> None:

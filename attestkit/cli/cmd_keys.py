@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -308,6 +308,23 @@ def graph_cmd(keyring_path: str, receipts: tuple[str, ...], fmt: str, now: datet
     return 0 if all(t.valid for t in traces) else 1
 
 
+def _carried(document: Any) -> tuple[Delegation, ...]:
+    """The delegation statements a receipt carries that parse (at most as many as verify reads)."""
+    from attestkit.core.trust.chain import MAX_RECEIPT_DELEGATIONS
+    from attestkit.core.trust.delegation import parse_delegation
+
+    statements = document.get("delegations") if isinstance(document, dict) else None
+    if not isinstance(statements, list) or len(statements) > MAX_RECEIPT_DELEGATIONS:
+        return ()
+    found = []
+    for statement in statements:
+        try:
+            found.append(parse_delegation(statement))
+        except TrustStoreError:
+            continue  # unusable: verification ignores it too, and says so in the trust message
+    return tuple(found)
+
+
 def _trace(path: str, store: TrustStore, now: datetime, scope: str | None) -> ReceiptTrace:
     """Verify one receipt against the keyring (no policies) and keep what the graph shows."""
     from attestkit.adapters.files import read_receipt_bytes
@@ -318,9 +335,11 @@ def _trace(path: str, store: TrustStore, now: datetime, scope: str | None) -> Re
 
     options = VerifyOptions(trusted=store, now=now, scope=scope)
     label = "<stdin>" if path == "-" else path
+    carried: tuple[Delegation, ...] = ()
     try:
         document = parse_document(read_receipt_bytes(path), source=label, fmt=format_for_name(path))
         result = verify_document(document, options, source=label)
+        carried = _carried(document)
     except MalformedReceiptError as exc:
         result = malformed_result(label, exc, options)
-    return ReceiptTrace(label, result.key_id, result.chain_of_trust, result.chain, result.valid)
+    return ReceiptTrace(label, result.key_id, result.chain_of_trust, result.chain, result.valid, carried)

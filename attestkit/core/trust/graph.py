@@ -21,12 +21,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from attestkit.core.crypto.keys import key_id_of
 from attestkit.core.textsafe import escape_text
 from attestkit.core.timeutil import format_rfc3339
 from attestkit.core.trust.chain import ROOT_ROLE, ChainLink
 from attestkit.core.trust.store import TrustedKey, TrustStore, is_revoked
+
+if TYPE_CHECKING:
+    from attestkit.core.trust.delegation import Delegation
 
 ROOT, KEY, DELEGATE, REVOKED_ONLY, RECEIPT = "root", "key", "delegate", "revoked", "receipt"
 DELEGATION, RECEIPT_DELEGATION, SIGNED, SUCCESSOR = "delegation", "receipt-delegation", "signed", "successor"
@@ -41,6 +45,7 @@ class ReceiptTrace:
     chain_of_trust: str  # "verified", "untrusted", "revoked", "expired"
     chain: tuple[ChainLink, ...] = ()
     valid: bool = False
+    delegations: tuple[Delegation, ...] = ()  # the statements the receipt carries (parsed; maybe unusable)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,22 @@ def _node_id(key_id: str) -> str:
     return "k_" + key_id
 
 
+def _delegation_lines(statement: Delegation) -> list[str]:
+    lines = []
+    if statement.identity is not None:
+        lines.append(statement.identity)
+    if statement.scopes:
+        lines.append("scopes " + ", ".join(statement.scopes))
+    window = _window(statement.not_before, statement.not_after)
+    if window:
+        lines.append(window)
+    if statement.may_delegate:
+        lines.append("may delegate")
+    if not statement.signature_valid:
+        lines.append("BAD SIGNATURE: ignored")
+    return lines
+
+
 def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: datetime | None = None) -> TrustGraph:
     """The graph of *store*, with each of *receipts* attached to its signing key and chain.
 
@@ -129,18 +150,7 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
         delegator, delegate = statement.delegator.key_id, key_id_of(statement.delegate)
         delegate_node(delegator)
         delegate_node(delegate)
-        lines = []
-        if statement.identity is not None:
-            lines.append(statement.identity)
-        if statement.scopes:
-            lines.append("scopes " + ", ".join(statement.scopes))
-        window = _window(statement.not_before, statement.not_after)
-        if window:
-            lines.append(window)
-        if statement.may_delegate:
-            lines.append("may delegate")
-        if not statement.signature_valid:
-            lines.append("BAD SIGNATURE: ignored")
+        lines = _delegation_lines(statement)
         edge_key = (_node_id(delegator), _node_id(delegate), DELEGATION)
         if edge_key not in edges:  # two statements for one pair: both labels on one edge
             edges[edge_key] = Edge(edge_key[0], edge_key[1], DELEGATION, tuple(lines), not statement.signature_valid)
@@ -162,18 +172,21 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
         receipt_id = f"r{index}"
         lines = [trace.source, f"{'valid' if trace.valid else 'not valid'}, chain {trace.chain_of_trust}"]
         nodes[receipt_id] = Node(receipt_id, RECEIPT, tuple(lines), status=trace.chain_of_trust)
-        if trace.key_id is None:
-            continue
-        signer = _node_id(trace.key_id)
-        if signer not in nodes:
-            nodes[signer] = Node(signer, DELEGATE, (trace.key_id, "not in the keyring"))
-        edges[(signer, receipt_id, SIGNED)] = Edge(signer, receipt_id, SIGNED)
+        for statement in trace.delegations:  # the receipt's own statements, drawn with their terms
+            source, target = _node_id(statement.delegator.key_id), _node_id(key_id_of(statement.delegate))
+            for node_id, key_id in ((source, statement.delegator.key_id), (target, key_id_of(statement.delegate))):
+                if node_id not in nodes:
+                    nodes[node_id] = Node(node_id, DELEGATE, (key_id, "delegated in a receipt"))
+            edge_key = (source, target, RECEIPT_DELEGATION)
+            if edge_key not in edges and (source, target, DELEGATION) not in edges:
+                terms = (*_delegation_lines(statement), "carried by the receipt")
+                edges[edge_key] = Edge(source, target, RECEIPT_DELEGATION, terms, not statement.signature_valid)
         # chain: signing key first, the trusted root last; each pair is (delegate, delegator).
         for delegate_link, delegator_link in zip(trace.chain, trace.chain[1:], strict=False):
             source, target = _node_id(delegator_link.key_id), _node_id(delegate_link.key_id)
             for node_id, link in ((source, delegator_link), (target, delegate_link)):
                 if node_id not in nodes:
-                    nodes[node_id] = Node(node_id, DELEGATE, (link.key_id, "delegated in the receipt"))
+                    nodes[node_id] = Node(node_id, DELEGATE, (link.key_id, "delegated in a receipt"))
             edge_key = (source, target, DELEGATION)
             if edge_key not in edges:
                 edge_key = (source, target, RECEIPT_DELEGATION)
@@ -183,6 +196,12 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
             known = edges[edge_key]
             edges[edge_key] = Edge(known.source, known.target, known.kind, known.lines, known.bad_signature,
                                    (*known.used_by, receipt_id))  # fmt: skip
+        if trace.key_id is None:
+            continue
+        signer = _node_id(trace.key_id)
+        if signer not in nodes:
+            nodes[signer] = Node(signer, DELEGATE, (trace.key_id, "not in the keyring"))
+        edges[(signer, receipt_id, SIGNED)] = Edge(signer, receipt_id, SIGNED)
     return TrustGraph(tuple(nodes.values()), tuple(edges.values()))
 
 

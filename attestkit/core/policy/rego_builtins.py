@@ -6,9 +6,14 @@ Each one either returns exactly what OPA returns or raises, which makes the eval
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
+
+from attestkit.core.policy.rego_sprintf import go_sprintf
 
 
 def _string(name: str, value: Any) -> str:
@@ -73,6 +78,149 @@ def go_indexof_n(haystack: Any, needle: Any) -> list[int]:
     return found
 
 
+# ---- semver (OPA's internal/semver: an optional leading "v", dotted-tri int64 core,
+# "-" pre-release and "+" metadata identifiers of [0-9A-Za-z-]) -------------------------
+
+_SEMVER_IDENTIFIER = re.compile(r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*")
+_DIGITS = re.compile(r"[0-9]+")
+_INT64_MAX = 2**63 - 1
+
+
+def _semver(text: str) -> tuple[tuple[int, int, int], str] | None:
+    """``(major, minor, patch), pre-release`` as OPA reads *text*, or None when it is not SemVer."""
+    version = text[1:] if text.startswith("v") else text
+    version, _, metadata = version.partition("+")
+    version, _, pre_release = version.partition("-")
+    parts = version.split(".", 2)
+    if len(parts) != 3 or not all(_DIGITS.fullmatch(part) for part in parts):
+        return None
+    for identifier in (pre_release, metadata):
+        if identifier and not _SEMVER_IDENTIFIER.fullmatch(identifier):
+            return None
+    major, minor, patch = (int(part) for part in parts)
+    if max(major, minor, patch) > _INT64_MAX:
+        return None
+    return (major, minor, patch), pre_release
+
+
+def go_semver_is_valid(value: Any) -> bool:
+    """OPA's ``semver.is_valid``: false for anything that is not a SemVer string."""
+    return isinstance(value, str) and _semver(value) is not None
+
+
+def _pre_release_key(identifier: str) -> tuple[int, int, str]:
+    if _DIGITS.fullmatch(identifier):
+        # Leading zeros ("01") and huge numbers: OPA's comparison of these was not verified (it
+        # did not return on "1.0.0-01" against "1.0.0-1"); refuse rather than guess.
+        if (identifier != "0" and identifier.startswith("0")) or int(identifier) > _INT64_MAX:
+            raise ValueError(f"semver.compare: pre-release identifier {identifier!r} is not compared as OPA does")
+        return (0, int(identifier), "")
+    if identifier.lstrip("+-").isdigit():
+        raise ValueError(f"semver.compare: pre-release identifier {identifier!r} is not compared as OPA does")
+    return (1, 0, identifier)
+
+
+def go_semver_compare(left: Any, right: Any) -> int:
+    """OPA's ``semver.compare``: -1, 0 or 1; an error for anything that is not SemVer."""
+    versions = []
+    for position, value in enumerate((left, right), start=1):
+        parsed = _semver(value) if isinstance(value, str) else None
+        if parsed is None:
+            raise ValueError(f"semver.compare: operand {position}: not a valid SemVer")
+        versions.append(parsed)
+    (core_a, pre_a), (core_b, pre_b) = versions
+    if core_a != core_b:
+        return 1 if core_a > core_b else -1
+    if not pre_a or not pre_b:
+        return (not pre_a) - (not pre_b)
+    keys_a = [_pre_release_key(part) for part in pre_a.split(".")]
+    keys_b = [_pre_release_key(part) for part in pre_b.split(".")]
+    return (keys_a > keys_b) - (keys_a < keys_b)
+
+
+# ---- strings ------------------------------------------------------------------------------
+
+
+def go_replace(value: Any, old: Any, new: Any) -> str:
+    """OPA's ``replace`` for a non-empty search string (Go splits runes into bytes on an empty one)."""
+    base, search, replacement = _string("replace", value), _string("replace", old), _string("replace", new)
+    if not search:
+        raise ValueError("replace: an empty search string is not replaced as OPA does")
+    return base.replace(search, replacement)
+
+
+# ---- time ---------------------------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))", re.ASCII
+)
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_INT64_NS = range(-(2**63), 2**63)
+
+
+def _unix_ns(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, offset: int = 0) -> int:
+    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
+        raise ValueError("day out of range")
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError("time out of range")
+    days = (datetime.date(year, month, day) - datetime.date(1970, 1, 1)).days
+    ns = ((days * 24 + hour) * 60 + minute) * 60 + second - offset
+    return ns * 1_000_000_000
+
+
+def _parse_rfc3339(name: str, value: Any) -> int:
+    match = _RFC3339.fullmatch(_string(name, value))
+    if match is None:
+        raise ValueError(f"{name}: {value!r} is not RFC 3339 as attestkit reads it exactly like OPA")
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    offset = 0
+    if match.group(8) is None:
+        offset_hours, offset_minutes = int(match.group(10)), int(match.group(11))
+        if offset_hours > 23 or offset_minutes > 59:
+            raise ValueError(f"{name}: time zone offset out of range")
+        offset = (offset_hours * 60 + offset_minutes) * 60 * (-1 if match.group(9) == "-" else 1)
+    fraction = int((match.group(7) or "").ljust(9, "0"))
+    return _in_range(name, _unix_ns(year, month, day, hour, minute, second, offset) + fraction)
+
+
+def _in_range(name: str, ns: int) -> int:
+    if ns not in _INT64_NS:
+        raise ValueError(f"{name}: time outside of valid range")
+    return ns
+
+
+def go_parse_rfc3339_ns(value: Any) -> int:
+    """OPA's ``time.parse_rfc3339_ns`` on ``YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)``; anything else raises."""
+    return _parse_rfc3339("time.parse_rfc3339_ns", value)
+
+
+_LAYOUTS = {"2006-01-02T15:04:05Z07:00", "2006-01-02"}
+
+
+def go_parse_ns(layout: Any, value: Any) -> int:
+    """OPA's ``time.parse_ns`` for the RFC 3339 and ``2006-01-02`` layouts; other layouts raise."""
+    if _string("time.parse_ns", layout) not in _LAYOUTS:
+        raise ValueError(f"time.parse_ns: layout {layout!r} is not one attestkit evaluates exactly like OPA")
+    if layout != "2006-01-02":
+        return _parse_rfc3339("time.parse_ns", value)
+    match = _DATE.fullmatch(_string("time.parse_ns", value))
+    if match is None:
+        raise ValueError(f"time.parse_ns: {value!r} does not match the layout {layout!r}")
+    return _in_range("time.parse_ns", _unix_ns(*(int(group) for group in match.groups())))
+
+
+def go_time_format(value: Any) -> str:
+    """OPA's ``time.format`` of nanoseconds: RFC 3339 in UTC with trailing fraction zeros dropped."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in _INT64_NS:
+        raise ValueError("time.format: only a number of nanoseconds (UTC, RFC 3339) is evaluated exactly like OPA")
+    seconds, fraction = divmod(value, 1_000_000_000)
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if fraction:
+        text += "." + f"{fraction:09d}".rstrip("0")
+    return text + "Z"
+
+
 # name -> (number of arguments, implementation)
 OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "count": (1, go_count),
@@ -83,6 +231,25 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "crypto.sha256": (1, _digest("crypto.sha256", "sha256")),
     "crypto.sha1": (1, _digest("crypto.sha1", "sha1")),
     "crypto.md5": (1, _digest("crypto.md5", "md5")),
+    "semver.is_valid": (1, go_semver_is_valid),
+    "semver.compare": (2, go_semver_compare),
+    "replace": (3, go_replace),
+    "sprintf": (2, go_sprintf),
+    "time.parse_rfc3339_ns": (1, go_parse_rfc3339_ns),
+    "time.parse_ns": (2, go_parse_ns),
+    "time.format": (1, go_time_format),
 }
 
-__all__ = ["OVERRIDES", "go_count", "go_indexof", "go_lower", "go_upper"]
+__all__ = [
+    "OVERRIDES",
+    "go_count",
+    "go_indexof",
+    "go_lower",
+    "go_parse_ns",
+    "go_parse_rfc3339_ns",
+    "go_replace",
+    "go_semver_compare",
+    "go_semver_is_valid",
+    "go_time_format",
+    "go_upper",
+]

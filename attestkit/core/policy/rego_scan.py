@@ -52,7 +52,7 @@ EMBEDDED_BUILTINS: frozenset[str] = frozenset(
     regex.replace regex.split replace round semver.compare
     semver.is_valid sort split sprintf startswith strings.any_prefix_match
     strings.any_suffix_match strings.count strings.replace_n strings.reverse substring sum
-    time.add_date time.clock time.date time.now_ns time.parse_duration_ns
+    time.add_date time.clock time.date time.format time.now_ns time.parse_duration_ns
     time.parse_ns time.parse_rfc3339_ns time.weekday to_number trim trim_left trim_prefix
     trim_right trim_space trim_suffix type_name units.parse units.parse_bytes urlquery.encode
     walk
@@ -63,7 +63,6 @@ EMBEDDED_BUILTINS: frozenset[str] = frozenset(
 # OPA) rather than "undefined function".
 OTHER_OPA_BUILTINS: frozenset[str] = frozenset(
     """
-    time.format
     all any and array.flatten base64url.is_valid bits.and bits.lsh bits.negate bits.or bits.rsh
     bits.xor cast_array cast_boolean cast_null cast_object cast_set cast_string crypto.hmac.equal
     crypto.hmac.md5 crypto.hmac.sha1 crypto.hmac.sha256 crypto.hmac.sha512 crypto.md5
@@ -285,7 +284,9 @@ def scan(name: str, text: str) -> Scan:
         t.kind == "op" and t.text in ("+", "-", "*", "/", "%") for t in tokens
     )
     renders = bool(names & _RENDERING_BUILTINS)
-    if renders and any(t.kind == "op" and t.text in ("*", "/", "%") for t in tokens):
+    # attestkit's own sprintf (rego_builtins) refuses any number it cannot print as OPA does; the
+    # engine's other renderers write computed numbers their own way.
+    if names & (_RENDERING_BUILTINS - {"sprintf"}) and any(t.kind == "op" and t.text in ("*", "/", "%") for t in tokens):
         # Computed numbers may be floats (division, integer overflow) that the embedded engine
         # writes differently from Go (0.00...055 vs 5.5e-19): refused, found by the differential test.
         line = next(t.line for t in tokens if t.kind == "op" and t.text in ("*", "/", "%"))
@@ -293,14 +294,18 @@ def scan(name: str, text: str) -> Scan:
             f"{name}: line {line}: the policy computes numbers (*, /, %) and formats values as text; the embedded "
             "engine may write a computed number differently from OPA (use --rego-engine opa)"
         )
-    for token in tokens:
+    for position, token in enumerate(tokens):
         if token.kind == "number" and ("." in token.text or "e" in token.text.lower()):
-            exponent = "e" in token.text.lower()
-            if (arithmetic and not _exact_literal(token.text)) or (exponent and renders):
+            if arithmetic and not _exact_literal(token.text):
                 raise RegoUnsupportedError(
                     f"{name}: line {token.line}: the number {token.text} is not exact in binary and the policy does "
-                    "arithmetic or formats numbers; the embedded engine may round it differently from OPA "
-                    "(use --rego-engine opa)"
+                    "arithmetic; the embedded engine may round it differently from OPA (use --rego-engine opa)"
+                )
+            if renders and not _printed_as_written(token.text) and not _compared(tokens, position):
+                raise RegoUnsupportedError(
+                    f"{name}: line {token.line}: the policy formats values as text and OPA writes the number "
+                    f"{token.text} as written, the embedded engine as a double; write it as an integer or in "
+                    "shortest form (or use --rego-engine opa)"
                 )
     result = Scan(
         has_allow,
@@ -351,6 +356,32 @@ def _exact_literal(text: str) -> bool:
         return "e" not in text.lower() and Decimal(text) == Decimal(float(text))
     except (InvalidOperation, ValueError, OverflowError):
         return False
+
+
+_COMPARISONS = frozenset(["==", "!=", "<", ">", "<=", ">="])
+
+
+def _compared(tokens: list[Token], index: int) -> bool:
+    """Whether the literal at *index* is a whole operand of a comparison (only a boolean escapes)."""
+    before = tokens[index - 1] if index > 0 else None
+    after = tokens[index + 1] if index + 1 < len(tokens) else None
+    if before is not None and before.text == "-":  # a negative literal: look past the sign
+        before = tokens[index - 2] if index > 1 else None
+    ends = (None, "\n", ";", ")", "}", "]")
+    return bool(
+        (before is not None and before.text in _COMPARISONS and (after is None or after.kind == "newline" or after.text in ends[2:]))
+        or (after is not None and after.text in _COMPARISONS and (before is None or before.kind == "newline" or before.text in (";", "(", "{", "[", "if")))
+    )
+
+
+def _printed_as_written(text: str) -> bool:
+    """True when a decimal literal prints the same as a double: OPA writes a literal's own text
+    (``2.0``, ``0.50``, ``1e3``) where the embedded engine writes the number (``2``, ``0.5``, ``1000``)."""
+    try:
+        value = float(text)
+    except (ValueError, OverflowError):
+        return False
+    return "e" not in text.lower() and not value.is_integer() and repr(value) == text
 
 
 # The argument holding the pattern, per regex builtin.
@@ -445,6 +476,32 @@ def _argument_token(tokens: list[Token], open_index: int, position: int) -> Toke
     return None
 
 
+def _unbalanced_groups(pattern: str) -> bool:
+    """Whether the pattern's unescaped parentheses (outside classes) do not pair up: every regular
+    expression engine refuses it."""
+    depth, index, in_class = 0, 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            index += 2 if pattern[index + 1 : index + 2] == "^" else 1
+            index += 1 if pattern[index : index + 1] == "]" else 0  # a leading ] is literal
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return True
+        index += 1
+    return depth != 0 and not in_class
+
+
 def _rewrite_regex_patterns(name: str, text: str, tokens: list[Token]) -> str:
     """The policy text with each regex pattern literal rewritten by :func:`translate_regex`."""
     edits: list[tuple[Token, str]] = []
@@ -462,6 +519,8 @@ def _rewrite_regex_patterns(name: str, text: str, tokens: list[Token]) -> str:
                 "(regular expression dialects differ); use --rego-engine opa"
             )
         translated = translate_regex(pattern)
+        if translated is None and ref == "regex.is_valid" and _unbalanced_groups(pattern):
+            continue  # invalid for RE2 and for the embedded engine alike: false in both
         if translated is None or "`" in translated:
             raise RegoUnsupportedError(
                 f"{name}: line {token.line}: the pattern {argument.text} of {ref} uses regular-expression syntax the "
@@ -543,7 +602,10 @@ def _operand(tokens: tuple[Token, ...], start: int, step: int, limit: int) -> li
                 break
             depth -= 1
         elif depth == 0 and (token.kind == "newline" or token.text in _BOUNDARY):
-            break
+            # `contains(` is the builtin, not the keyword of a partial set rule.
+            call = token.text == "contains" and index + 1 < limit and tokens[index + 1].text == "("
+            if not call:
+                break
         out.append(token)
         index += step
     return out if step > 0 else out[::-1]
@@ -565,6 +627,8 @@ def _type_of(operand: list[Token], variables: dict[str, str]) -> str | None:
         elif depth == 0 and token.kind == "op":
             top_level.add(token.text)
     top_level.discard(".")
+    if len(operand) == 2 and first.text == "-" and last.kind == "number":
+        return "number"
     if top_level & {"<", ">", "<=", ">=", "!="}:
         return "boolean"
     if top_level & {"+", "*", "/", "%"}:

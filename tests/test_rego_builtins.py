@@ -149,3 +149,36 @@ def test_sprintf(no_network: None, fmt: str, values: list[Any]) -> None:
 def test_sprintf_on_computed_values(no_network: None, expr: str) -> None:
     agree_or_fail(expr, {})
     assert _ours(expr, {})[0], f"the embedded engine refused {expr}"
+
+
+# ---- base64, units --------------------------------------------------------------------------
+
+_base64ish = st.text(st.sampled_from([*"aGkA/+w=", "\n", "\r", " ", "-", "_"]), max_size=10)
+
+
+@SETTINGS
+@given(value=_base64ish)
+def test_base64(no_network: None, value: str) -> None:
+    agree_or_fail("base64.is_valid(input.a)", {"a": value})
+    agree_or_fail("base64.decode(input.a)", {"a": value})
+
+
+_amounts = st.tuples(
+    st.sampled_from(["", "1", "10", "1.5", ".5", "1.", "007", "-2", "1e3", "99999999999999999999"]),
+    st.sampled_from(["", "k", "K", "ki", "Ki", "KI", "kI", "M", "Mi", "MI", "m", "mi", "G", "Gi", "T", "P", "E", "Ei", "KB", "b", " k"]),
+).map("".join)
+
+
+@SETTINGS
+@given(value=st.one_of(_amounts, st.text("0123456789.kKiMmG ", max_size=6)))
+def test_units_parse(no_network: None, value: str) -> None:
+    agree_or_fail("units.parse(input.a)", {"a": value})
+
+
+@SETTINGS
+@given(
+    ns=st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(-(10**17), 10**17), st.sampled_from([-1, 0, 1795168800000000000, 1793491200000000000])),
+    years=st.integers(-300, 300), months=st.integers(-30, 30), days=st.integers(-400, 400),
+)  # fmt: skip
+def test_add_date(no_network: None, ns: int, years: int, months: int, days: int) -> None:
+    agree_or_fail("time.add_date(input.a, input.y, input.m, input.d)", {"a": ns, "y": years, "m": months, "d": days})

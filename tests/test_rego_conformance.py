@@ -130,3 +130,36 @@ def test_corpus_through_the_cli() -> None:
                 details.append(f"{kind}: {policy} x {case['receipt']}: exit {code} {messages}")
     _report(kinds, len(expected["cases"]), "CLI")
     _assert_clean(kinds, details, len(expected["cases"]))
+
+
+def test_policy_check_sees_every_load_time_refusal() -> None:
+    """`policy check` passing a corpus policy means `verify` never refuses it for a load-time
+    reason (only a runtime "could not evaluate", rego-eval); one it fails, verify refuses alike."""
+    expected = _expected()
+    policies = sorted({case["policy"] for case in expected["cases"]})
+    done = subprocess.run(
+        [sys.executable, "-m", "attestkit", "policy", "check", *policies],
+        capture_output=True, text=True, timeout=120, cwd=CORPUS,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    passed = {line.split(maxsplit=1)[1] for line in done.stdout.splitlines() if line.startswith("ok  ")}
+    prefix = "attestkit: error: "
+    assert all(line.startswith(prefix) for line in done.stderr.splitlines()), done.stderr
+    refused = {line.split(":", 3)[2].strip(): line[len(prefix) :] for line in done.stderr.splitlines()}
+    assert passed | set(refused) == set(policies) and not passed & set(refused), (done.stdout, done.stderr)
+    assert done.returncode == (2 if refused else 0)
+    key = str(CORPUS / "receipts" / "k.pub.pem")
+    for case in expected["cases"]:
+        path = str(CORPUS / case["policy"])
+        try:
+            loaded = load_policies((), (path,), None, True)
+            options = build_options((key,), (), False, loaded, None, False, None, expected["now"], "5m", None)
+            document = json.loads((CORPUS / "receipts" / case["receipt"]).read_text(encoding="utf-8"))
+            verify_with_options(document, options, source=case["receipt"])
+        except AttestkitError as exc:
+            if case["policy"] in passed:
+                assert exc.code == "rego-eval", f"policy check passed {case['policy']} but verify refused it: {exc}"
+            else:
+                assert str(exc).replace(path, case["policy"]) == refused[case["policy"]], (str(exc), refused[case["policy"]])
+        else:
+            assert case["policy"] in passed, f"policy check refused {case['policy']} but verify loaded it"

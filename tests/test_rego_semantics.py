@@ -61,6 +61,23 @@ def test_deny_shapes() -> None:
             _messages(other)
 
 
+@pytest.mark.parametrize(
+    ("text", "messages"),
+    [('deny contains "s" if true\n', ["s"]), ('deny contains {"k": 1} if true\n', ['{"k":1}']),
+     ('deny[k] := 1 if { some k in ["x", "y"] }\n', ["x", "y"])],
+)  # fmt: skip
+def test_deny_shapes_through_the_cli(verify_with: Callable[..., CliResult], text: str, messages: list[str]) -> None:
+    done = verify_with(text, "--json")
+    assert done.code == 1 and [v["message"] for v in json.loads(done.out)["policy_compliance"]["violations"]] == messages
+
+
+@pytest.mark.parametrize("text", ['deny := ["a"]\n', 'deny := "a"\n', "deny := 3\n", "deny := null\n"])
+def test_other_deny_types_could_not_check_through_the_cli(verify_with: Callable[..., CliResult], text: str) -> None:
+    done = verify_with(text)
+    assert done.code == 2 and "could not check" in done.err and "deny is a" in done.err, (done.out, done.err)
+    assert "VALID" not in done.out
+
+
 def test_conflicts_and_runtime_errors_could_not_check(verify_with: Callable[..., CliResult]) -> None:
     conflict = verify_with('m := 1 if input.now_ns > 0\nm := 2 if input.now_ns > 0\ndeny contains "x" if m == 3\n', "--json")
     assert conflict.code == 2 and json.loads(conflict.out)["error"]["code"] == "rego-eval"

@@ -6,11 +6,13 @@ Each one either returns exactly what OPA returns or raises, which makes the eval
 
 from __future__ import annotations
 
+import base64
 import calendar
 import datetime
 import hashlib
 import re
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 from attestkit.core.policy.rego_sprintf import go_sprintf
@@ -149,6 +151,57 @@ def go_replace(value: Any, old: Any, new: Any) -> str:
     return base.replace(search, replacement)
 
 
+# ---- base64 (Go's StdEncoding: "\r" and "\n" are skipped, padding required) ---------------
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+def _base64_bytes(value: str) -> bytes | None:
+    compact = value.replace("\r", "").replace("\n", "")
+    if len(compact) % 4 or not _BASE64.fullmatch(compact):
+        return None
+    return base64.b64decode(compact, validate=True)
+
+
+def go_base64_is_valid(value: Any) -> bool:
+    """OPA's ``base64.is_valid``."""
+    return _base64_bytes(_string("base64.is_valid", value)) is not None
+
+
+def go_base64_decode(value: Any) -> str:
+    """OPA's ``base64.decode`` when the bytes are UTF-8 text; anything else raises."""
+    decoded = _base64_bytes(_string("base64.decode", value))
+    if decoded is None:
+        raise ValueError("base64.decode: illegal base64 data")
+    try:
+        return decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("base64.decode: the bytes are not UTF-8 text, which OPA would pass on as it is") from None
+
+
+# ---- units.parse (integral results of the decimal suffixes; "m" and fractions refused) -------
+
+_UNIT_AMOUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", re.ASCII)
+_UNITS = {"": 1, "k": 10**3, "K": 10**3, "ki": 2**10, "Ki": 2**10, "M": 10**6, "Mi": 2**20, "G": 10**9,
+          "Gi": 2**30, "T": 10**12, "Ti": 2**40, "P": 10**15, "Pi": 2**50, "E": 10**18, "Ei": 2**60}  # fmt: skip
+
+
+def go_units_parse(value: Any) -> int:
+    """OPA's ``units.parse`` where the result is an integer; anything else raises."""
+    match = _UNIT_AMOUNT.fullmatch(_string("units.parse", value))
+    if match is None:
+        raise ValueError(f"units.parse: {value!r} is not evaluated exactly like OPA")
+    amount, unit = match.groups()
+    # OPA lower-cases the unit after its first letter ("KI" is "Ki"), keeping "m" apart from "M".
+    multiplier = _UNITS.get(unit[:1] + unit[1:].lower())
+    if multiplier is None:
+        raise ValueError(f"units.parse: unit {unit} not recognized")
+    result = Fraction(amount) * multiplier
+    if result.denominator != 1 or result >= 2**63:
+        raise ValueError(f"units.parse: {value!r} is not evaluated exactly like OPA")
+    return int(result)
+
+
 # ---- time ---------------------------------------------------------------------------------
 
 _RFC3339 = re.compile(
@@ -209,6 +262,30 @@ def go_parse_ns(layout: Any, value: Any) -> int:
     return _in_range("time.parse_ns", _unix_ns(*(int(group) for group in match.groups())))
 
 
+def _integer(name: str, position: int, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: operand {position} must be an integer")
+    return value
+
+
+def go_add_date(value: Any, years: Any, months: Any, days: Any) -> int:
+    """OPA's ``time.add_date`` (Go's ``AddDate``: the date is normalised, Oct 31 + 1 month is Dec 1)."""
+    ns = _integer("time.add_date", 1, value)
+    if ns not in _INT64_NS:
+        raise ValueError("time.add_date: time outside of valid range")
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    month_index = moment.month - 1 + _integer("time.add_date", 3, months)
+    year = moment.year + _integer("time.add_date", 2, years) + month_index // 12
+    try:
+        first = datetime.datetime(year, month_index % 12 + 1, 1, moment.hour, moment.minute, moment.second)
+        shifted = first + datetime.timedelta(days=moment.day - 1 + _integer("time.add_date", 4, days))
+    except (ValueError, OverflowError):
+        raise ValueError("time.add_date: time outside of valid range") from None
+    delta = shifted - datetime.datetime(1970, 1, 1)
+    return _in_range("time.add_date", (delta.days * 86400 + delta.seconds) * 1_000_000_000 + fraction)
+
+
 def go_time_format(value: Any) -> str:
     """OPA's ``time.format`` of nanoseconds: RFC 3339 in UTC with trailing fraction zeros dropped."""
     if isinstance(value, bool) or not isinstance(value, int) or value not in _INT64_NS:
@@ -238,10 +315,17 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "time.parse_rfc3339_ns": (1, go_parse_rfc3339_ns),
     "time.parse_ns": (2, go_parse_ns),
     "time.format": (1, go_time_format),
+    "time.add_date": (4, go_add_date),
+    "base64.is_valid": (1, go_base64_is_valid),
+    "base64.decode": (1, go_base64_decode),
+    "units.parse": (1, go_units_parse),
 }
 
 __all__ = [
     "OVERRIDES",
+    "go_add_date",
+    "go_base64_decode",
+    "go_base64_is_valid",
     "go_count",
     "go_indexof",
     "go_lower",
@@ -251,5 +335,6 @@ __all__ = [
     "go_semver_compare",
     "go_semver_is_valid",
     "go_time_format",
+    "go_units_parse",
     "go_upper",
 ]

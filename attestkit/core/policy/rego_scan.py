@@ -629,7 +629,7 @@ def _type_of(operand: list[Token], variables: dict[str, str]) -> str | None:
     top_level.discard(".")
     if len(operand) == 2 and first.text == "-" and last.kind == "number":
         return "number"
-    if top_level & {"<", ">", "<=", ">=", "!="}:
+    if top_level & {"<", ">", "<=", ">=", "!=", "=="}:
         return "boolean"
     if top_level & {"+", "*", "/", "%"}:
         return "number"

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 _DIRECTIVE = re.compile(r"%(%|[sdvqx]|\.(\d{1,2})f)")
-_MAX_EXACT = 2**53
 
 
 def _go_quote(text: str) -> str:
@@ -87,6 +86,17 @@ def _is_integral(value: Any) -> bool:
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def _integer(value: int | float) -> int:
+    """An integer as OPA's int64 (the engine hands integers over exactly; floats are checked by
+    :func:`_is_integral`); beyond int64 OPA switches to big integers, not verified here."""
+    if int(value) not in _INT64:
+        raise ValueError("sprintf: a number beyond int64 is not printed exactly like OPA")
+    return int(value)
+
+
 def _term_text(value: Any) -> str:
     """OPA's ``ast.Term.String()`` of a value: JSON-like, ``", "``/``": "`` separators, sets sorted."""
     if value is None:
@@ -97,9 +107,7 @@ def _term_text(value: Any) -> str:
         return _go_quote(value)
     if isinstance(value, (int, float)):
         if _is_integral(value):
-            if abs(value) >= _MAX_EXACT:
-                raise ValueError("sprintf: a number beyond 2**53 is not printed exactly like OPA")
-            return str(int(value))
+            return str(_integer(value))
         return _number_text(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_term_text(item) for item in value) + "]"
@@ -134,17 +142,23 @@ def _sprintf_argument(value: Any) -> int | float | str:
     if isinstance(value, str):
         return value
     if _is_integral(value):
-        if not abs(value) < _MAX_EXACT:
-            raise ValueError("sprintf: a number beyond 2**53 is not printed exactly like OPA")
-        return int(value)
-    return float(value)
+        return _integer(value)
+    exponent = _shortest(value)[1]
+    return _ExponentFloat(value) if exponent < -4 or exponent >= 6 else float(value)
 
 
 def _bad_verb(verb: str, value: int | float | str) -> str:
     return f"%!{verb}({_go_type(value)}={_go_value(value)})"
 
 
+class _ExponentFloat(float):
+    """A float Go's ``%v`` writes in exponent form: OPA hands it to Go as a float64 or as its text
+    (which it does depends on how the number was written), so only ``%v`` prints it knowably."""
+
+
 def _go_type(value: int | float | str) -> str:
+    if isinstance(value, _ExponentFloat):
+        raise ValueError(f"sprintf: {value!r} is not printed exactly like OPA under this verb")
     return "string" if isinstance(value, str) else "int64" if isinstance(value, int) else "float64"
 
 
@@ -153,6 +167,8 @@ def _go_value(value: int | float | str) -> str:
 
 
 def _directive(verb: str, precision: str | None, value: int | float | str) -> str:
+    if isinstance(value, _ExponentFloat) and verb != "v":
+        raise ValueError(f"sprintf: %{verb} of {value!r} is not evaluated exactly like OPA")
     if verb in ("s", "v"):
         return _bad_verb(verb, value) if verb == "s" and not isinstance(value, str) else _go_value(value)
     if verb == "d":

@@ -333,3 +333,24 @@ def test_the_subject_check_probes_parents_only(key: PrivateKey) -> None:
     receipt["steps"][0]["outputs"].append({"path": deep, "hash": "blake3:" + "00" * 32})
     beyond = [*subjects, {"name": deep + "f", "digest": {"blake3": "11" * 32}}]
     assert "not an output the receipt records" in str(subject_problem(beyond, receipt))  # deeper than 64: exact only
+
+
+def test_directory_with_a_symlink_and_a_files_map(tmp_path: Path, key: PrivateKey) -> None:
+    import os
+
+    from attestkit.core.crypto.digest import tree_manifest
+
+    root = _artifacts(tmp_path / "art")
+    os.symlink("app.bin", root / "dist" / "current")
+    receipt = make_receipt()
+    files = {e.relpath: "blake3:" + e.hexdigest for e in tree_manifest(root / "dist")}
+    receipt["steps"][0]["outputs"] = [{"path": "dist/", "hash": hash_path(root / "dist"), "files": files}]
+    signed = sign_receipt(receipt, key)
+    envelope = make_envelope(signed, key, _trusting(key), artifacts_dir=str(root))
+    subjects = {s["name"]: s["digest"] for s in _statement(envelope)["subject"]}
+    assert set(subjects) == {"dist/app.bin", "dist/current", "dist/docs/README.txt"}
+    assert set(subjects["dist/current"]) == {"blake3"} and "blake3:" + subjects["dist/current"]["blake3"] == files["current"]
+    result = verify_receipt(envelope, trusted_keys=[key.public_key], now=NOW_DT, artifacts_dir=str(root))
+    assert result.valid, [c.message for c in result.failed_checks]
+    blake3_only = make_envelope(signed, key, _trusting(key))  # the files map names every entry, without artifacts
+    assert {s["name"] for s in _statement(blake3_only)["subject"]} == set(subjects)

@@ -4,8 +4,9 @@ The receipt's blake3 digests come first: every recorded output is checked agains
 directory (:func:`attestkit.core.verify.artifacts.check_artifacts`) and then each file is read
 once more, computing blake3 and sha256 from the same bytes, so the sha256 written is of the
 file whose blake3 the receipt records (a file changed in between is refused, not described).
-A directory output becomes one subject per regular file inside it (symbolic links are left
-out: they have no content to digest); an empty directory is named by itself.
+A directory output becomes one subject per entry of its manifest: a regular file with sha256
+and blake3, a symbolic link with its link digest only (blake3 of ``symlink:`` + target, as in
+the manifest: it has no content of its own); an empty directory is named by itself.
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def _directory_subjects(root_fd: int, root_real: str, output: Mapping[str, Any])
         real = os.path.join(root_real, path.rstrip("/"))
         subjects: dict[str, dict[str, str]] = {}
         for entry in entries:
-            if not entry.is_symlink:
+            if entry.is_symlink:  # no content to digest: named by its link digest, as the manifest has it
+                subjects[path + entry.relpath] = {"blake3": entry.hexdigest}
+            else:
                 subjects[path + entry.relpath] = _file_subject(dir_fd, real, entry.relpath, "blake3:" + entry.hexdigest)
         if not subjects:
             subjects[path] = {"blake3": recorded[len("blake3:") :]}
@@ -148,7 +151,8 @@ def subject_findings(subjects: Any, directory: str) -> list[SubjectFinding]:
         (s["name"], {k: str(v).lower() for k, v in s["digest"].items() if k in _ALGORITHMS})
         for s in subjects if isinstance(s, Mapping) and isinstance(s.get("name"), str) and isinstance(s.get("digest"), Mapping)
     ]
-    wanted = [(name, digest) for name, digest in wanted if digest and not name.endswith("/")]
+    # Only subjects that add a digest the receipt lacks: their blake3 alone is the receipt's business.
+    wanted = [(n, d) for n, d in wanted if ("sha256" in d or "sha512" in d) and not n.endswith("/")]
     if not wanted:
         return []
     from attestkit.core.verify.artifacts import _Found, _open_beneath

@@ -160,6 +160,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("resign-refused", "error", "sign refused to replace an existing signature or signer claim", "pass --replace-signature, --signer or --no-signer"),
     ("export-artifacts", "error", "an artifact does not match the receipt, so it cannot be a subject", "export against the directory the pipeline produced"),
     ("export-no-subject", "error", "the receipt records nothing to name as a subject", "record outputs"),
+    ("history", "artifacts", "an earlier recorded state of a path differs from its last one (reported with --check-inputs, not a failure)", "nothing: it shows how the path changed across steps"),
     ("subject-mismatch", "artifacts", "a statement subject's sha256/sha512/blake3 is not the digest of the file under --artifacts", "re-export with `attestkit export --artifacts DIR`"),
     ("export-no-tests", "error", "a test-result export needs a test attestation", "record a JUnit report"),
     ("export-unverified", "error", "export refused: the receipt does not verify", "verify it first"),

@@ -184,8 +184,16 @@ def _read_item(path: str, walked: bool = False) -> BulkItem:
     return BulkItem(label, data, fmt=format_for_name(path))
 
 
-def _inputs(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:
-    """Receipts to verify, read lazily: files, every receipt file below a directory, JSON Lines."""
+def _read_walked(path: str) -> bytes:
+    """A receipt file found below a directory (read in the worker process that verifies it)."""
+    return read_receipt_bytes(path, walked=True)
+
+
+def _inputs(receipts: tuple[str, ...], jsonl: str | None, *, defer: bool = False) -> Iterator[BulkItem]:
+    """Receipts to verify, read lazily: files, every receipt file below a directory, JSON Lines.
+
+    With *defer*, files found below a directory are read by the worker that verifies them.
+    """
     for argument in receipts:
         if argument != "-" and os.path.isdir(argument):
             found: list[str] = []
@@ -196,7 +204,10 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:
             for problem in unlisted:  # an unreadable folder is never skipped silently
                 where = problem.filename if isinstance(problem.filename, str) else argument
                 yield BulkItem(where, error=InputFileError(f"{where}: cannot list directory: {problem.strerror}"))
-            yield from (_read_item(path, walked=True) for path in found)
+            if defer:
+                yield from (BulkItem(path, fmt=format_for_name(path), path=path, read=_read_walked) for path in found)
+            else:
+                yield from (_read_item(path, walked=True) for path in found)
         else:
             yield _read_item(argument)
     if jsonl is not None:
@@ -550,7 +561,10 @@ def verify(
         len(named), walks_directories=len(named) < len(receipts), reads_streams=jsonl is not None
     )
     recorder = vsa.SummaryRecorder(artifacts) if summary_out is not None else None
-    items = _inputs(receipts, jsonl) if recorder is None else recorder.wrap(_inputs(receipts, jsonl))
+    # Local workers read the files they verify; the summary needs each receipt's bytes here, and a
+    # Dask worker may run on a machine without the files.
+    defer = recorder is None and dask_address is None
+    items = _inputs(receipts, jsonl, defer=defer) if recorder is None else recorder.wrap(_inputs(receipts, jsonl))
     started = options.now or utc_now()
     with Progress("verifying", quiet=fmt != "text", unit="receipts") as progress:
         if dask_address is not None:

@@ -114,12 +114,28 @@ def budget_result(label: str, code: str, message: str, options: VerifyOptions) -
 
 @dataclass(frozen=True)
 class BulkItem:
-    """One input: a label (file name, ``file:line``) and its bytes, or why it could not be read."""
+    """One input: a label (file name, ``file:line``) and its bytes, or why it could not be read.
+
+    Or, for the worker to read (so that reading costs the parent nothing): a *path* and the
+    module-level function *read* (it pickles by name) that returns the bytes or raises an
+    :class:`AttestkitError`, which becomes the item's error as if the caller had read it.
+    """
 
     label: str
     data: bytes | None = None
     error: AttestkitError | None = None
     fmt: str | None = None  # "json", "yaml" or None to detect from the content
+    path: str | None = None
+    read: Callable[[str], bytes] | None = None
+
+    def loaded(self) -> BulkItem:
+        """This item with its bytes (or its reading error) when it names a file to read."""
+        if self.data is not None or self.error is not None or self.path is None or self.read is None:
+            return self
+        try:
+            return BulkItem(self.label, self.read(self.path), fmt=self.fmt)
+        except AttestkitError as exc:
+            return BulkItem(self.label, error=exc)
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,7 @@ def verify_batch(
 
 
 def _verify_item(item: BulkItem, options: VerifyOptions, budget: Budget, deadline: _Deadline) -> BulkOutcome:
+    item = item.loaded()
     if item.data is None:
         if isinstance(item.error, MalformedReceiptError):  # e.g. over the size limit: invalid
             return BulkOutcome(item.label, malformed_result(item.label, item.error, options), valid=False)

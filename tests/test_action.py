@@ -274,3 +274,76 @@ def test_zizmor_finds_nothing_in_the_docs_workflows(tmp_path: Path) -> None:
         (workflows / f"example{number}.yml").write_text(block)
     result = _zizmor(workflows)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- SARIF for github/codeql-action/upload-sarif ----------------------------------------
+
+
+def _sarif_cli(cli: Any, workspace: Path, *extra: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = cli("verify", "receipts/00-1-bad-signature.json", "receipts/00-6-artifact.json", "--trusted-keys-file",
+                 "keyring.yaml", "--artifacts", "artifacts", "--format", "sarif", *extra, cwd=workspace, env=env)
+    assert result.code == 1, result.err
+    document: dict[str, Any] = json.loads(result.out)
+    return document
+
+
+def test_sarif_paths_are_relative_to_the_repository_root(cli: Any, tmp_path: Path) -> None:
+    import jsonschema
+
+    from tests.conftest import external
+
+    workspace = tmp_path / "repo"
+    workspace.mkdir()
+    build_corpus(workspace, rounds=1)
+    sarif = _sarif_cli(cli, workspace)
+    jsonschema.Draft4Validator(json.loads(external("sarif/sarif-schema-2.1.0.json").read_text())).validate(sarif)
+    run = sarif["runs"][0]
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == workspace.resolve().as_uri() + "/"
+    assert run["invocations"][0]["commandLine"].startswith("attestkit verify receipts/00-1-bad-signature.json ")
+    assert run["invocations"][0]["commandLine"].endswith("--artifacts artifacts --format sarif")
+    assert run["tool"]["driver"]["informationUri"].endswith("/docs/ci.md")
+    locations = [loc["physicalLocation"]["artifactLocation"] for r in run["results"] for loc in r["locations"]]
+    assert {"uri": "receipts/00-1-bad-signature.json", "uriBaseId": "%SRCROOT%"} in locations
+    assert {"uri": "artifacts/dist/app.bin", "uriBaseId": "%SRCROOT%"} in locations  # under --artifacts, from the root
+    fingerprints = [r["partialFingerprints"]["attestkitFinding/v1"] for r in run["results"]]
+    assert len(set(fingerprints)) == len(fingerprints)
+    again = _sarif_cli(cli, workspace)["runs"][0]["results"]
+    assert [r["partialFingerprints"] for r in again] == [r["partialFingerprints"] for r in run["results"]]
+    # Run from a subfolder of the workspace: the same repository-relative paths.
+    nested = cli("verify", "../receipts/00-1-bad-signature.json", "--trusted-keys-file", "../keyring.yaml",
+                 "--format", "sarif", cwd=workspace / "artifacts", env={"GITHUB_WORKSPACE": str(workspace)})
+    nested_run = json.loads(nested.out)["runs"][0]
+    first = nested_run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert first == {"uri": "receipts/00-1-bad-signature.json", "uriBaseId": "%SRCROOT%"}
+    assert nested_run["results"][0]["partialFingerprints"] == run["results"][0]["partialFingerprints"]
+    outside = cli("verify", str(workspace / "receipts" / "00-1-bad-signature.json"), "--trusted-keys-file",
+                  str(workspace / "keyring.yaml"), "--format", "sarif", cwd=tmp_path, env={"GITHUB_WORKSPACE": str(workspace / "artifacts")})
+    location = json.loads(outside.out)["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": (workspace / "receipts" / "00-1-bad-signature.json").as_uri()}
+
+
+def test_sarif_stays_within_github_limits() -> None:
+    from attestkit.core.render.ci_reports import (
+        SARIF_MAX_BYTES,
+        SARIF_MAX_RESULTS,
+        SarifContext,
+        Subject,
+        sarif_text,
+        to_sarif,
+    )
+    from attestkit.core.verify.result import Check
+
+    context = SarifContext(command_line="attestkit verify big/", source_root="/repo", cwd="/repo")
+    many = [Subject(f"r/{i}.json", (Check("signature", False, "bad-signature", "bad"),), False) for i in range(SARIF_MAX_RESULTS + 10)]
+    sarif = to_sarif(many, context=context)
+    run = sarif["runs"][0]
+    assert len(run["results"]) == SARIF_MAX_RESULTS
+    note = run["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"]
+    assert "10 of 25010 findings are not in this SARIF file" in note
+    assert len(sarif_text(sarif).encode()) <= SARIF_MAX_BYTES
+    wordy = [Subject(f"r/{i}.json", (Check("policy:p", False, "violation", "x" * 50_000),), False) for i in range(4_000)]
+    sarif = to_sarif(wordy, context=context)
+    size = len(sarif_text(sarif).encode())
+    assert size <= SARIF_MAX_BYTES and 2_000 <= len(sarif["runs"][0]["results"]) < 4_000
+    assert all(len(r["message"]["text"]) <= 4_000 for r in sarif["runs"][0]["results"])
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} == {"policy/p"}

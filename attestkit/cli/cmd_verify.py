@@ -579,7 +579,7 @@ def verify(
                 report(outcome)
                 progress(1)
     if collect:
-        emit(document(subjects, fmt, "attestkit verify"), output_file)
+        emit(document(subjects, fmt, "attestkit verify", artifacts_dir=options.artifacts_dir), output_file)
     elif fmt == "html":
         from attestkit.cli.html_context import report_context
         from attestkit.core.render.html_report import render_html

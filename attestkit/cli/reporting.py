@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from attestkit.core.render.ci_reports import Subject
+    from attestkit.core.render.ci_reports import SarifContext, Subject
 
 
 FORMATS = ("text", "json", "github", "sarif", "junit")
@@ -30,13 +29,27 @@ def use_colour() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
-def document(subjects: Sequence[Subject], fmt: str, title: str) -> str:
+def sarif_context(artifacts_dir: str | None = None) -> SarifContext:
+    """This invocation's command line, and paths relative to the repository root (``$GITHUB_WORKSPACE`` or here)."""
+    import shlex
+
+    from attestkit.core.render.ci_reports import SarifContext
+
+    cwd = os.getcwd()
+    root = os.path.abspath(os.environ.get("GITHUB_WORKSPACE") or cwd)
+    command = shlex.join(["attestkit", *sys.argv[1:]])
+    return SarifContext(command_line=command, source_root=root, cwd=cwd, artifacts_dir=artifacts_dir)
+
+
+def document(subjects: Sequence[Subject], fmt: str, title: str, *, artifacts_dir: str | None = None) -> str:
     """The whole report for the collecting formats (github, sarif, junit)."""
     from attestkit.core.render.ci_reports import github_annotations, markdown_summary, to_junit, to_sarif
     from attestkit.core.textsafe import escape_lines
 
     if fmt == "sarif":
-        return json.dumps(to_sarif(subjects, title), indent=2) + "\n"
+        from attestkit.core.render.ci_reports import sarif_text
+
+        return sarif_text(to_sarif(subjects, title, sarif_context(artifacts_dir)))
     if fmt == "junit":
         return to_junit(subjects, title)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -6,6 +6,7 @@ file) and its checks — so `verify`, `hash --check` and `policy check` share th
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from attestkit.core.textsafe import escape_text
 from attestkit.core.verify.result import Check, VerificationResult
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/attestkit/attestkit"
+INFORMATION_URI = "https://github.com/attestkit/attestkit/blob/main/docs/ci.md"
+CODES_URI = "https://github.com/attestkit/attestkit/blob/main/docs/codes.md"
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,82 @@ def rule_id(check: Check) -> str:
     return f"{check.name}/{check.code}"
 
 
-def to_sarif(subjects: Sequence[Subject], tool_command: str = "attestkit verify") -> dict[str, Any]:
-    """One SARIF 2.1.0 run: a rule per kind of finding, a result per finding."""
+# GitHub code scanning refuses a SARIF upload over 10 MB or with more than 25,000 results in a
+# run; the report stays under both (uncompressed size, so the compressed upload is under too).
+SARIF_MAX_RESULTS = 25_000
+SARIF_MAX_BYTES = 10 * 1024 * 1024
+SARIF_MAX_MESSAGE = 4_000
+SOURCE_ROOT = "%SRCROOT%"
+_JSONL_LINE = re.compile(r"^(.+\.jsonl?):([0-9]+)$")
+
+
+@dataclass(frozen=True)
+class SarifContext:
+    """Where the report's paths are: the repository root, the directory relative names start from.
+
+    ``command_line`` is the invocation as run; ``artifacts_dir`` is the ``--artifacts``
+    directory, to which artifact findings' paths are relative. Without ``source_root`` the
+    paths are written as given (no ``uriBaseId``).
+    """
+
+    command_line: str | None = None
+    source_root: str | None = None
+    cwd: str | None = None
+    artifacts_dir: str | None = None
+
+
+def _file_uri(absolute: str) -> str:
+    from urllib.parse import quote
+
+    return "file://" + quote(absolute, safe="/:@")
+
+
+def _artifact_location(path: str, base: str | None, context: SarifContext) -> dict[str, Any]:
+    """A SARIF location for *path* (relative to *base*, else to the working directory)."""
+    import posixpath
+
+    region = None
+    match = _JSONL_LINE.match(path)
+    if match:  # `--jsonl FILE` receipts are labelled FILE:LINE
+        path, region = match.group(1), {"startLine": int(match.group(2))}
+    location: dict[str, Any] = {"uri": _uri(path)}
+    root = context.source_root
+    if root is not None and posixpath.isabs(root) and not path.startswith("<"):
+        start = posixpath.join(context.cwd or root, base or "")
+        absolute = posixpath.normpath(posixpath.join(start, path))
+        relative = posixpath.relpath(absolute, posixpath.normpath(root))
+        if relative == ".." or relative.startswith("../"):
+            location = {"uri": _file_uri(absolute)}
+        else:
+            location = {"uri": _uri(relative), "uriBaseId": SOURCE_ROOT}
+    physical: dict[str, Any] = {"artifactLocation": location}
+    if region is not None:
+        physical["region"] = region
+    return {"physicalLocation": physical}
+
+
+def _fingerprint(rule: str, locations: Sequence[dict[str, Any]]) -> str:
+    """Stable across runs for the same finding (no message text: ages and times change)."""
+    import blake3
+
+    parts = [rule, *(json.dumps(loc, sort_keys=True) for loc in locations)]
+    return blake3.blake3("\0".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def _message(text: str) -> str:
+    if len(text) <= SARIF_MAX_MESSAGE:
+        return text
+    return text[: SARIF_MAX_MESSAGE - 40] + f" ... ({len(text) - SARIF_MAX_MESSAGE + 40} characters cut)"
+
+
+def to_sarif(
+    subjects: Sequence[Subject], tool_command: str = "attestkit verify", context: SarifContext | None = None
+) -> dict[str, Any]:
+    """One SARIF 2.1.0 run: a rule per kind of finding, a result per finding, within GitHub's limits.
+
+    Results past 25,000 (or past 10 MB) are left out, and a tool notification says how many.
+    """
+    context = context or SarifContext()
     rules: dict[str, dict[str, Any]] = {}
     results: list[dict[str, Any]] = []
     for subject in subjects:
@@ -54,15 +130,17 @@ def to_sarif(subjects: Sequence[Subject], tool_command: str = "attestkit verify"
                     "id": rid,
                     "name": rid.replace("/", "-"),
                     "shortDescription": {"text": f"attestkit {check.name} check: {check.code}"},
+                    "helpUri": CODES_URI,
                     "defaultConfiguration": {"level": "error"},
                 }
-            locations = [{"physicalLocation": {"artifactLocation": {"uri": _uri(subject.name)}}}]
+            locations = [_artifact_location(subject.name, None, context)]
             if check.location is not None:
-                locations.append({"physicalLocation": {"artifactLocation": {"uri": _uri(check.location)}}})
+                locations.append(_artifact_location(check.location, context.artifacts_dir, context))
             result: dict[str, Any] = {"ruleId": rid, "ruleIndex": list(rules).index(rid)}
             # SARIF's word for "could not tell pass from fail" is kind "open" (whose level is "none").
             result.update({"level": "error"} if check.evaluated else {"kind": "open", "level": "none"})
-            result.update({"message": {"text": check.message}, "locations": locations})
+            result.update({"message": {"text": _message(check.message)}, "locations": locations})
+            result["partialFingerprints"] = {"attestkitFinding/v1": _fingerprint(rid, locations)}
             results.append(result)
     driver = {
         "name": "attestkit",
@@ -70,12 +148,40 @@ def to_sarif(subjects: Sequence[Subject], tool_command: str = "attestkit verify"
         "informationUri": INFORMATION_URI,
         "rules": list(rules.values()),
     }
-    run = {
-        "tool": {"driver": driver},
-        "invocations": [{"executionSuccessful": True, "commandLine": tool_command}],
-        "results": results,
-    }
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+    invocation: dict[str, Any] = {"executionSuccessful": True, "commandLine": context.command_line or tool_command}
+    run: dict[str, Any] = {"tool": {"driver": driver}, "invocations": [invocation], "results": results}
+    if context.source_root is not None:
+        root = context.source_root.rstrip("/") + "/"
+        run["originalUriBaseIds"] = {SOURCE_ROOT: {"uri": _file_uri(root)}}
+    document = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+    _within_limits(document, run, results)
+    return document
+
+
+def _within_limits(document: dict[str, Any], run: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    """Drop results past GitHub's limits (the first ones are kept), saying how many went."""
+    total = len(results)
+    keep = min(total, SARIF_MAX_RESULTS)
+    while True:
+        run["results"] = results[:keep]
+        if keep < total:
+            note = (
+                f"{total - keep} of {total} findings are not in this SARIF file (GitHub code scanning accepts at "
+                f"most {SARIF_MAX_RESULTS} results and 10 MB per run); the JSON report (--json) has them all"
+            )
+            run["invocations"][0]["toolExecutionNotifications"] = [{"level": "warning", "message": {"text": note}}]
+        size = len(sarif_text(document).encode("utf-8"))
+        if keep == 0 or size <= SARIF_MAX_BYTES:
+            return
+        keep = min(keep - 1, int(keep * SARIF_MAX_BYTES / size * 0.98))
+
+
+def sarif_text(document: dict[str, Any]) -> str:
+    """The SARIF file's text: indented, or compact when indenting would pass the 10 MB limit."""
+    text = json.dumps(document, indent=2)
+    if len(text) > SARIF_MAX_BYTES // 4 and len(text.encode("utf-8")) > SARIF_MAX_BYTES:
+        text = json.dumps(document, separators=(",", ":"))
+    return text + "\n"
 
 
 def _uri(path: str) -> str:
@@ -173,4 +279,4 @@ def markdown_summary(subjects: Sequence[Subject], title: str = "attestkit verify
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Subject", "github_annotations", "markdown_summary", "rule_id", "subject_of", "to_junit", "to_sarif"]
+__all__ = ["SARIF_MAX_BYTES", "SARIF_MAX_RESULTS", "SarifContext", "Subject", "github_annotations", "markdown_summary", "rule_id", "sarif_text", "subject_of", "to_junit", "to_sarif"]

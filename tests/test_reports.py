@@ -48,7 +48,9 @@ def test_sarif_validates_against_the_schema(
     assert {"trust/untrusted-key", "policy/steps-succeeded", "artifacts/digest-mismatch"} <= rule_ids
     artifact = next(r for r in run["results"] if r["ruleId"] == "artifacts/digest-mismatch")
     uris = [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in artifact["locations"]]
-    assert uris[0].endswith("bad.json") and uris[1] == "dist/app.bin"
+    # Relative to the repository root (here: the working directory), under --artifacts DIR.
+    assert uris[0].endswith("bad.json") and uris[1] == f"{art.name}/dist/app.bin"
+    assert artifact["locations"][1]["physicalLocation"]["artifactLocation"]["uriBaseId"] == "%SRCROOT%"
     for item in run["results"]:
         assert run["tool"]["driver"]["rules"][item["ruleIndex"]]["id"] == item["ruleId"]
 

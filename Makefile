@@ -8,21 +8,28 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := vectors/demo
 
-.PHONY: demo test clean vectors bench wheelhouse
+.PHONY: help demo test clean vectors bench wheelhouse
+# A path-based editable install (compat mode): mypy and other type checkers see attestkit's
+# py.typed; the default (import hooks) hides the package from them.
+EDITABLE := --config-settings editable_mode=compat
+
+help: ## List the targets
+	@echo "make targets:"
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q $(EDITABLE) -e .
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,dask,spark]'
+	$(BIN)/python -m pip install -q $(EDITABLE) -e '.[test,dask,spark]'
 	touch $@ $(VENV)/.runtime
 
-demo: $(VENV)/.runtime
+demo: $(VENV)/.runtime ## Verify the bundled demo receipt, then sign, verify and tamper with one
 	@echo "== 1. verify the bundled demo receipt (signature, trust, artifacts, pipeline, policies)"
 	$(BIN)/attestkit verify $(DEMO)/receipt.json --public-key $(DEMO)/demo.pub \
 	  --artifacts $(DEMO)/artifacts --pipeline $(DEMO)/attest.yaml \
@@ -58,9 +65,9 @@ $(WHEELHOUSE)/.done: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip download -q -d $(WHEELHOUSE) . 'setuptools>=77'
 	touch $@
 
-wheelhouse: $(WHEELHOUSE)/.done
+wheelhouse: $(WHEELHOUSE)/.done ## Fetch the wheels the offline packaging test installs
 
-test: $(VENV)/.test $(WHEELHOUSE)/.done
+test: $(VENV)/.test $(WHEELHOUSE)/.done ## ruff, mypy --strict and pytest (network cut), as CI runs them
 	$(BIN)/ruff check attestkit tests vectors benchmarks docs
 	$(BIN)/mypy --strict attestkit
 	@if [ -f $(OPA_ORACLE) ] && [ -z "$$ATTESTKIT_OPA_ORACLE" ]; then \
@@ -68,11 +75,11 @@ test: $(VENV)/.test $(WHEELHOUSE)/.done
 	  export ATTESTKIT_WHEELHOUSE="$(abspath $(WHEELHOUSE))"; \
 	  echo "bash .ci/offline $(BIN)/python -m pytest"; bash .ci/offline $(BIN)/python -m pytest
 
-vectors: $(VENV)/.test
+vectors: $(VENV)/.test ## Regenerate the test vectors
 	$(BIN)/python vectors/generate.py
 
-bench: $(VENV)/.test
+bench: $(VENV)/.test ## Run the benchmarks (figures in benchmarks/README.md)
 	$(BIN)/python -m benchmarks
 
-clean:
+clean: ## Remove .venv and demo-out
 	rm -rf $(VENV) demo-out

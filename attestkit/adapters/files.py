@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
-from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
 from attestkit.core.trust.keyring import parse_trusted_keys
 from attestkit.core.trust.store import TrustStore
 from attestkit.errors import (
@@ -196,23 +196,12 @@ def iter_lines(path: str, what: str, limit: int) -> Iterator[tuple[int, bytes | 
 def read_receipt_file(path: str) -> Receipt:
     """Read and strictly parse a receipt file (JSON or YAML; ``-`` is stdin).
 
-    A DSSE envelope (``attestkit export``'s output) is refused as such, not as a receipt
-    missing its fields: only ``verify`` reads envelopes.
+    A DSSE envelope (``attestkit export``'s output) is refused as such: only ``verify`` reads
+    envelopes.
     """
-    from attestkit.core.receipt.dsse import is_envelope
-    from attestkit.core.receipt.reader import parse_document, receipt_from_mapping
-
     data = read_receipt_bytes(path)
     source = "<stdin>" if path == "-" else path
-    document = parse_document(data, source=source, fmt=format_for_name(path))
-    if is_envelope(document):
-        raise MalformedReceiptError(
-            "is a DSSE envelope (attestkit export's output), not a receipt: use the receipt it was made "
-            "from (`attestkit verify` reads envelopes too)",
-            source=source,
-            code="envelope",
-        )
-    return receipt_from_mapping(document, source=source)
+    return parse_receipt(data, source=source, fmt=format_for_name(path))
 
 
 def write_atomic(path: str, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:

@@ -110,6 +110,15 @@ class Remote:
         client.deadline = client.monotonic() + seconds
         return client
 
+    def check(self) -> None:
+        """Refuse options that would be silently ignored."""
+        if self.status_url is not None and not self.wait:
+            raise UsageError("--status-url is polled by --wait: add --wait, or drop --status-url")
+        if self.profile == "attest" and (self.receipt_url is not None or self.status_url is not None):
+            raise UsageError("--url and --status-url are for the other profiles; the attest profile takes --execution ID")
+        if self.profile != "attest" and self.execution is not None:
+            raise UsageError(f"--execution is for the attest profile; the {self.profile} profile takes --url URL")
+
     def source(self) -> ReceiptSource:
         """The receipt source for these options (credentials from the profile's variables or --token-file)."""
         from attestkit.adapters.source import ReceiptSource
@@ -154,7 +163,9 @@ def remote_from(kwargs: dict[str, Any]) -> Remote:
         "token_in_query",
         "deadline",
     ]
-    return Remote(**{name: kwargs.pop(name) for name in names})
+    remote = Remote(**{name: kwargs.pop(name) for name in names})
+    remote.check()
+    return remote
 
 
 def _write(receipt: dict[str, Any], path: str) -> None:
@@ -173,6 +184,8 @@ def fetch(pipeline_id: str | None, list_url: str | None, fetch_all: bool, output
     Only the receipt is kept, never the server's own verdict; verify it with `attestkit verify`.
     """
     remote = remote_from(kwargs)
+    if not fetch_all and (pipeline_id is not None or list_url is not None):
+        raise UsageError("--pipeline and --list-url list many receipts: add --all -o DIR/")
     if fetch_all:
         return _fetch_all(remote, pipeline_id, list_url, output)
     if not remote.wanted:

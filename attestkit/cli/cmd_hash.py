@@ -52,18 +52,27 @@ def _check(listing: str, fmt: str, output_file: str | None) -> int:
 @click.command("hash")
 @click.argument("paths", nargs=-1)
 @click.option("--manifest", is_flag=True, help="Print the manifest lines of each directory instead of its digest.")
-@click.option("--check", "check_file", help="Re-check a file of 'blake3:<hex>  PATH' lines; exit 1 on any mismatch.")
+@click.option("--check", "check_file", metavar="FILE", help="Re-check a file of 'blake3:<hex>  PATH' lines; exit 1 on any mismatch.")
 @format_option
 @output_option
 def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt: str, output_file: str | None) -> int:
-    """Print `blake3:<hex>  PATH` for each file or directory."""
+    """Print `blake3:<hex>  PATH` for each file or directory (PATH... or --check FILE).
+
+    With -o FILE the lines go to FILE, written atomically and only when every PATH could be
+    hashed. --format applies to --check (text digests are b3sum's format already).
+    """
     if check_file is not None:
         if paths:
             raise UsageError("--check takes no PATH arguments")
+        if manifest:
+            raise UsageError("--manifest and --check exclude each other")
         return _check(check_file, fmt, output_file)
+    if fmt != "text":
+        raise UsageError(f"--format {fmt} is for --check FILE; digests are printed as `blake3:<hex>  PATH` lines")
     if not paths:
         raise UsageError("give at least one PATH (or --check FILE)")
     status = 0
+    written: list[str] = []
     for path in paths:
         try:
             with Progress(f"hashing {path}") as progress:
@@ -72,8 +81,17 @@ def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt
                 else:
                     lines = [f"{hash_path(path, progress)}  {path}"]
             for line in lines:
-                out(line)
+                if output_file is None or output_file == "-":
+                    out(line)
+                else:
+                    written.append(safe(line) + "\n")
         except AttestkitError as exc:
             error(str(exc))
             status = 2
+    if written and status == 0:
+        from attestkit.cli.reporting import emit
+
+        emit("".join(written), output_file)
+    elif written:
+        error(f"{output_file} not written: some paths could not be hashed")
     return status

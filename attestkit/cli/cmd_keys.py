@@ -41,7 +41,7 @@ def keys() -> None:
 @click.option(
     "--out-dir", required=True, type=click.Path(file_okay=False), metavar="DIR", help="Directory for NAME.key and NAME.pub."
 )
-@click.option("--name", default="attestkit", show_default=True, help="Base name of the key files.")
+@click.option("--name", metavar="NAME", default="attestkit", show_default=True, help="Base name of the key files.")
 def generate(out_dir: str, name: str) -> int:
     """Write DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub.
 
@@ -133,7 +133,7 @@ def revoke_cmd(keyid: str, keyring_path: str, reason: str, effective_date: datet
 @_KEYRING
 @click.option("--old", "old_key", required=True, metavar="KEY_ID", help="Key id (or ed25519:<hex>) of the key being replaced.")
 @click.option("--out-dir", required=True, metavar="DIR", help="Where to write the new NAME.key and NAME.pub.")
-@click.option("--name", default="attestkit", show_default=True, help="Base name of the new key files.")
+@click.option("--name", metavar="NAME", default="attestkit", show_default=True, help="Base name of the new key files.")
 @click.option("--transition", type=DURATION, default="7d", show_default=True, help="How long the old key stays valid.")
 def rotate_cmd(keyring_path: str, old_key: str, out_dir: str, name: str, transition: timedelta) -> int:
     """Generate a new key; trust it like the old one; supersede the old one after a transition.

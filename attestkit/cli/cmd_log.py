@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 
 import click
 
 from attestkit.cli.output import error, json_line, out, warn
+from attestkit.cli.params import INSTANT
 from attestkit.errors import NoteVerificationError, TlogConfigError, UsageError
 
 _KEY_HELP = "The log's signing key (default: DIR.key, next to the log directory)."
@@ -20,8 +22,8 @@ def log() -> None:
 
 @log.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--origin", required=True, help="The log's origin line and key name, e.g. example.com/ci-log.")
-@click.option("--key", "key_path", help="Where to write the log key (default: DIR.key, mode 0600).")
+@click.option("--origin", metavar="ORIGIN", required=True, help="The log's origin line and key name, e.g. example.com/ci-log.")
+@click.option("--key", "key_path", metavar="FILE", help="Where to write the log key (default: DIR.key, mode 0600).")
 def init(directory: str, origin: str, key_path: str | None) -> int:
     """Create an empty log in DIRECTORY and print its vkey."""
     from attestkit.adapters.tlog_store import check_origin, default_key_path, init_log
@@ -37,7 +39,7 @@ def init(directory: str, origin: str, key_path: str | None) -> int:
 @log.command("append")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.argument("receipts", nargs=-1, required=True)
-@click.option("--key", "key_path", help=_KEY_HELP)
+@click.option("--key", "key_path", metavar="FILE", help=_KEY_HELP)
 @click.option("--no-checkpoint", is_flag=True, help="Sequence only; sign the checkpoint later with 'log checkpoint'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per receipt.")
 def append(directory: str, receipts: tuple[str, ...], key_path: str | None, no_checkpoint: bool, as_json: bool) -> int:
@@ -63,7 +65,7 @@ def append(directory: str, receipts: tuple[str, ...], key_path: str | None, no_c
 
 @log.command("checkpoint")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--key", "key_path", help=_KEY_HELP)
+@click.option("--key", "key_path", metavar="FILE", help=_KEY_HELP)
 def checkpoint(directory: str, key_path: str | None) -> int:
     """Sign a checkpoint of everything appended; refuses one inconsistent with the last signed."""
     from attestkit.adapters.tlog_store import FileLog, default_key_path, read_key_file
@@ -98,11 +100,11 @@ def _log_key(source: object, vkey: str | None) -> object:
 @log.command("prove")
 @click.argument("log_location", metavar="LOG")
 @click.argument("receipt")
-@click.option("-o", "--output", "output_file", required=True, help="The .tlog-proof file to write.")
+@click.option("-o", "--output", "output_file", metavar="FILE", required=True, help="The .tlog-proof file to write.")
 @click.option(
-    "--checkpoint", "checkpoint_file", help="Prove against this (cosigned) checkpoint file instead of LOG/checkpoint."
+    "--checkpoint", "checkpoint_file", metavar="FILE", help="Prove against this (cosigned) checkpoint file instead of LOG/checkpoint."
 )
-@click.option("--vkey", help="The log's vkey (default: from the log directory's state).")
+@click.option("--vkey", metavar="VKEY", help="The log's vkey (default: from the log directory's state).")
 def prove(log_location: str, receipt: str, output_file: str, checkpoint_file: str | None, vkey: str | None) -> int:
     """Write a c2sp.org/tlog-proof@v1 file proving RECEIPT's entry is in LOG (a directory or URL)."""
     from attestkit.adapters.files import read_bytes, read_receipt_file, write_atomic
@@ -133,7 +135,7 @@ def prove(log_location: str, receipt: str, output_file: str, checkpoint_file: st
 
 @log.command("verify")
 @click.argument("log_location", metavar="LOG")
-@click.option("--vkey", help="The log's vkey (default: from the log directory's state).")
+@click.option("--vkey", metavar="VKEY", help="The log's vkey (default: from the log directory's state).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary line.")
 def verify(log_location: str, vkey: str | None, as_json: bool) -> int:
     """Recompute every tile from the entries; check every checkpoint's signature, root and consistency with the next."""
@@ -167,15 +169,15 @@ def verify(log_location: str, vkey: str | None, as_json: bool) -> int:
 
 @log.command("cosign")
 @click.argument("checkpoint_file", metavar="CHECKPOINT")
-@click.option("--key", "key_path", required=True, help="The witness key (an skey of type 0x04, mode 0600).")
-@click.option("--state", "state_dir", required=True, help="The witness state directory (latest cosigned per origin).")
+@click.option("--key", "key_path", metavar="FILE", required=True, help="The witness key (an skey of type 0x04, mode 0600).")
+@click.option("--state", "state_dir", metavar="DIR", required=True, help="The witness state directory (latest cosigned per origin).")
 @click.option(
-    "--log-vkey", "log_vkeys", multiple=True, required=True, help="A log key the witness trusts (repeatable)."
+    "--log-vkey", "log_vkeys", multiple=True, required=True, metavar="VKEY", help="A log key the witness trusts (repeatable)."
 )
-@click.option("--log", "log_location", help="Compute the consistency proof from this log (directory or URL).")
-@click.option("--proof", "proof_file", help="A consistency proof file: 'old N' then one base64 hash per line.")
-@click.option("-o", "--output", "output_file", help="Write the cosigned checkpoint here (default: stdout).")
-@click.option("--now", help="Pin the cosignature time (RFC 3339 or Unix seconds; default: the clock).")
+@click.option("--log", "log_location", metavar="LOG", help="Compute the consistency proof from this log (directory or URL).")
+@click.option("--proof", "proof_file", metavar="FILE", help="A consistency proof file: 'old N' then one base64 hash per line.")
+@click.option("-o", "--output", "output_file", metavar="FILE", help="Write the cosigned checkpoint here (default: stdout).")
+@click.option("--now", type=INSTANT, help="Pin the cosignature time (RFC 3339 or Unix seconds; default: the clock).")
 def cosign_cmd(
     checkpoint_file: str,
     key_path: str,
@@ -184,7 +186,7 @@ def cosign_cmd(
     log_location: str | None,
     proof_file: str | None,
     output_file: str | None,
-    now: str | None,
+    now: datetime | None,
 ) -> int:
     """Witness CHECKPOINT: verify it extends the stored one, refuse rollback or fork, add a cosignature/v1."""
     from attestkit.adapters.files import read_bytes, write_atomic
@@ -200,9 +202,7 @@ def cosign_cmd(
         raise UsageError("give exactly one of --log (compute the proof) or --proof FILE")
     moment = int(time.time())
     if now is not None:
-        from attestkit.core.timeutil import parse_instant
-
-        moment = int(parse_instant(now).timestamp())
+        moment = int(now.timestamp())
         if moment <= 0:
             raise UsageError("--now must be after 1970")
     signer = read_key_file(key_path, alg=ALG_COSIGNATURE_V1)
@@ -250,8 +250,8 @@ def witness() -> None:
 
 
 @witness.command("keygen")
-@click.option("--name", required=True, help="The witness's key name, e.g. witness.example.com/w1.")
-@click.option("--key", "key_path", required=True, help="Where to write the witness key (mode 0600).")
+@click.option("--name", metavar="NAME", required=True, help="The witness's key name, e.g. witness.example.com/w1.")
+@click.option("--key", "key_path", metavar="FILE", required=True, help="Where to write the witness key (mode 0600).")
 def keygen(name: str, key_path: str) -> int:
     """Write a new cosignature/v1 witness key and print its vkey."""
     from attestkit.adapters.tlog_store import write_key_file
@@ -265,10 +265,10 @@ def keygen(name: str, key_path: str) -> int:
 
 
 @witness.command("serve")
-@click.option("--key", "key_path", required=True, help="The witness key (an skey of type 0x04, mode 0600).")
-@click.option("--state", "state_dir", required=True, help="The witness state directory.")
-@click.option("--log-vkey", "log_vkeys", multiple=True, required=True, help="A log key to witness (repeatable).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--key", "key_path", metavar="FILE", required=True, help="The witness key (an skey of type 0x04, mode 0600).")
+@click.option("--state", "state_dir", metavar="DIR", required=True, help="The witness state directory.")
+@click.option("--log-vkey", "log_vkeys", metavar="VKEY", multiple=True, required=True, help="A log key to witness (repeatable).")
+@click.option("--host", metavar="HOST", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port (0: any free port).")
 def serve(key_path: str, state_dir: str, log_vkeys: tuple[str, ...], host: str, port: int) -> int:
     """Serve POST /add-checkpoint (c2sp.org/tlog-witness) until interrupted."""

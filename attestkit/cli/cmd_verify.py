@@ -104,6 +104,8 @@ def build_options(
         raise UsageError("no trusted key: give --public-key or --trusted-keys-file/--keyring (or --integrity-only)")
     tolerance_delta = DURATION.convert(tolerance, None, None) if isinstance(tolerance, str) else tolerance
     moment = INSTANT.convert(now, None, None) if isinstance(now, str) else now
+    if check_inputs and artifacts is None:
+        raise UsageError("--check-inputs checks the inputs under --artifacts DIR: give --artifacts too")
     if artifacts is not None and not os.path.isdir(artifacts):
         raise UsageError(f"--artifacts {artifacts}: no such directory")
     if pipeline is not None and os.path.isdir(pipeline):
@@ -153,9 +155,10 @@ def render_text(result: VerificationResult, colour: bool = False) -> str:
         tint = "31" if not result.valid else "32" if result.chain_of_trust == "verified" else "33"  # untrusted: yellow
         verdict = f"\033[{tint};1m{verdict}\033[0m"
     lines = [f"{verdict}  {result.source}"]
+    width = max([12, *(len(c.name) for c in result.checks)])  # long policy names never run into the message
     for check in result.checks:
         mark = "ok  " if check.passed else "FAIL"
-        lines.append(f"  {mark}  {check.name:<12} {check.message}")
+        lines.append(f"  {mark}  {check.name:<{width}} {check.message}")
     if result.chain_of_trust != "verified" and result.signature_valid:
         lines.append(f"  chain of trust: {result.chain_of_trust}")
     return "\n".join(lines)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import click
 
 from attestkit.adapters.files import MAX_WEBHOOK_BODY_BYTES, read_bytes
 from attestkit.adapters.secret_files import read_secret_file
 from attestkit.cli.output import out
+from attestkit.cli.params import DURATION, INSTANT
 from attestkit.core.textsafe import escape_text
-from attestkit.core.timeutil import parse_duration, parse_instant
 from attestkit.core.webhooks import SCHEMES, WebhookVerifier, sign_webhook
 from attestkit.core.webhooks._schemes import KNOWN_HEADERS
 from attestkit.errors import UsageError, WebhookHeaderError
@@ -50,20 +50,22 @@ def webhook() -> None:
 
 
 @webhook.command("verify")
-@click.argument("body", required=False, default="-")
+@click.argument("body", required=False, default="-", metavar="[BODY|-]")
 @click.option(
     "--secret-env",
     "secret_envs",
     multiple=True,
+    metavar="VAR",
     help="Environment variable holding a secret (repeatable, for rotation).",
 )
 @click.option(
     "--secret-file",
     "secret_files",
     multiple=True,
+    metavar="FILE",
     help="File holding a secret, mode 600 (repeatable); read as bytes.",
 )
-@click.option("--header", "header_values", multiple=True, help="A received header, 'Name: value' (repeatable).")
+@click.option("--header", "header_values", metavar="NAME: VALUE", multiple=True, help="A received header, 'Name: value' (repeatable).")
 @click.option(
     "--scheme",
     "schemes",
@@ -71,24 +73,22 @@ def webhook() -> None:
     type=click.Choice(SCHEMES),
     help="Accept only this scheme (repeatable). Without it the headers choose, which lets a sender downgrade.",
 )
-@click.option("--now", help="Pin the current time (RFC 3339 or Unix seconds).")
-@click.option("--tolerance", default="5m", show_default=True, help="Allowed timestamp skew, both directions.")
+@click.option("--now", type=INSTANT, help="Pin the current time (RFC 3339 or Unix seconds).")
+@click.option(
+    "--tolerance", type=DURATION, default="5m", show_default=True, help="Allowed timestamp skew, both directions."
+)
 def verify_cmd(
     body: str,
     secret_envs: tuple[str, ...],
     secret_files: tuple[str, ...],
     header_values: tuple[str, ...],
     schemes: tuple[str, ...],
-    now: str | None,
-    tolerance: str,
+    now: datetime | None,
+    tolerance: timedelta,
 ) -> int:
     """Verify a webhook BODY (file, or - for stdin) against its signature headers."""
-    try:
-        tolerance_delta: timedelta = parse_duration(tolerance)
-    except ValueError as exc:
-        raise UsageError(f"--tolerance: {exc}") from None
-    verifier = WebhookVerifier(_secrets(secret_envs, secret_files), schemes=schemes or None, tolerance=tolerance_delta)
-    moment = parse_instant(now) if now is not None else None
+    verifier = WebhookVerifier(_secrets(secret_envs, secret_files), schemes=schemes or None, tolerance=tolerance)
+    moment = now
     headers = _headers(header_values)
     raw = read_bytes(body, "webhook body", MAX_WEBHOOK_BODY_BYTES)
     event = verifier.verify(raw, headers, now=moment)
@@ -102,23 +102,27 @@ def verify_cmd(
 
 
 @webhook.command("sign")
-@click.argument("body", required=False, default="-")
-@click.option("--secret-env", "secret_envs", multiple=True, help="Environment variable holding the secret.")
-@click.option("--secret-file", "secret_files", multiple=True, help="File holding the secret, mode 600.")
+@click.argument("body", required=False, default="-", metavar="[BODY|-]")
+@click.option("--secret-env", "secret_envs", metavar="VAR", multiple=True, help="Environment variable holding the secret.")
+@click.option("--secret-file", "secret_files", metavar="FILE", multiple=True, help="File holding the secret, mode 600.")
 @click.option("--scheme", type=click.Choice(SCHEMES), default="attest", show_default=True)
-@click.option("--id", "message_id", help="Message id (Standard Webhooks).")
-@click.option("--timestamp", type=int, help="Unix timestamp to sign with (default: now).")
+@click.option("--id", "message_id", metavar="ID", help="Message id (Standard Webhooks).")
+@click.option(
+    "--timestamp", type=INSTANT, help="Time to sign with: RFC 3339 or Unix seconds (default: now)."
+)
 def sign_cmd(
     body: str,
     secret_envs: tuple[str, ...],
     secret_files: tuple[str, ...],
     scheme: str,
     message_id: str | None,
-    timestamp: int | None,
+    timestamp: datetime | None,
 ) -> int:
     """Print the headers to send with BODY, one 'Name: value' per line."""
     secret = _secrets(secret_envs, secret_files)[0]
     raw = read_bytes(body, "webhook body", MAX_WEBHOOK_BODY_BYTES)
-    for name, value in sign_webhook(raw, secret, scheme=scheme, message_id=message_id, timestamp=timestamp).items():
+    for name, value in sign_webhook(
+        raw, secret, scheme=scheme, message_id=message_id, timestamp=int(timestamp.timestamp()) if timestamp else None
+    ).items():
         out(f"{name}: {value}")
     return 0

@@ -18,19 +18,21 @@ from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
 summary_options = [
     click.option(
         "--summary-out",
+        metavar="FILE",
         help="Write a signed SLSA Verification Summary (VSA v1) of this run to FILE (atomically; never on exit 2).",
     ),
-    click.option("--key", "summary_key_file", help="Signing key for --summary-out (or $ATTESTKIT_SIGNING_KEY)."),
+    click.option("--key", "summary_key_file", metavar="FILE", help="Signing key for --summary-out (or $ATTESTKIT_SIGNING_KEY)."),
     click.option(
-        "--verifier-id", help="Verifier id (URI) written by --summary-out, or required of the summary by --summary."
+        "--verifier-id", metavar="URI", help="Verifier id (URI) written by --summary-out, or required of the summary by --summary."
     ),
     click.option(
         "--summary",
         "summary_file",
+        metavar="FILE",
         help="Check this VSA instead of re-verifying: signed by --summary-key, PASSED, covering each RECEIPT.",
     ),
     click.option(
-        "--summary-key", "summary_keys", multiple=True, help="The verifier's public key, for --summary (repeatable)."
+        "--summary-key", "summary_keys", multiple=True, metavar="KEY", help="The verifier's public key, for --summary (repeatable)."
     ),
 ]
 

@@ -157,7 +157,12 @@ def builtin_policy(name: str) -> RequireSignature | MaxAge | RequireTests | Secu
         except ValueError as exc:
             raise PolicyError(f"policy {name[:48]!r}: {exc}") from None
     known = ", ".join(BUILTIN_DESCRIPTIONS)
-    raise PolicyError(f"unknown policy {name!r}; built-in policies are: {known}")
+    import difflib
+
+    names = [n for n in BUILTIN_DESCRIPTIONS if "<" not in n] + ["max-age-24h"]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise PolicyError(f"unknown policy {name!r}; {hint}built-in policies are: {known}")
 
 
 __all__ = [

@@ -195,6 +195,15 @@ def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
         raise MalformedReceiptError(
             f"a receipt must be a JSON object, not {_json_type(obj)}", source=source, code="type"
         )
+    from attestkit.core.receipt.dsse import is_envelope
+
+    if is_envelope(obj):  # said as such, not as a receipt missing its timestamp
+        raise MalformedReceiptError(
+            "is a DSSE envelope (attestkit export's output), not a receipt: use the receipt it was made "
+            "from (`attestkit verify` reads envelopes too)",
+            source=source,
+            code="envelope",
+        )
     unsigned = {k: v for k, v in obj.items() if k != "signature"}
     try:
         signing_input = canonicalize(unsigned)

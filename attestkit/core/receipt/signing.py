@@ -10,7 +10,7 @@ from typing import Any
 
 from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.core.receipt.reader import Receipt, receipt_from_mapping
-from attestkit.errors import KeyFormatError
+from attestkit.errors import KeyFormatError, UsageError
 
 ALGORITHM = "ed25519"
 _SIGNATURE = re.compile(r"ed25519:([0-9a-fA-F]{128})\Z")
@@ -23,6 +23,11 @@ def sign_receipt(receipt: Mapping[str, Any], private_key: PrivateKey, *, signer:
     Fills ``signer_public_key``, ``signature_algorithm`` (and ``signer`` when given), then
     signs the RFC 8785 form of everything but ``signature``.
     """
+    from attestkit.core.arguments import private_key_argument, receipt_argument
+
+    receipt, private_key = receipt_argument(receipt), private_key_argument(private_key)
+    if signer is not None and not isinstance(signer, str):
+        raise UsageError(f"signer: expected a string or None, got {type(signer).__name__}")
     draft = {k: v for k, v in receipt.items() if k != "signature"}
     draft["signer_public_key"] = private_key.public_key.text
     draft["signature_algorithm"] = ALGORITHM

@@ -155,12 +155,17 @@ class BulkOutcome:
 
     @property
     def failure_classes(self) -> tuple[str, ...]:
-        """Why the receipt failed: its failed checks' codes, or the error's code (empty when valid)."""
+        """Why the receipt failed: the code of its first failed check, or the error's (empty when valid).
+
+        One class per receipt, so the counts of a run add up to its failures; checks that only
+        follow from the first (not evaluated, not checked) are not counted again.
+        """
         if self.error is not None:
             return (self.error.code,)
         if self.result is not None:
-            failed = [c for c in self.result.failed_checks if c.evaluated] or self.result.failed_checks
-            return tuple(dict.fromkeys(c.code for c in failed))
+            failed = self.result.failed_checks
+            first = next((c for c in failed if c.evaluated and c.code != "not-checked"), failed[0] if failed else None)
+            return (first.code,) if first is not None else ()
         return self.failures
 
 

@@ -42,6 +42,14 @@ class VerifyOptions:
     require_log: bool = False
 
     def __post_init__(self) -> None:
+        from attestkit.core import arguments as A
+
+        # Wrong types fail here, with what was expected, not deep inside a check.
+        object.__setattr__(self, "trusted", A.trusted_keys_argument(self.trusted, "trusted"))
+        A.instant_argument(self.now, "now")
+        A.duration_argument(self.tolerance, "tolerance")
+        object.__setattr__(self, "policies", A.policies_argument(self.policies))
+        A.directory_argument(self.artifacts_dir, "artifacts_dir")
         if (self.log_proofs or self.require_log) and self.log_policy is None:
             raise UsageError("a log proof (or --require-log) needs a witness policy (--log-policy)")
         if not self.integrity_only and len(self.trusted) == 0:
@@ -437,7 +445,9 @@ def verify_receipt(
     Raises :class:`UsageError` when no trusted key is given (unless *integrity_only*),
     and :class:`HashingError` when the pipeline file cannot be read.
     """
-    store = trusted_keys if isinstance(trusted_keys, TrustStore) else TrustStore.of(trusted_keys)
+    from attestkit.core.arguments import trusted_keys_argument
+
+    store = trusted_keys_argument(trusted_keys)
     options = VerifyOptions(
         trusted=store,
         now=now,

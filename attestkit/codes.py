@@ -39,6 +39,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("violation", "policy", "a policy found a violation", "fix the pipeline run or the policy"),
     ("not-evaluated", "policy", "policies were not evaluated (the receipt was not checked)", "fix the receipt first"),
     ("policy", "policy", "a policy file cannot be loaded (exit 2)", "run `attestkit policy check FILE`"),
+    ("policy-fixture", "policy", "a `policy test` fixture or its .expect.yaml cannot be used (exit 2)", "see docs/policies.md, \"Testing policies\""),
     ("rego-unsupported", "policy", "a Rego policy uses what the embedded engine cannot evaluate exactly", "rewrite it, or use `--rego-engine opa`"),
     ("rego-eval", "policy", "a Rego policy failed at evaluation (runtime error, conflict, wrong deny type)", "fix the policy; OPA would error too"),
     # ---- strict reading (contract section 2)

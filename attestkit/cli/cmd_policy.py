@@ -53,7 +53,7 @@ def policy_print(path: str, message: str) -> None:
 
 @click.group()
 def policy() -> None:
-    """List built-in policies and check policy files."""
+    """List built-in policies, check policy files, test policies against fixtures."""
 
 
 @policy.command("list")
@@ -109,3 +109,88 @@ def check_cmd(files: tuple[str, ...], rego_engine: str | None, fmt: str, output_
             error(subject.checks[0].message)
         raise PolicyError(failed[-1].checks[0].message)
     return 0
+
+
+FIXTURE_SUFFIXES = (".json", ".yaml", ".yml")
+EXPECT_SUFFIX = ".expect.yaml"
+
+
+def _fixtures(arguments: tuple[str, ...]) -> list[str]:
+    """Fixture receipts: the files given, and every receipt file below a directory given (name order)."""
+    import os
+
+    found: list[str] = []
+    for argument in arguments:
+        if os.path.isdir(argument):
+            for folder, subfolders, files in os.walk(argument):
+                subfolders.sort()
+                found.extend(
+                    os.path.join(folder, name)
+                    for name in sorted(files)
+                    if name.lower().endswith(FIXTURE_SUFFIXES) and not name.endswith((EXPECT_SUFFIX, ".expect.yml"))
+                )
+        else:
+            found.append(argument)
+    return found
+
+
+def _expectation_path(fixture: str) -> str:
+    stem = fixture.rsplit(".", 1)[0] if fixture.lower().endswith(FIXTURE_SUFFIXES) else fixture
+    return stem + EXPECT_SUFFIX
+
+
+@policy.command("test")
+@click.argument("fixtures", nargs=-1, required=True, metavar="FIXTURE|DIR...")
+@click.option("--policy", "policy_names", multiple=True, metavar="NAME", help="Built-in policy under test (repeatable).")
+@click.option(
+    "--policy-file", "policy_files", multiple=True, metavar="FILE", help="Policy file under test: .yaml rules or .rego."
+)
+@rego_engine_option
+@click.option("--quiet", is_flag=True, help="Print only the unexpected rows and the summary.")
+def test_cmd(fixtures: tuple[str, ...], policy_names: tuple[str, ...], policy_files: tuple[str, ...],
+             rego_engine: str | None, quiet: bool) -> int:  # fmt: skip
+    """Run policies against fixture receipts and compare with the expected verdicts beside them.
+
+    Each fixture NAME.json (or .yaml) has NAME.expect.yaml beside it, e.g.
+    `verdict: fail` and `violations: ["no attestation"]` (format: docs/policies.md). Prints a
+    table; exit 0 when every verdict is as expected, 1 when any is not, 2 when a fixture or
+    policy cannot be read. Signatures are not checked: fixtures test the policy.
+    """
+    import os
+
+    from attestkit.cli.cmd_verify import load_policies
+    from attestkit.cli.output import format_table, safe
+    from attestkit.core.policy.testing import parse_expectation, run_case
+    from attestkit.core.receipt.reader import parse_document, receipt_from_mapping
+    from attestkit.errors import UsageError
+
+    if not policy_names and not policy_files:
+        raise UsageError("give the policies under test: --policy NAME or --policy-file FILE (repeatable)")
+    policies = load_policies(policy_names, policy_files, rego_engine, quiet=True)
+    cases = _fixtures(fixtures)
+    if not cases:
+        raise UsageError(f"no fixture receipts (*.json, *.yaml) in {', '.join(fixtures)}")
+    rows = []
+    for fixture in cases:
+        expect_path = _expectation_path(fixture)
+        if not os.path.exists(expect_path):
+            raise UsageError(f"{fixture}: no expectation file {expect_path} (verdict: pass|fail)", code="policy-fixture")
+        expectation = parse_expectation(
+            parse_document(read_bytes(expect_path, "expectation file"), source=expect_path, fmt="yaml"), expect_path
+        )
+        data = read_bytes(fixture, "fixture receipt")
+        from attestkit.core.receipt.reader import format_for_name
+
+        receipt = receipt_from_mapping(parse_document(data, source=fixture, fmt=format_for_name(fixture)), source=fixture)
+        rows.extend(run_case(policies, receipt.data, receipt.timestamp, expectation, fixture))
+    unexpected = [row for row in rows if not row.ok]
+    table = [("FIXTURE", "POLICY", "EXPECTED", "GOT", "RESULT", "DETAIL")]
+    for row in rows:
+        if quiet and row.ok:
+            continue
+        mark = "ok" if row.ok else "UNEXPECTED"
+        detail = f"no violation contains {row.missing!r}" if row.missing else row.detail
+        table.append((safe(row.fixture), safe(row.policy), row.expected or "-", row.actual, mark, safe(detail)))
+    out(format_table(table))
+    out(f"{len(rows)} checks of {len(cases)} fixtures: {len(rows) - len(unexpected)} as expected, {len(unexpected)} unexpected")
+    return 1 if unexpected else 0

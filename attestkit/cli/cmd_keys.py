@@ -112,26 +112,36 @@ def trust_cmd(pubkey: PublicKey, keyring_path: str, identity: str | None, scopes
 keys.add_command(trust_cmd, "import")
 
 
+def _key_selector(value: str) -> str:
+    """A key id or ``ed25519:<hex>`` as given, or the key held by a public key file."""
+    if os.path.isfile(value):
+        return load_public_key(value).text
+    return value
+
+
 @keys.command("revoke")
 @click.argument("keyid", metavar="KEY_ID")
 @_KEYRING
 @click.option("--reason", required=True, type=click.Choice(list(REVOCATION_REASONS)))
 @click.option("--effective-date", type=INSTANT, help="When the revocation takes effect (default: now).")
 def revoke_cmd(keyid: str, keyring_path: str, reason: str, effective_date: datetime | None) -> int:
-    """Revoke KEY_ID (key id or ed25519:<hex>) in a keyring, atomically.
+    """Revoke KEY_ID (key id, ed25519:<hex> or a .pub file) in a keyring, atomically.
 
     A delegated key that the keyring does not list is recorded in its `revocations` (give the
     full key). A revocation is one-way: only a stronger reason or an earlier date is accepted.
     """
     from attestkit.adapters.keyring_files import revoke
 
-    out(f"revoked {keyid}: {revoke(keyring_path, keyid, reason, effective_date or utc_now())}")
+    selector = _key_selector(keyid)
+    out(f"revoked {keyid}: {revoke(keyring_path, selector, reason, effective_date or utc_now())}")
     return 0
 
 
 @keys.command("rotate")
 @_KEYRING
-@click.option("--old", "old_key", required=True, metavar="KEY_ID", help="Key id (or ed25519:<hex>) of the key being replaced.")
+@click.option(
+    "--old", "old_key", required=True, metavar="KEY_ID", help="The key being replaced: key id, ed25519:<hex> or its .pub file."
+)
 @click.option("--out-dir", required=True, metavar="DIR", help="Where to write the new NAME.key and NAME.pub.")
 @click.option("--name", metavar="NAME", default="attestkit", show_default=True, help="Base name of the new key files.")
 @click.option("--transition", type=DURATION, default="7d", show_default=True, help="How long the old key stays valid.")
@@ -142,6 +152,7 @@ def rotate_cmd(keyring_path: str, old_key: str, out_dir: str, name: str, transit
     """
     from attestkit.adapters.keyring_files import rotate
 
+    old_key = _key_selector(old_key)
     now = utc_now()
     passphrase = os.environ.get(PASSPHRASE_ENV)
     new_key, key_path, _ = rotate(keyring_path, old_key, out_dir, name, now, transition,

@@ -153,3 +153,14 @@ def test_doc_command_line_uses_real_options(doc: str, line: str) -> None:
         command.make_context(f"attestkit {name}", words)
     except (AttestkitError, click.exceptions.Exit):
         pass  # a value naming a file absent here, or --help
+
+
+def test_one_line_help_has_one_source() -> None:
+    from attestkit.cli.app import _COMMANDS
+
+    ctx = click.Context(app)
+    for name, (_, _, text) in _COMMANDS.items():
+        command = app.get_command(ctx, name)
+        assert command is not None and command.get_short_help_str(200) == text
+    listing = app.get_help(ctx)
+    assert all(text.split(" ")[0] in listing for _, _, text in _COMMANDS.values())

@@ -8,7 +8,7 @@ import click
 
 from attestkit._version import __version__
 
-# name -> (module, attribute, short help)
+# name -> (module, attribute, short help): the only place a top-level command's one-line help is written
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("attestkit.cli.cmd_export", "export", "Export a receipt as an in-toto statement in a DSSE envelope."),
     "fetch": ("attestkit.cli.cmd_fetch", "fetch", "Fetch a receipt from an ATTEST service."),
@@ -42,6 +42,7 @@ class LazyGroup(click.Group):
             return None
         command = getattr(importlib.import_module(spec[0]), spec[1])
         assert isinstance(command, click.Command)
+        command.short_help = spec[2]  # the one source of a command's one-line help is this table
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -318,7 +318,7 @@ checked.
 """
 
 
-@click.command(help=VERIFY_HELP, short_help="Verify receipts: signature, trust, time, policy, artifacts.")
+@click.command(help=VERIFY_HELP)
 @click.argument("receipts", nargs=-1, metavar="[RECEIPT|ENVELOPE|DIR|-]...")
 @click.option(
     "--public-key",

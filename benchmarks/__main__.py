@@ -11,6 +11,7 @@ from benchmarks._common import save
 def main() -> None:
     full = "--full" in sys.argv
     rows = verify_bench.run() + policy_bench.run() + webhook_bench.run() + bulk_bench.run(100_000 if full else 20_000)
+    rows += bulk_bench.directory_rows(10_000 if full else 2_000)
     rows += hash_bench.run(full=full)
     if "--peers" in sys.argv:
         from benchmarks import peers_bench

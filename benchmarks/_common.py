@@ -27,6 +27,7 @@ class Row:
     reference: str
     reference_value: float
     target: str = ""
+    spread: tuple[float, float] | None = None  # inter-quartile range of the ratio, when paired
 
     @property
     def ratio(self) -> float:
@@ -49,6 +50,41 @@ def per_second(func: Callable[[], Any], *, seconds: float = 1.0, repeat: int = 3
                 break
         best = max(best, count / (now - start))
     return best
+
+
+def _thread_rate(func: Callable[[], Any], seconds: float) -> float:
+    count = 0
+    start = time.thread_time()
+    deadline = start + seconds
+    while True:
+        for _ in range(20):
+            func()
+        count += 20
+        now = time.thread_time()
+        if now >= deadline:
+            return count / (now - start)
+
+
+def paired(
+    func: Callable[[], Any], reference: Callable[[], Any], *, windows: int = 21, seconds: float = 0.05
+) -> tuple[float, float, float, tuple[float, float]]:
+    """(rate, reference rate, median ratio, inter-quartile range of the ratios) in thread CPU time.
+
+    The two sides alternate in short windows, so load from other processes on a shared
+    machine slows both alike and cancels out of the ratio.
+    """
+    import statistics
+
+    rates, references, ratios = [], [], []
+    for index in range(windows):
+        first, second = (func, reference) if index % 2 else (reference, func)
+        a, b = _thread_rate(first, seconds), _thread_rate(second, seconds)
+        rate, ref = (a, b) if index % 2 else (b, a)
+        rates.append(rate)
+        references.append(ref)
+        ratios.append(rate / ref)
+    quartiles = statistics.quantiles(ratios, n=4)
+    return statistics.median(rates), statistics.median(references), statistics.median(ratios), (quartiles[0], quartiles[2])
 
 
 def wall_time(
@@ -92,7 +128,7 @@ def render(rows: Sequence[Row]) -> str:
     for r in rows:
         lines.append(
             f"| {r.bench} | {r.metric} | {r.value:,.3g} {r.unit} | {r.reference}: {r.reference_value:,.3g} {r.unit} "
-            f"| {r.ratio:.2f}x | {r.target} |"
+            f"| {r.ratio:.2f}x{f' ({r.spread[0]:.2f}-{r.spread[1]:.2f})' if r.spread else ''} | {r.target} |"
         )
     return "\n".join(lines)
 

@@ -27,7 +27,8 @@ from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-BATCH = 32
+BATCH = 128  # the largest batch: each batch costs the parent a round trip (pickling, wake-ups, a future)
+FIRST_BATCH = 8  # batches start small and double, so that a short run still spreads over the workers
 
 
 @dataclass(frozen=True)
@@ -225,10 +226,12 @@ def _worker_batch(items: Sequence[BulkItem]) -> list[BulkOutcome]:
     return _rendered(verify_batch(items, _worker_options, _worker_budget), _worker_render)
 
 
-def _batches(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
+def _batches(items: Iterable[BulkItem], size: int, first: int | None = None) -> Iterator[list[BulkItem]]:
     iterator = iter(items)
-    while batch := list(islice(iterator, size)):
+    step = min(first or size, size)
+    while batch := list(islice(iterator, step)):
         yield batch
+        step = min(step * 2, size)
 
 
 SMALL_RUN = 16  # named files up to this many are verified in-process: a pool costs more than it saves
@@ -267,7 +270,7 @@ def verify_many(
     initargs = (options, render, budget)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as pool:
         pending: deque[Future[list[BulkOutcome]]] = deque()
-        for batch in _batches(items, BATCH):
+        for batch in _batches(items, BATCH, FIRST_BATCH):
             pending.append(pool.submit(_worker_batch, batch))
             if len(pending) >= 4 * workers:
                 yield from pending.popleft().result()

@@ -87,13 +87,13 @@ def test_summary_written_and_checked(
     # A later stage: the summary vouches for the receipt, wherever it now lives, under that policy.
     moved = tmp_path / "elsewhere.json"
     moved.write_bytes(good.read_bytes())
-    checked = cli("verify", "--summary", str(vsa), "--summary-key", str(gate_public), str(moved), "--json")
+    checked = cli("verify", "--now", NOW, "--summary", str(vsa), "--summary-key", str(gate_public), str(moved), "--json")
     assert checked.code == 0, checked.out + checked.err
     line = checked.json_lines()[0]
     assert line["valid"] and line["verifier"] == GATE and line["receipts"] == [str(moved)]
     assert line["signed_by"] == gate_key.public_key.text
     pinned = cli(
-        "verify", "--summary", str(vsa), "--summary-key", str(gate_public), "--verifier-id", GATE,
+        "verify", "--now", NOW, "--summary", str(vsa), "--summary-key", str(gate_public), "--verifier-id", GATE,
         "--policy-file", str(policy), str(good),
     )
     assert pinned.code == 0 and pinned.out.startswith("VALID"), pinned.out + pinned.err
@@ -107,9 +107,9 @@ def test_summary_check_failures(
     vsa = tmp_path / "gate.vsa.json"
     common = ["--public-key", key.public_key.text, "--now", NOW, "--policy", "steps-succeeded"]
     cli("verify", str(good), *common, "--summary-out", str(vsa), "--key", str(gate_private))
-    base = ["verify", "--summary", str(vsa), "--summary-key", str(gate_public)]
+    base = ["verify", "--now", NOW, "--summary", str(vsa), "--summary-key", str(gate_public)]
     other = PrivateKey.generate().public_key.text
-    wrong_key = cli("verify", "--summary", str(vsa), "--summary-key", other, str(good))
+    wrong_key = cli("verify", "--now", NOW, "--summary", str(vsa), "--summary-key", other, str(good))
     assert wrong_key.code == 1 and "no signature on the summary verifies" in wrong_key.out
     not_covered = cli(*base, str(bad))
     assert not_covered.code == 1 and "not among the receipts the summary covers" in not_covered.out
@@ -123,15 +123,16 @@ def test_summary_check_failures(
     failed = tmp_path / "failed.vsa.json"
     run = cli("verify", str(good), str(bad), *common, "--summary-out", str(failed), "--key", str(gate_private))
     assert run.code == 1 and _statement(failed)["predicate"]["verificationResult"] == "FAILED"
-    refused = cli("verify", "--summary", str(failed), "--summary-key", str(gate_public), str(good))
+    refused = cli("verify", "--now", NOW, "--summary", str(failed), "--summary-key", str(gate_public), str(good))
     assert refused.code == 1 and "verificationResult is 'FAILED'" in refused.out
     # A receipt envelope is not a summary, and a summary is not a receipt.
     as_receipt = cli("verify", str(vsa), "--public-key", str(gate_public), "--now", NOW)
     assert as_receipt.code == 1 and "verify --summary FILE" in as_receipt.out
     not_a_summary = cli(*base, "--json")
-    assert not_a_summary.code == 0  # the summary alone (no receipt to cover) checks its own signature and verdict
+    # A summary alone vouches for nothing: asking it to is a usage error, never a pass.
+    assert not_a_summary.code == 2 and "needs the RECEIPT files" in not_a_summary.err
     garbage = write_json(tmp_path / "junk.json", {"payloadType": "x", "payload": "", "signatures": []})
-    junk = cli("verify", "--summary", str(garbage), "--summary-key", str(gate_public))
+    junk = cli("verify", "--summary", str(garbage), "--summary-key", str(gate_public), str(good))
     assert junk.code == 1 and "not a DSSE envelope" in junk.out
     no_key = cli("verify", "--summary", str(vsa))
     assert no_key.code == 2 and "--summary-key" in no_key.err
@@ -200,3 +201,28 @@ def test_policy_descriptor_forms() -> None:
     assert policy_descriptor([])["uri"] == "https://attestkit.dev/policy/none"
     both = policy_descriptor([PolicyRef("require-tests"), PolicyRef("a.rego", b"package x")])
     assert both["uri"] == POLICY_SET_URI and set(both["digest"]) == {"sha256", "blake3"}
+
+
+def test_summary_cannot_vouch_beyond_what_was_checked(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey, gate: tuple[PrivateKey, Path, Path]
+) -> None:
+    """Adversarial review: a summary must not launder an untrusted receipt or outlive its day."""
+    _, gate_key, gate_public = gate
+    good = write_json(tmp_path / "good.json", sign_receipt(make_receipt(), key))
+    laundering = cli(
+        "verify", str(good), "--integrity-only", "--now", NOW, "--summary-out", str(tmp_path / "s.json"),
+        "--key", str(gate_key),
+    )  # fmt: skip
+    assert laundering.code == 2 and "--integrity-only" in laundering.err and not (tmp_path / "s.json").exists()
+    vsa = tmp_path / "gate.vsa.json"
+    made = cli(
+        "verify", str(good), "--public-key", key.public_key.text, "--now", NOW, "--summary-out", str(vsa),
+        "--key", str(gate_key),
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    check = ["verify", "--summary", str(vsa), "--summary-key", str(gate_public), str(good)]
+    assert cli(*check, "--now", NOW).code == 0
+    a_month_later = cli(*check, "--now", "2026-12-20T12:00:00Z")
+    assert a_month_later.code == 1 and "older than" in a_month_later.out
+    assert cli(*check, "--now", "2026-12-20T12:00:00Z", "--summary-max-age", "60d").code == 0
+    assert cli(*check[:-1], "--now", NOW).code == 2  # no receipt: nothing to vouch for

@@ -464,6 +464,7 @@ def verify(
     verifier_id: str | None,
     summary_file: str | None,
     summary_keys: tuple[str, ...],
+    summary_max_age: timedelta | None,
     **remote_kwargs: Any,
 ) -> int:
     from attestkit.cli import summary as vsa
@@ -474,13 +475,23 @@ def verify(
         if clashing:
             raise UsageError(f"--summary checks a verification summary; it does not take {', '.join(clashing)}")
         return vsa.check_summary_command(
-            summary_file, summary_keys, receipts, policy_names, policy_files, verifier_id, now or utc_now(), as_json
+            summary_file,
+            summary_keys,
+            receipts,
+            policy_names,
+            policy_files,
+            verifier_id,
+            now or utc_now(),
+            as_json,
+            summary_max_age,
         )
-    if summary_keys:
-        raise UsageError("--summary-key is for --summary FILE")
+    if summary_keys or summary_max_age is not None:
+        raise UsageError("--summary-key and --summary-max-age are for --summary FILE")
     if summary_out is None and summary_key_file is not None:
         raise UsageError("--key signs the summary: it needs --summary-out FILE")
     remote = remote_from(remote_kwargs)
+    if summary_out is not None and integrity_only:
+        raise UsageError("--summary-out vouches for trusted receipts: it cannot be written with --integrity-only")
     if summary_out is not None and remote.wanted:
         raise UsageError("--summary-out covers receipt files: fetch the receipt first (attestkit fetch -o FILE)")
     if remote.base_url is not None and remote.execution is None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import click
 
 from attestkit.adapters.files import MAX_POLICY_FILE_BYTES, load_public_key, read_bytes, read_receipt_bytes
 from attestkit.cli.output import json_line, out, safe, warn
-from attestkit.core.intoto.vsa import JudgedReceipt, PolicyRef, check_summary, digests_of
+from attestkit.cli.params import DURATION
+from attestkit.core.intoto.vsa import DEFAULT_MAX_AGE, JudgedReceipt, PolicyRef, check_summary, digests_of
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, parse_document
 from attestkit.core.verify.bulk import BulkItem
 from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
@@ -33,6 +34,12 @@ summary_options = [
     ),
     click.option(
         "--summary-key", "summary_keys", multiple=True, metavar="KEY", help="The verifier's public key, for --summary (repeatable)."
+    ),
+    click.option(
+        "--summary-max-age",
+        type=DURATION,
+        default=None,
+        help="With --summary: the oldest summary accepted, as DURATION after its timeVerified (default 24h).",
     ),
 ]
 
@@ -122,10 +129,13 @@ def check_summary_command(
     verifier_id: str | None,
     now: datetime,
     as_json: bool,
+    max_age: timedelta | None = None,
 ) -> int:
-    """``verify --summary FILE --summary-key KEY [RECEIPT ...]``: exit 0 when the summary vouches for them."""
+    """``verify --summary FILE --summary-key KEY RECEIPT...``: exit 0 when the summary vouches for them."""
     if not key_values:
         raise UsageError("--summary needs the verifier's public key (--summary-key KEY)")
+    if not receipts:
+        raise UsageError("--summary needs the RECEIPT files it should vouch for")
     keys = [load_public_key(value) for value in key_values]
     given = [(path, read_receipt_bytes(path)) for path in receipts]
     policies = None
@@ -143,6 +153,7 @@ def check_summary_command(
             policies=policies,
             verifier_id=verifier_id,
             now=now,
+            max_age=max_age if max_age is not None else DEFAULT_MAX_AGE,
         )
     except MalformedReceiptError as exc:
         if as_json:

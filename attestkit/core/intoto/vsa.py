@@ -20,18 +20,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from attestkit.core.crypto.canonical import canonicalize
 from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.core.intoto.predicates import protobuf_time
 from attestkit.core.intoto.statement import STATEMENT_TYPE, statement, subject_list
-from attestkit.core.timeutil import parse_rfc3339
+from attestkit.core.timeutil import human_duration, parse_rfc3339
 from attestkit.errors import MalformedReceiptError
 
 VSA_TYPE = "https://slsa.dev/verification_summary/v1"
 VERIFIED_LEVEL = "ATTESTKIT_RECEIPT_VERIFIED"  # a custom level (the spec reserves only SLSA_*)
+DEFAULT_MAX_AGE = timedelta(hours=24)  # a verdict is about the receipts as they were judged then
 NO_POLICY_URI = "https://attestkit.dev/policy/none"
 POLICY_SET_URI = "https://attestkit.dev/policy-set/v1"
 
@@ -178,12 +179,16 @@ def check_summary(
     policies: Sequence[PolicyRef] | None = None,
     verifier_id: str | None = None,
     now: datetime | None = None,
+    max_age: timedelta | None = DEFAULT_MAX_AGE,
 ) -> SummaryCheck:
     """Check a VSA envelope against the verifier's *keys* (see the module docstring).
 
-    *receipts* are ``(label, bytes)`` that must each be among its input attestations;
-    *policies*, when given, must be the policy it names; *now*, when given, must not be
-    before ``timeVerified``. Raises :class:`MalformedReceiptError` for a document that is not
+    *receipts* are ``(label, bytes)`` that must each be among its input attestations (a
+    summary vouches for nothing when none is given); *policies*, when given, must be the
+    policy it names; *now*, when given, must not be before ``timeVerified`` nor more than
+    *max_age* after it (``None``: no age limit), since time-dependent policies such as
+    ``max-age-24h`` were judged at ``timeVerified``. ``verifiedLevels`` must hold
+    :data:`VERIFIED_LEVEL`. Raises :class:`MalformedReceiptError` for a document that is not
     a VSA envelope at all.
     """
     from attestkit.core.receipt.dsse import find_signer
@@ -208,6 +213,13 @@ def check_summary(
         problems.append("timeVerified is missing or not RFC 3339")
     elif now is not None and moment > now:
         problems.append(f"timeVerified {when} is in the future")
+    elif now is not None and max_age is not None and now - moment > max_age:
+        problems.append(f"timeVerified {when} is older than the {human_duration(max_age)} a summary is trusted for")
+    levels = predicate.get("verifiedLevels")
+    if not isinstance(levels, list) or VERIFIED_LEVEL not in levels:
+        problems.append(f"verifiedLevels does not include {VERIFIED_LEVEL}")
+    if not receipts:
+        problems.append("no receipt was given for the summary to vouch for")
     inputs = predicate.get("inputAttestations")
     inputs = inputs if isinstance(inputs, list) else []
     covered: list[str] = []
@@ -234,6 +246,7 @@ def check_summary(
 
 
 __all__ = [
+    "DEFAULT_MAX_AGE",
     "NO_POLICY_URI",
     "POLICY_SET_URI",
     "VERIFIED_LEVEL",

@@ -354,3 +354,32 @@ def test_builtin_identity_rule_ignores_the_claim(key: PrivateKey) -> None:
     result = verify_receipt(claimed, trusted_keys=TrustStore((TrustedKey(key.public_key),)), now=NOW_DT, policies=[policy])
     assert not result.valid
     assert [v.message for v in result.violations] == ["signer identity is not established by a trusted keyring entry"]
+
+
+def test_repeated_step_names_are_all_judged(cli: Any, tmp_path: Path, key: Any) -> None:
+    """Adversarial review: in a receipt without a format (duplicates allowed), a failing second
+    ``test`` step must not hide behind a passing first one, for step-required and environment-equals."""
+    import copy
+
+    from attestkit import sign_receipt
+
+    base = make_receipt()
+    first = dict(copy.deepcopy(base["steps"][0]), name="test", environment_snapshot={"BRANCH": "main"})
+    second = dict(copy.deepcopy(first), exit_code=1, environment_snapshot={"BRANCH": "evil"})
+    receipt = write_json(tmp_path / "r.json", sign_receipt(dict(base, steps=[first, second]), key))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "verification:\n  rules:\n"
+        "    - {name: tested, type: step-required, step: test}\n"
+        "    - {name: branch, type: environment-equals, step: test, key: BRANCH, value: main}\n"
+    )
+    args = ["verify", str(receipt), "--public-key", key.public_key.text, "--now", "2026-11-20T12:00:00Z"]
+    result = cli(*args, "--policy-file", str(rules), "--json")
+    assert result.code == 1, result.out + result.err
+    failed = [c for c in result.json_lines()[0]["checks"] if not c["passed"]]
+    assert [(c["name"], c["message"]) for c in failed] == [
+        ("policy:tested", "step 'test' exited with code 1"),
+        ("policy:branch", "BRANCH is 'evil', expected 'main'"),
+    ]
+    only_good = write_json(tmp_path / "g.json", sign_receipt(dict(base, steps=[first, dict(first)]), key))
+    assert cli("verify", str(only_good), *args[2:], "--policy-file", str(rules)).code == 0

@@ -77,17 +77,27 @@ class StepRequired:
     step: str
 
     def evaluate(self, context: PolicyContext) -> list[Violation]:
-        """Violation when the step is absent or failed."""
-        steps = context.receipt.get("steps") or []
-        for index, step in enumerate(steps):
-            if isinstance(step, Mapping) and step.get("name") == self.step:
-                code = step.get("exit_code")
-                if type(code) is int and code == 0:
-                    return []
-                return [
-                    Violation(self.name, f"step {self.step!r} exited with code {code}", f"/steps/{index}/exit_code")
-                ]
-        return [Violation(self.name, f"step {self.step!r} did not run", "/steps")]
+        """Violation when the step is absent, or when any step of that name failed.
+
+        A receipt may repeat a step name (formats before ``attestkit/v2``): every step of the
+        name is judged, so a failing second ``test`` cannot hide behind a passing first one.
+        """
+        found = [
+            Violation(
+                self.name, f"step {self.step!r} exited with code {step.get('exit_code')}", f"/steps/{index}/exit_code"
+            )
+            for index, step in _named_steps(context, self.step)
+            if not (type(step.get("exit_code")) is int and step.get("exit_code") == 0)
+        ]
+        if not found and not _named_steps(context, self.step):
+            return [Violation(self.name, f"step {self.step!r} did not run", "/steps")]
+        return found
+
+
+def _named_steps(context: PolicyContext, name: str) -> list[tuple[int, Mapping[str, Any]]]:
+    """Every step called *name*, with its index."""
+    steps = context.receipt.get("steps") or []
+    return [(i, step) for i, step in enumerate(steps) if isinstance(step, Mapping) and step.get("name") == name]
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,9 @@ class MaxVulnerabilities:
                 found.append(Violation(self.name, f"no {severity} count reported", f"{pointer}/{severity}"))
             elif not _count(value):
                 found.append(
-                    Violation(self.name, f"{severity} count {value!r} is not a non-negative integer", f"{pointer}/{severity}")
+                    Violation(
+                        self.name, f"{severity} count {value!r} is not a non-negative integer", f"{pointer}/{severity}"
+                    )
                 )
             elif value > limit:
                 found.append(
@@ -177,17 +189,19 @@ class EnvironmentEquals:
     step: str | None = None
 
     def evaluate(self, context: PolicyContext) -> list[Violation]:
-        """Violation when the value differs or is absent."""
+        """Violation when the value differs or is absent (in every step of the name, if a step is given)."""
         if self.step is None:
-            actual = lookup(context.receipt, "environment", self.key)
-            pointer = f"/environment/{self.key}"
-        else:
-            actual, pointer = None, "/steps"
-            for index, step in enumerate(context.receipt.get("steps") or []):
-                if isinstance(step, Mapping) and step.get("name") == self.step:
-                    actual = lookup(step, "environment_snapshot", self.key)
-                    pointer = f"/steps/{index}/environment_snapshot/{self.key}"
-                    break
+            return self._judge(lookup(context.receipt, "environment", self.key), f"/environment/{self.key}")
+        steps = _named_steps(context, self.step)
+        if not steps:
+            return self._judge(None, "/steps")
+        found: list[Violation] = []
+        for index, step in steps:  # a repeated step name: each of them must hold the value
+            pointer = f"/steps/{index}/environment_snapshot/{self.key}"
+            found += self._judge(lookup(step, "environment_snapshot", self.key), pointer)
+        return found
+
+    def _judge(self, actual: Any, pointer: str) -> list[Violation]:
         if same_value(actual, self.value):
             return []
         if actual is None:

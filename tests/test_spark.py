@@ -36,6 +36,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 def spark() -> Iterator[Any]:
     """One session for the module: Spark's start-up is most of this file's time."""
     os.environ["PYSPARK_PYTHON"] = sys.executable  # the workers run this venv's Python (attestkit, pyarrow)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only
     session = (
         pyspark_sql.SparkSession.builder.master("local[2]")
         .appName("attestkit-test")

@@ -84,6 +84,31 @@ def _worker_count(client: Client) -> int:
     return max(1, len(workers))
 
 
+def _in_order(client: Client, entries: Iterable[Input], batch_size: int, task: Any, *args: Any) -> Iterator[Any]:
+    """Submit *task* over batches of *entries* (bounded window), yielding each batch's list in order."""
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, not {batch_size}")
+    dask_client: Any = client  # distributed is untyped
+    window = 4 * _worker_count(client)
+    pending: deque[Any] = deque()
+    try:
+        for batch in _batches(entries, batch_size):
+            pending.append(dask_client.submit(task, batch, *args, pure=False))
+            if len(pending) >= window:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _scattered(client: Client, options: VerifyOptions) -> Any:
+    """The options as one bytes object on every worker (sent once per worker)."""
+    dask_client: Any = client
+    return dask_client.scatter(options_to_bytes(options), broadcast=True, hash=False)
+
+
 def verify_on_dask(
     client: Client,
     entries: Iterable[Input],
@@ -98,23 +123,16 @@ def verify_on_dask(
     Paths are read by the workers (a file system they share); at most ``4 x workers``
     batches are in flight. *render* works as in :func:`verify_many`.
     """
-    if batch_size < 1:
-        raise UsageError(f"batch size must be at least 1, not {batch_size}")
-    dask_client: Any = client  # distributed is untyped
-    blob = dask_client.scatter(options_to_bytes(options), broadcast=True, hash=False)
-    window = 4 * _worker_count(client)
-    pending: deque[Any] = deque()
+    blob = _scattered(client, options)
     try:
-        for batch in _batches(entries, batch_size):
-            pending.append(dask_client.submit(_run_batch, batch, blob, budget, render, pure=False))
-            if len(pending) >= window:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+        yield from _in_order(client, entries, batch_size, _run_batch, blob, budget, render)
     finally:
-        for future in pending:
-            future.cancel()
         blob.release()
+
+
+def _verdict_batch(entries: Sequence[Input], blob: bytes, budget: Budget) -> list[Verdict]:
+    """A worker's batch as verdict rows (only the rows travel back, not the full results)."""
+    return [verdict_of(o) for o in _run_batch(entries, blob, budget, None)]
 
 
 def verify_paths(
@@ -122,11 +140,15 @@ def verify_paths(
     budget: Budget = DEFAULT_BUDGET,
 ) -> list[Verdict]:
     """Verify a list of paths (or items) on *client*: one :class:`Verdict` per receipt, in input order."""
-    return [verdict_of(o) for o in verify_on_dask(client, entries, options, batch_size=batch_size, budget=budget)]
+    blob = _scattered(client, options)
+    try:
+        return list(_in_order(client, entries, batch_size, _verdict_batch, blob, budget))
+    finally:
+        blob.release()
 
 
 def _bag_partition(entries: Iterable[Input], blob: bytes, budget: Budget) -> list[Verdict]:
-    return [verdict_of(o) for o in _run_batch(list(entries), blob, budget, None)]
+    return _verdict_batch(list(entries), blob, budget)
 
 
 def verify_bag(bag: dask.bag.Bag, options: VerifyOptions, *, budget: Budget = DEFAULT_BUDGET) -> dask.bag.Bag:

@@ -317,3 +317,20 @@ def test_format_table_never_overflows() -> None:
 
 def test_now_constant_is_what_the_tests_pin() -> None:
     assert INSTANT.convert(NOW, None, None) == T0
+
+
+# --- the dev install and make help ----------------------------------------------------------
+
+
+def test_make_installs_in_compat_editable_mode_and_lists_its_targets() -> None:
+    from tests.conftest import ROOT
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    installs = [line for line in makefile.splitlines() if "pip install" in line and " -e " in line]
+    assert installs and all("$(EDITABLE)" in line for line in installs)
+    assert "EDITABLE := --config-settings editable_mode=compat" in makefile  # mypy sees py.typed through a path
+    import subprocess
+
+    listed = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    targets = {line.split()[0] for line in listed.splitlines()[1:]}
+    assert {"help", "demo", "test", "vectors", "bench", "clean"} <= targets

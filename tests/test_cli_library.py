@@ -30,14 +30,13 @@ from attestkit.adapters.files import (
     write_keypair,
 )
 from attestkit.adapters.keyring_files import revoke, rotate, trust_key
-from attestkit.cli.cmd_verify import Tally
 from attestkit.cli.output import format_table
 from attestkit.cli.params import DURATION, INSTANT, PUBLIC_KEY
 from attestkit.core.crypto.keys import PrivateKey, parse_public_key
 from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.trust.chain import entry_problem
 from attestkit.core.trust.keyring import key_status, keyring_listing, revocation_status
-from attestkit.core.verify.bulk import SMALL_RUN, BulkOutcome, default_jobs
+from attestkit.core.verify.bulk import SMALL_RUN, BulkOutcome, Tally, default_jobs
 from attestkit.core.verify.result import VerificationResult, unchecked_checks, unchecked_dict
 from attestkit.core.verify.verifier import verify_receipt
 from attestkit.errors import (

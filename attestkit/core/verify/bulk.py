@@ -278,12 +278,50 @@ def verify_many(
             yield from pending.popleft().result()
 
 
+class Tally:
+    """Counts of a bulk run: valid, invalid, could not check, and receipts per failure class."""
+
+    def __init__(self) -> None:
+        self.valid = self.invalid = self.errors = 0
+        self.classes: dict[str, int] = {}
+
+    def add(self, outcome: BulkOutcome) -> None:
+        """Count one outcome."""
+        if outcome.error is not None:
+            self.errors += 1
+        elif outcome.valid:
+            self.valid += 1
+        else:
+            self.invalid += 1
+        for code in outcome.failure_classes:
+            self.classes[code] = self.classes.get(code, 0) + 1
+
+    @property
+    def total(self) -> int:
+        """Every receipt counted."""
+        return self.valid + self.invalid + self.errors
+
+    @property
+    def exit_code(self) -> int:
+        """2 if any could not be checked, else 1 if any is invalid, else 0."""
+        return 2 if self.errors else 1 if self.invalid else 0
+
+    def summary(self) -> str:
+        """``3 valid, 2 invalid, 1 errors`` then the failure classes, most frequent first."""
+        text = f"{self.valid} valid, {self.invalid} invalid, {self.errors} errors"
+        if self.classes:
+            ranked = sorted(self.classes.items(), key=lambda item: (-item[1], item[0]))
+            text += "; failures: " + ", ".join(f"{code} {count}" for code, count in ranked)
+        return text
+
+
 __all__ = [
     "DEFAULT_BUDGET",
     "SMALL_RUN",
     "Budget",
     "BulkItem",
     "BulkOutcome",
+    "Tally",
     "budget_result",
     "default_jobs",
     "verify_batch",

@@ -333,3 +333,19 @@ def test_make_installs_in_compat_editable_mode_and_lists_its_targets() -> None:
     listed = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     targets = {line.split()[0] for line in listed.splitlines()[1:]}
     assert {"help", "demo", "test", "vectors", "bench", "clean"} <= targets
+
+
+def test_retries_are_announced_before_each_wait(key: PrivateKey) -> None:
+    receipt = sign_receipt(make_receipt(), key)
+    path = "/v1/executions/e1/receipt"
+    replies = [Reply(503, {"error": {"code": "UNAVAILABLE", "message": "busy"}}), Reply(429, headers={"Retry-After": "2"}),
+               Reply(200, {"receipt": receipt})]  # fmt: skip
+    fake, notices = FakeTime(), []
+    with serve({path: replies}) as server:
+        client = fake.client(notify=notices.append)
+        api = AttestApi.of(attest_source(token="t0k3n-value", client=client), server.base_url)
+        assert api.receipt("e1") == receipt
+    assert len(notices) == 2 and fake.slept[1] == 2.0
+    assert notices[0].startswith("127.0.0.1: HTTP 503; retrying in ") and notices[0].endswith("(attempt 2 of 4)")
+    assert notices[1] == "127.0.0.1: HTTP 429; retrying in 2.0s (attempt 3 of 4)"
+    assert all("t0k3n" not in n for n in notices)

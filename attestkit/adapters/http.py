@@ -316,6 +316,7 @@ class HttpClient:
     request_deadline: float = DEFAULT_REQUEST_DEADLINE
     deadline: float | None = None  # on the monotonic clock: nothing runs after it
     monotonic: Callable[[], float] = time.monotonic
+    notify: Callable[[str], None] | None = None  # told of each retry before its wait (the CLI: one stderr line)
     jitter: Callable[[float, float], float] = random.uniform
 
     def remaining(self) -> float | None:
@@ -348,6 +349,7 @@ class HttpClient:
                 if exc.code != "network" or attempt >= self.max_attempts:
                     raise
                 delay = self._backoff(attempt)
+                why = exc.message
             else:
                 if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
                     redirects += 1
@@ -369,6 +371,7 @@ class HttpClient:
                     return response
                 hinted = _retry_delay(response, self.clock())
                 delay = hinted if hinted is not None else self._backoff(attempt)
+                why = f"{urlsplit(url).hostname}: HTTP {response.status}"
             if waited + delay > self.max_total_wait:
                 raise FetchError(
                     f"gave up after {attempt} attempts: the server asked to wait {delay:.0f}s more than the {self.max_total_wait:.0f}s budget",
@@ -376,6 +379,8 @@ class HttpClient:
                 )
             if self.monotonic() + delay >= until:
                 raise self._deadline_error(url, started, f" (the next attempt would start {delay:.0f}s later)")
+            if self.notify is not None:  # retries are never silent: say why and when
+                self.notify(f"{why}; retrying in {delay:.1f}s (attempt {attempt + 1} of {self.max_attempts})")
             self.sleep(delay)
             waited += delay
 

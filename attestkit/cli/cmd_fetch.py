@@ -106,7 +106,7 @@ class Remote:
             raise UsageError(f"{where}: the deadline must be longer than 0s")
         if self.deadline is None and given is None and self.wait:
             seconds += self.wait_seconds
-        client = HttpClient()
+        client = HttpClient(notify=warn)
         client.deadline = client.monotonic() + seconds
         return client
 

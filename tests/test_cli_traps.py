@@ -59,6 +59,8 @@ def test_contradictory_options_are_refused(cli: Cli, tmp_path: Path, key: Privat
     integrity = cli("verify", *common, "--public-key", key.public_key.text, "--integrity-only")
     assert integrity.code == 2 and "--integrity-only checks against the receipt's embedded key only" in integrity.err
     assert_one_line_error(integrity)
+    scoped = cli("verify", *common, "--integrity-only", "--scope", "project:x")
+    assert scoped.code == 2 and "--scope selects keyring keys" in scoped.err
     inputs = cli("verify", *common, "--public-key", key.public_key.text, "--check-inputs")
     assert inputs.code == 2 and "--check-inputs" in inputs.err and "--artifacts" in inputs.err
     hashed = cli("hash", str(signed_file), "--format", "json")

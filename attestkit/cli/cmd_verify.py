@@ -104,6 +104,8 @@ def build_options(
         raise UsageError("no trusted key: give --public-key or --trusted-keys-file/--keyring (or --integrity-only)")
     tolerance_delta = DURATION.convert(tolerance, None, None) if isinstance(tolerance, str) else tolerance
     moment = INSTANT.convert(now, None, None) if isinstance(now, str) else now
+    if integrity_only and scope is not None:
+        raise UsageError("--scope selects keyring keys; --integrity-only uses none: drop one of them")
     if check_inputs and artifacts is None:
         raise UsageError("--check-inputs checks the inputs under --artifacts DIR: give --artifacts too")
     if artifacts is not None and not os.path.isdir(artifacts):

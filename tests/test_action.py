@@ -347,3 +347,19 @@ def test_sarif_stays_within_github_limits() -> None:
     assert size <= SARIF_MAX_BYTES and 2_000 <= len(sarif["runs"][0]["results"]) < 4_000
     assert all(len(r["message"]["text"]) <= 4_000 for r in sarif["runs"][0]["results"])
     assert {r["ruleId"] for r in sarif["runs"][0]["results"]} == {"policy/p"}
+
+
+def test_a_file_named_like_an_option_stays_a_file(action_path: Path, runner_temp: Path, tmp_path: Path) -> None:
+    """Adversarial review: a glob match such as ``--trusted-keys-file=.json`` must not become an
+    option that swaps the trust store (the receipts are passed after ``--``)."""
+    from attestkit import sign_receipt
+    from attestkit.core.crypto.keys import PrivateKey
+
+    workspace = _passing_workspace(tmp_path)
+    evil = PrivateKey.from_seed(b"\x66" * 32)
+    good = json.loads((workspace / "receipts" / "release" / "build.json").read_text())
+    (workspace / "app.json").write_text(json.dumps(sign_receipt(good, evil)))
+    (workspace / ".json").write_text(evil.public_key.text + "\n")  # a dotfile: not matched by the glob
+    (workspace / "--trusted-keys-file=.json").write_text("")
+    run = run_action(action_path, workspace, runner_temp, {"receipts": "*.json", "keyring": "keyring.yaml"})
+    assert run.code != 0 and run.outputs["valid"] == "false", run.stdout + run.stderr

@@ -217,3 +217,17 @@ def test_malformed_statements_never_crash(key: PrivateKey, kind: str, predicate:
     statement = {"_type": "https://in-toto.io/Statement/v1", "subject": subjects, "predicateType": kind, "predicate": predicate}
     result = verify_receipt(_resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
     assert not result.valid and result.checks[0].name == "format"
+
+
+def test_booleans_are_not_the_integers_the_receipt_records(key: PrivateKey) -> None:
+    """Adversarial review: ``true == 1`` in Python, not in JSON; a provenance predicate saying
+    ``DEBUG: true`` around a receipt that records ``DEBUG: 1`` says something else."""
+    from attestkit.core.receipt.dsse import export_statement, sign_statement
+
+    receipt = sign_receipt(make_receipt(environment={"DEBUG": 1, "PROD": 0}), key)
+    statement = export_statement(receipt, "slsa-provenance", builder_id="https://ci.example")
+    faithful = verify_receipt(sign_statement(statement, key), trusted_keys=[key.public_key], now=parse_rfc3339(NOW))
+    assert faithful.valid, faithful.failed_checks
+    statement["predicate"]["buildDefinition"]["internalParameters"]["environment"] = {"DEBUG": True, "PROD": False}
+    lying = verify_receipt(sign_statement(statement, key), trusted_keys=[key.public_key], now=parse_rfc3339(NOW))
+    assert not lying.valid and "buildDefinition" in " ".join(c.message for c in lying.failed_checks)

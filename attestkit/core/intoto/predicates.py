@@ -23,7 +23,7 @@ from typing import Any
 from attestkit.core.crypto.canonical import canonicalize
 from attestkit.core.intoto.statement import integral_doubles_as_integers
 from attestkit.core.timeutil import parse_rfc3339
-from attestkit.errors import MalformedReceiptError, UsageError
+from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
 
 PROVENANCE_TYPE = "https://slsa.dev/provenance/v1"
 TEST_RESULT_TYPE = "https://in-toto.io/attestation/test-result/v0.1"
@@ -206,10 +206,19 @@ def predicate_problem(predicate_type: str, predicate: Any, receipt: Mapping[str,
         except UsageError as exc:
             return str(exc)
     actual = integral_doubles_as_integers(predicate)
-    if actual == expected:
+    if _same_json(actual, expected):
         return None
-    differing = sorted(k for k in set(actual) | set(expected) if actual.get(k) != expected.get(k))
+    differing = sorted(k for k in set(actual) | set(expected) if not _same_json(actual.get(k), expected.get(k)))
     return f"the predicate's {', '.join(differing)} differ from what the receipt it carries records"
+
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """The same JSON value: Python's ``==`` would equate ``true`` with ``1`` and ``false`` with ``0``."""
+    try:
+        return canonicalize(a) == canonicalize(b)
+    except AttestkitError:
+        return False
 
 
 __all__ = [

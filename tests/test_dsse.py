@@ -181,9 +181,13 @@ def test_export_verifies_the_receipt_first(key: PrivateKey, other_key: PrivateKe
         make_envelope({"steps": 3}, key, _trusting(key))
     with pytest.raises(UsageError):
         make_envelope(sign_receipt(make_receipt(), key), key, VerifyOptions(now=NOW_DT))
-    # Integrity-only, chosen explicitly, exports an intact receipt signed by a key not trusted here.
-    envelope = make_envelope(untrusted, key, VerifyOptions(integrity_only=True, now=NOW_DT))
-    assert verify_receipt(envelope, trusted_keys=[key.public_key], now=NOW_DT).valid
+    # Integrity-only, chosen explicitly, exports an intact receipt only under its own key: wrapping
+    # another key's receipt would lend it the exporter's trust (adversarial review).
+    with pytest.raises(InvalidError, match="integrity-only export must be signed with the receipt's own key"):
+        make_envelope(untrusted, key, VerifyOptions(integrity_only=True, now=NOW_DT))
+    own = make_envelope(untrusted, other_key, VerifyOptions(integrity_only=True, now=NOW_DT))
+    assert verify_receipt(own, trusted_keys=[other_key.public_key], now=NOW_DT).valid
+    assert not verify_receipt(own, trusted_keys=[key.public_key], now=NOW_DT).valid
     # A Receipt read from a file, and an envelope, are handled as well.
     parsed = parse_receipt(json.dumps(sign_receipt(make_receipt(), key)).encode(), source="r.json")
     assert make_envelope(parsed, key, _trusting(key))["payloadType"] == PAYLOAD_TYPE
@@ -250,7 +254,11 @@ def test_cli_export_refuses_what_does_not_verify(
     assert no_trust.code == 2 and "no trusted key" in no_trust.err and not out.exists()
     tampered_integrity = cli("export", str(cases["tampered"]), "--key", str(key_file), "--integrity-only")
     assert tampered_integrity.code == 1 and tampered_integrity.out == ""
-    exported = cli("export", str(cases["untrusted"]), "--key", str(key_file), "--integrity-only", "-o", str(out))
+    laundering = cli("export", str(cases["untrusted"]), "--key", str(key_file), "--integrity-only", "-o", str(out))
+    assert laundering.code == 1 and "the receipt's own key" in laundering.err and not out.exists()
+    assert_one_line_error(laundering)
+    own = write_json(tmp_path / "own.json", sign_receipt(make_receipt(), key))
+    exported = cli("export", str(own), "--key", str(key_file), "--integrity-only", "-o", str(out))
     assert exported.code == 0, exported.err
     verified = cli("verify", str(out), "--public-key", key.public_key.text, "--now", NOW, "--json")
     assert verified.code == 0 and verified.json_lines()[0]["signature_verification"]["signer"] is None

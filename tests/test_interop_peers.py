@@ -50,9 +50,14 @@ def _envelope(fmt: str, key: PrivateKey) -> dict[str, Any]:
     return make_envelope(receipt, key, options, fmt=fmt, builder_id="https://ci.example/b" if fmt == "slsa-provenance" else None)
 
 
-def _attestkit_accepts(fmt: str, envelope: dict[str, Any], key: PrivateKey) -> bool:
+def _attestkit_accepts(fmt: str, envelope: dict[str, Any], key: PrivateKey, signer: PrivateKey | None = None) -> bool:
+    signer = signer or key
     if fmt == "vsa":
-        return check_summary(envelope, [key.public_key], source="peer", policies=[PolicyRef("steps-succeeded")]).valid
+        covered = [("r.json", json.dumps(sign_receipt(make_receipt(), signer)).encode())]  # what _envelope judged
+        check = check_summary(
+            envelope, [key.public_key], source="peer", receipts=covered, policies=[PolicyRef("steps-succeeded")]
+        )
+        return check.valid
     result = verify_receipt(envelope, trusted_keys=[key.public_key], now=NOW_DT)
     return result.valid
 
@@ -120,4 +125,4 @@ def test_we_verify_what_in_toto_signs(fmt: str, key: PrivateKey, key_files: tupl
     theirs.create_signature(in_toto_keys.load_crypto_signer_from_pkcs8_file(str(private)))
     assert _attestkit_accepts(fmt, theirs.to_dict(), key)
     other = PrivateKey.generate()
-    assert not _attestkit_accepts(fmt, theirs.to_dict(), other)
+    assert not _attestkit_accepts(fmt, theirs.to_dict(), other, signer=key)

@@ -106,7 +106,8 @@ def make_envelope(
     """A DSSE envelope over the receipt's statement (*fmt*, see :data:`FORMATS`), signed with *key*.
 
     Export never launders: the receipt is verified first with *options* (its trusted keys, or
-    ``integrity_only=True`` as an explicit choice) and a receipt that does not verify —
+    ``integrity_only=True`` as an explicit choice, allowed only when *key* is the receipt's own
+    signing key) and a receipt that does not verify —
     tampered, unsigned, untrusted, malformed — raises :class:`InvalidError`
     (code ``export-unverified``) naming the failed checks; nothing is signed. With
     *artifacts_dir* every output is checked against the files there and the subjects carry
@@ -122,6 +123,14 @@ def make_envelope(
     if is_envelope(receipt.data if isinstance(receipt, Receipt) else receipt):
         raise InvalidError(f"{source}: not exported: this is already a DSSE envelope", code="export-unverified")
     result = verify_with_options(receipt, options, source=source)
+    if options.integrity_only and result.public_key != key.public_key.text:
+        # Integrity alone says nothing about who made the receipt: wrapping another key's receipt
+        # under this key would lend it this key's trust. Only one's own receipts, then.
+        raise InvalidError(
+            f"{source}: not exported: integrity-only export must be signed with the receipt's own key "
+            f"({result.public_key}); verify its signer's trust instead",
+            code="export-unverified",
+        )
     if not result.valid:
         reasons = "; ".join(f"{c.name}: {c.message}" for c in result.failed_checks)
         raise InvalidError(

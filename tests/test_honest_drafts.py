@@ -314,3 +314,12 @@ def test_declared_receipts_never_crash_the_verifier(steps: list[dict[str, Any]],
         and len(set(names)) == len(names)
     )
     assert result.valid is well_formed
+
+
+def test_an_older_draft_once_finalized_refuses_a_late_step(workspace: Path) -> None:
+    (workspace / ".attest").mkdir()
+    write_json(workspace / DRAFT, {"steps": [make_receipt()["steps"][0]]})
+    assert _finalize(workspace, "r.json").code == 0
+    late = _record(workspace, "late")
+    assert late.code == 2 and "the draft's run (no run id) was finalized at " in late.err
+    assert _record(workspace, "next", "--run-id", "next-run").code == 0

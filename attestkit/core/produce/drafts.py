@@ -121,7 +121,8 @@ def draft_state(draft: Mapping[str, Any], source: str) -> DraftState:
 def _finalized_text(state: DraftState) -> str:
     when = f" at {state.finalized_at}" if state.finalized_at else ""
     into = f" into {state.receipt}" if state.receipt else ""
-    return f"run {state.run_id!r} was finalized{when}{into}"
+    run = f"run {state.run_id!r}" if state.run_id else "the draft's run (no run id)"
+    return f"{run} was finalized{when}{into}"
 
 
 def draft_for_record(

@@ -56,7 +56,7 @@ def test_the_example_runs_as_written(site: Path) -> None:
     (block,) = SH_BLOCKS
     results = [_run(shlex.split(line)[1:], site, _clean_env()) for line in block.strip().splitlines()]
     assert [r.code for r in results] == [0, 0, 0], [r.err for r in results]
-    assert results[0].out.splitlines() == ["level 1: build, lint", "level 2: test", "critical path: build -> test"]
+    assert results[0].out.splitlines() == ["level 1: build", "level 2: test", "critical path: build -> test"]
     receipt = json.loads((site / "receipt.json").read_text())
     steps = {s["name"]: s for s in receipt["steps"]}
     assert steps["build"]["environment_snapshot"] == {"SITE_LANG": "en"}

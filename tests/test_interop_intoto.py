@@ -354,3 +354,17 @@ def test_directory_with_a_symlink_and_a_files_map(tmp_path: Path, key: PrivateKe
     assert result.valid, [c.message for c in result.failed_checks]
     blake3_only = make_envelope(signed, key, _trusting(key))  # the files map names every entry, without artifacts
     assert {s["name"] for s in _statement(blake3_only)["subject"]} == set(subjects)
+
+
+def test_export_refuses_an_output_that_leaves_the_tree(tmp_path: Path, key: PrivateKey) -> None:
+    import os
+
+    outside = tmp_path / "secret.txt"
+    outside.write_bytes(b"not an artifact\n")
+    root = tmp_path / "art"
+    (root / "dist").mkdir(parents=True)
+    os.symlink("../../secret.txt", root / "dist" / "app.bin")
+    receipt = make_receipt()
+    receipt["steps"][0]["outputs"] = [{"path": "dist/app.bin", "hash": hash_path(outside)}]
+    with pytest.raises(ArtifactError, match=r"<receipt to export>: not exported: .*outside the artifacts directory"):
+        make_envelope(sign_receipt(receipt, key), key, _trusting(key), artifacts_dir=str(root))

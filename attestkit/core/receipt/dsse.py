@@ -30,7 +30,7 @@ from attestkit.core.intoto.statement import (
 )
 from attestkit.core.intoto.vsa import VSA_TYPE
 from attestkit.core.receipt.reader import Receipt, parse_document, receipt_from_mapping
-from attestkit.errors import InvalidError, MalformedReceiptError, UsageError
+from attestkit.errors import AttestkitError, InvalidError, MalformedReceiptError, UsageError
 
 if TYPE_CHECKING:
     from attestkit.core.verify.verifier import VerifyOptions
@@ -141,11 +141,14 @@ def make_envelope(
     if artifacts_dir is not None:
         from attestkit.core.intoto.subjects import artifact_subjects
 
-        subjects = artifact_subjects(data, artifacts_dir)
+        try:
+            subjects = artifact_subjects(data, artifacts_dir)
+        except AttestkitError as exc:
+            raise exc.prefixed(f"{source}: ") from None
     try:
         document = export_statement(data, fmt, subjects=subjects, builder_id=builder_id)
     except UsageError as exc:
-        raise UsageError(f"{source}: {exc}", code=exc.code) from None
+        raise exc.prefixed(f"{source}: ") from None
     return sign_statement(document, key)
 
 

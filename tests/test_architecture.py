@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -72,5 +73,5 @@ def test_library_never_prints() -> None:
         if "cli" in path.parts or path.name == "__main__.py":
             continue
         text = path.read_text()
-        assert "print(" not in text and "sys.exit" not in text, path
+        assert not re.search(r"(?<![\w.])print\(", text) and "sys.exit" not in text, path
         assert "import click" not in text, path

@@ -96,7 +96,7 @@ def _artifact_location(path: str, base: str | None, context: SarifContext) -> di
     return {"physicalLocation": physical}
 
 
-def _fingerprint(rule: str, locations: Sequence[dict[str, Any]]) -> str:
+def _finding_digest(rule: str, locations: Sequence[dict[str, Any]]) -> str:
     """Stable across runs for the same finding (no message text: ages and times change)."""
     import blake3
 
@@ -140,7 +140,7 @@ def to_sarif(
             # SARIF's word for "could not tell pass from fail" is kind "open" (whose level is "none").
             result.update({"level": "error"} if check.evaluated else {"kind": "open", "level": "none"})
             result.update({"message": {"text": _message(check.message)}, "locations": locations})
-            result["partialFingerprints"] = {"attestkitFinding/v1": _fingerprint(rid, locations)}
+            result["partialFingerprints"] = {"attestkitFinding/v1": _finding_digest(rid, locations)}
             results.append(result)
     driver = {
         "name": "attestkit",

@@ -153,3 +153,20 @@ def test_missing_engine_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "regorus", None)
     with pytest.raises(PolicyError, match=r"pip install 'attestkit\[rego\]'"):
         load_policy_text("p.rego", (HEAD + 'deny contains "x" if false\n').encode())
+
+
+def test_rounded_arithmetic_refused_exact_integers_kept(verify_with: Callable[..., CliResult]) -> None:
+    # The embedded engine computes now_ns + 0.5 in doubles and hands 1795176000000000000 back as an
+    # integer; OPA has ...000.5 (and prints 1.795176e+18): refused, never a different message.
+    exact = make_receipt(total_duration_secs=45.5)
+    with pytest.raises(RegoEvaluationError, match="rounded"):
+        _messages('deny contains sprintf("%v", [input.now_ns + 0.5]) if true\n', exact)
+    with pytest.raises(RegoEvaluationError, match="rounded"):
+        _messages('deny contains {"v": input.now_ns + 0.5} if true\n', exact)
+    with pytest.raises(RegoUnsupportedError, match="line 3: division"):
+        _messages('deny contains {"v": v} if { v := (input.now_ns + 1) / 1000000000 }\n', exact)
+    whole = make_receipt(total_duration_secs=45, steps=[])  # no fraction anywhere: integer arithmetic is exact
+    assert _messages('deny contains sprintf("%d", [input.now_ns + 1]) if true\n', whole) == [str(1795176000000000001)]
+    assert _messages('deny contains "half" if 7 / 2 == 3.5\n', exact) == ["half"]
+    done = verify_with('deny contains sprintf("%v", [input.now_ns + 0.5]) if true\n', "--json")
+    assert done.code == 2 and json.loads(done.out)["error"]["code"] == "rego-eval"

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from attestkit.core.policy.base import PolicyContext, Violation
 from attestkit.core.policy.rego_builtins import OVERRIDES
 from attestkit.core.policy.rego_scan import PACKAGE, check_calls, scan
+from attestkit.core.policy.rego_sprintf import ROUNDED_ABOVE
 from attestkit.core.timeutil import to_unix_ns
 from attestkit.errors import PolicyError, RegoEvaluationError
 
@@ -214,6 +215,31 @@ def _inexact_number(value: Any) -> bool:
     return False
 
 
+# Sums of a fraction (denominator at most 2**20, see guard_numbers) and an integer below 2**32
+# fit in a double's 53 bits; from here on the engine may round where OPA does not.
+ROUNDED_FROM = 2**32
+
+
+def _has_fraction(value: Any) -> bool:
+    if isinstance(value, float):
+        return not value.is_integer()
+    if isinstance(value, Mapping):
+        return any(_has_fraction(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_fraction(item) for item in value)
+    return False
+
+
+def _large_integer(value: Any, limit: int) -> bool:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return abs(value) >= limit and float(value).is_integer()
+    if isinstance(value, Mapping):
+        return any(_large_integer(item, limit) for item in value.values())
+    if isinstance(value, list):
+        return any(_large_integer(item, limit) for item in value)
+    return False
+
+
 def _normalise(value: Any) -> Any:
     """Integral floats become ints (their RFC 8785 form), so no engine renders ``7200.0`` differently."""
     if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
@@ -299,6 +325,7 @@ class RegoPolicy:
         self.has_allow = result.has_allow
         self.arithmetic = result.arithmetic
         self.renders_numbers = result.renders_numbers
+        self.fractional_literals = result.fractional_literals
         # The embedded engine compiles the policy with its regex patterns rewritten to match RE2.
         self._compiled = self.engine.compile(name, result.text if self.engine.embedded else text)
 
@@ -309,12 +336,25 @@ class RegoPolicy:
     def evaluate(self, context: PolicyContext) -> list[Violation]:
         """Evaluate against the contract's input document; :class:`RegoEvaluationError` if OPA would fail."""
         document = input_document(context)
+        limit = None
         if self.engine.embedded:
             guard_numbers(self.name, document, self.arithmetic, self.renders_numbers)
-        outcome = self._compiled.evaluate(document)
+            if self.arithmetic and (self.fractional_literals or _has_fraction(document)):
+                limit = ROUNDED_FROM
+        token = ROUNDED_ABOVE.set(limit)
+        try:
+            outcome = self._compiled.evaluate(document)
+        finally:
+            ROUNDED_ABOVE.reset(token)
         if self.print_sink is not None:
             for message in outcome.prints:
                 self.print_sink(self.name, message)
+        if limit is not None and _large_integer(outcome.document, limit):
+            raise RegoEvaluationError(
+                f"could not check {self.name}: the result holds an integer of {limit} or more while the policy mixes "
+                "fractions into arithmetic; the embedded engine may have rounded it (OPA computes exactly); "
+                "use --rego-engine opa"
+            )
         return decide(self.name, outcome, self.has_allow)
 
 

@@ -10,6 +10,7 @@ import base64
 import calendar
 import datetime
 import hashlib
+import hmac
 import re
 from collections.abc import Callable
 from fractions import Fraction
@@ -149,6 +150,35 @@ def go_replace(value: Any, old: Any, new: Any) -> str:
     if not search:
         raise ValueError("replace: an empty search string is not replaced as OPA does")
     return base.replace(search, replacement)
+
+
+def go_hmac(name: str, algorithm: str) -> Callable[[Any, Any], str]:
+    """OPA's ``crypto.hmac.<algorithm>(message, key)``: the hex digest."""
+
+    def digest(message: Any, key: Any) -> str:
+        data, secret = _string(name, message).encode("utf-8"), _string(name, key).encode("utf-8")
+        return hmac.new(secret, data, algorithm).hexdigest()
+
+    return digest
+
+
+def go_hmac_equal(left: Any, right: Any) -> bool:
+    """OPA's ``crypto.hmac.equal``: a constant-time comparison of the two strings."""
+    first, second = _string("crypto.hmac.equal", left), _string("crypto.hmac.equal", right)
+    return hmac.compare_digest(first.encode("utf-8"), second.encode("utf-8"))
+
+
+def go_array_flatten(value: Any) -> list[Any]:
+    """OPA's ``array.flatten``: one level of nested arrays spliced in (deeper ones kept)."""
+    if not isinstance(value, list):
+        raise TypeError("array.flatten: operand 1 must be array")
+    out: list[Any] = []
+    for item in value:
+        if isinstance(item, list):
+            out.extend(item)
+        else:
+            out.append(item)
+    return out
 
 
 # ---- base64 (Go's StdEncoding: "\r" and "\n" are skipped, padding required) ---------------
@@ -319,14 +349,20 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "base64.is_valid": (1, go_base64_is_valid),
     "base64.decode": (1, go_base64_decode),
     "units.parse": (1, go_units_parse),
+    "array.flatten": (1, go_array_flatten),
+    "crypto.hmac.equal": (2, go_hmac_equal),
+    **{f"crypto.hmac.{name}": (2, go_hmac(f"crypto.hmac.{name}", name)) for name in ("md5", "sha1", "sha256", "sha512")},
 }
 
 __all__ = [
     "OVERRIDES",
     "go_add_date",
+    "go_array_flatten",
     "go_base64_decode",
     "go_base64_is_valid",
     "go_count",
+    "go_hmac",
+    "go_hmac_equal",
     "go_indexof",
     "go_lower",
     "go_parse_ns",

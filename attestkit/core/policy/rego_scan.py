@@ -39,23 +39,26 @@ REFUSED_PREFIXES: dict[str, str] = {
 }
 
 # Builtins the embedded engine evaluates as OPA 1.20 does, verified on the shared conformance
-# corpus and by the differential tests against OPA (tests/test_rego_differential.py). Anything
+# corpus and by the differential tests against OPA (tests/test_rego_differential.py, call by call in
+# tests/test_rego_builtins.py). Anything
 # else is refused with the embedded engine; `--rego-engine opa` evaluates it with real OPA.
 EMBEDDED_BUILTINS: frozenset[str] = frozenset(
     """
-    abs crypto.md5 crypto.sha1 crypto.sha256 lower upper array.concat array.reverse array.slice base64.decode base64.encode base64.is_valid
-    base64url.decode base64url.encode base64url.encode_no_pad ceil concat contains count
-    endswith floor format_int glob.match hex.decode hex.encode indexof indexof_n is_array
-    is_boolean is_null is_number is_object is_set is_string json.is_valid json.marshal
-    json.unmarshal max min net.cidr_contains numbers.range object.get object.keys
-    object.remove object.union print product regex.find_n regex.is_valid regex.match
-    regex.replace regex.split replace round semver.compare
-    semver.is_valid sort split sprintf startswith strings.any_prefix_match
-    strings.any_suffix_match strings.count strings.replace_n strings.reverse substring sum
-    time.add_date time.clock time.date time.format time.now_ns time.parse_duration_ns
-    time.parse_ns time.parse_rfc3339_ns time.weekday to_number trim trim_left trim_prefix
-    trim_right trim_space trim_suffix type_name units.parse units.parse_bytes urlquery.encode
-    walk
+    abs array.concat array.flatten array.reverse array.slice base64.decode base64.encode
+    base64.is_valid base64url.decode base64url.encode base64url.encode_no_pad bits.and bits.lsh
+    bits.negate bits.or bits.rsh bits.xor ceil concat contains count crypto.hmac.equal
+    crypto.hmac.md5 crypto.hmac.sha1 crypto.hmac.sha256 crypto.hmac.sha512 crypto.md5
+    crypto.sha1 crypto.sha256 endswith floor format_int glob.match hex.decode hex.encode indexof
+    indexof_n intersection is_array is_boolean is_null is_number is_object is_set is_string
+    json.is_valid json.marshal json.unmarshal lower max min net.cidr_contains numbers.range
+    numbers.range_step object.filter object.get object.keys object.remove object.union
+    object.union_n print product regex.find_n regex.is_valid regex.match regex.replace
+    regex.split replace round semver.compare semver.is_valid sort split sprintf startswith
+    strings.any_prefix_match strings.any_suffix_match strings.count strings.replace_n
+    strings.reverse substring sum time.add_date time.clock time.date time.format time.now_ns
+    time.parse_duration_ns time.parse_ns time.parse_rfc3339_ns time.weekday to_number trim
+    trim_left trim_prefix trim_right trim_space trim_suffix type_name union units.parse
+    units.parse_bytes upper urlquery.encode walk
     """.split()
 )
 
@@ -63,21 +66,19 @@ EMBEDDED_BUILTINS: frozenset[str] = frozenset(
 # OPA) rather than "undefined function".
 OTHER_OPA_BUILTINS: frozenset[str] = frozenset(
     """
-    all any and array.flatten base64url.is_valid bits.and bits.lsh bits.negate bits.or bits.rsh
-    bits.xor cast_array cast_boolean cast_null cast_object cast_set cast_string crypto.hmac.equal
-    crypto.hmac.md5 crypto.hmac.sha1 crypto.hmac.sha256 crypto.hmac.sha512 crypto.md5
-    crypto.parse_private_keys crypto.sha1 crypto.sha256 crypto.x509.parse_certificate_request
-    crypto.x509.parse_certificates crypto.x509.parse_keypair crypto.x509.parse_rsa_private_key
-    div eq equal graph.reachable graph.reachable_paths graphql.is_valid graphql.parse
-    graphql.parse_and_verify graphql.parse_query graphql.parse_schema graphql.schema_is_valid
-    gt gte hex.is_valid internal.member_2 internal.member_3 internal.print intersection
-    json.filter json.marshal_with_options json.match_schema json.patch json.remove
-    json.verify_schema lt lte minus mul neq net.cidr_contains_matches net.cidr_expand
-    net.cidr_intersects net.cidr_is_valid net.cidr_merge net.cidr_overlap numbers.range_step
-    object.filter object.subset object.union_n or plus re_match regex.find_all_string_submatch_n
-    regex.globs_match regex.template_match rem set_diff strings.render_template sets.intersection time.diff
-    union urlquery.decode urlquery.decode_object urlquery.encode_object uuid.parse
-    glob.quote_meta io.jwt.decode yaml.is_valid yaml.marshal yaml.unmarshal
+    all any and base64url.is_valid cast_array cast_boolean cast_null cast_object cast_set
+    cast_string crypto.parse_private_keys
+    crypto.x509.parse_certificate_request crypto.x509.parse_certificates
+    crypto.x509.parse_keypair crypto.x509.parse_rsa_private_key div eq equal graph.reachable
+    graph.reachable_paths graphql.is_valid graphql.parse graphql.parse_and_verify
+    graphql.parse_query graphql.parse_schema graphql.schema_is_valid gt gte internal.member_2
+    internal.member_3 internal.print json.filter json.marshal_with_options json.match_schema
+    json.patch json.remove json.verify_schema lt lte minus mul neq net.cidr_contains_matches
+    net.cidr_expand net.cidr_intersects net.cidr_is_valid net.cidr_merge net.cidr_overlap
+    object.subset or plus re_match regex.find_all_string_submatch_n regex.globs_match
+    regex.template_match rem set_diff strings.render_template sets.intersection time.diff
+    urlquery.decode urlquery.decode_object urlquery.encode_object uuid.parse glob.quote_meta
+    io.jwt.decode yaml.is_valid yaml.marshal yaml.unmarshal
     """.split()
 )
 
@@ -131,6 +132,7 @@ class Scan:
     arithmetic: bool = False
     renders_numbers: bool = False
     text: str = ""
+    fractional_literals: bool = False
 
 
 def _check_string(name: str, token: str, line: int) -> None:
@@ -295,6 +297,13 @@ def scan(name: str, text: str) -> Scan:
             "engine may write a computed number differently from OPA (use --rego-engine opa)"
         )
     for position, token in enumerate(tokens):
+        if token.kind == "op" and token.text == "/" and not _literal_division(tokens, position):
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: division is computed in binary floating point by the embedded engine "
+                "and in 64-bit decimal precision by OPA, which can round differently (only a division of two number "
+                "literals is evaluated); use --rego-engine opa"
+            )
+    for position, token in enumerate(tokens):
         if token.kind == "number" and ("." in token.text or "e" in token.text.lower()):
             if arithmetic and not _exact_literal(token.text):
                 raise RegoUnsupportedError(
@@ -307,6 +316,7 @@ def scan(name: str, text: str) -> Scan:
                     f"{token.text} as written, the embedded engine as a double; write it as an integer or in "
                     "shortest form (or use --rego-engine opa)"
                 )
+    fractional = any(t.kind == "number" and ("." in t.text or "e" in t.text.lower()) for t in tokens)
     result = Scan(
         has_allow,
         tuple(calls),
@@ -316,6 +326,7 @@ def scan(name: str, text: str) -> Scan:
         arithmetic,
         renders,
         _rewrite_regex_patterns(name, text, tokens),
+        fractional,
     )
     _check_sprintf_formats(name, tokens)
     _check_unification_types(name, result)
@@ -356,6 +367,22 @@ def _exact_literal(text: str) -> bool:
         return "e" not in text.lower() and Decimal(text) == Decimal(float(text))
     except (InvalidOperation, ValueError, OverflowError):
         return False
+
+
+def _literal_division(tokens: list[Token], index: int) -> bool:
+    """Whether the ``/`` at *index* divides one number literal by another (``7 / 2``): a constant
+    both engines compute exactly when it is a short binary fraction."""
+    if index == 0 or index + 1 >= len(tokens):
+        return False
+    before, after = tokens[index - 1], tokens[index + 1]
+    outer_before = tokens[index - 2].text if index > 1 else ""
+    outer_after = tokens[index + 2].text if index + 2 < len(tokens) else ""
+    if before.kind != "number" or after.kind != "number" or float(after.text) == 0:
+        return False
+    return (
+        outer_before not in ("*", "/", "%", ".") and outer_after not in ("*", "/", "%", ".")
+        and _exact_literal(repr(float(before.text) / float(after.text)))
+    )  # fmt: skip
 
 
 _COMPARISONS = frozenset(["==", "!=", "<", ">", "<=", ">="])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -89,11 +90,20 @@ def _is_integral(value: Any) -> bool:
 _INT64 = range(-(2**63), 2**63)
 
 
+ROUNDED_ABOVE: ContextVar[int | None] = ContextVar("ROUNDED_ABOVE", default=None)
+"""Set while a policy that may mix fractions into integer arithmetic is evaluated: the engine
+hands a double that rounded to an integer (``now_ns + 0.5``) over as an int, so integers from
+this magnitude on are refused."""
+
+
 def _integer(value: int | float) -> int:
     """An integer as OPA's int64 (the engine hands integers over exactly; floats are checked by
     :func:`_is_integral`); beyond int64 OPA switches to big integers, not verified here."""
     if int(value) not in _INT64:
         raise ValueError("sprintf: a number beyond int64 is not printed exactly like OPA")
+    limit = ROUNDED_ABOVE.get()
+    if limit is not None and abs(value) >= limit:
+        raise ValueError(f"sprintf: {int(value)} may be a rounded result of the policy's arithmetic")
     return int(value)
 
 
@@ -228,4 +238,4 @@ def go_sprintf(fmt: Any, values: Any) -> str:
     return "".join(out)
 
 
-__all__ = ["go_sprintf"]
+__all__ = ["ROUNDED_ABOVE", "go_sprintf"]

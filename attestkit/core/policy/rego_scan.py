@@ -588,6 +588,15 @@ RETURN_TYPES: dict[str, str] = {
     "object.keys": "set",
     "object.remove": "object",
     "object.union": "object",
+    "object.union_n": "object",
+    "object.filter": "object",
+    "union": "set",
+    "intersection": "set",
+    "array.flatten": "array",
+    "numbers.range_step": "array",
+    "crypto.hmac.equal": "boolean",
+    **dict.fromkeys(["bits.and", "bits.or", "bits.xor", "bits.negate", "bits.lsh", "bits.rsh"], "number"),
+    **dict.fromkeys(["crypto.hmac.md5", "crypto.hmac.sha1", "crypto.hmac.sha256", "crypto.hmac.sha512"], "string"),
 }
 _BOUNDARY = frozenset(["\n", ";", ",", ":=", "=", "==", "if", "not", "some", "in", "contains", "else", "default"])
 

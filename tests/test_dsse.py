@@ -13,6 +13,7 @@ import pytest
 from attestkit import sign_receipt, verify_receipt
 from attestkit.core.crypto.canonical import canonicalize
 from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.intoto.export import make_envelope
 from attestkit.core.intoto.statement import intoto_key_id
 from attestkit.core.receipt.dsse import (
     MAX_SIGNATURES,
@@ -20,7 +21,6 @@ from attestkit.core.receipt.dsse import (
     PAYLOAD_TYPE,
     PREDICATE_TYPE,
     find_signer,
-    make_envelope,
     pae,
     statement_for,
 )

@@ -23,8 +23,9 @@ from attestkit import sign_receipt, verify_receipt
 from attestkit.core.crypto.canonical import canonicalize
 from attestkit.core.crypto.digest import hash_path
 from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.intoto.export import make_envelope
 from attestkit.core.intoto.statement import intoto_key_id, subject_problem
-from attestkit.core.receipt.dsse import PAYLOAD_TYPE, PREDICATE_TYPE, make_envelope, pae, statement_for
+from attestkit.core.receipt.dsse import PAYLOAD_TYPE, PREDICATE_TYPE, pae, statement_for
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.core.trust.store import TrustStore
 from attestkit.core.verify.verifier import VerifyOptions

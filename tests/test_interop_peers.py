@@ -19,6 +19,7 @@ import pytest
 
 from attestkit import sign_receipt, verify_receipt
 from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.intoto.export import make_envelope
 from attestkit.core.intoto.vsa import (
     JudgedReceipt,
     PolicyRef,
@@ -27,7 +28,7 @@ from attestkit.core.intoto.vsa import (
     sign_summary,
     summary_statement,
 )
-from attestkit.core.receipt.dsse import PAYLOAD_TYPE, make_envelope
+from attestkit.core.receipt.dsse import PAYLOAD_TYPE
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.core.trust.store import TrustStore
 from attestkit.core.verify.verifier import VerifyOptions

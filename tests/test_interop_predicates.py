@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from attestkit import sign_receipt, verify_receipt
 from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.intoto.export import make_envelope
 from attestkit.core.intoto.predicates import (
     BUILD_TYPE,
     PROVENANCE_TYPE,
@@ -28,7 +29,7 @@ from attestkit.core.intoto.predicates import (
     provenance,
     test_result,
 )
-from attestkit.core.receipt.dsse import PAYLOAD_TYPE, make_envelope, pae
+from attestkit.core.receipt.dsse import PAYLOAD_TYPE, pae
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.core.trust.store import TrustStore
 from attestkit.core.verify.verifier import VerifyOptions

@@ -84,7 +84,7 @@ def export(
 
     from attestkit.cli.cmd_verify import build_options
     from attestkit.cli.output import warn
-    from attestkit.core.receipt.dsse import make_envelope
+    from attestkit.core.intoto.export import make_envelope
     from attestkit.errors import UsageError
 
     if builder_id is not None and fmt != "slsa-provenance":

@@ -107,7 +107,7 @@ def summary_statement(
 
 def sign_summary(document: Mapping[str, Any], key: PrivateKey) -> dict[str, Any]:
     """The DSSE envelope of a summary statement."""
-    from attestkit.core.receipt.dsse import sign_statement
+    from attestkit.core.receipt.envelope import sign_statement
 
     return sign_statement(document, key)
 
@@ -139,13 +139,13 @@ class SummaryCheck:
 
 
 def _predicate(document: Any, source: str) -> tuple[dict[str, Any], bytes, list[tuple[str | None, bytes]]]:
-    from attestkit.core.receipt.dsse import PAYLOAD_TYPE, _b64, _signatures, is_envelope, pae
+    from attestkit.core.receipt.envelope import PAYLOAD_TYPE, b64_field, envelope_signatures, is_envelope, pae
     from attestkit.core.receipt.reader import parse_document
 
     if not is_envelope(document) or document.get("payloadType") != PAYLOAD_TYPE:
         raise MalformedReceiptError(f"not a DSSE envelope of {PAYLOAD_TYPE}", source=source, code="vsa")
-    signatures = _signatures(document.get("signatures"), source)
-    payload = _b64(document.get("payload"), "payload", source)
+    signatures = envelope_signatures(document.get("signatures"), source)
+    payload = b64_field(document.get("payload"), "payload", source)
     parsed = parse_document(payload, source=f"{source} (payload)", fmt="json")
     if not isinstance(parsed, Mapping) or parsed.get("_type") != STATEMENT_TYPE:
         raise MalformedReceiptError("payload is not an in-toto Statement v1", source=source, code="vsa")
@@ -191,7 +191,7 @@ def check_summary(
     :data:`VERIFIED_LEVEL`. Raises :class:`MalformedReceiptError` for a document that is not
     a VSA envelope at all.
     """
-    from attestkit.core.receipt.dsse import find_signer
+    from attestkit.core.receipt.envelope import find_signer
 
     predicate, signed, signatures = _predicate(document, source)
     problems: list[str] = []

@@ -11,41 +11,36 @@ securesystemslib and in-toto compute for the key, and is only a hint when verify
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from attestkit.core.crypto.canonical import canonicalize
-from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.core.intoto.statement import (
     STATEMENT_TYPE,
     integral_doubles_as_integers,
-    intoto_key_id,
     receipt_statement_subjects,
     statement,
     subject_list,
     subject_problem,
 )
 from attestkit.core.intoto.vsa import VSA_TYPE
+from attestkit.core.receipt.envelope import (
+    MAX_SIGNATURES,
+    MAX_VERIFICATIONS,
+    PAYLOAD_TYPE,
+    SignerSearch,
+    b64_field,
+    envelope_signatures,
+    find_signer,
+    is_envelope,
+    pae,
+    sign_statement,
+)
 from attestkit.core.receipt.reader import Receipt, parse_document, receipt_from_mapping
-from attestkit.errors import AttestkitError, InvalidError, MalformedReceiptError, UsageError
+from attestkit.errors import MalformedReceiptError, UsageError
 
-if TYPE_CHECKING:
-    from attestkit.core.verify.verifier import VerifyOptions
-
-PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://attestkit.dev/receipt/v1"
 FORMATS = ("in-toto", "slsa-provenance", "test-result")
-MAX_SIGNATURES = 8  # entries in an envelope's `signatures`; envelopes carry one to a few
-MAX_VERIFICATIONS = 16  # Ed25519 checks over the PAE per envelope, however many keys are trusted
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding."""
-    kind = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
 
 
 def statement_for(receipt: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,165 +78,6 @@ def export_statement(
     raise UsageError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
-def sign_statement(document: Mapping[str, Any], key: PrivateKey) -> dict[str, Any]:
-    """A DSSE envelope over the RFC 8785 bytes of *document*, signed with *key*."""
-    payload = canonicalize(dict(document))
-    signature = key.sign(pae(PAYLOAD_TYPE, payload))
-    return {
-        "payloadType": PAYLOAD_TYPE,
-        "payload": base64.b64encode(payload).decode("ascii"),
-        "signatures": [{"keyid": intoto_key_id(key.public_key), "sig": base64.b64encode(signature).decode("ascii")}],
-    }
-
-
-def make_envelope(
-    receipt: Receipt | Mapping[str, Any],
-    key: PrivateKey,
-    options: VerifyOptions,
-    *,
-    fmt: str = "in-toto",
-    artifacts_dir: str | None = None,
-    builder_id: str | None = None,
-) -> dict[str, Any]:
-    """A DSSE envelope over the receipt's statement (*fmt*, see :data:`FORMATS`), signed with *key*.
-
-    Export never launders: the receipt is verified first with *options* (its trusted keys, or
-    ``integrity_only=True`` as an explicit choice, allowed only when *key* is the receipt's own
-    signing key) and a receipt that does not verify —
-    tampered, unsigned, untrusted, malformed — raises :class:`InvalidError`
-    (code ``export-unverified``) naming the failed checks; nothing is signed. With
-    *artifacts_dir* every output is checked against the files there and the subjects carry
-    their ``sha256`` too (:class:`ArtifactError` on a mismatch); without it they are blake3-only.
-    """
-    from attestkit.core.verify.verifier import verify_with_options
-
-    source = receipt.source if isinstance(receipt, Receipt) else "<receipt to export>"
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    if fmt == "slsa-provenance" and not (builder_id or "").strip():
-        raise UsageError("--format slsa-provenance needs the builder's id (--builder-id URI)")
-    if is_envelope(receipt.data if isinstance(receipt, Receipt) else receipt):
-        raise InvalidError(f"{source}: not exported: this is already a DSSE envelope", code="export-unverified")
-    result = verify_with_options(receipt, options, source=source)
-    if options.integrity_only and result.public_key != key.public_key.text:
-        # Integrity alone says nothing about who made the receipt: wrapping another key's receipt
-        # under this key would lend it this key's trust. Only one's own receipts, then.
-        raise InvalidError(
-            f"{source}: not exported: integrity-only export must be signed with the receipt's own key "
-            f"({result.public_key}); verify its signer's trust instead",
-            code="export-unverified",
-        )
-    if not result.valid:
-        reasons = "; ".join(f"{c.name}: {c.message}" for c in result.failed_checks)
-        raise InvalidError(
-            f"{source}: not exported: the receipt does not verify ({reasons})", code="export-unverified"
-        )
-    data = receipt.data if isinstance(receipt, Receipt) else receipt
-    subjects = None
-    if artifacts_dir is not None:
-        from attestkit.core.intoto.subjects import artifact_subjects
-
-        try:
-            subjects = artifact_subjects(data, artifacts_dir)
-        except AttestkitError as exc:
-            raise exc.prefixed(f"{source}: ") from None
-    try:
-        document = export_statement(data, fmt, subjects=subjects, builder_id=builder_id)
-    except UsageError as exc:
-        raise exc.prefixed(f"{source}: ") from None
-    return sign_statement(document, key)
-
-
-def is_envelope(document: Any) -> bool:
-    """Whether a parsed document has the shape of a DSSE envelope."""
-    return (
-        isinstance(document, Mapping)
-        and {"payloadType", "payload", "signatures"} <= set(document)
-        and "timestamp" not in document
-    )
-
-
-def _b64(value: Any, what: str, source: str) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedReceiptError(f"DSSE {what} must be a base64 string", source=source, code="dsse")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        try:
-            return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        except (binascii.Error, ValueError):
-            raise MalformedReceiptError(f"DSSE {what} is not base64", source=source, code="dsse") from None
-
-
-def _signatures(raw: Any, source: str) -> list[tuple[str | None, bytes]]:
-    if not isinstance(raw, list) or not raw:
-        raise MalformedReceiptError("DSSE envelope has no signatures", source=source, code="dsse")
-    if len(raw) > MAX_SIGNATURES:
-        raise MalformedReceiptError(
-            f"DSSE envelope carries {len(raw)} signatures; at most {MAX_SIGNATURES} are accepted",
-            source=source,
-            code="dsse-signatures",
-        )
-    signatures: list[tuple[str | None, bytes]] = []
-    for entry in raw:
-        if not isinstance(entry, Mapping):
-            raise MalformedReceiptError("DSSE signature entries must be objects", source=source, code="dsse")
-        keyid = entry.get("keyid")
-        signature = (keyid if isinstance(keyid, str) and keyid else None, _b64(entry.get("sig"), "signature", source))
-        if signature not in signatures:
-            signatures.append(signature)
-    return signatures
-
-
-@dataclass(frozen=True)
-class SignerSearch:
-    """The outcome of :func:`find_signer`: the key found (or ``None``) and the work it cost."""
-
-    key: PublicKey | None
-    attempts: int  # Ed25519 checks made
-    exhausted: bool  # the budget ran out with pairs left untried
-
-
-def find_signer(
-    signed: bytes,
-    signatures: Sequence[tuple[str | None, bytes]],
-    keys: Sequence[PublicKey],
-    *,
-    budget: int = MAX_VERIFICATIONS,
-) -> SignerSearch:
-    """The key that made one of *signatures* over *signed*, and how many Ed25519 checks it took.
-
-    Pairs are tried in this order: a signature with the key its ``keyid`` names (attestkit's
-    16-hex id or the securesystemslib/in-toto one, :func:`intoto_key_id`), then every
-    other signature/key pair with *keys* in the order given (key ids are hints: other tools
-    compute them differently). At most *budget* checks are made, so the work per envelope is
-    bounded by ``budget x len(signed)`` whatever the envelope and the trust store hold.
-    """
-    usable = [(keyid, sig) for keyid, sig in signatures if len(sig) == 64]  # others cannot verify: free to skip
-
-    def pairs() -> Iterator[tuple[PublicKey, bytes]]:
-        for keyid, sig in usable:
-            for key in keys:
-                if keyid is not None and keyid in (key.key_id, intoto_key_id(key)):
-                    yield key, sig
-        for key in keys:
-            for _, sig in usable:
-                yield key, sig
-
-    attempts = 0
-    tried: set[tuple[bytes, bytes]] = set()
-    for key, sig in pairs():
-        if (key.raw, sig) in tried:
-            continue
-        if attempts == budget:
-            return SignerSearch(None, attempts, exhausted=True)
-        tried.add((key.raw, sig))
-        attempts += 1
-        if key.verify(signed, sig):
-            return SignerSearch(key, attempts, exhausted=False)
-    return SignerSearch(None, attempts, exhausted=False)
-
-
 @dataclass(frozen=True)
 class OpenedEnvelope:
     """What :func:`open_statement` read: the receipt, the signed bytes, the signatures, the subjects."""
@@ -273,8 +109,8 @@ def open_statement(document: Mapping[str, Any], source: str) -> OpenedEnvelope:
 
     if document.get("payloadType") != PAYLOAD_TYPE:
         raise MalformedReceiptError(f"DSSE payloadType must be {PAYLOAD_TYPE!r}", source=source, code="dsse")
-    signatures = _signatures(document.get("signatures"), source)  # the count is capped before any decoding
-    payload = _b64(document.get("payload"), "payload", source)
+    signatures = envelope_signatures(document.get("signatures"), source)  # the count is capped before any decoding
+    payload = b64_field(document.get("payload"), "payload", source)
     parsed = parse_document(payload, source=f"{source} (payload)", fmt="json")
     if not isinstance(parsed, Mapping) or parsed.get("_type") != STATEMENT_TYPE:
         raise MalformedReceiptError(
@@ -322,7 +158,6 @@ __all__ = [
     "export_statement",
     "find_signer",
     "is_envelope",
-    "make_envelope",
     "open_envelope",
     "open_statement",
     "pae",

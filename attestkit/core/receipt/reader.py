@@ -195,7 +195,7 @@ def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
         raise MalformedReceiptError(
             f"a receipt must be a JSON object, not {_json_type(obj)}", source=source, code="type"
         )
-    from attestkit.core.receipt.dsse import is_envelope
+    from attestkit.core.receipt.envelope import is_envelope
 
     if is_envelope(obj):  # said as such, not as a receipt missing its timestamp
         raise MalformedReceiptError(

@@ -215,3 +215,9 @@ def test_collection_builtins(no_network: None, expr: str, documents: st.SearchSt
         agree_or_fail(expr, document)
 
     check()
+
+
+@SETTINGS
+@given(patterns=st.dictionaries(_text, _text, max_size=3), value=_text)
+def test_replace_n(no_network: None, patterns: dict[str, str], value: str) -> None:
+    agree_or_fail("strings.replace_n(input.a, input.b)", {"a": patterns, "b": value})

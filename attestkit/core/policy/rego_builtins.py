@@ -11,6 +11,7 @@ import calendar
 import datetime
 import hashlib
 import hmac
+import itertools
 import re
 from collections.abc import Callable
 from fractions import Fraction
@@ -232,6 +233,28 @@ def go_units_parse(value: Any) -> int:
     return int(result)
 
 
+def go_replace_n(patterns: Any, value: Any) -> str:
+    """OPA's ``strings.replace_n`` (Go's ``strings.Replacer``: one left-to-right pass, no overlapping
+    matches) when no search string is empty or a prefix of another (then the order does not matter)."""
+    if not isinstance(patterns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in patterns.items()):
+        raise TypeError("strings.replace_n: operand 1 must be an object of strings")
+    text = _string("strings.replace_n", value)
+    keys = sorted(patterns)
+    if any(not key for key in keys) or any(b.startswith(a) for a, b in itertools.pairwise(keys)):
+        raise ValueError("strings.replace_n: an empty or prefix-sharing search string is not replaced as OPA does")
+    out, index = [], 0
+    while index < len(text):
+        # Sorted keys: a key that is a prefix of another would sit right before it; none is.
+        match = next((key for key in keys if text.startswith(key, index)), None)
+        if match is None:
+            out.append(text[index])
+            index += 1
+        else:
+            out.append(patterns[match])
+            index += len(match)
+    return "".join(out)
+
+
 # ---- time ---------------------------------------------------------------------------------
 
 _RFC3339 = re.compile(
@@ -341,6 +364,7 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "semver.is_valid": (1, go_semver_is_valid),
     "semver.compare": (2, go_semver_compare),
     "replace": (3, go_replace),
+    "strings.replace_n": (2, go_replace_n),
     "sprintf": (2, go_sprintf),
     "time.parse_rfc3339_ns": (1, go_parse_rfc3339_ns),
     "time.parse_ns": (2, go_parse_ns),
@@ -368,6 +392,7 @@ __all__ = [
     "go_parse_ns",
     "go_parse_rfc3339_ns",
     "go_replace",
+    "go_replace_n",
     "go_semver_compare",
     "go_semver_is_valid",
     "go_time_format",

@@ -51,7 +51,7 @@ def _verdict(data: dict[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
-@settings(max_examples=20_000 if IN_CI else 1_000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=5_000 if IN_CI else 500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(_step, max_size=4))
 def test_quick_artifact_test_agrees_with_the_precise_rules(steps: list[Any]) -> None:
     data = {"timestamp": "2026-11-20T10:00:00Z", "steps": steps}

@@ -75,3 +75,75 @@ def test_library_never_prints() -> None:
         text = path.read_text()
         assert not re.search(r"(?<![\w.])print\(", text) and "sys.exit" not in text, path
         assert "import click" not in text, path
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every attestkit module and the attestkit modules it imports (function-level imports included)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(attestkit.__file__).parent
+    modules: dict[str, pathlib.Path] = {}
+    for path in root.rglob("*.py"):
+        name = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_anywhere() -> None:
+    graph = _import_graph()
+    assert graph.get("attestkit.core.verify.verifier")
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_layers_point_downwards() -> None:
+    for module, imported in _import_graph().items():
+        if module.startswith("attestkit.core"):
+            assert not {m for m in imported if m.startswith(("attestkit.cli", "attestkit.adapters"))}, module
+        if module.startswith("attestkit.adapters"):
+            assert not {m for m in imported if m.startswith("attestkit.cli")}, module

@@ -180,6 +180,18 @@ class PipelineError(UsageError):
     code = "pipeline"
 
 
+class ResignRefused(UsageError):
+    """Signing would replace a signature or a signer claim without being told to (exit 2)."""
+
+    code = "resign-refused"
+
+
+class DraftRefused(UsageError):
+    """Recording into or finalizing this draft would mix runs or repeat work (exit 2)."""
+
+    code = "draft-refused"
+
+
 class WebhookSecretError(UsageError):
     """A configured webhook secret is unusable: empty, the wrong form for the schemes it must
     serve, or kept in a file that group or others can read. Raised when the receiver is
@@ -284,6 +296,7 @@ __all__ = [
     "AttestkitError",
     "CanonicalizationError",
     "CouldNotCheckError",
+    "DraftRefused",
     "FetchError",
     "HashingError",
     "InputFileError",
@@ -301,6 +314,7 @@ __all__ = [
     "PolicyError",
     "RegoEvaluationError",
     "RegoUnsupportedError",
+    "ResignRefused",
     "TlogConfigError",
     "TlogError",
     "TrustStoreError",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attestkit.core.textsafe import escape_text
-from attestkit.errors import UsageError
+from attestkit.errors import DraftRefused, UsageError
 
 DRAFT_KEY = "attestkit_draft"
 DRAFT_VERSION = 1
@@ -46,12 +46,6 @@ CI_RUN_VARIABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("azure", ("BUILD_BUILDID",)),
     ("jenkins", ("BUILD_TAG",)),
 )
-
-
-class DraftRefused(UsageError):
-    """Recording into or finalizing this draft would mix runs or repeat work (exit 2)."""
-
-    code = "draft-refused"
 
 
 @dataclass(frozen=True)

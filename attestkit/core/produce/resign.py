@@ -24,13 +24,7 @@ from typing import Any
 
 from attestkit.core.crypto.keys import PublicKey, parse_public_key
 from attestkit.core.textsafe import escape_text
-from attestkit.errors import AttestkitError, UsageError
-
-
-class ResignRefused(UsageError):
-    """Signing would replace a signature or a signer claim without being told to (exit 2)."""
-
-    code = "resign-refused"
+from attestkit.errors import AttestkitError, ResignRefused, UsageError
 
 
 @dataclass(frozen=True)

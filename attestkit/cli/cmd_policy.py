@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any
-
 import click
 
 from attestkit.adapters.files import MAX_POLICY_FILE_BYTES, read_bytes
 from attestkit.cli.output import json_line, out
+from attestkit.cli.policy_loading import load_policies, rego_engine_from, rego_engine_option
 from attestkit.cli.reporting import format_option, output_option
 from attestkit.core.policy.builtin import BUILTIN_DESCRIPTIONS
 from attestkit.errors import AttestkitError
-
-if TYPE_CHECKING:
-    from attestkit.core.policy.rego import RegoEngine
-
-REGO_ENGINES = ("embedded", "opa")
-
-
-def rego_engine_option(function: Any) -> Any:
-    """The ``--rego-engine`` option shared by ``verify`` and ``policy check``."""
-    return click.option(
-        "--rego-engine",
-        type=click.Choice(REGO_ENGINES),
-        help="Evaluate .rego files with the embedded engine or the real opa binary "
-        "(default: opa when ATTESTKIT_OPA is set, else embedded).",
-    )(function)
-
-
-def rego_engine_from(choice: str | None) -> RegoEngine | None:
-    """The engine for *choice* (None: ``opa`` when ``$ATTESTKIT_OPA`` is set, else the embedded one)."""
-    import os
-
-    if choice is None:
-        choice = "opa" if os.environ.get("ATTESTKIT_OPA") else "embedded"
-    if choice == "embedded":
-        return None
-    from attestkit.adapters.opa import OpaBinaryEngine, find_opa
-
-    return OpaBinaryEngine(find_opa())
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
-
-
-def policy_print(path: str, message: str) -> None:
-    """A Rego ``print``: one line on stderr, prefixed with the policy path (never on stdout)."""
-    sys.stderr.write(f"{_printable(path)}: print: {_printable(message)}\n")
 
 
 @click.group()
@@ -158,7 +119,6 @@ def test_cmd(fixtures: tuple[str, ...], policy_names: tuple[str, ...], policy_fi
     """
     import os
 
-    from attestkit.cli.cmd_verify import load_policies
     from attestkit.cli.output import format_table, safe
     from attestkit.core.policy.testing import parse_expectation, run_case
     from attestkit.core.receipt.reader import parse_document, receipt_from_mapping

@@ -11,16 +11,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from attestkit.adapters.files import (
-    MAX_POLICY_FILE_BYTES,
     iter_lines,
     load_trusted_keys_file,
     read_bytes,
     read_receipt_bytes,
 )
 from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
-from attestkit.cli.cmd_policy import rego_engine_option
 from attestkit.cli.output import error, json_line, out, warn
 from attestkit.cli.params import DURATION, DURATION_FORMS, INSTANT, KEY_FORMS, PUBLIC_KEY, TIME_FORMS
+from attestkit.cli.policy_loading import load_policies, rego_engine_option
 from attestkit.cli.reporting import DOCUMENT_FORMATS, FORMATS, document, emit, output_option, use_colour
 from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.policy.base import Policy
@@ -36,44 +35,6 @@ if TYPE_CHECKING:
     from attestkit.core.render.html_report import ReportRow
 
 
-IDENTITY_POLICY = "identity"
-
-
-def load_policies(
-    names: tuple[str, ...],
-    files: tuple[str, ...],
-    rego_engine: str | None = None,
-    quiet: bool = False,
-    identities: tuple[str, ...] = (),
-    read_into: dict[str, bytes] | None = None,
-) -> tuple[Policy, ...]:
-    """``--identity`` pins, built-in policies by name, then policy files (.yaml/.yml rules or .rego).
-
-    *read_into*, when given, receives each file's bytes as evaluated (for the summary's digests).
-    """
-    policies: list[Policy] = []
-    if identities:
-        from attestkit.core.policy.rules import SignerAllowed
-
-        # The same rule as a rule file's `type: signer-allowed` (docs/policies.md).
-        policies.append(SignerAllowed(IDENTITY_POLICY, tuple(identities)))
-    if names:
-        from attestkit.core.policy.builtin import builtin_policy
-
-        policies.extend(builtin_policy(name) for name in names)
-    if files:
-        from attestkit.cli.cmd_policy import policy_print, rego_engine_from
-        from attestkit.core.policy.loader import load_policy_text
-
-        engine = rego_engine_from(rego_engine) if any(p.lower().endswith(".rego") for p in files) else None
-        for path in files:
-            data = read_bytes(path, "policy file", MAX_POLICY_FILE_BYTES)
-            if read_into is not None:
-                read_into[path] = data
-            policies.append(
-                load_policy_text(path, data, rego_engine=engine, print_sink=None if quiet else policy_print)
-            )
-    return tuple(policies)
 
 
 def build_options(
@@ -132,7 +93,6 @@ def _log_options(proofs: tuple[str, ...], policy: str | None, require: bool) -> 
     """``--log-proof`` / ``--log-policy`` / ``--require-log`` as VerifyOptions fields (docs/log.md)."""
     if not proofs and policy is None and not require:
         return {}
-    from attestkit.adapters.files import read_bytes
     from attestkit.core.tlog.policy import parse_policy
     from attestkit.core.tlog.proof import MAX_PROOF_FILE_BYTES
     from attestkit.errors import TlogConfigError

@@ -147,3 +147,21 @@ def test_layers_point_downwards() -> None:
             assert not {m for m in imported if m.startswith(("attestkit.cli", "attestkit.adapters"))}, module
         if module.startswith("attestkit.adapters"):
             assert not {m for m in imported if m.startswith("attestkit.cli")}, module
+
+
+def test_long_core_functions_say_why() -> None:
+    """No function in the core over 60 lines without a written reason (``# Long by design: ...``)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(attestkit.__file__).parent / "core"
+    unexplained = []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None:
+                body = lines[node.lineno - 1 : node.end_lineno]
+                if len(body) > 60 and not any("# Long by design: " in line for line in body):
+                    unexplained.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({len(body)} lines)")
+    assert not unexplained, unexplained

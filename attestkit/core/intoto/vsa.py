@@ -191,6 +191,7 @@ def check_summary(
     :data:`VERIFIED_LEVEL`. Raises :class:`MalformedReceiptError` for a document that is not
     a VSA envelope at all.
     """
+    # Long by design: one problem per rule of the module docstring, collected in its order.
     from attestkit.core.receipt.envelope import find_signer
 
     predicate, signed, signatures = _predicate(document, source)

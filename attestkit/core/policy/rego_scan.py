@@ -194,6 +194,7 @@ def _ref_at(tokens: list[Token], index: int) -> tuple[str, int]:
 
 def scan(name: str, text: str) -> Scan:
     """Tokenize and check the policy's shape: package, imports, rule heads, ``with``, v0 bodies."""
+    # Long by design: a single pass over the token stream whose states share locals.
     tokens = tokenize(name, text)
     significant = [t for t in tokens if t.kind != "newline"]
     if not significant or significant[0].text != "package":
@@ -648,6 +649,7 @@ def _operand(tokens: tuple[Token, ...], start: int, step: int, limit: int) -> li
 
 
 def _type_of(operand: list[Token], variables: dict[str, str]) -> str | None:
+    # Long by design: one branch per Rego expression kind, mirroring OPA's type checker.
     if not operand:
         return None
     first, last = operand[0], operand[-1]

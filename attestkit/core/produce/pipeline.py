@@ -103,6 +103,7 @@ def _env(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 def parse_pipeline(data: bytes, source: str = "attest.yaml") -> Pipeline:
     """Validate a pipeline file; :class:`PipelineError` names the step and the problem."""
+    # Long by design: one check per field, in the order of docs/pipeline.md's tables.
     from attestkit.core.receipt.reader import parse_document
 
     try:

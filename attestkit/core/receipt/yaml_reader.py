@@ -88,6 +88,7 @@ def _fail(message: str, source: str, event: Any, code: str) -> MalformedReceiptE
 
 def parse_yaml_text(text: str, source: str) -> Any:
     """Parse one YAML document of plain data; raise :class:`MalformedReceiptError`."""
+    # Long by design: one walk over PyYAML's events; each branch is one rule of the strict subset.
     # Each frame: [container, pending_key_or_None, key_lines]
     stack: list[list[Any]] = []
     result: Any = None

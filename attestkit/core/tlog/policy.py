@@ -67,6 +67,7 @@ def _fail(number: int, rule: str) -> TlogConfigError:
 
 def parse_policy(data: bytes) -> Policy:
     """Parse a policy file; raises :class:`TlogConfigError` with the line and the rule broken."""
+    # Long by design: one branch per line kind of the C2SP witness policy format, in its order.
     if len(data) > MAX_POLICY_BYTES:
         raise TlogConfigError(f"policy is larger than {MAX_POLICY_BYTES} bytes")
     for offset, byte in enumerate(data):

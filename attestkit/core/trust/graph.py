@@ -113,6 +113,7 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
     *now* marks keys whose revocation is in effect (``revoked`` in their label) as opposed to
     scheduled; without it every revocation is shown with its date only.
     """
+    # Long by design: one pass adding nodes, then edges, in the order they are drawn.
     nodes: dict[str, Node] = {}
     for entry in store.keys:
         key = entry.public_key

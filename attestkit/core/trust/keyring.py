@@ -115,6 +115,7 @@ def _revocations(document: Mapping[str, Any], source: str) -> list[KeyRevocation
 
 def keyring_from_document(document: Any, source: str = "<keyring>") -> TrustStore:
     """Validate a parsed keyring document; :class:`TrustStoreError` names the bad entry."""
+    # Long by design: one check per keyring member, in the order of docs/keys.md.
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise TrustStoreError(f"{source}: a keyring needs a 'keys' list")
     entries: list[TrustedKey] = []

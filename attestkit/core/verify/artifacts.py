@@ -97,6 +97,7 @@ def _open_beneath(root_fd: int, root_real: str, path: str, want_dir: bool) -> in
     (``..`` is taken from the directory fds, never from names). Returns a file fd (regular
     file, read-only, non-blocking) or a directory fd; raises :class:`_Found`.
     """
+    # Long by design: every descriptor of the race-free walk stays under one try/finally so none leaks.
     pending = deque(part for part in path.rstrip("/").split("/") if part not in ("", "."))
     stack: list[int] = []  # directory fds below the root; the root fd is not ours to close
     hops = 0
@@ -174,6 +175,7 @@ def _check_one(
     cache: dict[tuple[bool, int, int], tuple[str, int] | HashingError],
     manifests: dict[tuple[bool, int, int], list[ManifestEntry]],
 ) -> ArtifactFinding | None:
+    # Long by design: one branch per finding code, in the order they are decided.
     path = entry["path"]
     expected = normalize_digest(entry["hash"])
     reason = unsafe_path_reason(path)

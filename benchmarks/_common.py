@@ -52,33 +52,39 @@ def per_second(func: Callable[[], Any], *, seconds: float = 1.0, repeat: int = 3
     return best
 
 
-def _thread_rate(func: Callable[[], Any], seconds: float) -> float:
+def _thread_rate(func: Callable[[], Any], seconds: float, batch: int = 20) -> float:
     count = 0
     start = time.thread_time()
     deadline = start + seconds
     while True:
-        for _ in range(20):
+        for _ in range(batch):
             func()
-        count += 20
+        count += batch
         now = time.thread_time()
         if now >= deadline:
             return count / (now - start)
 
 
 def paired(
-    func: Callable[[], Any], reference: Callable[[], Any], *, windows: int = 21, seconds: float = 0.05
+    func: Callable[[], Any],
+    reference: Callable[[], Any],
+    *,
+    windows: int = 21,
+    seconds: float = 0.05,
+    batch: int = 20,
 ) -> tuple[float, float, float, tuple[float, float]]:
     """(rate, reference rate, median ratio, inter-quartile range of the ratios) in thread CPU time.
 
     The two sides alternate in short windows, so load from other processes on a shared
-    machine slows both alike and cancels out of the ratio.
+    machine slows both alike and cancels out of the ratio. *batch* calls are made between
+    clock reads (more for microsecond-scale work).
     """
     import statistics
 
     rates, references, ratios = [], [], []
     for index in range(windows):
         first, second = (func, reference) if index % 2 else (reference, func)
-        a, b = _thread_rate(first, seconds), _thread_rate(second, seconds)
+        a, b = _thread_rate(first, seconds, batch), _thread_rate(second, seconds, batch)
         rate, ref = (a, b) if index % 2 else (b, a)
         rates.append(rate)
         references.append(ref)

@@ -15,46 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks._common import Row
-
-
-def _rate(func: Callable[[], Any], seconds: float) -> float:
-    count = 0
-    start = time.thread_time()
-    deadline = start + seconds
-    while True:
-        for _ in range(100):
-            func()
-        count += 100
-        now = time.thread_time()
-        if now >= deadline:
-            return count / (now - start)
-
-
-def paired(
-    func: Callable[[], Any], reference: Callable[[], Any], *, windows: int = 21, seconds: float = 0.05
-) -> tuple[float, float, float, tuple[float, float]]:
-    """(rate, reference rate, median ratio, inter-quartile range of the ratios)."""
-    rates, references, ratios = [], [], []
-    for index in range(windows):
-        first, second = (func, reference) if index % 2 else (reference, func)
-        a, b = _rate(first, seconds), _rate(second, seconds)
-        rate, ref = (a, b) if index % 2 else (b, a)
-        rates.append(rate)
-        references.append(ref)
-        ratios.append(rate / ref)
-    quartiles = statistics.quantiles(ratios, n=4)
-    return (
-        statistics.median(rates),
-        statistics.median(references),
-        statistics.median(ratios),
-        (quartiles[0], quartiles[2]),
-    )
+from benchmarks._common import Row, paired
 
 
 def run() -> list[Row]:
@@ -89,7 +53,7 @@ def run() -> list[Row]:
                 )
             )
         for metric, func, target in cases:
-            rate, ref, ratio, (low, high) = paired(func, bare)
+            rate, ref, ratio, (low, high) = paired(func, bare, batch=100)
             row = Row("webhook", metric, rate, "/s", reference_name, ref, target)
             row.reference_value = rate / ratio  # so that Row.ratio is the paired median
             rows.append(row)

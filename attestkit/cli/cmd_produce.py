@@ -15,8 +15,7 @@ import click
 
 from attestkit.adapters.files import (
     SIGNING_KEY_ENV,
-    load_private_key_env,
-    load_private_key_file,
+    load_signing_key,
     read_bytes,
     write_atomic,
 )
@@ -25,15 +24,6 @@ from attestkit.core.crypto.keys import PrivateKey
 from attestkit.errors import AttestkitError, UsageError
 
 RECEIPTS_DIR = os.path.join(".attest", "receipts")
-
-
-def _signing_key(key_file: str | None) -> PrivateKey:
-    if key_file is not None:
-        return load_private_key_file(key_file)
-    key = load_private_key_env()
-    if key is None:
-        raise UsageError(f"no signing key: pass --key KEYFILE or set {SIGNING_KEY_ENV}")
-    return key
 
 
 def _env_names(values: tuple[str, ...]) -> list[str]:
@@ -279,7 +269,7 @@ def finalize_cmd(
     from attestkit.core.produce.drafts import draft_for_finalize, finalized_marker
     from attestkit.core.timeutil import format_rfc3339
 
-    key = _signing_key(key_file)
+    key = load_signing_key(key_file)
     attestations = _attestations(attest)
     with draft_lock(draft_path):
         draft = load_draft(draft_path)
@@ -353,7 +343,7 @@ def run_cmd(pipeline_file: str, jobs: int, key_file: str | None, env_names: tupl
     from attestkit.core.produce.pipeline import parse_pipeline
 
     pipeline = parse_pipeline(read_bytes(pipeline_file, "pipeline file"), pipeline_file)
-    key = _signing_key(key_file)
+    key = load_signing_key(key_file)
     run = check_run_id(run_id) if run_id is not None else run_id_from_environment(os.environ) or generate_run_id()
     tails: dict[str, list[bytes]] = {}
     signum = 0

@@ -8,8 +8,7 @@ import click
 
 from attestkit.adapters.files import (
     SIGNING_KEY_ENV,
-    load_private_key_env,
-    load_private_key_file,
+    load_signing_key,
     read_receipt_bytes,
     write_atomic,
 )
@@ -18,7 +17,6 @@ from attestkit.core.produce.resign import plan_signing
 from attestkit.core.receipt.reader import format_for_name, parse_receipt
 from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.receipt.writer import receipt_to_text
-from attestkit.errors import UsageError
 
 
 def _warn_yaml11(data: bytes, path: str, source: str) -> None:
@@ -56,13 +54,7 @@ def sign(
     a signer claim is refused unless --signer ID (the identity to record) or --no-signer
     (drop it): a new key must not inherit an identity. What was replaced is said on stderr.
     """
-    if key_file is not None:
-        key = load_private_key_file(key_file)
-    else:
-        env_key = load_private_key_env()
-        if env_key is None:
-            raise UsageError(f"no signing key: pass --key KEYFILE or set {SIGNING_KEY_ENV}")
-        key = env_key
+    key = load_signing_key(key_file)
     data = read_receipt_bytes(receipt)
     source = "<stdin>" if receipt == "-" else receipt
     parsed = parse_receipt(data, source=source, fmt=format_for_name(receipt))

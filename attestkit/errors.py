@@ -7,7 +7,6 @@ Every error carries a stable ``code`` (used by ``--json``, reports and tests) an
 
 from __future__ import annotations
 
-import copy
 from typing import TypeVar
 
 _E = TypeVar("_E", bound="AttestkitError")
@@ -31,7 +30,10 @@ class AttestkitError(Exception):
     def prefixed(self: _E, prefix: str) -> _E:
         """The same error (class, code, details) with *prefix* before its message: re-wrap with
         this (``raise exc.prefixed(f"{path}: ") from None``) so the code is never lost."""
-        clone = copy.copy(self)
+        # Built field by field, never through copy.copy: a copier registered by another library
+        # could hand back this very object, and the original must keep its message.
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
         clone._prefix_message(prefix)
         clone.args = (str(clone),)
         return clone

@@ -178,6 +178,9 @@ _worker_budget: Budget = DEFAULT_BUDGET
 
 def _init_worker(options: VerifyOptions, render: Render | None, budget: Budget = DEFAULT_BUDGET) -> None:
     global _worker_options, _worker_render, _worker_budget
+    # Ctrl-C reaches the whole process group: the parent alone answers it (exit 130, one line);
+    # a worker that took it too would print multiprocessing's traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_options, _worker_render, _worker_budget = options, render, budget
 
 

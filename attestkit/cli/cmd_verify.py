@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,7 +18,7 @@ from attestkit.adapters.files import (
     read_receipt_bytes,
 )
 from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
-from attestkit.cli.output import error, json_line, out, warn
+from attestkit.cli.output import error, error_line, escaped, json_line, out, warn
 from attestkit.cli.params import DURATION, DURATION_FORMS, INSTANT, KEY_FORMS, PUBLIC_KEY, TIME_FORMS
 from attestkit.cli.policy_loading import load_policies, rego_engine_option
 from attestkit.cli.reporting import DOCUMENT_FORMATS, FORMATS, document, emit, output_option, use_colour
@@ -25,7 +26,7 @@ from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.policy.base import Policy
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.trust.store import TrustStore
-from attestkit.core.verify.bulk import Budget, BulkItem, BulkOutcome, Render, Tally
+from attestkit.core.verify.bulk import Budget, BulkItem, BulkOutcome, Input, PathList, Render, Tally
 from attestkit.core.verify.result import VerificationResult, unchecked_checks, unchecked_dict
 from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import AttestkitError, InputFileError, UsageError
@@ -33,8 +34,6 @@ from attestkit.errors import AttestkitError, InputFileError, UsageError
 if TYPE_CHECKING:
     from attestkit.core.render.ci_reports import Subject
     from attestkit.core.render.html_report import ReportRow
-
-
 
 
 def build_options(
@@ -154,10 +153,11 @@ def _read_walked(path: str) -> bytes:
     return read_receipt_bytes(path, walked=True)
 
 
-def _inputs(receipts: tuple[str, ...], jsonl: str | None, *, defer: bool = False) -> Iterator[BulkItem]:
+def _inputs(receipts: tuple[str, ...], jsonl: str | None, *, defer: bool = False) -> Iterator[Input]:
     """Receipts to verify, read lazily: files, every receipt file below a directory, JSON Lines.
 
-    With *defer*, files found below a directory are read by the worker that verifies them.
+    With *defer*, files found below a directory are read by the worker that verifies them
+    (one :class:`PathList` per directory); without, every input is a :class:`BulkItem`.
     """
     for argument in receipts:
         if argument != "-" and os.path.isdir(argument):
@@ -170,7 +170,7 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None, *, defer: bool = False
                 where = problem.filename if isinstance(problem.filename, str) else argument
                 yield BulkItem(where, error=InputFileError(f"{where}: cannot list directory: {problem.strerror}"))
             if defer:
-                yield from (BulkItem(path, fmt=format_for_name(path), path=path, read=_read_walked) for path in found)
+                yield PathList(found, _read_walked)
             else:
                 yield from (_read_item(path, walked=True) for path in found)
         else:
@@ -184,12 +184,37 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None, *, defer: bool = False
                 yield BulkItem(f"{name}:{number}" if number else name, error=line)
 
 
+def _read_here(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:
+    """:func:`_inputs` read in this process (for the summary, which needs each receipt's bytes here)."""
+    for entry in _inputs(receipts, jsonl):
+        assert isinstance(entry, BulkItem)  # without defer, every input is an item
+        yield entry
+
+
 def render_json_line(outcome: BulkOutcome) -> str:
     """One JSON line for an outcome (runs in worker processes)."""
     if outcome.result is not None:
         return json_line(outcome.result.to_dict())
     assert outcome.error is not None
     return json_line(unchecked_dict(outcome.label, outcome.error.code, str(outcome.error)))
+
+
+def report_texts(outcome: BulkOutcome, *, fmt: str, quiet: bool, colour: bool, to_file: bool) -> tuple[str, str]:
+    """An outcome's stdout and stderr texts, exactly as the parent writes them (made in worker processes).
+
+    *fmt* is ``json`` or ``text``; *quiet* drops valid receipts; *to_file* keeps the text for
+    ``--output`` (the renderers escaped it), else it is escaped for the terminal as :func:`out` does.
+    """
+    problem = error_line(str(outcome.error)) if outcome.error is not None else ""
+    if quiet and outcome.error is None and outcome.valid:
+        return "", problem
+    if fmt == "json":
+        text = render_json_line(outcome)
+    elif outcome.result is not None:
+        text = render_text(shown(outcome.result), colour=colour)
+    else:
+        return "", problem
+    return (text if to_file else escaped(text, markup=True)) + "\n", problem
 
 
 def render_outcome_text(outcome: BulkOutcome) -> str:
@@ -530,7 +555,7 @@ def verify(
     elif compare_remote:
         raise UsageError("--compare-remote needs a fetched receipt (--execution ID)")
     from attestkit.cli.progress import Progress
-    from attestkit.core.verify.bulk import default_jobs, verify_many
+    from attestkit.core.verify.bulk import default_jobs, verify_many, verify_reports
 
     named = [r for r in receipts if r == "-" or not os.path.isdir(r)]
     workers = jobs or default_jobs(
@@ -540,16 +565,32 @@ def verify(
     # Local workers read the files they verify; the summary needs each receipt's bytes here, and a
     # Dask worker may run on a machine without the files.
     defer = recorder is None and dask_address is None
-    items = _inputs(receipts, jsonl, defer=defer) if recorder is None else recorder.wrap(_inputs(receipts, jsonl))
+    read_here = _read_here(receipts, jsonl) if recorder is None else recorder.wrap(_read_here(receipts, jsonl))
+    items: Iterator[Input] = _inputs(receipts, jsonl, defer=True) if defer else read_here
     started = options.now or utc_now()
     with Progress("verifying", quiet=fmt != "text", unit="receipts") as progress:
         if dask_address is not None:
             from attestkit.adapters.dask_verify import connect, verify_on_dask
 
             with connect(dask_address) as client:
-                for outcome in verify_on_dask(client, items, options, render=render, budget=budget):
+                for outcome in verify_on_dask(client, read_here, options, render=render, budget=budget):
                     report(outcome)
                     progress(1)
+        elif render is not None and recorder is None:
+            # Text and JSON Lines: each batch comes back as the texts to write and its counts, so
+            # the parent does no per-receipt work beyond walking the directories.
+            colour = render is render_outcome_colour
+            texts = partial(report_texts, fmt=fmt, quiet=quiet, colour=colour, to_file=buffered is not None)
+            for batch in verify_reports(items, options, report=texts, jobs=workers, budget=budget):
+                tally.merge(batch.tally)
+                for to_stderr, text in batch.chunks:
+                    if to_stderr:
+                        sys.stderr.write(text)
+                    elif buffered is not None:
+                        buffered.append(text)
+                    else:
+                        sys.stdout.write(text)
+                progress(batch.tally.total)
         else:
             for outcome in verify_many(items, options, jobs=workers, render=render, budget=budget):
                 report(outcome)

@@ -34,11 +34,14 @@ def out(text: str, *, markup: bool = False) -> None:
     Newlines separate lines the caller built; values that came from outside must already be
     passed through :func:`safe` so that they cannot add a line.
     """
+    sys.stdout.write(escaped(text, markup=markup) + "\n")
+
+
+def escaped(text: str, *, markup: bool = False) -> str:
+    """What :func:`out` writes for *text* (before its newline): made where the work is done in bulk runs."""
     if markup:
-        text = "".join(part if _SGR.fullmatch(part) else escape_lines(part) for part in _SGR.split(text))
-    else:
-        text = escape_lines(text)
-    sys.stdout.write(text + "\n")
+        return "".join(part if _SGR.fullmatch(part) else escape_lines(part) for part in _SGR.split(text))
+    return escape_lines(text)
 
 
 def format_table(rows: Sequence[Sequence[str]], gap: int = 2) -> str:
@@ -57,4 +60,9 @@ def warn(text: str) -> None:
 
 def error(text: str) -> None:
     """Write one error line to stderr (escaped: it stays one line)."""
-    sys.stderr.write(f"attestkit: error: {escape_text(text)}\n")
+    sys.stderr.write(error_line(text))
+
+
+def error_line(text: str) -> str:
+    """The line :func:`error` writes, newline included."""
+    return f"attestkit: error: {escape_text(text)}\n"

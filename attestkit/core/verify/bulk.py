@@ -14,12 +14,11 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from attestkit.core.policy.base import Violation
-from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES
+from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.verify.result import Check, VerificationResult
 from attestkit.core.verify.verifier import VerifyOptions, malformed_result, verify_bytes
 from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
@@ -171,17 +170,77 @@ class BulkOutcome:
 
 
 Render = Callable[[BulkOutcome], str]
+Report = Callable[[BulkOutcome], tuple[str, str]]  # (text for stdout, text for stderr); "" for none
+
+
+@dataclass(frozen=True)
+class PathList:
+    """Receipt files for the process that verifies them to read, each labelled by its path.
+
+    Cheaper for the parent than one :class:`BulkItem` per file: a batch of them travels to a
+    worker process as one NUL-separated string (no path holds NUL). *read* works as in
+    :class:`BulkItem`; the format comes from each file name's extension.
+    """
+
+    paths: Sequence[str]
+    read: Callable[[str], bytes]
+
+
+@dataclass(frozen=True)
+class _PathBatch:
+    joined: str  # NUL-separated paths
+    read: Callable[[str], bytes]
+
+    def items(self) -> list[BulkItem]:
+        read = self.read
+        return [BulkItem(p, fmt=format_for_name(p), path=p, read=read) for p in self.joined.split("\0")]
+
+
+Batch = list[BulkItem] | _PathBatch
+Input = BulkItem | PathList
+
+
+class BatchReport:
+    """What a batch sends back when only its output and its counts matter (see :func:`verify_reports`).
+
+    *chunks* are ``(to_stderr, text)`` in input order, the texts of consecutive receipts for
+    one stream joined: a batch costs the parent a few writes, whatever its size.
+    """
+
+    __slots__ = ("chunks", "tally")
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[bool, str]] = []
+        self.tally = Tally()
+
+    def add(self, outcome: BulkOutcome, report: Report) -> None:
+        """Count *outcome* and append its texts."""
+        self.tally.add(outcome)
+        text, error = report(outcome)
+        for to_stderr, part in ((True, error), (False, text)):
+            if not part:
+                continue
+            chunks = self.chunks
+            if chunks and chunks[-1][0] is to_stderr:
+                chunks[-1] = (to_stderr, chunks[-1][1] + part)
+            else:
+                chunks.append((to_stderr, part))
+
+
 _worker_options: VerifyOptions | None = None
 _worker_render: Render | None = None
+_worker_report: Report | None = None
 _worker_budget: Budget = DEFAULT_BUDGET
 
 
-def _init_worker(options: VerifyOptions, render: Render | None, budget: Budget = DEFAULT_BUDGET) -> None:
-    global _worker_options, _worker_render, _worker_budget
+def _init_worker(
+    options: VerifyOptions, render: Render | None, budget: Budget = DEFAULT_BUDGET, report: Report | None = None
+) -> None:
+    global _worker_options, _worker_render, _worker_budget, _worker_report
     # Ctrl-C reaches the whole process group: the parent alone answers it (exit 130, one line);
     # a worker that took it too would print multiprocessing's traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_options, _worker_render, _worker_budget = options, render, budget
+    _worker_options, _worker_render, _worker_budget, _worker_report = options, render, budget, report
 
 
 def _rendered(outcomes: list[BulkOutcome], render: Render | None) -> list[BulkOutcome]:
@@ -224,17 +283,45 @@ def _verify_item(item: BulkItem, options: VerifyOptions, budget: Budget, deadlin
         return BulkOutcome(item.label, budget_result(item.label, "budget-time", message, options), valid=False)
 
 
-def _worker_batch(items: Sequence[BulkItem]) -> list[BulkOutcome]:
+def _run_batch(
+    batch: Batch, options: VerifyOptions, budget: Budget, render: Render | None, report: Report | None
+) -> list[BulkOutcome] | BatchReport:
+    """One batch in this process: its outcomes (rendered when *render*), or its report when *report*."""
+    items = batch.items() if isinstance(batch, _PathBatch) else batch
+    if report is None:
+        return _rendered(verify_batch(items, options, budget), render)
+    packed = BatchReport()
+    with _Deadline(budget.seconds) as deadline:
+        for item in items:
+            packed.add(_verify_item(item, options, budget, deadline), report)
+    return packed
+
+
+def _worker_batch(batch: Batch) -> list[BulkOutcome] | BatchReport:
     assert _worker_options is not None
-    return _rendered(verify_batch(items, _worker_options, _worker_budget), _worker_render)
+    return _run_batch(batch, _worker_options, _worker_budget, _worker_render, _worker_report)
 
 
-def _batches(items: Iterable[BulkItem], size: int, first: int | None = None) -> Iterator[list[BulkItem]]:
-    iterator = iter(items)
+def _batches(items: Iterable[Input], size: int, first: int | None = None) -> Iterator[Batch]:
+    """*items* cut into batches that start at *first* and double up to *size*; a path list never mixes with items."""
     step = min(first or size, size)
-    while batch := list(islice(iterator, step)):
-        yield batch
-        step = min(step * 2, size)
+    pending: list[BulkItem] = []
+    for entry in items:
+        if isinstance(entry, BulkItem):
+            pending.append(entry)
+            if len(pending) >= step:
+                yield pending
+                pending, step = [], min(step * 2, size)
+            continue
+        if pending:
+            yield pending
+            pending, step = [], min(step * 2, size)
+        paths, start = entry.paths, 0
+        while start < len(paths):
+            yield _PathBatch("\0".join(paths[start : start + step]), entry.read)
+            start, step = start + step, min(step * 2, size)
+    if pending:
+        yield pending
 
 
 SMALL_RUN = 16  # named files up to this many are verified in-process: a pool costs more than it saves
@@ -247,8 +334,36 @@ def default_jobs(named_files: int, *, walks_directories: bool, reads_streams: bo
     return 1
 
 
+def _run(
+    items: Iterable[Input],
+    options: VerifyOptions,
+    jobs: int | None,
+    render: Render | None,
+    report: Report | None,
+    budget: Budget,
+) -> Iterator[list[BulkOutcome] | BatchReport]:
+    """Each batch's outcomes or report, in input order, from this process or from *jobs* workers."""
+    workers = jobs or os.cpu_count() or 1
+    if workers <= 1 and (not budget.seconds or _alarm_usable()):
+        for batch in _batches(items, BATCH):
+            yield _run_batch(batch, options, budget, render, report)
+        return
+    # Several workers, or a time budget that only a worker process can enforce from this thread.
+    from concurrent.futures import ProcessPoolExecutor  # only when there is parallel work
+
+    initargs = (options, render, budget, report)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as pool:
+        pending: deque[Future[list[BulkOutcome] | BatchReport]] = deque()
+        for batch in _batches(items, BATCH, FIRST_BATCH):
+            pending.append(pool.submit(_worker_batch, batch))
+            if len(pending) >= 4 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def verify_many(
-    items: Iterable[BulkItem],
+    items: Iterable[Input],
     options: VerifyOptions,
     *,
     jobs: int | None = None,
@@ -262,23 +377,27 @@ def verify_many(
     receipt over *budget* is an invalid outcome (check ``budget``, code ``budget-time`` or
     ``budget-size``) and the run goes on.
     """
-    workers = jobs or os.cpu_count() or 1
-    if workers <= 1 and (not budget.seconds or _alarm_usable()):
-        for batch in _batches(items, BATCH):
-            yield from _rendered(verify_batch(batch, options, budget), render)
-        return
-    # Several workers, or a time budget that only a worker process can enforce from this thread.
-    from concurrent.futures import ProcessPoolExecutor  # only when there is parallel work
+    for outcomes in _run(items, options, jobs, render, None, budget):
+        assert isinstance(outcomes, list)
+        yield from outcomes
 
-    initargs = (options, render, budget)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as pool:
-        pending: deque[Future[list[BulkOutcome]]] = deque()
-        for batch in _batches(items, BATCH, FIRST_BATCH):
-            pending.append(pool.submit(_worker_batch, batch))
-            if len(pending) >= 4 * workers:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+
+def verify_reports(
+    items: Iterable[Input],
+    options: VerifyOptions,
+    *,
+    report: Report,
+    jobs: int | None = None,
+    budget: Budget = DEFAULT_BUDGET,
+) -> Iterator[BatchReport]:
+    """Verify *items* as :func:`verify_many` does, yielding one :class:`BatchReport` per batch, in input order.
+
+    *report* (module-level, or a :func:`functools.partial` of one, so it pickles) gives each
+    outcome's texts where it was verified; the parent only writes them and adds up the counts.
+    """
+    for packed in _run(items, options, jobs, None, report, budget):
+        assert isinstance(packed, BatchReport)
+        yield packed
 
 
 class Tally:
@@ -287,6 +406,14 @@ class Tally:
     def __init__(self) -> None:
         self.valid = self.invalid = self.errors = 0
         self.classes: dict[str, int] = {}
+
+    def merge(self, other: Tally) -> None:
+        """Add *other*'s counts to these."""
+        self.valid += other.valid
+        self.invalid += other.invalid
+        self.errors += other.errors
+        for code, count in other.classes.items():
+            self.classes[code] = self.classes.get(code, 0) + count
 
     def add(self, outcome: BulkOutcome) -> None:
         """Count one outcome."""
@@ -321,12 +448,16 @@ class Tally:
 __all__ = [
     "DEFAULT_BUDGET",
     "SMALL_RUN",
+    "BatchReport",
     "Budget",
     "BulkItem",
     "BulkOutcome",
+    "PathList",
+    "Report",
     "Tally",
     "budget_result",
     "default_jobs",
     "verify_batch",
     "verify_many",
+    "verify_reports",
 ]

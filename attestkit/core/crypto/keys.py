@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 import nacl.bindings
 import nacl.exceptions
@@ -18,8 +19,12 @@ _TEXT_KEY = re.compile(r"ed25519:([0-9a-fA-F]{64})\Z")
 _SSH_LINE = re.compile(r"ssh-ed25519\s+([A-Za-z0-9+/=]+)(\s.*)?\Z")
 
 
+@lru_cache(maxsize=4096)
 def key_id_of(raw: bytes) -> str:
-    """Short stable key id: the first 16 hex digits of SHA-256 of the raw public key."""
+    """Short stable key id: the first 16 hex digits of SHA-256 of the raw public key.
+
+    Memoised: the same few trusted keys are named on every receipt they verify.
+    """
     digest: bytes = nacl.bindings.crypto_hash_sha256(raw)  # libsodium is loaded anyway; hashlib is not
     return digest.hex()[:16]
 
@@ -43,9 +48,9 @@ class PublicKey:
             )
         return cls(raw=raw, key_id=key_id_of(raw))
 
-    @property
+    @cached_property
     def text(self) -> str:
-        """The ``ed25519:<64 hex>`` form."""
+        """The ``ed25519:<64 hex>`` form (computed once per key object)."""
         return "ed25519:" + self.raw.hex()
 
     def __reduce__(self) -> tuple[object, tuple[bytes]]:

@@ -294,6 +294,18 @@ class _Search:
         return decision
 
 
+def _entry_trusted(entry: TrustedKey) -> TrustDecision:
+    """The decision for a key whose keyring entry vouches for the receipt (the same every time)."""
+    key = entry.public_key
+    return TrustDecision(
+        VERIFIED,
+        "trusted",
+        f"key {key.key_id}{f' ({entry.identity})' if entry.identity else ''} is trusted",
+        entry.identity,
+        (_link(key.raw, entry.identity, "keyring"),),
+    )
+
+
 def _choose(found: Sequence[TrustDecision], claimed_signer: str | None) -> TrustDecision:
     """The chain that agrees with the receipt's claim when there is one, else the shortest."""
     ordered = sorted(found, key=lambda d: len(d.chain))
@@ -321,12 +333,8 @@ def decide_trust(
     """Whether *key* is trusted for a receipt made at *timestamp* (and in *scope*)."""
     entry = store.lookup(key)
     if entry is not None:
-        decision = entry_problem(entry, timestamp, scope) or TrustDecision(
-            VERIFIED,
-            "trusted",
-            f"key {key.key_id}{f' ({entry.identity})' if entry.identity else ''} is trusted",
-            entry.identity,
-            (_link(key.raw, entry.identity, "keyring"),),
+        decision = entry_problem(entry, timestamp, scope) or store.derived(
+            "trusted-decision", key.raw, lambda: _entry_trusted(entry)
         )
     else:
         search = _Search(store, (*extra_delegations, *store.delegations), timestamp, scope)

@@ -12,11 +12,11 @@ strongest revocation, the narrowest window, the common scopes and roles, and the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from attestkit.core.crypto.keys import PublicKey, parse_public_key
 from attestkit.errors import KeyFormatError, TrustStoreError
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from attestkit.core.trust.delegation import Delegation
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
+
+_T = TypeVar("_T")
 
 REVOKE_ALWAYS = "key-compromise"
 REVOCATION_REASONS = ("key-compromise", "superseded", "retired")
@@ -161,6 +163,9 @@ class TrustStore:
     revocations: tuple[KeyRevocation, ...] = ()
     _index: dict[bytes, TrustedKey] = field(default_factory=dict, init=False, repr=False, compare=False)
     _revoked: dict[bytes, KeyRevocation] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Values derived from one entry (the store is immutable, so each is computed once): the
+    # same trusted key decides thousands of receipts.
+    _derived: dict[tuple[str, bytes], object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for entry in self.keys:
@@ -197,6 +202,18 @@ class TrustStore:
             return entry.revocation
         revocation = self._revoked.get(raw)
         return (revocation.revoked_at, revocation.reason) if revocation is not None else None
+
+    def derived(self, kind: str, raw: bytes, build: Callable[[], _T]) -> _T:
+        """``build()``, computed once per (*kind*, key) for this store and remembered.
+
+        For values that depend only on the store's entry for *raw* (never on a receipt).
+        """
+        slot = (kind, raw)
+        try:
+            return cast(_T, self._derived[slot])
+        except KeyError:
+            value = self._derived[slot] = build()
+            return value
 
     def known_key(self, raw: bytes) -> PublicKey | None:
         """The validated trusted key with these raw bytes, if any."""

@@ -98,31 +98,40 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
     return verify_with_options(receipt, options)
 
 
-@dataclass(frozen=True)
+# Plain classes with __slots__, not dataclasses: these two are built for every receipt, and
+# a frozen dataclass pays one object.__setattr__ per field.
 class _TrustOutcome:
-    check: R.Check
-    chain: ChainStatus  # the contract's chain_of_trust
-    decision: TrustDecision | None = None
+    """The trust check, the contract's ``chain_of_trust``, and the decision behind them."""
 
-    @property
-    def identity(self) -> str | None:
-        """The identity the trust store established for the key (never a claim)."""
-        return self.decision.identity if self.decision is not None and self.decision.trusted else None
+    __slots__ = ("chain", "check", "decision", "identity")
+
+    def __init__(self, check: R.Check, chain: ChainStatus, decision: TrustDecision | None = None) -> None:
+        self.check = check
+        self.chain = chain
+        self.decision = decision
+        # The identity the trust store established for the key (never a claim).
+        self.identity = decision.identity if decision is not None and decision.trusted else None
 
 
-@dataclass(frozen=True)
 class _Facts:
     """What every check reads: the proof's outcome, the receipt's time, the signer it claims."""
 
-    receipt: Receipt
-    signature: SignatureOutcome
-    timestamp: datetime
-    now: datetime
-    claimed_signer: str | None  # a claim only its signing key made, else None
+    __slots__ = ("claimed_signer", "key_text", "now", "receipt", "signature", "timestamp")
 
-    @property
-    def key_text(self) -> str | None:
-        return self.signature.key.text if self.signature.key is not None else None
+    def __init__(
+        self,
+        receipt: Receipt,
+        signature: SignatureOutcome,
+        timestamp: datetime,
+        now: datetime,
+        claimed_signer: str | None,  # a claim only its signing key made, else None
+    ) -> None:
+        self.receipt = receipt
+        self.signature = signature
+        self.timestamp = timestamp
+        self.now = now
+        self.claimed_signer = claimed_signer
+        self.key_text = signature.key.text if signature.key is not None else None
 
 
 def _facts(receipt: Receipt, options: VerifyOptions, signature: SignatureOutcome | None) -> _Facts:
@@ -131,12 +140,15 @@ def _facts(receipt: Receipt, options: VerifyOptions, signature: SignatureOutcome
         signature = check_signature(receipt, options.trusted.known_key)
     claimed = data.get("signer") if signature.claims_bound else None
     return _Facts(
-        receipt=receipt,
-        signature=signature,
-        timestamp=receipt.timestamp or parse_rfc3339(data["timestamp"]),
-        now=options.now or utc_now(),
-        claimed_signer=claimed if isinstance(claimed, str) else None,
+        receipt,
+        signature,
+        receipt.timestamp or parse_rfc3339(data["timestamp"]),
+        options.now or utc_now(),
+        claimed if isinstance(claimed, str) else None,
     )
+
+
+_FORMAT_OK = R.Check("format", True, "ok", "well-formed receipt")  # frozen: one instance serves every receipt
 
 
 def _verify_read(
@@ -159,18 +171,23 @@ def _verify_read(
     transparency = _check_transparency(receipt, options)
     trust = _check_trust_witnessed(facts, options, transparency)
     timestamp_check, age = _check_timestamp(receipt.data["timestamp"], facts.now - facts.timestamp, options.tolerance)
-    policy_checks, violations = _check_policies(options.policies, _policy_context(facts, trust))
-    checks = (
-        R.Check("format", True, "ok", "well-formed receipt"),
+    checks = [
+        _FORMAT_OK,
         R.Check("signature", facts.signature.valid, facts.signature.code, facts.signature.message),
         trust.check,
         timestamp_check,
-        *policy_checks,
-        *_check_pipeline(receipt.data, options.pipeline_file),
-        *_check_artifacts(receipt.data, options),
-        *_transparency_checks(transparency),
-    )
-    return _result(facts, trust, checks, violations, (timestamp_check.passed, age), transparency)
+    ]
+    violations: list[Violation] = []
+    if options.policies:
+        policy_checks, violations = _check_policies(options.policies, _policy_context(facts, trust))
+        checks.extend(policy_checks)
+    if options.pipeline_file is not None:
+        checks.extend(_check_pipeline(receipt.data, options.pipeline_file))
+    if options.artifacts_dir is not None:
+        checks.extend(_check_artifacts(receipt.data, options))
+    if transparency is not None:
+        checks.extend(_transparency_checks(transparency))
+    return _result(facts, trust, tuple(checks), violations, (timestamp_check.passed, age), transparency)
 
 
 def _check_transparency(receipt: Receipt, options: VerifyOptions) -> Transparency | None:
@@ -194,6 +211,8 @@ def _check_trust_witnessed(
     """The trust check, with the log's witnessed time (when it passed) in force: it can spare a
     receipt made before a key's compromise date."""
     witnessed = transparency.witnessed_at if transparency is not None and transparency.passed else None
+    if witnessed is None and WITNESSED_AT.get() is None:  # nothing to put in force (the usual case)
+        return _check_trust(facts.signature, facts.receipt.data, facts.timestamp, options, facts.claimed_signer)
     token = WITNESSED_AT.set(witnessed)
     try:
         return _check_trust(facts.signature, facts.receipt.data, facts.timestamp, options, facts.claimed_signer)

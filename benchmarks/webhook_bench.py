@@ -8,6 +8,11 @@ is the one-call ``verify_webhook`` whose headers choose the scheme (contract sec
 The two sides are timed in alternating short windows and the ratio is the median of the
 per-window ratios, so load from other processes on a shared machine cancels out; the spread
 printed is the inter-quartile range of those ratios.
+
+The pinned receiver keys each secret's HMAC state once and copies it per delivery, which the
+bare reference (re-keying on every call, as ``hmac.digest`` does) does not; so a second,
+stricter reference does the same copy-and-compare in a bare loop: the ratio against it is
+what the verifier's own Python (header look-up, the event object) costs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from _hashlib import hmac_new  # OpenSSL's HMAC state, as the pinned receiver keys it
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +42,13 @@ def run() -> list[Row]:
         def bare(b: bytes = body, e: bytes = expected) -> bool:
             return hmac.compare_digest(hmac.digest(secret, b, hashlib.sha256), e)
 
+        keyed = hmac_new(secret, digestmod="sha256")
+
+        def bare_keyed(b: bytes = body, e: bytes = expected, k: Any = keyed) -> bool:
+            mac = k.copy()
+            mac.update(b)
+            return hmac.compare_digest(mac.digest(), e)
+
         # A request as a WSGI server hands it over: a dozen headers, upper-case names.
         wsgi = {f"HTTP-{i}": "x" for i in range(11)} | {"X-ATTEST-SIGNATURE": headers["X-Attest-Signature"]}
         cases: list[tuple[str, Callable[[], Any], str]] = [
@@ -52,9 +65,13 @@ def run() -> list[Row]:
                     "",
                 )
             )
+        cases.append((f"verify {label} body, pinned (stricter reference)", cases[0][1], ""))
         for metric, func, target in cases:
-            rate, ref, ratio, (low, high) = paired(func, bare, batch=100)
-            row = Row("webhook", metric, rate, "/s", reference_name, ref, target)
+            stricter = "stricter" in metric
+            reference = bare_keyed if stricter else bare
+            rate, ref, ratio, (low, high) = paired(func, reference, batch=100)
+            name = "keyed-state copy+compare_digest" if stricter else reference_name
+            row = Row("webhook", metric, rate, "/s", name, ref, target, (low, high))
             row.reference_value = rate / ratio  # so that Row.ratio is the paired median
             rows.append(row)
             print(f"{metric}: median ratio {ratio:.2f}, IQR {low:.2f}-{high:.2f}")

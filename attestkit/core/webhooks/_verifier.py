@@ -35,13 +35,27 @@ from attestkit.errors import (
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
 _new = object.__new__
-_hmac_sha256: Callable[[bytes, bytes, str], bytes]
-try:  # what hmac.digest calls for a named digest, without its Python wrapper
-    from _hashlib import hmac_digest as _openssl_hmac
 
-    _hmac_sha256 = _openssl_hmac
+
+class _KeyedSha256(Protocol):
+    """An HMAC-SHA256 state (OpenSSL's, or the stdlib's wrapper) that can be copied and fed."""
+
+    def copy(self) -> _KeyedSha256: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+_keyed_sha256: Callable[[bytes], _KeyedSha256]
+try:  # OpenSSL's HMAC object, without the stdlib's Python wrapper around it
+    from _hashlib import hmac_new as _openssl_hmac_new
+
+    def _keyed_sha256(key: bytes) -> _KeyedSha256:
+        return _openssl_hmac_new(key, digestmod="sha256")
+
 except ImportError:  # pragma: no cover - an interpreter built without OpenSSL
-    _hmac_sha256 = hmac.digest
+
+    def _keyed_sha256(key: bytes) -> _KeyedSha256:
+        return hmac.new(key, digestmod="sha256")
 
 
 class ReplayGuard(Protocol):
@@ -153,11 +167,15 @@ class WebhookVerifier:
         # the general path. (A mapping holding a usual and an unusual spelling of the header,
         # with different values, is refused by the general path; the fast path reads the usual
         # one, and accepts only if that one carries the body's MAC.)
+        # Each secret's HMAC state is keyed once, here (the inner and outer padded key blocks
+        # hashed): a delivery copies it and hashes only the body, a third cheaper than a
+        # one-shot HMAC of 1 KiB, whose key set-up and digest look-up cost 0.8 µs per call.
         only = self._schemes[0]
-        self._fast: tuple[str, str, str, str, tuple[Any, ...]] | None = None
+        self._fast: tuple[str, str, str, str, tuple[_KeyedSha256, ...]] | None = None
         if len(self._schemes) == 1 and isinstance(only, BodyMacScheme) and replay_guard is None:
             header = only.header
-            self._fast = (only.name, header, header.lower(), header.upper(), self._keys[only.name])
+            states = tuple(_keyed_sha256(key) for key in self._keys[only.name])
+            self._fast = (only.name, header, header.lower(), header.upper(), states)
 
     @property
     def schemes(self) -> tuple[str, ...]:
@@ -179,7 +197,7 @@ class WebhookVerifier:
         if fast is not None:
             # Everything here costs about as much as the HMAC of a 1 KiB body, so it is written
             # out flat; anything unusual falls through to the general path below.
-            name, canonical, lower, upper, keys = fast
+            name, canonical, lower, upper, states = fast
             if type(body) is not bytes:
                 body = require_bytes(body)
             try:
@@ -198,8 +216,10 @@ class WebhookVerifier:
                     except ValueError:  # binascii.Error, or a non-ASCII str
                         provided = b""
                     matched = False
-                    for key in keys:  # no early exit: the time taken does not say which secret matched
-                        matched |= hmac.compare_digest(_hmac_sha256(key, body, "sha256"), provided)
+                    for state in states:  # no early exit: the time taken does not say which secret matched
+                        mac = state.copy()
+                        mac.update(body)
+                        matched |= hmac.compare_digest(mac.digest(), provided)
                     if not matched:
                         raise WebhookSignatureError("webhook signature does not match")
                     event = _new(WebhookEvent)

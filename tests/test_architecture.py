@@ -6,10 +6,14 @@ import pkgutil
 import re
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import attestkit
 import attestkit.core
 import attestkit.errors as errors
+from attestkit.core.crypto.keys import PrivateKey
+from tests.conftest import NOW, write_json
 
 FOREIGN = ["attestkit.adapters", "attestkit.cli", "click", "http.client", "urllib.request", "regopy", "regorus"]
 
@@ -37,6 +41,40 @@ def test_verify_path_imports_no_yaml_rego_http_or_hashing() -> None:
     loaded = _imports_after("import attestkit.core.verify.verifier")
     for heavy in ["yaml", "regopy", "regorus", "http.client", "blake3", "cryptography"]:
         assert heavy not in loaded, heavy
+
+
+_MODULES_AT_EXIT = """
+import atexit, os, sys
+atexit.register(lambda: os.write(1, "\\n".join(sorted(sys.modules)).encode()))
+from attestkit.cli import run
+sys.stdout = open(os.devnull, "w")
+sys.exit(run(sys.argv[1:]))
+"""
+
+# What a plain one-receipt `verify` may load beyond click (which brings typing, inspect, uuid, ast...):
+# the receipt reader, the signature check, the verdict. No summary/in-toto, fetch/HTTP, YAML, Rego,
+# hashing, reports or process pools unless a flag asks for them.
+_PLAIN_VERIFY_EXTRA_STDLIB = {"_contextvars", "_json", "_locale", "atexit", "binascii", "contextvars", "copy",
+                              "dataclasses", "json", "json.decoder", "json.encoder", "json.scanner", "locale",
+                              "signal", "unicodedata"}  # fmt: skip
+_PLAIN_VERIFY_NEVER = ["attestkit.cli.summary", "attestkit.core.intoto", "attestkit.cli.cmd_fetch", "attestkit.adapters.http",
+                       "attestkit.core.render", "attestkit.core.policy.builtin", "hashlib", "base64", "yaml", "regopy",
+                       "regorus", "http.client", "urllib.request", "concurrent.futures", "multiprocessing", "blake3",
+                       "cryptography", "ssl"]  # fmt: skip
+
+
+def test_plain_verify_loads_only_what_it_needs(tmp_path: Path, key: PrivateKey, signed: dict[str, Any]) -> None:
+    receipt = write_json(tmp_path / "r.json", signed)
+    args = ["verify", str(receipt), "--public-key", key.public_key.text, "--now", NOW]
+    proc = subprocess.run([sys.executable, "-c", _MODULES_AT_EXIT, *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.split())
+    assert "attestkit.core.verify.verifier" in loaded  # the probe saw the verification
+    leaked = [name for name in _PLAIN_VERIFY_NEVER if name in loaded or any(m.startswith(name + ".") for m in loaded)]
+    assert not leaked, leaked
+    beyond_click = loaded - _imports_after("import click")  # so uuid, ast, inspect only if click itself loads them
+    foreign = {m for m in beyond_click if not m.startswith(("attestkit", "nacl", "_sodium", "_cffi_backend", "orjson"))}
+    assert foreign <= _PLAIN_VERIFY_EXTRA_STDLIB, sorted(foreign - _PLAIN_VERIFY_EXTRA_STDLIB)
 
 
 def test_exported_names() -> None:

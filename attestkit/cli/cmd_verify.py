@@ -17,10 +17,10 @@ from attestkit.adapters.files import (
     read_bytes,
     read_receipt_bytes,
 )
-from attestkit.cli.cmd_fetch import Remote, remote_from, remote_options
 from attestkit.cli.output import error, error_line, escaped, json_line, out, warn
 from attestkit.cli.params import DURATION, DURATION_FORMS, INSTANT, KEY_FORMS, PUBLIC_KEY, TIME_FORMS
 from attestkit.cli.policy_loading import load_policies, rego_engine_option
+from attestkit.cli.remote import Remote, remote_from, remote_options
 from attestkit.cli.reporting import DOCUMENT_FORMATS, FORMATS, document, emit, output_option, use_colour
 from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.policy.base import Policy
@@ -32,6 +32,7 @@ from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import AttestkitError, InputFileError, UsageError
 
 if TYPE_CHECKING:
+    from attestkit.cli.summary import SummaryRecorder
     from attestkit.core.render.ci_reports import Subject
     from attestkit.core.render.html_report import ReportRow
 
@@ -261,7 +262,7 @@ def report_row(outcome: BulkOutcome, options: VerifyOptions) -> ReportRow:
 
 
 def _summary_options(command: Any) -> Any:
-    from attestkit.cli.summary import summary_options
+    from attestkit.cli.summary_flags import summary_options
 
     for option in reversed(summary_options):
         command = option(command)
@@ -454,10 +455,11 @@ def verify(
     summary_max_age: timedelta | None,
     **remote_kwargs: Any,
 ) -> int:
-    from attestkit.cli import summary as vsa
     from attestkit.core.timeutil import utc_now
 
     if summary_file is not None:
+        from attestkit.cli import summary as vsa
+
         clashing = _not_with_summary(locals())
         if clashing:
             raise UsageError(f"--summary checks a verification summary; it does not take {', '.join(clashing)}")
@@ -561,7 +563,11 @@ def verify(
     workers = jobs or default_jobs(
         len(named), walks_directories=len(named) < len(receipts), reads_streams=jsonl is not None
     )
-    recorder = vsa.SummaryRecorder(artifacts) if summary_out is not None else None
+    recorder: SummaryRecorder | None = None
+    if summary_out is not None:
+        from attestkit.cli.summary import SummaryRecorder
+
+        recorder = SummaryRecorder(artifacts)
     # Local workers read the files they verify; the summary needs each receipt's bytes here, and a
     # Dask worker may run on a machine without the files.
     defer = recorder is None and dask_address is None
@@ -612,7 +618,9 @@ def verify(
     if tally.errors and summary_out is not None:
         warn(f"no summary written to {summary_out}: some receipts could not be checked")
     if not tally.errors and recorder is not None and summary_out is not None:
-        refs = vsa.policy_refs(policy_names, policy_files, policy_data)
-        vsa.write_summary(summary_out, recorder, refs, passed=not tally.invalid, key_file=summary_key_file,
+        from attestkit.cli.summary import policy_refs, write_summary
+
+        refs = policy_refs(policy_names, policy_files, policy_data)
+        write_summary(summary_out, recorder, refs, passed=not tally.invalid, key_file=summary_key_file,
                           verifier_id=verifier_id, now=started)  # fmt: skip
     return tally.exit_code

@@ -6,42 +6,13 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
-import click
-
 from attestkit.adapters.files import MAX_POLICY_FILE_BYTES, load_public_key, read_bytes, read_receipt_bytes
 from attestkit.cli.output import json_line, out, safe, warn
-from attestkit.cli.params import DURATION
+from attestkit.cli.summary_flags import summary_options
 from attestkit.core.intoto.vsa import DEFAULT_MAX_AGE, JudgedReceipt, PolicyRef, check_summary, digests_of
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, parse_document
 from attestkit.core.verify.bulk import BulkItem
 from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
-
-summary_options = [
-    click.option(
-        "--summary-out",
-        metavar="FILE",
-        help="Write a signed SLSA Verification Summary (VSA v1) of this run to FILE (atomically; never on exit 2).",
-    ),
-    click.option("--key", "summary_key_file", metavar="FILE", help="Signing key for --summary-out (or $ATTESTKIT_SIGNING_KEY)."),
-    click.option(
-        "--verifier-id", metavar="URI", help="Verifier id (URI) written by --summary-out, or required of the summary by --summary."
-    ),
-    click.option(
-        "--summary",
-        "summary_file",
-        metavar="FILE",
-        help="Check this VSA instead of re-verifying: signed by --summary-key, PASSED, covering each RECEIPT.",
-    ),
-    click.option(
-        "--summary-key", "summary_keys", multiple=True, metavar="KEY", help="The verifier's public key, for --summary (repeatable)."
-    ),
-    click.option(
-        "--summary-max-age",
-        type=DURATION,
-        default=None,
-        help="With --summary: the oldest summary accepted, as DURATION after its timeVerified (default 24h).",
-    ),
-]
 
 
 def default_verifier_id(public_text: str) -> str:

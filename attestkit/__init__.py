@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from attestkit._version import __version__
 from attestkit.errors import (
+    ArgumentTypeError,
     ArtifactError,
     AttestkitError,
     CanonicalizationError,
@@ -79,6 +80,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ArgumentTypeError",
     "ArtifactError",
     "AttestkitError",
     "CanonicalizationError",

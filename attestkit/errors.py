@@ -3,11 +3,17 @@
 Every error carries a stable ``code`` (used by ``--json``, reports and tests) and an
 ``exit_code`` following the contract: 1 means "checked and found invalid", 2 means
 "could not check". Messages never contain secrets.
+
+Where a stdlib class is the natural one, an error is also that class (PyNaCl's
+``class ValueError(builtins.ValueError, CryptoError)`` pattern): a :class:`UsageError` (an
+argument of the wrong value) is a ``ValueError``, an :class:`ArgumentTypeError` (an argument of
+the wrong type) a ``TypeError`` too. So ``except ValueError`` around a library call keeps
+working, and no foreign exception escapes the public API for a bad argument.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, NoReturn, TypeVar
 
 _E = TypeVar("_E", bound="AttestkitError")
 
@@ -170,10 +176,40 @@ class CouldNotCheckError(AttestkitError):
     exit_code = 2
 
 
-class UsageError(CouldNotCheckError):
-    """The caller asked for something inconsistent or incomplete."""
+class UsageError(CouldNotCheckError, ValueError):
+    """The caller asked for something inconsistent or incomplete. Also a ``ValueError``.
+
+    ``option`` names the setting at fault in library terms (``now``, ``require_log``, ...) when
+    there is one, so that a front end can name its own spelling of it (the CLI: its flag).
+    """
 
     code = "usage"
+
+    def __init__(self, message: str, *, code: str | None = None, option: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.option = option
+
+
+class ArgumentTypeError(UsageError, TypeError):
+    """A public function was given an argument of the wrong type. Also a ``TypeError`` (and, as
+    every :class:`UsageError`, a ``ValueError``). Its code stays ``usage``."""
+
+    @classmethod
+    def check(cls, value: Any, types: type | tuple[type, ...], what: str) -> None:
+        """Refuse *value* unless it is an instance of *types* (``bool`` never passes for ``int``)."""
+        if isinstance(value, types) and not (isinstance(value, bool) and bool not in _as_tuple(types)):
+            return
+        cls.refuse(value, types, what)
+
+    @classmethod
+    def refuse(cls, value: Any, types: type | tuple[type, ...], what: str) -> NoReturn:
+        """Raise: *what* must be one of *types*, not the type of *value* (the value is never shown)."""
+        names = " or ".join(t.__name__ for t in _as_tuple(types))
+        raise cls(f"{what} must be {names}, not {type(value).__name__}")
+
+
+def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
 
 
 class PipelineError(UsageError):
@@ -202,7 +238,7 @@ class WebhookSecretError(UsageError):
     code = "webhook-secret"
 
 
-class WebhookInputTypeError(UsageError, TypeError):
+class WebhookInputTypeError(ArgumentTypeError):
     """The caller passed a webhook body or headers of the wrong type (the body must be the raw
     request bytes; header names and values are ``str``). Also a ``TypeError``."""
 
@@ -294,6 +330,7 @@ class LogStateError(CouldNotCheckError):
 
 
 __all__ = [
+    "ArgumentTypeError",
     "ArtifactError",
     "AttestkitError",
     "CanonicalizationError",

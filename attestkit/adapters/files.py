@@ -19,12 +19,14 @@ from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for
 from attestkit.core.trust.keyring import parse_trusted_keys
 from attestkit.core.trust.store import TrustStore
 from attestkit.errors import (
+    ArgumentTypeError,
     AttestkitError,
     InputFileError,
     KeyFormatError,
     KeyPermissionError,
     MalformedReceiptError,
     TrustStoreError,
+    UsageError,
 )
 
 _BARE_HEX = re.compile(r"[0-9a-fA-F]{64}")
@@ -110,6 +112,17 @@ def _read_fd(fd: int, path: str, what: str, limit: int, size: int | None) -> byt
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def path_argument(path: str | os.PathLike[str]) -> str:
+    """*path* as text; :class:`ArgumentTypeError` for anything else (an int would be read as an
+    open file descriptor, and closed)."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    ArgumentTypeError.check(path, str, "a path")
+    if "\x00" in path:
+        raise UsageError(f"{path[:80]!r}: a path cannot hold a NUL character")
+    return path
+
+
 def read_bounded(path: str, what: str, limit: int, *, regular_only: bool = False) -> bytes:
     """Read a whole file, but never more than *limit* bytes (``-`` is standard input).
 
@@ -118,6 +131,7 @@ def read_bounded(path: str, what: str, limit: int, *, regular_only: bool = False
     is read, still bounded. A file over the limit raises :class:`InputFileError` with code
     ``too-large`` after reading at most *limit* + 1 bytes (none when its size is known).
     """
+    path = path_argument(path)
     if path == "-":
         data = sys.stdin.buffer.read(limit + 1)
         if len(data) > limit:
@@ -199,6 +213,7 @@ def read_receipt_file(path: str) -> Receipt:
     A DSSE envelope (``attestkit export``'s output) is refused as such: only ``verify`` reads
     envelopes.
     """
+    path = path_argument(path)
     data = read_receipt_bytes(path)
     source = "<stdin>" if path == "-" else path
     return parse_receipt(data, source=source, fmt=format_for_name(path))
@@ -243,6 +258,7 @@ def _passphrase(environ: Mapping[str, str]) -> bytes | None:
 
 def load_private_key_file(path: str, environ: Mapping[str, str] | None = None) -> PrivateKey:
     """Load a private key file, refusing one that group or others can access."""
+    path = path_argument(path)
     env = os.environ if environ is None else environ
     try:
         info = os.stat(path)
@@ -313,6 +329,7 @@ def load_signing_key(key_file: str | None, environ: Mapping[str, str] | None = N
 
 def load_public_key(value: str) -> PublicKey:
     """A public key from a literal (``ed25519:<hex>``, ``ssh-ed25519 ...``) or a file holding one."""
+    value = path_argument(value)
     text = value.strip()
     if text.startswith(("ed25519:", "ssh-ed25519 ", "-----BEGIN")):
         return parse_public_key(text)

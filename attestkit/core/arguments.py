@@ -1,4 +1,5 @@
-"""Checks of the library's arguments: a wrong type is a :class:`UsageError` that says what was expected.
+"""Checks of the library's arguments: a wrong type is an :class:`ArgumentTypeError` (a ``TypeError``
+and a :class:`UsageError`) that says what was expected; a wrong value a :class:`UsageError`.
 
 Public face: :func:`trusted_keys_argument`, :func:`instant_argument`, :func:`duration_argument`,
 :func:`policies_argument`, :func:`directory_argument`, :func:`receipt_argument`,
@@ -15,7 +16,7 @@ from typing import Any
 
 from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.core.trust.store import TrustedKey, TrustStore
-from attestkit.errors import UsageError
+from attestkit.errors import ArgumentTypeError, UsageError
 
 _KEYS = "a TrustStore or a list of keys (PublicKey, TrustedKey or 'ed25519:<hex>' text)"
 
@@ -29,13 +30,13 @@ def trusted_keys_argument(value: object, name: str = "trusted_keys") -> TrustSto
     if isinstance(value, TrustStore):
         return value
     if isinstance(value, (PublicKey, TrustedKey, str, bytes)):
-        raise UsageError(f"{name}: expected {_KEYS}, got one {_kind(value)}; wrap a single key in a list: [key]")
+        raise ArgumentTypeError(f"{name}: expected {_KEYS}, got one {_kind(value)}; wrap a single key in a list: [key]")
     if value is None or isinstance(value, Mapping) or not isinstance(value, Iterable):
-        raise UsageError(f"{name}: expected {_KEYS}, got {_kind(value)}")
+        raise ArgumentTypeError(f"{name}: expected {_KEYS}, got {_kind(value)}")
     keys = list(value)
     for item in keys:
         if not isinstance(item, (PublicKey, TrustedKey, str)):
-            raise UsageError(f"{name}: expected {_KEYS}, got a list holding {_kind(item)}")
+            raise ArgumentTypeError(f"{name}: expected {_KEYS}, got a list holding {_kind(item)}")
     return TrustStore.of(keys)
 
 
@@ -45,7 +46,7 @@ def instant_argument(value: object, name: str) -> datetime | None:
         return None
     if not isinstance(value, datetime):
         hint = " (parse text with attestkit.core.timeutil.parse_instant)" if isinstance(value, (str, int, float)) else ""
-        raise UsageError(f"{name}: expected a timezone-aware datetime, got {_kind(value)}{hint}")
+        raise ArgumentTypeError(f"{name}: expected a timezone-aware datetime, got {_kind(value)}{hint}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise UsageError(f"{name}: expected a timezone-aware datetime, got a naive one (add tzinfo=timezone.utc)")
     return value
@@ -55,7 +56,7 @@ def duration_argument(value: object, name: str) -> timedelta:
     """*value* as a non-negative timedelta."""
     if not isinstance(value, timedelta):
         hint = " (parse '5m' with attestkit.core.timeutil.parse_duration)" if isinstance(value, str) else ""
-        raise UsageError(f"{name}: expected a datetime.timedelta, got {_kind(value)}{hint}")
+        raise ArgumentTypeError(f"{name}: expected a datetime.timedelta, got {_kind(value)}{hint}")
     if value < timedelta(0):
         raise UsageError(f"{name}: expected a duration of 0 or more, got {value}")
     return value
@@ -66,13 +67,13 @@ def policies_argument(value: object, name: str = "policies") -> tuple[Any, ...]:
     from attestkit.core.policy.base import Policy
 
     if isinstance(value, (str, bytes)) or value is None or not isinstance(value, Iterable):
-        raise UsageError(f"{name}: expected a list of policies, got {_kind(value)}")
+        raise ArgumentTypeError(f"{name}: expected a list of policies, got {_kind(value)}")
     found = tuple(value)
     for item in found:
         if isinstance(item, str):
-            raise UsageError(f"{name}: {item!r} is a policy name, not a policy: use builtin_policy({item!r})")
+            raise ArgumentTypeError(f"{name}: {item!r} is a policy name, not a policy: use builtin_policy({item!r})")
         if not isinstance(item, Policy):
-            raise UsageError(f"{name}: expected policies (objects with name and evaluate), got {_kind(item)}")
+            raise ArgumentTypeError(f"{name}: expected policies (objects with name and evaluate), got {_kind(item)}")
     return found
 
 
@@ -81,7 +82,7 @@ def directory_argument(value: object, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, (str, os.PathLike)):
-        raise UsageError(f"{name}: expected a directory path, got {_kind(value)}")
+        raise ArgumentTypeError(f"{name}: expected a directory path, got {_kind(value)}")
     path = os.fspath(value)
     if not isinstance(path, str) or not os.path.isdir(path):
         raise UsageError(f"{name} {path!r}: no such directory")
@@ -92,7 +93,7 @@ def receipt_argument(value: object, name: str = "receipt") -> Mapping[str, Any]:
     """*value* as a receipt mapping."""
     if not isinstance(value, Mapping):
         hint = " (read text or bytes with attestkit.parse_receipt(data).data)" if isinstance(value, (str, bytes)) else ""
-        raise UsageError(f"{name}: expected the receipt as a mapping, got {_kind(value)}{hint}")
+        raise ArgumentTypeError(f"{name}: expected the receipt as a mapping, got {_kind(value)}{hint}")
     return value
 
 
@@ -100,7 +101,7 @@ def private_key_argument(value: object, name: str = "private_key") -> PrivateKey
     """*value* as a :class:`PrivateKey`."""
     if not isinstance(value, PrivateKey):
         hint = " (load one with attestkit.load_private_key_file)" if isinstance(value, (str, bytes)) else ""
-        raise UsageError(f"{name}: expected a PrivateKey, got {_kind(value)}{hint}")
+        raise ArgumentTypeError(f"{name}: expected a PrivateKey, got {_kind(value)}{hint}")
     return value
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from blake3 import blake3
 
-from attestkit.errors import HashingError
+from attestkit.errors import ArgumentTypeError, HashingError, UsageError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -199,9 +199,19 @@ def hash_file_hex(path: str | bytes, progress: Progress | None = None) -> tuple[
         os.close(fd)
 
 
+def _fspath(path: str | os.PathLike[str]) -> str:
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        ArgumentTypeError.refuse(path, (str, os.PathLike), "a path")
+    if "\x00" in text if isinstance(text, str) else b"\x00" in text:
+        raise UsageError(f"{text[:80]!r}: a path cannot hold a NUL character")
+    return text
+
+
 def hash_file(path: str | os.PathLike[str]) -> str:
     """``blake3:<hex>`` digest of a file's bytes."""
-    return PREFIX + hash_file_hex(os.fspath(path))[0]
+    return PREFIX + hash_file_hex(_fspath(path))[0]
 
 
 def _check_name(name: bytes, shown: str) -> None:
@@ -373,7 +383,7 @@ def tree_manifest(
     path: str | os.PathLike[str], *, workers: int | None = None, progress: Progress | None = None
 ) -> list[ManifestEntry]:
     """The manifest entries of a directory, sorted by relpath as UTF-8 bytes."""
-    text = os.fspath(path)
+    text = _fspath(path)
     try:
         fd = os.open(text, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
     except FileNotFoundError:
@@ -405,7 +415,7 @@ def hash_tree(path: str | os.PathLike[str]) -> str:
 
 def hash_path_with_size(path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
     """Digest and total regular-file size of a file or directory (top-level links followed)."""
-    text = os.fspath(path)
+    text = _fspath(path)
     try:
         fd = os.open(text, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
     except FileNotFoundError:

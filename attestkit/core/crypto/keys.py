@@ -13,7 +13,7 @@ from functools import cached_property, lru_cache
 import nacl.bindings
 import nacl.exceptions
 
-from attestkit.errors import KeyFormatError
+from attestkit.errors import ArgumentTypeError, KeyFormatError
 
 _TEXT_KEY = re.compile(r"ed25519:([0-9a-fA-F]{64})\Z")
 _SSH_LINE = re.compile(r"ssh-ed25519\s+([A-Za-z0-9+/=]+)(\s.*)?\Z")
@@ -115,6 +115,7 @@ def _parse_ssh_blob(b64: str) -> bytes:
 
 def parse_public_key(text: str) -> PublicKey:
     """Parse one public key: ``ed25519:<hex>``, PEM SubjectPublicKeyInfo or ``ssh-ed25519`` line."""
+    ArgumentTypeError.check(text, str, "a public key")
     value = text.strip()
     match = _TEXT_KEY.match(value)
     if match:
@@ -198,6 +199,9 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
 
     The passphrase never appears in an error message.
     """
+    ArgumentTypeError.check(data, (bytes, bytearray), "private key data")
+    if passphrase is not None:
+        ArgumentTypeError.check(passphrase, (bytes, bytearray), "the passphrase")
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from attestkit.core.policy.base import PolicyContext, Violation, lookup
 from attestkit.core.timeutil import human_duration, parse_duration
-from attestkit.errors import PolicyError
+from attestkit.errors import ArgumentTypeError, PolicyError
 
 _MAX_AGE = re.compile(r"max-age-([0-9]+[smhd])\Z", re.ASCII)
 
@@ -142,6 +142,7 @@ class StepsSucceeded:
 
 def builtin_policy(name: str) -> RequireSignature | MaxAge | RequireTests | SecurityScan | StepsSucceeded:
     """The built-in policy called *name*; :class:`PolicyError` if there is none."""
+    ArgumentTypeError.check(name, str, "a policy name")
     if name == "require-signature":
         return RequireSignature()
     if name == "require-tests":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from attestkit.core.policy.base import AllOf, Policy
-from attestkit.errors import AttestkitError, PolicyError
+from attestkit.errors import ArgumentTypeError, AttestkitError, PolicyError
 
 if TYPE_CHECKING:
     from attestkit.core.policy.rego import PrintSink, RegoEngine
@@ -19,6 +19,8 @@ def load_policy_text(
     ``.rego`` files are checked and compiled with *rego_engine* (default: the embedded one);
     Rego ``print`` output goes to *print_sink* (dropped when None).
     """
+    ArgumentTypeError.check(name, str, "a policy file name")
+    ArgumentTypeError.check(data, (bytes, bytearray), "policy file data")
     lowered = name.lower()
     try:
         text = data.decode("utf-8")

@@ -15,7 +15,7 @@ from typing import Any
 
 from attestkit.core.crypto.canonical import MAX_DEPTH, canonicalize
 from attestkit.core.receipt.shape import check_receipt_shape
-from attestkit.errors import CanonicalizationError, MalformedReceiptError
+from attestkit.errors import ArgumentTypeError, CanonicalizationError, MalformedReceiptError
 
 MAX_RECEIPT_BYTES = 32 * 1024 * 1024
 
@@ -222,6 +222,8 @@ def parse_receipt(data: bytes, *, source: str = "<receipt>", fmt: str | None = N
     *fmt* is ``"json"``, ``"yaml"`` or ``None`` (detected from the content). Raises
     :class:`MalformedReceiptError` naming the source, the rule and where.
     """
+    ArgumentTypeError.check(data, (bytes, bytearray), "receipt data")
+    ArgumentTypeError.check(source, str, "source")
     if fmt != "yaml":
         receipt = read_receipt_fast(data, source=source)
         if receipt is not None:

@@ -42,7 +42,7 @@ from attestkit.core.trust.store import (
     revocation_strength,
     weakens,
 )
-from attestkit.errors import AttestkitError, KeyFormatError, KeyringEditError, TrustStoreError
+from attestkit.errors import ArgumentTypeError, AttestkitError, KeyFormatError, KeyringEditError, TrustStoreError
 
 _FIELDS = {"public_key", "identity", "not_before", "not_after", "scopes", "roles", "revoked_at", "reason", "comment"}
 _REVOCATION_FIELDS = {"public_key", "revoked_at", "reason", "comment"}
@@ -372,6 +372,8 @@ def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
     Any entry that is not a valid key (including a small-order key) makes the whole file
     unusable: :class:`TrustStoreError` names the file and the line.
     """
+    ArgumentTypeError.check(text, str, "trusted-keys text")
+    ArgumentTypeError.check(source, str, "source")
     return parse_keyring(text, source) if looks_like_keyring(text) else parse_key_list(text, source)
 
 

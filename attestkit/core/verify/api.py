@@ -9,7 +9,7 @@ from attestkit.core.receipt.reader import Receipt
 from attestkit.core.verify.bulk import BulkItem, verify_many
 from attestkit.core.verify.result import VerificationResult
 from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
-from attestkit.errors import UsageError
+from attestkit.errors import ArgumentTypeError
 
 
 class Verifier:
@@ -21,7 +21,7 @@ class Verifier:
 
     def __init__(self, options: VerifyOptions) -> None:
         if not isinstance(options, VerifyOptions):
-            raise UsageError(f"Verifier needs VerifyOptions, not {type(options).__name__}")
+            raise ArgumentTypeError(f"Verifier needs VerifyOptions, not {type(options).__name__}")
         self.options = options
 
     def __repr__(self) -> str:

@@ -15,7 +15,7 @@ from attestkit.core.timeutil import human_duration, parse_rfc3339, utc_now
 from attestkit.core.trust.chain import ChainStatus, TrustDecision, decide_receipt_trust
 from attestkit.core.trust.store import WITNESSED_AT, TrustedKey, TrustStore
 from attestkit.core.verify import result as R
-from attestkit.errors import AttestkitError, HashingError, MalformedReceiptError, UsageError
+from attestkit.errors import ArgumentTypeError, AttestkitError, HashingError, MalformedReceiptError, UsageError
 
 if TYPE_CHECKING:
     from attestkit.core.tlog.policy import Policy as TlogPolicy
@@ -337,6 +337,8 @@ def verify_with_options(
     receipt: Receipt | Mapping[str, Any] | bytes, options: VerifyOptions, *, source: str | None = None
 ) -> R.VerificationResult:
     """Verify a receipt given as parsed :class:`Receipt`, mapping or raw bytes."""
+    ArgumentTypeError.check(options, VerifyOptions, "options")
+    ArgumentTypeError.check(source, (str, type(None)), "source")
     name = source or (receipt.source if isinstance(receipt, Receipt) else "<receipt>")
     if isinstance(receipt, Receipt):
         receipt = receipt.data  # only the data is taken from a Receipt: it is read again below
@@ -464,7 +466,7 @@ def verify_receipt(
     Raises :class:`UsageError` when no trusted key is given (unless *integrity_only*),
     and :class:`HashingError` when the pipeline file cannot be read.
     """
-    from attestkit.core.arguments import trusted_keys_argument
+    from attestkit.core.arguments import policies_argument, trusted_keys_argument
 
     store = trusted_keys_argument(trusted_keys)
     options = VerifyOptions(
@@ -472,7 +474,7 @@ def verify_receipt(
         now=now,
         tolerance=tolerance,
         integrity_only=integrity_only,
-        policies=tuple(policies),
+        policies=policies_argument(policies),
         artifacts_dir=artifacts_dir,
         check_inputs=check_inputs,
         pipeline_file=pipeline_file,

@@ -26,6 +26,7 @@ from attestkit.core.webhooks._schemes import (
     require_bytes,
 )
 from attestkit.errors import (
+    ArgumentTypeError,
     UsageError,
     WebhookHeaderError,
     WebhookReplayError,
@@ -93,7 +94,12 @@ class MemoryReplayGuard:
 def _scheme_names(schemes: str | Iterable[str] | None) -> tuple[str, ...]:
     if schemes is None:
         return SCHEMES
-    names = (schemes,) if isinstance(schemes, str) else tuple(dict.fromkeys(schemes))
+    if not isinstance(schemes, (str, Iterable)):
+        ArgumentTypeError.refuse(schemes, (str, Iterable), "schemes")
+    names = (schemes,) if isinstance(schemes, str) else tuple(schemes)
+    for name in names:
+        ArgumentTypeError.check(name, str, "a scheme name")
+    names = tuple(dict.fromkeys(names))
     if not names:
         raise UsageError("schemes= names no scheme; omit it to accept every scheme")
     for name in names:
@@ -104,6 +110,8 @@ def _scheme_names(schemes: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def _secret_list(secrets: Sequence[str | bytes] | str | bytes) -> list[Secret]:
+    if not isinstance(secrets, (str, bytes, bytearray, memoryview, Iterable)):
+        ArgumentTypeError.refuse(secrets, (str, bytes, Sequence), "secrets")
     values = [secrets] if isinstance(secrets, (str, bytes, bytearray, memoryview)) else list(secrets)
     if not values:
         raise WebhookSecretError("no webhook secret given")
@@ -115,6 +123,7 @@ def _moment(now: datetime | float | None) -> float:
         return time.time()
     if isinstance(now, datetime):
         return now.timestamp()
+    ArgumentTypeError.check(now, (int, float), "now")
     return float(now)
 
 
@@ -142,6 +151,7 @@ class WebhookVerifier:
     ) -> None:
         names = _scheme_names(schemes)
         parsed = _secret_list(secrets)
+        ArgumentTypeError.check(tolerance, timedelta, "tolerance")
         if tolerance < timedelta(0):
             raise UsageError("the webhook timestamp tolerance must not be negative")
         self._schemes: tuple[Scheme, ...] = tuple(SCHEME_TABLE[name] for name in names)
@@ -285,6 +295,11 @@ def sign_webhook(
     *scheme* (e.g. a malformed ``whsk_`` key), ``UsageError`` for an unknown scheme.
     """
     raw = require_bytes(body)
+    ArgumentTypeError.check(scheme, str, "scheme")
+    if timestamp is not None:
+        ArgumentTypeError.check(timestamp, int, "timestamp")
+    if message_id is not None:
+        ArgumentTypeError.check(message_id, str, "message_id")
     if scheme not in SCHEME_TABLE:
         raise UsageError(f"unknown webhook scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     moment = int(time.time()) if timestamp is None else timestamp

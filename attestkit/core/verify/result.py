@@ -10,6 +10,8 @@ from typing import Any
 from attestkit.core.policy.base import Violation
 from attestkit.core.trust.chain import ChainLink, ChainStatus
 
+_new = object.__new__
+
 CHAIN_VERIFIED = ChainStatus.VERIFIED
 CHAIN_UNTRUSTED = ChainStatus.UNTRUSTED
 CHAIN_REVOKED = ChainStatus.REVOKED
@@ -26,6 +28,17 @@ class Check:
     message: str
     location: str | None = None  # an artifact path the finding is about, when there is one
     evaluated: bool = True  # False: the check could not be made (never passed; reports say "not evaluated")
+
+    @classmethod
+    def _passed_or_failed(cls, name: str, passed: bool, code: str, message: str) -> Check:
+        """``Check(name, passed, code, message)`` for the verifier's hot path.
+
+        A frozen dataclass's ``__init__`` pays one ``object.__setattr__`` per field; this fills
+        the instance's dictionary at once (the same object: tests/unit/verify/test_result_build.py).
+        """
+        check = _new(cls)
+        check.__dict__.update(name=name, passed=passed, code=code, message=message, location=None, evaluated=True)
+        return check
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
@@ -70,6 +83,45 @@ class VerificationResult:
     policies_reason: str | None = None  # why the policies were not evaluated
     chain: tuple[ChainLink, ...] = ()
     transparency: dict[str, Any] | None = None  # the --json "transparency" member, when a log was checked
+
+    @classmethod
+    def _checked(
+        cls,
+        source: str,
+        checks: tuple[Check, ...],
+        signature_valid: bool,
+        signer: str | None,
+        public_key: str | None,
+        key_id: str | None,
+        chain_of_trust: ChainStatus,
+        timestamp_valid: bool,
+        age_hours: float | None,
+        violations: tuple[Violation, ...],
+        chain: tuple[ChainLink, ...],
+        transparency: dict[str, Any] | None,
+    ) -> VerificationResult:
+        """The result of a receipt whose policies were evaluated, built for the hot path.
+
+        The same object as the constructor makes (every field set; see :meth:`Check._passed_or_failed`).
+        """
+        result = _new(cls)
+        result.__dict__.update(
+            source=source,
+            checks=checks,
+            signature_valid=signature_valid,
+            signer=signer,
+            public_key=public_key,
+            key_id=key_id,
+            chain_of_trust=chain_of_trust,
+            timestamp_valid=timestamp_valid,
+            age_hours=age_hours,
+            violations=violations,
+            policies_evaluated=True,
+            policies_reason=None,
+            chain=chain,
+            transparency=transparency,
+        )
+        return result
 
     @property
     def valid(self) -> bool:

@@ -173,7 +173,7 @@ def _verify_read(
     timestamp_check, age = _check_timestamp(receipt.data["timestamp"], facts.now - facts.timestamp, options.tolerance)
     checks = [
         _FORMAT_OK,
-        R.Check("signature", facts.signature.valid, facts.signature.code, facts.signature.message),
+        R.Check._passed_or_failed("signature", facts.signature.valid, facts.signature.code, facts.signature.message),
         trust.check,
         timestamp_check,
     ]
@@ -242,19 +242,19 @@ def _result(
 ) -> R.VerificationResult:
     key = facts.signature.key
     timestamp_valid, age = timing
-    return R.VerificationResult(
-        source=facts.receipt.source,
-        checks=checks,
-        signature_valid=facts.signature.valid,
-        signer=trust.identity or facts.claimed_signer,
-        public_key=facts.key_text,
-        key_id=key.key_id if key is not None else None,
-        chain_of_trust=trust.chain,
-        timestamp_valid=timestamp_valid,
-        age_hours=age.total_seconds() / 3600.0,
-        violations=tuple(violations),
-        chain=trust.decision.chain if trust.decision is not None else (),
-        transparency=transparency.member if transparency is not None else None,
+    return R.VerificationResult._checked(
+        facts.receipt.source,
+        checks,
+        facts.signature.valid,
+        trust.identity or facts.claimed_signer,
+        facts.key_text,
+        key.key_id if key is not None else None,
+        trust.chain,
+        timestamp_valid,
+        age.total_seconds() / 3600.0,
+        tuple(violations),
+        trust.decision.chain if trust.decision is not None else (),
+        transparency.member if transparency is not None else None,
     )
 
 
@@ -282,16 +282,17 @@ def _check_trust(
     if options.integrity_only and _integrity_suffices(decision, key, options.trusted):
         check = R.Check("trust", True, "integrity-only", f"integrity only: trust not established ({decision.message})")
         return _TrustOutcome(check, R.CHAIN_UNTRUSTED, decision)
-    return _TrustOutcome(R.Check("trust", decision.trusted, decision.code, decision.message), decision.status, decision)
+    check = R.Check._passed_or_failed("trust", decision.trusted, decision.code, decision.message)
+    return _TrustOutcome(check, decision.status, decision)
 
 
 def _check_timestamp(text: str, age: timedelta, tolerance: timedelta) -> tuple[R.Check, timedelta]:
     """The receipt's *age* must not be more than *tolerance* below zero (a timestamp in the future)."""
     if age < -tolerance:
         message = f"timestamp {text} is {human_duration(-age)} in the future (tolerance {human_duration(tolerance)})"
-        return R.Check("timestamp", False, "future", message), age
+        return R.Check._passed_or_failed("timestamp", False, "future", message), age
     when = f"{human_duration(age)} ago" if age >= timedelta(0) else "within clock tolerance"
-    return R.Check("timestamp", True, "ok", f"{text} ({when})"), age
+    return R.Check._passed_or_failed("timestamp", True, "ok", f"{text} ({when})"), age
 
 
 def _check_policies(policies: Sequence[Policy], context: PolicyContext) -> tuple[list[R.Check], list[Violation]]:

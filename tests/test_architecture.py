@@ -58,7 +58,7 @@ _PLAIN_VERIFY_EXTRA_STDLIB = {"_contextvars", "_json", "_locale", "atexit", "bin
                               "dataclasses", "json", "json.decoder", "json.encoder", "json.scanner", "locale",
                               "signal", "unicodedata"}  # fmt: skip
 _PLAIN_VERIFY_NEVER = ["attestkit.cli.summary", "attestkit.core.intoto", "attestkit.cli.cmd_fetch", "attestkit.adapters.http",
-                       "attestkit.core.render", "attestkit.core.policy.builtin", "hashlib", "base64", "yaml", "regopy",
+                       "attestkit.core.render", "attestkit.core.policy.builtin", "attestkit.core.trust.keyring", "hashlib", "base64", "yaml", "regopy",
                        "regorus", "http.client", "urllib.request", "concurrent.futures", "multiprocessing", "blake3",
                        "cryptography", "ssl"]  # fmt: skip
 

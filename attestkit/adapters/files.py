@@ -16,7 +16,6 @@ from typing import Any, BinaryIO
 
 from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
-from attestkit.core.trust.keyring import parse_trusted_keys
 from attestkit.core.trust.store import TrustStore
 from attestkit.errors import (
     ArgumentTypeError,
@@ -353,6 +352,8 @@ def load_trusted_keys_file(path: str) -> TrustStore:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise TrustStoreError(f"{path}: trusted keys file is not UTF-8 text") from None
+    from attestkit.core.trust.keyring import parse_trusted_keys  # not loaded by a verify with --public-key only
+
     return parse_trusted_keys(text, path)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -63,20 +62,32 @@ def remote_options(func: F) -> F:
     return func
 
 
-@dataclass(frozen=True)
 class Remote:
-    """Where to fetch from, as given on the command line."""
+    """Where to fetch from, as given on the command line (a plain class: every verify builds one, few fetch)."""
 
-    profile: str
-    base_url: str | None
-    execution: str | None
-    receipt_url: str | None
-    wait: bool
-    wait_timeout: timedelta
-    status_url: str | None
-    token_file: str | None
-    token_in_query: bool
-    deadline: timedelta | None = None
+    def __init__(
+        self,
+        profile: str,
+        base_url: str | None,
+        execution: str | None,
+        receipt_url: str | None,
+        wait: bool,
+        wait_timeout: timedelta,
+        status_url: str | None,
+        token_file: str | None,
+        token_in_query: bool,
+        deadline: timedelta | None = None,
+    ) -> None:
+        self.profile = profile
+        self.base_url = base_url
+        self.execution = execution
+        self.receipt_url = receipt_url
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.status_url = status_url
+        self.token_file = token_file
+        self.token_in_query = token_in_query
+        self.deadline = deadline
 
     @property
     def wanted(self) -> bool:

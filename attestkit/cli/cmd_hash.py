@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from attestkit.cli.output import error, json_line, out, safe
@@ -9,6 +11,15 @@ from attestkit.cli.progress import Progress
 from attestkit.cli.reporting import format_option, output_option
 from attestkit.core.crypto.digest import hash_path, normalize_digest, tree_manifest
 from attestkit.errors import AttestkitError, UsageError
+
+
+def _processes() -> int:
+    """Processes a large tree is shared between: one per core this process may run on, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 def _check(listing: str, fmt: str, output_file: str | None) -> int:
@@ -24,7 +35,7 @@ def _check(listing: str, fmt: str, output_file: str | None) -> int:
     subjects = []
     for expected, path in entries:
         try:
-            actual = hash_path(path)
+            actual = hash_path(path, processes=_processes())
         except AttestkitError as exc:
             check = Check("digest", False, exc.code, f"{path}: FAILED ({exc.message})", path)
         else:
@@ -77,9 +88,10 @@ def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt
         try:
             with Progress(f"hashing {path}") as progress:
                 if manifest:
-                    lines = [entry.line() for entry in tree_manifest(path, progress=progress)]
+                    entries = tree_manifest(path, progress=progress, processes=_processes())
+                    lines = [entry.line() for entry in entries]
                 else:
-                    lines = [f"{hash_path(path, progress)}  {path}"]
+                    lines = [f"{hash_path(path, progress, processes=_processes())}  {path}"]
             for line in lines:
                 if output_file is None or output_file == "-":
                     out(line)

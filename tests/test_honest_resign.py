@@ -125,7 +125,7 @@ def test_cli_plain_receipt_signs_as_before(
 
 def test_library_plan(key: PrivateKey, other_key: PrivateKey) -> None:
     signed = sign_receipt(make_receipt(), key, signer="a@x")
-    with pytest.raises(ResignRefused, match=r"already signed by .*--replace-signature.*claims signer 'a@x'"):
+    with pytest.raises(ResignRefused, match=r"already signed by .*pass replace_signature to.*claims signer 'a@x'"):
         plan_signing(signed, other_key.public_key)
     plan = plan_signing(signed, other_key.public_key, replace_signature=True, no_signer=True)
     assert "signature" not in plan.receipt and "signer" not in plan.receipt and plan.signer is None

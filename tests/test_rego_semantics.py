@@ -103,7 +103,7 @@ def test_outside_builtins_refused_at_load(call: str, cli: Callable[..., CliResul
 def test_undefined_and_unsupported_functions_refused_at_load() -> None:
     with pytest.raises(RegoUnsupportedError, match=r"line 4: undefined function strings\.startswith"):
         _messages('deny contains "x" if {\n\tstrings.startswith("a", "b")\n}\n')
-    with pytest.raises(RegoUnsupportedError, match=r"line 4: builtin yaml\.unmarshal .*--rego-engine opa"):
+    with pytest.raises(RegoUnsupportedError, match=r"line 4: builtin yaml\.unmarshal .*use the OPA engine"):
         _messages('deny contains "x" if {\n\tyaml.unmarshal("a: y")\n}\n')
 
 

@@ -59,7 +59,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         _error("aborted")
         return 2
     except AttestkitError as exc:
-        _error(str(exc))
+        from attestkit.cli.params import cli_wording
+
+        _error(cli_wording(str(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         _error("interrupted")

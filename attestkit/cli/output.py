@@ -64,5 +64,7 @@ def error(text: str) -> None:
 
 
 def error_line(text: str) -> str:
-    """The line :func:`error` writes, newline included."""
-    return f"attestkit: error: {escape_text(text)}\n"
+    """The line :func:`error` writes, newline included (settings named by their flags)."""
+    from attestkit.cli.params import cli_wording
+
+    return f"attestkit: error: {escape_text(cli_wording(text))}\n"

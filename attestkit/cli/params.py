@@ -21,6 +21,31 @@ TIME_FORMS = "RFC 3339 (2026-01-01T00:00:00Z) or Unix seconds"
 KEY_FORMS = "ed25519:<64 hex>, or a file holding that, a PEM public key or an ssh-ed25519 line"
 
 
+#: Core messages name a setting as the library spells it, never as a flag; the CLI says it its
+#: own way. Each pair is (library wording, CLI wording); tests/unit/test_core_messages.py checks
+#: that every library wording still occurs in attestkit/core/.
+FLAG_WORDING: tuple[tuple[str, str], ...] = (
+    ("format slsa-provenance needs the builder's id (builder_id)", "--format slsa-provenance needs the builder's id (--builder-id URI)"),
+    ("a builder id (builder_id)", "a builder id (--builder-id URI)"),
+    ("use the OPA engine", "use --rego-engine opa"),
+    ("run_id: a run id is", "--run-id: a run id is"),
+    ("its own run_id (or ATTESTKIT_RUN_ID)", "its own --run-id (or ATTESTKIT_RUN_ID)"),
+    ("signer and no_signer contradict", "--signer and --no-signer contradict"),
+    ("signer: the identity is empty (use no_signer to", "--signer: the identity is empty (use --no-signer to"),
+    ("pass replace_signature to", "pass --replace-signature to"),
+    ("pass signer to record an identity or no_signer to", "pass --signer ID to record an identity or --no-signer to"),
+    ("a log proof (or require_log) needs a witness policy (log_policy)", "a log proof (or --require-log) needs a witness policy (--log-policy)"),
+)
+
+
+def cli_wording(text: str) -> str:
+    """*text* (a library message) with each setting named by its flag."""
+    for library, flag in FLAG_WORDING:
+        if library in text:
+            text = text.replace(library, flag)
+    return text
+
+
 def _refuse(reason: str, param: click.Parameter | None) -> UsageError:
     name = param.opts[0] if param is not None and param.opts else (param.name if param is not None else "value")
     return UsageError(f"{name}: {reason}")
@@ -65,7 +90,8 @@ class Instant(click.ParamType):  # type: ignore[type-arg]  # generic only in cli
         try:
             return parse_instant(str(value))
         except AttestkitError as exc:
-            reason = exc.message.split(": ", 1)[1] if exc.message.startswith("--now: ") else exc.message
+            option = getattr(exc, "option", None)
+            reason = exc.message.split(": ", 1)[1] if option and exc.message.startswith(f"{option}: ") else exc.message
             raise _refuse(reason, param) from None
 
 

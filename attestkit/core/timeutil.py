@@ -95,7 +95,9 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_instant(text: str) -> datetime:
-    """Parse ``--now``: RFC 3339 or Unix seconds. Raises :class:`UsageError`."""
+    """Parse an instant given as text (the CLI's ``--now``): RFC 3339 or Unix seconds.
+
+    Raises :class:`UsageError` whose ``option`` is ``now``."""
     value = text.strip(" \t")
     unix = _UNIX.match(value)
     if unix is not None:
@@ -103,11 +105,13 @@ def parse_instant(text: str) -> datetime:
         try:
             return _EPOCH + timedelta(seconds=int(unix.group(1)), microseconds=micro)
         except OverflowError:
-            raise UsageError(f"--now: {value[:32]!r} is out of range (Unix seconds up to 253402300799)") from None
+            raise UsageError(
+                f"now: {value[:32]!r} is out of range (Unix seconds up to 253402300799)", option="now"
+            ) from None
     try:
         return parse_rfc3339(value)
     except ValueError as exc:
-        raise UsageError(f"--now: {exc}; use RFC 3339 or Unix seconds (ASCII digits)") from None
+        raise UsageError(f"now: {exc}; use RFC 3339 or Unix seconds (ASCII digits)", option="now") from None
 
 
 def utc_now() -> datetime:

@@ -39,7 +39,7 @@ def make_envelope(
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     if fmt == "slsa-provenance" and not (builder_id or "").strip():
-        raise UsageError("--format slsa-provenance needs the builder's id (--builder-id URI)")
+        raise UsageError("format slsa-provenance needs the builder's id (builder_id)")
     if is_envelope(receipt.data if isinstance(receipt, Receipt) else receipt):
         raise InvalidError(f"{source}: not exported: this is already a DSSE envelope", code="export-unverified")
     result = verify_with_options(receipt, options, source=source)

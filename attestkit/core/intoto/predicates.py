@@ -97,7 +97,7 @@ def provenance(receipt: Mapping[str, Any], builder_id: str) -> dict[str, Any]:
     finish, and the receipt itself as a byproduct.
     """
     if not builder_id or not builder_id.strip():
-        raise UsageError("SLSA provenance needs a builder id (--builder-id URI)")
+        raise UsageError("SLSA provenance needs a builder id (builder_id)")
     external: dict[str, Any] = {
         "steps": [
             {k: step[k] for k in ("name", "command") if isinstance(step.get(k), (str, list))}

@@ -94,7 +94,7 @@ class _RegorusEvaluator:
         except ModuleNotFoundError:
             raise PolicyError(
                 f"{path}: the embedded Rego engine is not installed: pip install 'attestkit[rego]' "
-                "(or evaluate with real OPA: --rego-engine opa)"
+                "(or use the OPA engine)"
             ) from None
         self._engine = regorus.Engine()
         self._engine.set_rego_v0(False)
@@ -178,7 +178,7 @@ def decide(path: str, outcome: RegoOutcome, has_allow: bool) -> list[Violation]:
     if _inexact_number(outcome.document):
         raise RegoEvaluationError(
             f"could not check {path}: the result holds a number beyond 2**53 that the embedded engine computed "
-            "in floating point (OPA computes it exactly); use --rego-engine opa"
+            "in floating point (OPA computes it exactly); use the OPA engine"
         )
     found: list[Violation] = []
     if has_allow and outcome.document.get("allow") is not True:
@@ -281,12 +281,12 @@ def guard_numbers(path: str, document: Mapping[str, Any], arithmetic: bool, rend
         if arithmetic and not exponent:
             raise RegoEvaluationError(
                 f"could not check {path}: the policy does arithmetic and input{pointer} is {value!r}, a decimal the "
-                "embedded engine rounds differently from OPA; use --rego-engine opa"
+                "embedded engine rounds differently from OPA; use the OPA engine"
             )
         if exponent:
             raise RegoEvaluationError(
                 f"could not check {path}: input{pointer} is {value!r}, a number the embedded engine writes differently "
-                "from OPA; use --rego-engine opa"
+                "from OPA; use the OPA engine"
             )
 
 
@@ -353,7 +353,7 @@ class RegoPolicy:
             raise RegoEvaluationError(
                 f"could not check {self.name}: the result holds an integer of {limit} or more while the policy mixes "
                 "fractions into arithmetic; the embedded engine may have rounded it (OPA computes exactly); "
-                "use --rego-engine opa"
+                "use the OPA engine"
             )
         return decide(self.name, outcome, self.has_allow)
 

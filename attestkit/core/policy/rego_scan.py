@@ -295,27 +295,27 @@ def scan(name: str, text: str) -> Scan:
         line = next(t.line for t in tokens if t.kind == "op" and t.text in ("*", "/", "%"))
         raise RegoUnsupportedError(
             f"{name}: line {line}: the policy computes numbers (*, /, %) and formats values as text; the embedded "
-            "engine may write a computed number differently from OPA (use --rego-engine opa)"
+            "engine may write a computed number differently from OPA (use the OPA engine)"
         )
     for position, token in enumerate(tokens):
         if token.kind == "op" and token.text == "/" and not _literal_division(tokens, position):
             raise RegoUnsupportedError(
                 f"{name}: line {token.line}: division is computed in binary floating point by the embedded engine "
                 "and in 64-bit decimal precision by OPA, which can round differently (only a division of two number "
-                "literals is evaluated); use --rego-engine opa"
+                "literals is evaluated); use the OPA engine"
             )
     for position, token in enumerate(tokens):
         if token.kind == "number" and ("." in token.text or "e" in token.text.lower()):
             if arithmetic and not _exact_literal(token.text):
                 raise RegoUnsupportedError(
                     f"{name}: line {token.line}: the number {token.text} is not exact in binary and the policy does "
-                    "arithmetic; the embedded engine may round it differently from OPA (use --rego-engine opa)"
+                    "arithmetic; the embedded engine may round it differently from OPA (use the OPA engine)"
                 )
             if renders and not _printed_as_written(token.text) and not _compared(tokens, position):
                 raise RegoUnsupportedError(
                     f"{name}: line {token.line}: the policy formats values as text and OPA writes the number "
                     f"{token.text} as written, the embedded engine as a double; write it as an integer or in "
-                    "shortest form (or use --rego-engine opa)"
+                    "shortest form (or use the OPA engine)"
                 )
     fractional = any(t.kind == "number" and ("." in t.text or "e" in t.text.lower()) for t in tokens)
     result = Scan(
@@ -544,7 +544,7 @@ def _rewrite_regex_patterns(name: str, text: str, tokens: list[Token]) -> str:
         if argument is None or pattern is None:
             raise RegoUnsupportedError(
                 f"{name}: line {token.line}: {ref} needs a literal pattern with the embedded engine "
-                "(regular expression dialects differ); use --rego-engine opa"
+                "(regular expression dialects differ); use the OPA engine"
             )
         translated = translate_regex(pattern)
         if translated is None and ref == "regex.is_valid" and _unbalanced_groups(pattern):
@@ -552,7 +552,7 @@ def _rewrite_regex_patterns(name: str, text: str, tokens: list[Token]) -> str:
         if translated is None or "`" in translated:
             raise RegoUnsupportedError(
                 f"{name}: line {token.line}: the pattern {argument.text} of {ref} uses regular-expression syntax the "
-                "embedded engine may read differently from OPA (RE2); use --rego-engine opa"
+                "embedded engine may read differently from OPA (RE2); use the OPA engine"
             )
         edits.append((argument, f"`{translated}`"))
     for argument, replacement in sorted(edits, key=lambda e: e[0].start, reverse=True):
@@ -613,14 +613,14 @@ def _check_sprintf_formats(name: str, tokens: list[Token]) -> None:
         if fmt.kind not in ("string", "raw") or tokens[index + 3].text != ",":
             raise RegoUnsupportedError(
                 f"{name}: line {token.line}: sprintf needs a literal format with the embedded engine; "
-                "use --rego-engine opa"
+                "use the OPA engine"
             )
         body = fmt.text[1:-1]
         rest = _SPRINTF_DIRECTIVE.sub("", body.replace("%%", ""))
         if "%" in rest:
             raise RegoUnsupportedError(
                 f"{name}: line {token.line}: sprintf format {fmt.text} uses a verb the embedded engine does not "
-                "render as OPA does (supported: %s %d %v %q %x %.Nf %%); use --rego-engine opa"
+                "render as OPA does (supported: %s %d %v %q %x %.Nf %%); use the OPA engine"
             )
 
 
@@ -784,7 +784,7 @@ def check_calls(name: str, result: Scan, *, embedded: bool) -> None:
         if call.name in OTHER_OPA_BUILTINS:
             raise RegoUnsupportedError(
                 f"{name}: line {call.line}: builtin {call.name} is not supported by attestkit's embedded Rego engine "
-                "(not verified to match OPA); use --rego-engine opa to evaluate it with OPA"
+                "(not verified to match OPA); use the OPA engine to evaluate it with OPA"
             )
         raise RegoUnsupportedError(f"{name}: line {call.line}: undefined function {call.name}")
     for function in result.functions:

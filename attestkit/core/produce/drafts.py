@@ -59,7 +59,7 @@ class DraftState:
     step_names: tuple[str, ...] = ()
 
 
-def check_run_id(value: str, where: str = "--run-id") -> str:
+def check_run_id(value: str, where: str = "run_id") -> str:
     """*value* when it is a usable run id (printable, at most :data:`MAX_RUN_ID` characters)."""
     if not value or len(value) > MAX_RUN_ID or escape_text(value) != value or value != value.strip():
         raise UsageError(
@@ -135,7 +135,7 @@ def draft_for_record(
             return new_draft(run_id)  # that run is finished and signed; this one starts afresh
         raise DraftRefused(
             f"{source}: {_finalized_text(state)}; step {step_name!r} would start a second receipt from a"
-            " finalized draft: give the new run its own --run-id (or ATTESTKIT_RUN_ID), or remove the draft"
+            " finalized draft: give the new run its own run_id (or ATTESTKIT_RUN_ID), or remove the draft"
         )
     if run_id is not None and run_id != state.run_id:
         belongs = f"run {state.run_id!r}" if state.run_id is not None else "a run with no run id (an older draft)"

@@ -57,9 +57,9 @@ def plan_signing(
 ) -> SigningPlan:
     """Decide how to sign *receipt* with *new_key*; :class:`ResignRefused` names what is in the way."""
     if signer is not None and no_signer:
-        raise UsageError("--signer and --no-signer contradict each other; give one")
+        raise UsageError("signer and no_signer contradict each other; give one")
     if signer is not None and not signer.strip():
-        raise UsageError("--signer: the identity is empty (use --no-signer to record none)")
+        raise UsageError("signer: the identity is empty (use no_signer to record none)")
     replaced: list[str] = []
     refusals: list[str] = []
     if "signature" in receipt:
@@ -68,7 +68,7 @@ def plan_signing(
         if replace_signature:
             replaced.append(f"signature by {old}" + (" (same key)" if same else ""))
         else:
-            refusals.append(f"it is already signed by {old}; pass --replace-signature to replace that signature")
+            refusals.append(f"it is already signed by {old}; pass replace_signature to replace that signature")
     old_signer = receipt.get("signer")
     earlier_key = receipt.get("signer_public_key")
     bound = "signature" in receipt or (earlier_key is not None and earlier_key != new_key.text)
@@ -85,7 +85,7 @@ def plan_signing(
             refusals.append(
                 f"it claims signer {shown}, made with the earlier proof of {_old_key(receipt)}, and the new"
                 f" key {new_key.key_id} may not be entitled to it;"
-                " pass --signer ID to record an identity or --no-signer to drop the claim"
+                " pass signer to record an identity or no_signer to drop the claim"
             )
     if refusals:
         raise ResignRefused(f"{source}: not signed: " + "; and ".join(refusals))

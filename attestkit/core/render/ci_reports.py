@@ -167,7 +167,7 @@ def _within_limits(document: dict[str, Any], run: dict[str, Any], results: list[
         if keep < total:
             note = (
                 f"{total - keep} of {total} findings are not in this SARIF file (GitHub code scanning accepts at "
-                f"most {SARIF_MAX_RESULTS} results and 10 MB per run); the JSON report (--json) has them all"
+                f"most {SARIF_MAX_RESULTS} results and 10 MB per run); the JSON verification report has them all"
             )
             run["invocations"][0]["toolExecutionNotifications"] = [{"level": "warning", "message": {"text": note}}]
         size = len(sarif_text(document).encode("utf-8"))

@@ -37,10 +37,10 @@ def check_transparency(
 ) -> Transparency:
     """Find the proof (among *proofs*) that proves *receipt* under *policy*; never raises."""
     if not proofs:
-        message = "a log proof is required (--require-log) and none was given"
+        message = "a log proof is required and none was given"
         return Transparency(False, "log-proof-required", message, {"valid": False, "error": message}, None)
     if policy is None:
-        message = "a log proof needs a witness policy (--log-policy)"
+        message = "a log proof needs a witness policy to be checked against"
         return Transparency(False, "log-policy-missing", message, {"valid": False, "error": message}, None)
     leaf = receipt_leaf_hash(receipt, check=False)
     last: AttestkitError | None = None

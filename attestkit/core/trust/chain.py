@@ -438,7 +438,7 @@ def check_can_delegate(
                     UNTRUSTED,
                     "may-not-delegate",
                     f"key {delegator.key_id} is neither a root in the keyring nor delegated with may_delegate "
-                    "(give the statement that lets it re-delegate with --via)",
+                    "(give the statement that lets it re-delegate among the delegations)",
                 )
             where = f" for scope {scope!r}" if scope is not None else ""
             raise UsageError(

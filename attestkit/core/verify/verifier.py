@@ -51,7 +51,7 @@ class VerifyOptions:
         object.__setattr__(self, "policies", A.policies_argument(self.policies))
         A.directory_argument(self.artifacts_dir, "artifacts_dir")
         if (self.log_proofs or self.require_log) and self.log_policy is None:
-            raise UsageError("a log proof (or --require-log) needs a witness policy (--log-policy)")
+            raise UsageError("a log proof (or require_log) needs a witness policy (log_policy)", option="log_policy")
         if not self.integrity_only and len(self.trusted) == 0:
             raise UsageError("no trusted key given: pass trusted keys, or use integrity-only checking")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,23 +117,104 @@ def _cli_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "attestkit"]
 
 
+def _child_env(env: dict[str, str] | None) -> dict[str, str]:
+    """The environment a CLI run sees: this one minus credentials, plus the test's own."""
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ATTESTKIT_KEY", "ATTESTKIT_SIGNING", "ATTEST_"))
+    }
+    full_env.update(env or {})
+    return full_env
+
+
+def run_cli_process(
+    args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> CliResult:
+    """Run the installed ``attestkit`` command in a child process."""
+    proc = subprocess.run(
+        [*_cli_command(), *args], input=stdin, capture_output=True, env=_child_env(env), cwd=cwd, timeout=60
+    )
+    return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGPIPE)
+
+
+def run_cli_in_process(
+    args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> CliResult:
+    """Run the real CLI entry point (``attestkit.cli.run``) in this process.
+
+    Same code as the console script, minus the interpreter start: the environment, working
+    directory, ``sys.argv`` and standard streams are swapped for the call and restored after it, as are
+    the signal handlers the CLI may install. Streams are byte buffers, so ``.buffer`` writes
+    and the CLI's own decoding behave as with pipes. An escaping exception is rendered the
+    way the interpreter would render it (traceback on stderr, exit 1), so "never a
+    traceback" assertions keep their meaning.
+    """
+    from attestkit.cli import run
+
+    saved_env = os.environ.copy()
+    saved_cwd = os.getcwd()
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_argv = sys.argv
+    saved_signals = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+    out_buf, err_buf = io.BytesIO(), io.BytesIO()
+    out = io.TextIOWrapper(out_buf, encoding="utf-8", errors="strict", newline="\n", write_through=True)
+    err = io.TextIOWrapper(err_buf, encoding="utf-8", errors="backslashreplace", newline="\n", write_through=True)
+    child_env = _child_env(env)
+    try:
+        os.environ.clear()
+        os.environ.update(child_env)
+        os.chdir(cwd)
+        sys.argv = ["attestkit", *args]
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="utf-8")
+        sys.stdout, sys.stderr = out, err
+        try:
+            code = run(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            err.write(traceback.format_exc())
+            code = 1
+        out.flush()
+        err.flush()
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for signum, handler in saved_signals.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+    return CliResult(code, out_buf.getvalue().decode("utf-8", "replace"), err_buf.getvalue().decode("utf-8", "replace"))
+
+
+# ATTESTKIT_TEST_CLI=process runs every ``cli`` call in a child process (the slow, complete way).
+CLI_IN_PROCESS = os.environ.get("ATTESTKIT_TEST_CLI", "in-process") != "process"
+
+
 @pytest.fixture()
 def cli(tmp_path: Path) -> Callable[..., CliResult]:
-    """Run the installed ``attestkit`` command in a subprocess."""
+    """Run the CLI: in this process by default (the real entry point, no interpreter start)."""
+    runner = run_cli_in_process if CLI_IN_PROCESS else run_cli_process
 
     def run(
         *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, cwd: Path | None = None
     ) -> CliResult:
-        full_env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("ATTESTKIT_KEY", "ATTESTKIT_SIGNING", "ATTEST_"))
-        }
-        full_env.update(env or {})
-        proc = subprocess.run(
-            [*_cli_command(), *args], input=stdin, capture_output=True, env=full_env, cwd=cwd or tmp_path, timeout=60
-        )
-        return CliResult(
-            proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
-        )
+        return runner(args, cwd=cwd or tmp_path, env=env, stdin=stdin)
+
+    return run
+
+
+@pytest.fixture()
+def cli_process(tmp_path: Path) -> Callable[..., CliResult]:
+    """Run the installed ``attestkit`` command in a child process (signals, pipes, packaging)."""
+
+    def run(
+        *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, cwd: Path | None = None
+    ) -> CliResult:
+        return run_cli_process(args, cwd=cwd or tmp_path, env=env, stdin=stdin)
 
     return run
 

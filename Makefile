@@ -60,7 +60,7 @@ demo: $(VENV)/.runtime ## Verify the bundled demo receipt, then sign, verify and
 # pytest then runs in a network namespace with only loopback up (.ci/offline).
 OPA_ORACLE := ../shared/tools/opa-oracle
 
-# tests/test_action.py installs the action's checkout into a fresh venv, offline: the wheels it
+# tests/project/test_action.py installs the action's checkout into a fresh venv, offline: the wheels it
 # needs (attestkit's dependencies and its build backend) are fetched here, before the cut.
 WHEELHOUSE := $(VENV)/wheelhouse
 $(WHEELHOUSE)/.done: pyproject.toml | $(BIN)/python

@@ -18,7 +18,7 @@ PASSPHRASE_ENV = "ATTESTKIT_KEY_PASSPHRASE"  # noqa: S105 - a variable name
 EXTRA_SECRETS_ENV = "ATTESTKIT_SECRET_ENV"
 
 # The signing key, its passphrase, and every service profile's credentials
-# (attestkit.adapters.profiles; tests/test_secret_env.py keeps the two lists in step).
+# (attestkit.adapters.profiles; tests/unit/common/test_secret_env.py keeps the two lists in step).
 SECRET_ENV_NAMES: frozenset[str] = frozenset(
     {
         SIGNING_KEY_ENV,

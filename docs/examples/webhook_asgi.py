@@ -1,4 +1,4 @@
-"""An ASGI endpoint that accepts only authentic GitHub-style webhooks (tested in tests/test_webhook_examples.py)."""
+"""An ASGI endpoint that accepts only authentic GitHub-style webhooks (tested in tests/unit/webhooks/test_webhook_examples.py)."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""A WSGI endpoint that accepts only authentic ATTEST webhooks (tested in tests/test_webhook_examples.py)."""
+"""A WSGI endpoint that accepts only authentic ATTEST webhooks (tested in tests/unit/webhooks/test_webhook_examples.py)."""
 
 import os
 

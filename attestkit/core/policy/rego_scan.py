@@ -39,8 +39,8 @@ REFUSED_PREFIXES: dict[str, str] = {
 }
 
 # Builtins the embedded engine evaluates as OPA 1.20 does, verified on the shared conformance
-# corpus and by the differential tests against OPA (tests/test_rego_differential.py, call by call in
-# tests/test_rego_builtins.py). Anything
+# corpus and by the differential tests against OPA (tests/unit/policy/test_rego_differential.py, call by call in
+# tests/unit/policy/test_rego_builtins.py). Anything
 # else is refused with the embedded engine; `--rego-engine opa` evaluates it with real OPA.
 EMBEDDED_BUILTINS: frozenset[str] = frozenset(
     """

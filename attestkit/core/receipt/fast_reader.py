@@ -6,7 +6,7 @@ the signing input with ``orjson`` (sorted keys, 53-bit integers), then accepts t
 when every rule of contract section 2 is shown to hold and the bytes are shown to be exactly
 RFC 8785. Anything it cannot show returns ``None`` and the caller reads strictly, so the
 accept/reject decision and the signing input are the strict path's by construction
-(``tests/test_fast_path_differential.py`` checks it on hundreds of thousands of inputs).
+(``tests/unit/receipt/test_fast_path_differential.py`` checks it on hundreds of thousands of inputs).
 
 What ``orjson`` enforces on its own (verified by the differential test): UTF-8 only, no byte
 order mark, no lone surrogates (escaped or encoded), no NaN/Infinity literals, no control

@@ -21,7 +21,7 @@ from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.verify.artifacts import check_artifacts_report
 from tests.conftest import CliResult, make_receipt, write_json
-from tests.test_honest_drafts import _clean_env, _run
+from tests.unit.produce.test_honest_drafts import _clean_env, _run
 
 
 def _workspace(tmp_path: Path) -> Path:

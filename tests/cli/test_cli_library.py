@@ -51,7 +51,7 @@ from attestkit.errors import (
 from tests.conftest import NOW, make_receipt
 from tests.http_server import FakeTime, Reply, serve
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 

@@ -23,7 +23,7 @@ from attestkit.cli.cmd_verify import build_options, load_policies
 from attestkit.core.verify.verifier import verify_with_options
 from attestkit.errors import AttestkitError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 CORPUS = Path(os.environ.get("ATTESTKIT_REGO_CORPUS", ROOT.parent / "shared" / "rego-conformance"))
 ALLOW_MESSAGE = "allow is not true"
 

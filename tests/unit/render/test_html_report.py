@@ -31,7 +31,7 @@ from tests.chromium import Browser, chromium_path
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
 
 HOSTILE = "<script>alert(1)</script></td></tr><img src=x onerror=alert(2)>\x1b[32mVALID\r\u202e\x00&amp;\"'"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class _Shape(html.parser.HTMLParser):

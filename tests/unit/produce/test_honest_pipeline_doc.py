@@ -12,7 +12,7 @@ import pytest
 
 from attestkit.core.produce.pipeline import PIPELINE_FIELDS, STEP_FIELDS, PipelineError, parse_pipeline
 from tests.conftest import ROOT
-from tests.test_honest_drafts import _clean_env, _run
+from tests.unit.produce.test_honest_drafts import _clean_env, _run
 
 DOC = (ROOT / "docs" / "pipeline.md").read_text(encoding="utf-8")
 YAML_BLOCKS = re.findall(r"```yaml\n(.*?)```", DOC, re.S)

@@ -11,7 +11,7 @@ import attestkit.errors as errors
 from attestkit.codes import REGISTRY, codes_markdown
 
 ROOT = Path(attestkit.__file__).parent
-GOLDEN = Path(__file__).parent / "golden" / "codes.txt"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "codes.txt"
 HOW = "add it to attestkit/codes.py, then run `python docs/gen_codes.py`"
 
 # Constructors whose code is positional: the index of the code argument.

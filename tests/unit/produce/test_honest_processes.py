@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CliResult, _cli_command, assert_one_line_error
-from tests.test_honest_drafts import _clean_env, _run
+from tests.unit.produce.test_honest_drafts import _clean_env, _run
 
 
 @pytest.fixture()

@@ -17,8 +17,8 @@ import pytest
 
 from attestkit.core.receipt.signing import sign_receipt
 from tests.conftest import IN_CI, ROOT, make_receipt, write_json
+from tests.project.test_action import _wheelhouse, checkout_copy
 from tests.scale_corpus import TRUSTED, UNTRUSTED
-from tests.test_action import _wheelhouse, checkout_copy
 
 NOW_KEYRING = """version: 1
 keys:

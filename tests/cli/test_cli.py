@@ -1,4 +1,8 @@
-"""The installed ``attestkit`` command: exit codes, one-line errors, --json shape."""
+"""The installed ``attestkit`` command, in a child process: exit codes, one-line errors, --json shape.
+
+The rest of the suite runs the CLI in-process (tests/conftest.py); this module keeps the
+contract's surface checked through the real console script.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.receipt.signing import sign_receipt
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
 
 Cli = Callable[..., CliResult]
+
+
+@pytest.fixture()
+def cli(cli_process: Cli) -> Cli:
+    """Every test here runs the console script in a child process."""
+    return cli_process
 
 
 def _keypair(cli: Cli, tmp_path: Path, name: str = "attestkit", env: dict[str, str] | None = None) -> tuple[Path, Path]:

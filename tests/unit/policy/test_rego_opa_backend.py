@@ -18,7 +18,7 @@ from attestkit.core.policy.loader import load_policy_text
 from attestkit.errors import PolicyError, RegoEvaluationError, RegoUnsupportedError
 from tests.rego_oracle import write_opa_double
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 CORPUS = Path(os.environ.get("ATTESTKIT_REGO_CORPUS", ROOT.parent / "shared" / "rego-conformance"))
 NOW = "2026-11-20T12:00:00Z"
 

@@ -16,7 +16,7 @@ from attestkit.core.tlog import parse_policy
 from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import UsageError
 from tests.conftest import CliResult, assert_one_line_error, make_receipt, write_json
-from tests.test_tlog_log import _static_server
+from tests.unit.tlog.test_tlog_log import _static_server
 
 ORIGIN = "example.com/ci-log"
 WITNESSED_A = "2026-11-20T11:00:00Z"

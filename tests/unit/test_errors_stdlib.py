@@ -222,7 +222,7 @@ def test_the_junk_tests_cover_every_public_function() -> None:
         for name in attestkit.__all__
         if inspect.isfunction(getattr(attestkit, name)) or name in ("Verifier", "VerifyOptions", "WebhookVerifier")
     }
-    # fetch_receipt_document needs a server; tests/test_fetch.py feeds it junk answers.
+    # fetch_receipt_document needs a server; tests/unit/adapters/test_fetch.py feeds it junk answers.
     assert public - covered == {"fetch_receipt_document"}
 
 

@@ -385,8 +385,11 @@ def _worker_batch(batch: Batch) -> list[BulkOutcome] | BatchReport:
     return _run_batch(batch, _worker_options, _worker_budget, _worker_render, _worker_report)
 
 
-def _batches(items: Iterable[Input], size: int, first: int | None = None) -> Iterator[Batch]:
-    """*items* cut into batches that start at *first* and double up to *size*; a path list never mixes with items."""
+def _batches(items: Iterable[Input], size: int, first: int | None = None, workers: int = 1) -> Iterator[Batch]:
+    """*items* cut into batches that start at *first* and double up to *size*; a path list never mixes with items.
+
+    The end of a path list is known: its last batches shrink so that the *workers* finish together.
+    """
     step = min(first or size, size)
     pending: list[BulkItem] = []
     for entry in items:
@@ -401,8 +404,9 @@ def _batches(items: Iterable[Input], size: int, first: int | None = None) -> Ite
             pending, step = [], min(step * 2, size)
         paths, start = entry.paths, 0
         while start < len(paths):
-            yield _PathBatch("\0".join(paths[start : start + step]), entry.read)
-            start, step = start + step, min(step * 2, size)
+            cut = step if workers <= 1 else max(min(step, (len(paths) - start) // (2 * workers)), first or 1)
+            yield _PathBatch("\0".join(paths[start : start + cut]), entry.read)
+            start, step = start + cut, min(step * 2, size)
     if pending:
         yield pending
 
@@ -437,7 +441,7 @@ def _run(
     initargs = (options, render, budget, report)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as pool:
         pending: deque[Future[list[BulkOutcome] | BatchReport]] = deque()
-        for batch in _batches(items, BATCH, FIRST_BATCH):
+        for batch in _batches(items, BATCH, FIRST_BATCH, workers):
             pending.append(pool.submit(_worker_batch, batch))
             if len(pending) >= 4 * workers:
                 yield pending.popleft().result()

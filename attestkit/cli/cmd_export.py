@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import click
 
 from attestkit.adapters.files import SIGNING_KEY_ENV, load_signing_key, read_receipt_file
-from attestkit.cli.params import DURATION, INSTANT, PUBLIC_KEY
+from attestkit.cli.params import DURATION, INSTANT, trusted_key_options
 from attestkit.cli.reporting import emit
 from attestkit.core.crypto.keys import PublicKey
 
@@ -31,20 +31,10 @@ from attestkit.core.crypto.keys import PublicKey
 )
 @click.option("--builder-id", metavar="URI", help="SLSA builder id (a URI naming the CI that ran the pipeline); slsa-provenance only.")
 @click.option("--key", "key_file", metavar="FILE", help=f"Signing key file (or {SIGNING_KEY_ENV}); usually the receipt's own key.")
-@click.option(
-    "--public-key",
-    "public_keys",
-    multiple=True,
-    type=PUBLIC_KEY,
-    help="Trusted public key the receipt must verify against (as for verify). Repeatable.",
-)
-@click.option(
-    "--keyring",
-    "--trusted-keys-file",
-    "trusted_files",
-    multiple=True,
-    metavar="FILE",
-    help="File of trusted keys: key lines, PEM blocks or a keyring (as for verify).",
+@trusted_key_options(
+    public_key_help="Trusted public key the receipt must verify against (as for verify). Repeatable.",
+    keyring_help="File of trusted keys: key lines, PEM blocks or a keyring (as for verify).",
+    load_keys=True,
 )
 @click.option(
     "--integrity-only", is_flag=True, help="Export when the signature verifies against the receipt's embedded key."

@@ -8,8 +8,9 @@ A bad value is attestkit's one-line usage error (exit 2) naming the option, e.g.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -117,4 +118,31 @@ DURATION = Duration()
 INSTANT = Instant()
 PUBLIC_KEY = PublicKeyParam()
 
-__all__ = ["DURATION", "DURATION_FORMS", "INSTANT", "KEY_FORMS", "PUBLIC_KEY", "TIME_FORMS"]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def trusted_key_options(*, public_key_help: str, keyring_help: str, load_keys: bool) -> Callable[[_F], _F]:
+    """``--public-key KEY`` (repeatable) and ``--keyring/--trusted-keys-file FILE`` (repeatable),
+    given to the command as ``public_keys`` and ``trusted_files``. With *load_keys* each
+    ``--public-key`` arrives loaded (a :class:`PublicKey`); without, as the text given."""
+    key_kind: dict[str, Any] = {"type": PUBLIC_KEY} if load_keys else {"metavar": "KEY"}
+
+    def decorate(command: _F) -> _F:
+        command = click.option(
+            "--keyring", "--trusted-keys-file", "trusted_files", multiple=True, metavar="FILE", help=keyring_help
+        )(command)
+        return click.option("--public-key", "public_keys", multiple=True, help=public_key_help, **key_kind)(command)
+
+    return decorate
+
+
+__all__ = [
+    "DURATION",
+    "DURATION_FORMS",
+    "INSTANT",
+    "KEY_FORMS",
+    "PUBLIC_KEY",
+    "TIME_FORMS",
+    "cli_wording",
+    "trusted_key_options",
+]

@@ -18,7 +18,15 @@ from attestkit.adapters.files import (
     read_receipt_bytes,
 )
 from attestkit.cli.output import error, error_line, escaped, json_line, out, warn
-from attestkit.cli.params import DURATION, DURATION_FORMS, INSTANT, KEY_FORMS, PUBLIC_KEY, TIME_FORMS
+from attestkit.cli.params import (
+    DURATION,
+    DURATION_FORMS,
+    INSTANT,
+    KEY_FORMS,
+    PUBLIC_KEY,
+    TIME_FORMS,
+    trusted_key_options,
+)
 from attestkit.cli.policy_loading import load_policies, rego_engine_option
 from attestkit.cli.remote import Remote, remote_from, remote_options
 from attestkit.cli.reporting import DOCUMENT_FORMATS, FORMATS, document, emit, output_option, use_colour
@@ -308,20 +316,10 @@ checked.
 
 @click.command(help=VERIFY_HELP)
 @click.argument("receipts", nargs=-1, metavar="[RECEIPT|ENVELOPE|DIR|-]...")
-@click.option(
-    "--public-key",
-    "public_keys",
-    multiple=True,
-    metavar="KEY",
-    help="Trusted public key: ed25519:<hex>, or a PEM/OpenSSH/text key file. Repeatable.",
-)
-@click.option(
-    "--keyring",
-    "--trusted-keys-file",
-    "trusted_files",
-    multiple=True,
-    metavar="FILE",
-    help="File of trusted keys: key lines, PEM blocks or a keyring (docs/keys.md). Repeatable.",
+@trusted_key_options(
+    public_key_help="Trusted public key: ed25519:<hex>, or a PEM/OpenSSH/text key file. Repeatable.",
+    keyring_help="File of trusted keys: key lines, PEM blocks or a keyring (docs/keys.md). Repeatable.",
+    load_keys=False,
 )
 @click.option(
     "--integrity-only",

@@ -25,18 +25,10 @@ from attestkit.core.crypto.digest import hash_path
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.intoto.export import make_envelope
 from attestkit.core.intoto.statement import intoto_key_id, subject_problem
-from attestkit.core.receipt.dsse import PAYLOAD_TYPE, PREDICATE_TYPE, pae, statement_for
-from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust.store import TrustStore
-from attestkit.core.verify.verifier import VerifyOptions
+from attestkit.core.receipt.dsse import PAYLOAD_TYPE, PREDICATE_TYPE, statement_for
 from attestkit.errors import ArtifactError, UsageError
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
-
-NOW_DT = parse_rfc3339(NOW)
-
-
-def _trusting(key: PrivateKey) -> VerifyOptions:
-    return VerifyOptions(trusted=TrustStore.of([key.public_key]), now=NOW_DT)
+from tests.interop_helpers import NOW_DT, first_failure, resigned, statement_of, trusting, write_key_files
 
 
 def _artifacts(root: Path) -> Path:
@@ -59,37 +51,14 @@ def _receipt_for(root: Path, key: PrivateKey, outputs: list[str]) -> dict[str, A
     return sign_receipt(receipt, key)
 
 
-def _statement(envelope: dict[str, Any]) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads(base64.b64decode(envelope["payload"]))
-    return payload
-
-
-def _resigned(statement: dict[str, Any], key: PrivateKey, raw: bytes | None = None) -> dict[str, Any]:
-    payload = raw if raw is not None else json.dumps(statement).encode()
-    return {
-        "payloadType": PAYLOAD_TYPE,
-        "payload": base64.b64encode(payload).decode(),
-        "signatures": [{"keyid": "", "sig": base64.b64encode(key.sign(pae(PAYLOAD_TYPE, payload))).decode()}],
-    }
-
-
-def _key_files(tmp_path: Path, key: PrivateKey) -> tuple[Path, Path]:
-    private = tmp_path / "signer.pem"
-    private.write_bytes(key.to_pem())
-    private.chmod(0o600)
-    public = tmp_path / "signer.pub.pem"
-    public.write_bytes(key.public_key.to_pem())
-    return private, public
-
-
 # ---- 18.1: subjects other tools can match ---------------------------------------------------
 
 
 def test_subjects_carry_sha256_from_the_artifacts(tmp_path: Path, key: PrivateKey) -> None:
     root = _artifacts(tmp_path / "art")
     receipt = _receipt_for(root, key, ["dist/", "report.txt"])
-    envelope = make_envelope(receipt, key, _trusting(key), artifacts_dir=str(root))
-    subjects = {s["name"]: s["digest"] for s in _statement(envelope)["subject"]}
+    envelope = make_envelope(receipt, key, trusting(key), artifacts_dir=str(root))
+    subjects = {s["name"]: s["digest"] for s in statement_of(envelope)["subject"]}
     assert set(subjects) == {"dist/app.bin", "dist/docs/README.txt", "report.txt"}  # a dir/: one per file
     for name, digest in subjects.items():
         data = (root / name).read_bytes()
@@ -103,12 +72,12 @@ def test_export_refuses_artifacts_that_differ(tmp_path: Path, key: PrivateKey) -
     receipt = _receipt_for(root, key, ["dist/", "report.txt"])
     (root / "dist" / "docs" / "README.txt").write_bytes(b"changed\n")
     with pytest.raises(ArtifactError, match=r"not exported: .*dist/") as caught:
-        make_envelope(receipt, key, _trusting(key), artifacts_dir=str(root))
+        make_envelope(receipt, key, trusting(key), artifacts_dir=str(root))
     assert caught.value.exit_code == 1 and caught.value.code == "export-artifacts"
     (root / "dist" / "docs" / "README.txt").write_bytes(b"hello\n")
     (root / "report.txt").unlink()
     with pytest.raises(ArtifactError, match=r"report\.txt: missing"):
-        make_envelope(receipt, key, _trusting(key), artifacts_dir=str(root))
+        make_envelope(receipt, key, trusting(key), artifacts_dir=str(root))
 
 
 def test_key_id_is_the_securesystemslib_one(key: PrivateKey) -> None:
@@ -117,31 +86,31 @@ def test_key_id_is_the_securesystemslib_one(key: PrivateKey) -> None:
 
     loaded = signer.SSlibKey.from_crypto(load_pem_public_key(key.public_key.to_pem()))
     assert intoto_key_id(key.public_key) == loaded.keyid
-    envelope = make_envelope(sign_receipt(make_receipt(), key), key, _trusting(key))
+    envelope = make_envelope(sign_receipt(make_receipt(), key), key, trusting(key))
     assert envelope["signatures"][0]["keyid"] == loaded.keyid
 
 
 def test_nothing_to_name_is_refused(key: PrivateKey) -> None:
     receipt = sign_receipt(make_receipt(steps=[{"name": "lint", "command": "ruff", "exit_code": 0}]), key)
     with pytest.raises(UsageError, match="records no outputs, so the statement would have no subject") as caught:
-        make_envelope(receipt, key, _trusting(key))
+        make_envelope(receipt, key, trusting(key))
     assert caught.value.code == "export-no-subject"
 
 
 def test_cli_export_with_and_without_artifacts(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey) -> None:
     root = _artifacts(tmp_path / "art")
-    private, _ = _key_files(tmp_path, key)
+    private, _ = write_key_files(tmp_path, key)
     receipt = write_json(tmp_path / "r.json", _receipt_for(root, key, ["dist/", "report.txt"]))
     common = ["--key", str(private), "--public-key", key.public_key.text, "--now", NOW]
     out = tmp_path / "r.intoto.json"
     plain = cli("export", str(receipt), *common, "-o", str(out))
     assert plain.code == 0, plain.err
     assert "blake3 digests only" in plain.err and "--artifacts" in plain.err
-    subjects = _statement(json.loads(out.read_text()))["subject"]
+    subjects = statement_of(json.loads(out.read_text()))["subject"]
     assert [s["name"] for s in subjects] == ["dist/", "report.txt"] and all(set(s["digest"]) == {"blake3"} for s in subjects)
     full = cli("export", str(receipt), *common, "--artifacts", str(root), "-o", str(out))
     assert full.code == 0 and full.err == "", full.err
-    assert all({"sha256", "blake3"} <= set(s["digest"]) for s in _statement(json.loads(out.read_text()))["subject"])
+    assert all({"sha256", "blake3"} <= set(s["digest"]) for s in statement_of(json.loads(out.read_text()))["subject"])
     verified = cli("verify", str(out), "--public-key", key.public_key.text, "--now", NOW, "--artifacts", str(root))
     assert verified.code == 0, verified.out + verified.err
     # A changed artifact: exit 1, one line naming it, no output written.
@@ -166,7 +135,7 @@ def test_in_toto_verifies_our_envelope_with_its_own_key_loading(
     metadata = pytest.importorskip("in_toto.models.metadata")
     signer = pytest.importorskip("in_toto.models._signer")
     root = _artifacts(tmp_path / "art")
-    private, public = _key_files(tmp_path, key)
+    private, public = write_key_files(tmp_path, key)
     receipt = write_json(tmp_path / "r.json", _receipt_for(root, key, ["dist/"]))
     out = tmp_path / "r.intoto.json"
     done = cli("export", str(receipt), "--key", str(private), "--public-key", str(public), "--artifacts", str(root), "-o", str(out))
@@ -184,7 +153,7 @@ def test_in_toto_verifies_our_envelope_with_its_own_key_loading(
 def test_we_verify_an_in_toto_signed_statement(tmp_path: Path, key: PrivateKey) -> None:
     metadata = pytest.importorskip("in_toto.models.metadata")
     signer = pytest.importorskip("in_toto.models._signer")
-    private, _ = _key_files(tmp_path, key)
+    private, _ = write_key_files(tmp_path, key)
     payload = json.dumps(statement_for(sign_receipt(make_receipt(), key)), sort_keys=True).encode()
     envelope = metadata.Envelope(payload=payload, payload_type=PAYLOAD_TYPE, signatures={})
     envelope.create_signature(signer.load_crypto_signer_from_pkcs8_file(str(private)))
@@ -224,7 +193,7 @@ def test_tolerated_differences_verify(key: PrivateKey) -> None:
     doubles["predicate"]["steps"][0]["outputs"][0]["size_bytes"] = 3.0
     variants.append(doubles)
     for statement in variants:
-        result = verify_receipt(_resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
+        result = verify_receipt(resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
         assert result.valid, [c.message for c in result.failed_checks]
 
 
@@ -234,9 +203,7 @@ def test_meaning_changes_fail_with_the_reason(key: PrivateKey) -> None:
     def changed(edit: Callable[[dict[str, Any]], object]) -> str:
         statement = copy.deepcopy(base)
         edit(statement)
-        result = verify_receipt(_resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
-        assert not result.valid
-        return result.failed_checks[0].message
+        return first_failure(statement, key)
 
     assert "named by no subject" in changed(lambda s: s["subject"].pop())
     assert "not an output the receipt records" in changed(
@@ -267,7 +234,7 @@ def test_in_toto_attestation_builds_statements_we_accept(key: PrivateKey) -> Non
     built.validate()
     payload = json_format.MessageToJson(built.pb).encode()
     assert b'"exit_code": 0.0' in payload  # protobuf Struct: every number is a double
-    result = verify_receipt(_resigned({}, key, payload), trusted_keys=[key.public_key], now=NOW_DT)
+    result = verify_receipt(resigned({}, key, payload), trusted_keys=[key.public_key], now=NOW_DT)
     assert result.valid, [c.message for c in result.failed_checks]
     # A sslib-signed envelope over the same payload (securesystemslib's own DSSE) verifies too.
     dsse = pytest.importorskip("securesystemslib.dsse")
@@ -294,7 +261,7 @@ def test_malformed_subjects_never_crash(subjects: Any) -> None:
 
 
 def test_canonical_payload_is_what_we_sign(key: PrivateKey) -> None:
-    envelope = make_envelope(sign_receipt(make_receipt(), key), key, _trusting(key))
+    envelope = make_envelope(sign_receipt(make_receipt(), key), key, trusting(key))
     payload = base64.b64decode(envelope["payload"])
     assert payload == canonicalize(json.loads(payload))
 
@@ -302,15 +269,15 @@ def test_canonical_payload_is_what_we_sign(key: PrivateKey) -> None:
 def test_verify_artifacts_checks_what_the_statement_adds(tmp_path: Path, key: PrivateKey) -> None:
     root = _artifacts(tmp_path / "art")
     receipt = _receipt_for(root, key, ["dist/", "report.txt"])
-    envelope = make_envelope(receipt, key, _trusting(key), artifacts_dir=str(root))
+    envelope = make_envelope(receipt, key, trusting(key), artifacts_dir=str(root))
     assert verify_receipt(envelope, trusted_keys=[key.public_key], now=NOW_DT, artifacts_dir=str(root)).valid
     # A trusted signer's statement whose sha256 does not describe the file: other tools would match
     # another file, so attestkit does not call it valid against these artifacts.
-    statement = _statement(envelope)
+    statement = statement_of(envelope)
     for subject in statement["subject"]:
         if subject["name"] == "dist/docs/README.txt":
             subject["digest"]["sha256"] = "0" * 64
-    lying = _resigned(statement, key)
+    lying = resigned(statement, key)
     assert verify_receipt(lying, trusted_keys=[key.public_key], now=NOW_DT).valid  # form only, without files
     result = verify_receipt(lying, trusted_keys=[key.public_key], now=NOW_DT, artifacts_dir=str(root))
     assert not result.valid
@@ -347,14 +314,14 @@ def test_directory_with_a_symlink_and_a_files_map(tmp_path: Path, key: PrivateKe
     files = {e.relpath: "blake3:" + e.hexdigest for e in tree_manifest(root / "dist")}
     receipt["steps"][0]["outputs"] = [{"path": "dist/", "hash": hash_path(root / "dist"), "files": files}]
     signed = sign_receipt(receipt, key)
-    envelope = make_envelope(signed, key, _trusting(key), artifacts_dir=str(root))
-    subjects = {s["name"]: s["digest"] for s in _statement(envelope)["subject"]}
+    envelope = make_envelope(signed, key, trusting(key), artifacts_dir=str(root))
+    subjects = {s["name"]: s["digest"] for s in statement_of(envelope)["subject"]}
     assert set(subjects) == {"dist/app.bin", "dist/current", "dist/docs/README.txt"}
     assert set(subjects["dist/current"]) == {"blake3"} and "blake3:" + subjects["dist/current"]["blake3"] == files["current"]
     result = verify_receipt(envelope, trusted_keys=[key.public_key], now=NOW_DT, artifacts_dir=str(root))
     assert result.valid, [c.message for c in result.failed_checks]
-    blake3_only = make_envelope(signed, key, _trusting(key))  # the files map names every entry, without artifacts
-    assert {s["name"] for s in _statement(blake3_only)["subject"]} == set(subjects)
+    blake3_only = make_envelope(signed, key, trusting(key))  # the files map names every entry, without artifacts
+    assert {s["name"] for s in statement_of(blake3_only)["subject"]} == set(subjects)
 
 
 def test_export_refuses_an_output_that_leaves_the_tree(tmp_path: Path, key: PrivateKey) -> None:
@@ -368,4 +335,4 @@ def test_export_refuses_an_output_that_leaves_the_tree(tmp_path: Path, key: Priv
     receipt = make_receipt()
     receipt["steps"][0]["outputs"] = [{"path": "dist/app.bin", "hash": hash_path(outside)}]
     with pytest.raises(ArtifactError, match=r"<receipt to export>: not exported: .*outside the artifacts directory"):
-        make_envelope(sign_receipt(receipt, key), key, _trusting(key), artifacts_dir=str(root))
+        make_envelope(sign_receipt(receipt, key), key, trusting(key), artifacts_dir=str(root))

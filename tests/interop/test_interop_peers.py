@@ -29,12 +29,9 @@ from attestkit.core.intoto.vsa import (
     summary_statement,
 )
 from attestkit.core.receipt.dsse import PAYLOAD_TYPE
-from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust.store import TrustStore
-from attestkit.core.verify.verifier import VerifyOptions
-from tests.conftest import NOW, make_receipt
+from tests.conftest import make_receipt
+from tests.interop_helpers import NOW_DT, trusting, write_key_files
 
-NOW_DT = parse_rfc3339(NOW)
 FORMATS = ["in-toto", "slsa-provenance", "test-result", "vsa"]
 
 
@@ -47,8 +44,7 @@ def _envelope(fmt: str, key: PrivateKey) -> dict[str, Any]:
             judged, [PolicyRef("steps-succeeded")], passed=True, verifier_id="https://gate.example", time_verified=NOW_DT
         )
         return sign_summary(document, key)
-    options = VerifyOptions(trusted=TrustStore.of([key.public_key]), now=NOW_DT)
-    return make_envelope(receipt, key, options, fmt=fmt, builder_id="https://ci.example/b" if fmt == "slsa-provenance" else None)
+    return make_envelope(receipt, key, trusting(key), fmt=fmt, builder_id="https://ci.example/b" if fmt == "slsa-provenance" else None)
 
 
 def _attestkit_accepts(fmt: str, envelope: dict[str, Any], key: PrivateKey, signer: PrivateKey | None = None) -> bool:
@@ -65,12 +61,7 @@ def _attestkit_accepts(fmt: str, envelope: dict[str, Any], key: PrivateKey, sign
 
 @pytest.fixture()
 def key_files(tmp_path: Path, key: PrivateKey) -> tuple[Path, Path]:
-    private = tmp_path / "signer.pem"
-    private.write_bytes(key.to_pem())
-    private.chmod(0o600)
-    public = tmp_path / "signer.pub.pem"
-    public.write_bytes(key.public_key.to_pem())
-    return private, public
+    return write_key_files(tmp_path, key)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -29,14 +29,11 @@ from attestkit.core.intoto.predicates import (
     provenance,
     test_result,
 )
-from attestkit.core.receipt.dsse import PAYLOAD_TYPE, pae
 from attestkit.core.timeutil import parse_rfc3339
-from attestkit.core.trust.store import TrustStore
-from attestkit.core.verify.verifier import VerifyOptions
 from attestkit.errors import UsageError
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
+from tests.interop_helpers import NOW_DT, first_failure, resigned, statement_of, trusting
 
-NOW_DT = parse_rfc3339(NOW)
 BUILDER = "https://ci.example.com/runners/linux@v2"
 
 
@@ -54,21 +51,6 @@ def _receipt(key: PrivateKey) -> dict[str, Any]:
         }
     )
     return sign_receipt(receipt, key)
-
-
-def _trusting(key: PrivateKey) -> VerifyOptions:
-    return VerifyOptions(trusted=TrustStore.of([key.public_key]), now=NOW_DT)
-
-
-def _statement(envelope: dict[str, Any]) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(base64.b64decode(envelope["payload"]))
-    return value
-
-
-def _resigned(statement: dict[str, Any], key: PrivateKey) -> dict[str, Any]:
-    payload = json.dumps(statement).encode()
-    signature = base64.b64encode(key.sign(pae(PAYLOAD_TYPE, payload))).decode()
-    return {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(), "signatures": [{"sig": signature}]}
 
 
 def _parse_with_in_toto_attestation(statement: dict[str, Any]) -> Any:
@@ -120,8 +102,8 @@ def test_protobuf_time_matches_protobuf() -> None:
 
 @pytest.mark.parametrize("fmt", ["slsa-provenance", "test-result"])
 def test_round_trip_and_peer_parse(key: PrivateKey, fmt: str) -> None:
-    envelope = make_envelope(_receipt(key), key, _trusting(key), fmt=fmt, builder_id=BUILDER if fmt != "test-result" else None)
-    statement = _statement(envelope)
+    envelope = make_envelope(_receipt(key), key, trusting(key), fmt=fmt, builder_id=BUILDER if fmt != "test-result" else None)
+    statement = statement_of(envelope)
     assert statement["predicateType"] == (PROVENANCE_TYPE if fmt == "slsa-provenance" else TEST_RESULT_TYPE)
     parsed = _parse_with_in_toto_attestation(statement)
     if fmt == "test-result":
@@ -135,7 +117,7 @@ def test_round_trip_and_peer_parse(key: PrivateKey, fmt: str) -> None:
     from google.protobuf import json_format
 
     reserialised = dict(statement, predicate=json_format.MessageToDict(parsed))
-    again = verify_receipt(_resigned(reserialised, key), trusted_keys=[key.public_key], now=NOW_DT)
+    again = verify_receipt(resigned(reserialised, key), trusted_keys=[key.public_key], now=NOW_DT)
     assert again.valid, [c.message for c in again.failed_checks]
 
 
@@ -153,15 +135,13 @@ def test_test_result_verdicts(key: PrivateKey) -> None:
 
 
 def test_a_predicate_that_says_more_than_the_receipt_fails(key: PrivateKey) -> None:
-    envelope = make_envelope(_receipt(key), key, _trusting(key), fmt="slsa-provenance", builder_id=BUILDER)
-    base = _statement(envelope)
+    envelope = make_envelope(_receipt(key), key, trusting(key), fmt="slsa-provenance", builder_id=BUILDER)
+    base = statement_of(envelope)
 
     def reason(edit: Callable[[dict[str, Any]], object]) -> str:
         statement = copy.deepcopy(base)
         edit(statement)
-        result = verify_receipt(_resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
-        assert not result.valid
-        return result.failed_checks[0].message
+        return first_failure(statement, key)
 
     assert "buildDefinition differ" in reason(
         lambda s: s["predicate"]["buildDefinition"]["externalParameters"]["steps"].pop()
@@ -174,7 +154,7 @@ def test_a_predicate_that_says_more_than_the_receipt_fails(key: PrivateKey) -> N
     carried = json.loads(base64.b64decode(tampered["predicate"]["runDetails"]["byproducts"][0]["content"]))
     carried["steps"][0]["command"] = "make release-without-tests"
     tampered["predicate"] = provenance(carried, BUILDER)
-    result = verify_receipt(_resigned(tampered, key), trusted_keys=[key.public_key], now=NOW_DT)
+    result = verify_receipt(resigned(tampered, key), trusted_keys=[key.public_key], now=NOW_DT)
     assert not result.valid and any(c.code == "inner-signature" for c in result.failed_checks)
 
 
@@ -216,7 +196,7 @@ _JSON = st.recursive(
 )
 def test_malformed_statements_never_crash(key: PrivateKey, kind: str, predicate: Any, subjects: Any) -> None:
     statement = {"_type": "https://in-toto.io/Statement/v1", "subject": subjects, "predicateType": kind, "predicate": predicate}
-    result = verify_receipt(_resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
+    result = verify_receipt(resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
     assert not result.valid and result.checks[0].name == "format"
 
 
@@ -227,8 +207,8 @@ def test_booleans_are_not_the_integers_the_receipt_records(key: PrivateKey) -> N
 
     receipt = sign_receipt(make_receipt(environment={"DEBUG": 1, "PROD": 0}), key)
     statement = export_statement(receipt, "slsa-provenance", builder_id="https://ci.example")
-    faithful = verify_receipt(sign_statement(statement, key), trusted_keys=[key.public_key], now=parse_rfc3339(NOW))
+    faithful = verify_receipt(sign_statement(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
     assert faithful.valid, faithful.failed_checks
     statement["predicate"]["buildDefinition"]["internalParameters"]["environment"] = {"DEBUG": True, "PROD": False}
-    lying = verify_receipt(sign_statement(statement, key), trusted_keys=[key.public_key], now=parse_rfc3339(NOW))
+    lying = verify_receipt(sign_statement(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
     assert not lying.valid and "buildDefinition" in " ".join(c.message for c in lying.failed_checks)

@@ -6,7 +6,6 @@ securesystemslib verifies the envelope with the verifier's key loaded its usual 
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import json
@@ -30,10 +29,9 @@ from attestkit.core.intoto.vsa import (
     sign_summary,
     summary_statement,
 )
-from attestkit.core.timeutil import parse_rfc3339
 from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
+from tests.interop_helpers import NOW_DT, statement_of
 
-NOW_DT = parse_rfc3339(NOW)
 GATE = "https://ci.example.com/gates/release"
 POLICY = b"verification:\n  rules:\n    - {name: build, type: step-required, step: build}\n"
 
@@ -50,9 +48,7 @@ def gate(tmp_path: Path) -> tuple[PrivateKey, Path, Path]:
 
 
 def _statement(path: Path) -> dict[str, Any]:
-    envelope = json.loads(path.read_text())
-    value: dict[str, Any] = json.loads(base64.b64decode(envelope["payload"]))
-    return value
+    return statement_of(json.loads(path.read_text()))
 
 
 def _setup(tmp_path: Path, key: PrivateKey) -> tuple[Path, Path, Path]:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from attestkit.cli.cmd_verify import build_options, load_policies
+from attestkit.cli.params import cli_wording
 from attestkit.core.verify.verifier import verify_with_options
 from attestkit.errors import AttestkitError
+from tests.conftest import CliResult
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = Path(os.environ.get("ATTESTKIT_REGO_CORPUS", ROOT.parent / "shared" / "rego-conformance"))
@@ -90,7 +91,7 @@ def test_corpus_through_the_library() -> None:
     _assert_clean(kinds, details, len(expected["cases"]))
 
 
-def test_corpus_through_the_cli() -> None:
+def test_corpus_through_the_cli(cli: Callable[..., CliResult]) -> None:
     expected = _expected()
     by_policy: dict[str, list[dict[str, Any]]] = {}
     for case in expected["cases"]:
@@ -99,19 +100,17 @@ def test_corpus_through_the_cli() -> None:
     details: list[str] = []
     for policy, cases in sorted(by_policy.items()):
         receipts = [str(CORPUS / "receipts" / c["receipt"]) for c in cases]
-        done = subprocess.run(
-            [sys.executable, "-m", "attestkit", "verify", *receipts, "--now", expected["now"],
-             "--public-key", str(CORPUS / "receipts" / "k.pub.pem"),
-             "--policy-file", str(CORPUS / policy), "--json"],
-            capture_output=True, text=True, timeout=120, cwd=ROOT,
+        done = cli(
+            "verify", *receipts, "--now", expected["now"], "--public-key", str(CORPUS / "receipts" / "k.pub.pem"),
+            "--policy-file", str(CORPUS / policy), "--json", cwd=ROOT,
         )  # fmt: skip
-        assert "Traceback" not in done.stderr, done.stderr
-        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        assert "Traceback" not in done.err, done.err
+        lines = [json.loads(line) for line in done.out.splitlines()]
         if not lines:  # the policy itself was refused at load time: one line on stderr, exit 2
-            assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
-            codes = {c["receipt"]: (2, [done.stderr.strip()]) for c in cases}
+            assert done.code == 2 and done.err.count("\n") == 1, done.err
+            codes = {c["receipt"]: (2, [done.err.strip()]) for c in cases}
         else:
-            assert len(lines) == len(cases), done.stdout
+            assert len(lines) == len(cases), done.out
             codes = {}
             for line in lines:
                 name = Path(line["receipt"]).name
@@ -121,7 +120,7 @@ def test_corpus_through_the_cli() -> None:
                     messages = [v["message"] for v in line["policy_compliance"]["violations"]]
                     codes[name] = (0 if line["valid"] else 1, messages)
             worst = 2 if any(c == 2 for c, _ in codes.values()) else max(c for c, _ in codes.values())
-            assert done.returncode == worst, (policy, done.returncode, done.stderr)
+            assert done.code == worst, (policy, done.code, done.err)
         for case in cases:
             code, messages = codes[case["receipt"]]
             kind = judge(case, code, messages)
@@ -132,22 +131,19 @@ def test_corpus_through_the_cli() -> None:
     _assert_clean(kinds, details, len(expected["cases"]))
 
 
-def test_policy_check_sees_every_load_time_refusal() -> None:
+def test_policy_check_sees_every_load_time_refusal(cli: Callable[..., CliResult]) -> None:
     """`policy check` passing a corpus policy means `verify` never refuses it for a load-time
     reason (only a runtime "could not evaluate", rego-eval); one it fails, verify refuses alike."""
     expected = _expected()
     policies = sorted({case["policy"] for case in expected["cases"]})
-    done = subprocess.run(
-        [sys.executable, "-m", "attestkit", "policy", "check", *policies],
-        capture_output=True, text=True, timeout=120, cwd=CORPUS,
-    )  # fmt: skip
-    assert "Traceback" not in done.stderr, done.stderr
-    passed = {line.split(maxsplit=1)[1] for line in done.stdout.splitlines() if line.startswith("ok  ")}
+    done = cli("policy", "check", *policies, cwd=CORPUS)
+    assert "Traceback" not in done.err, done.err
+    passed = {line.split(maxsplit=1)[1] for line in done.out.splitlines() if line.startswith("ok  ")}
     prefix = "attestkit: error: "
-    assert all(line.startswith(prefix) for line in done.stderr.splitlines()), done.stderr
-    refused = {line.split(":", 3)[2].strip(): line[len(prefix) :] for line in done.stderr.splitlines()}
-    assert passed | set(refused) == set(policies) and not passed & set(refused), (done.stdout, done.stderr)
-    assert done.returncode == (2 if refused else 0)
+    assert all(line.startswith(prefix) for line in done.err.splitlines()), done.err
+    refused = {line.split(":", 3)[2].strip(): line[len(prefix) :] for line in done.err.splitlines()}
+    assert passed | set(refused) == set(policies) and not passed & set(refused), (done.out, done.err)
+    assert done.code == (2 if refused else 0)
     key = str(CORPUS / "receipts" / "k.pub.pem")
     for case in expected["cases"]:
         path = str(CORPUS / case["policy"])
@@ -160,6 +156,7 @@ def test_policy_check_sees_every_load_time_refusal() -> None:
             if case["policy"] in passed:
                 assert exc.code == "rego-eval", f"policy check passed {case['policy']} but verify refused it: {exc}"
             else:
-                assert str(exc).replace(path, case["policy"]) == refused[case["policy"]], (str(exc), refused[case["policy"]])
+                shown = cli_wording(str(exc)).replace(path, case["policy"])  # the CLI names its flags
+                assert shown == refused[case["policy"]], (shown, refused[case["policy"]])
         else:
             assert case["policy"] in passed, f"policy check refused {case['policy']} but verify loaded it"

@@ -6,33 +6,34 @@ Public face: :func:`trust_key`, :func:`revoke`, :func:`rotate`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from attestkit.adapters.files import update_keyring, write_keypair
-from attestkit.core.crypto.keys import PrivateKey, PublicKey
+from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.trust.keyring import add_key, revocation_status, revoke_key, rotate_key
 from attestkit.core.trust.store import TrustStore
 
+_P = ParamSpec("_P")
 
-def trust_key(
-    path: str,
-    public_key: PublicKey,
-    *,
-    identity: str | None = None,
-    scopes: Sequence[str] = (),
-    roles: Sequence[str] = (),
-    not_before: datetime | None = None,
-    not_after: datetime | None = None,
-) -> TrustStore:
-    """Add *public_key* to the keyring at *path* (created if missing); the keyring as written."""
 
-    def change(document: dict[str, Any]) -> dict[str, Any]:
-        return add_key(document, public_key, identity=identity, scopes=scopes, roles=roles, not_before=not_before,
-                       not_after=not_after, source=path)  # fmt: skip
+def on_file(edit: Callable[Concatenate[Mapping[str, Any], _P], dict[str, Any]]) -> Callable[Concatenate[str, _P], TrustStore]:
+    """The pure keyring edit *edit* applied to the keyring file at a path (created if missing),
+    under its lock, with the path as the edit's ``source``: same arguments after the path."""
 
-    return update_keyring(path, change)
+    def apply(path: str, /, *args: _P.args, **kwargs: _P.kwargs) -> TrustStore:
+        call: Callable[..., dict[str, Any]] = edit
+        return update_keyring(path, lambda document: call(document, *args, **{"source": path, **kwargs}))
+
+    return apply
+
+
+#: ``trust_key(path, public_key, *, identity, scopes, roles, not_before, not_after)``: add
+#: *public_key* to the keyring at *path* (created if missing); the keyring as written. The
+#: arguments are :func:`attestkit.core.trust.keyring.add_key`'s, whose docstring says the rules.
+trust_key = on_file(add_key)
+trust_key.__doc__ = "Add *public_key* to the keyring at *path* (created if missing); the keyring as written."
 
 
 def revoke(path: str, selector: str, reason: str, at: datetime) -> str:

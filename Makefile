@@ -81,7 +81,7 @@ test: $(VENV)/.test $(WHEELHOUSE)/.done $(ACTIONLINT) ## ruff, mypy --strict and
 	@if [ -f $(OPA_ORACLE) ] && [ -z "$$ATTESTKIT_OPA_ORACLE" ]; then \
 	  ATTESTKIT_OPA_ORACLE="$$(bash $(OPA_ORACLE))"; export ATTESTKIT_OPA_ORACLE; fi; \
 	  export ATTESTKIT_WHEELHOUSE="$(abspath $(WHEELHOUSE))" ATTESTKIT_ACTIONLINT="$(abspath $(ACTIONLINT))"; \
-	  echo "bash .ci/offline $(BIN)/python -m pytest"; bash .ci/offline $(BIN)/python -m pytest
+	  echo "bash .ci/offline $(BIN)/python -m pytest -p tests.process_share --durations=25"; bash .ci/offline $(BIN)/python -m pytest -p tests.process_share --durations=25
 
 vectors: $(VENV)/.test ## Regenerate the test vectors
 	$(BIN)/python vectors/generate.py

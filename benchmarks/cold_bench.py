@@ -5,7 +5,7 @@ builds (once) a venv with ``pip install .`` and measures there. The two commands
 both wall time and CPU time (user + system, from ``RUSAGE_CHILDREN``) are reported: on a shared
 machine CPU time moves far less with the load than wall time does.
 
-    python -m benchmarks.cold_bench [--runs N] [--venv DIR] [--profile]
+    python -m benchmarks.cold_bench [--runs N] [--venv DIR] [--before VENV] [--profile]
 """
 
 from __future__ import annotations
@@ -67,8 +67,11 @@ def _spread(ratios: list[float]) -> tuple[float, float]:
     return quartiles[0], quartiles[2]
 
 
-def run(runs: int = 40, venv: Path = DEFAULT_VENV, rebuild: bool = True) -> list[Row]:
-    """Alternate `python -c pass` and a one-receipt verify *runs* times each; wall and CPU ratios of the medians."""
+def run(runs: int = 40, venv: Path = DEFAULT_VENV, rebuild: bool = True, before: Path | None = None) -> list[Row]:
+    """Alternate `python -c pass` and a one-receipt verify *runs* times each; wall and CPU ratios of the medians.
+
+    *before*: another venv (e.g. an older commit's ``pip install``) whose verify runs in the same rounds.
+    """
     python = clean_venv(venv, rebuild=rebuild)
     exe = str(python.parent / "attestkit")
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,10 +86,14 @@ def run(runs: int = 40, venv: Path = DEFAULT_VENV, rebuild: bool = True) -> list
         base: list[tuple[float, float]] = []
         ours: list[tuple[float, float]] = []
         clicks: list[tuple[float, float]] = []
+        older = [str(before / "bin" / "attestkit"), *verify[1:]] if before is not None else None
+        olds: list[tuple[float, float]] = []
         for _ in range(runs):
             base.append(_timed(bare))
             ours.append(_timed(verify))
             clicks.append(_timed(floor))
+            if older is not None:
+                olds.append(_timed(older))
     rows = []
     for index, what in ((0, "wall"), (1, "CPU")):
         theirs = [t[index] for t in base]
@@ -105,6 +112,21 @@ def run(runs: int = 40, venv: Path = DEFAULT_VENV, rebuild: bool = True) -> list
                     "python -c pass",
                     statistics.median(theirs) * 1000,
                     target,
+                    _spread(per_pair),
+                )
+            )
+        if olds:
+            mine, older_ones = [t[index] for t in ours], [t[index] for t in olds]
+            per_pair = [m / t for m, t in zip(mine, older_ones, strict=True) if t > 0]
+            rows.append(
+                Row(
+                    "cold start",
+                    f"attestkit verify (1 receipt), clean venv, {what}",
+                    statistics.median(mine) * 1000,
+                    "ms",
+                    f"same from {before}",
+                    statistics.median(older_ones) * 1000,
+                    "",
                     _spread(per_pair),
                 )
             )
@@ -142,7 +164,8 @@ if __name__ == "__main__":
     arguments = sys.argv[1:]
     count = int(arguments[arguments.index("--runs") + 1]) if "--runs" in arguments else 40
     where = Path(arguments[arguments.index("--venv") + 1]) if "--venv" in arguments else DEFAULT_VENV
-    save(run(count, where), "cold")
+    older = Path(arguments[arguments.index("--before") + 1]) if "--before" in arguments else None
+    save(run(count, where, before=older), "cold")
     print(f"\nload average {os.getloadavg()[0]:.1f}")
     if "--profile" in arguments:
         print("\n" + profile(where))

@@ -290,11 +290,13 @@ class BatchReport:
     one stream joined: a batch costs the parent a few writes, whatever its size.
     """
 
-    __slots__ = ("chunks", "tally")
+    __slots__ = ("_open", "_stream", "chunks", "tally")
 
     def __init__(self) -> None:
         self.chunks: list[tuple[bool, str]] = []
         self.tally = Tally()
+        self._open: list[str] = []  # the texts of the chunk being built, joined once (not re-copied per receipt)
+        self._stream = False
 
     def add(self, outcome: BulkOutcome, report: Report) -> None:
         """Count *outcome* and append its texts."""
@@ -303,11 +305,24 @@ class BatchReport:
         for to_stderr, part in ((True, error), (False, text)):
             if not part:
                 continue
-            chunks = self.chunks
-            if chunks and chunks[-1][0] is to_stderr:
-                chunks[-1] = (to_stderr, chunks[-1][1] + part)
-            else:
-                chunks.append((to_stderr, part))
+            if self._open and self._stream is not to_stderr:
+                self.close()
+            self._stream = to_stderr
+            self._open.append(part)
+
+    def close(self) -> BatchReport:
+        """Finish the chunk being built (call before reading *chunks*); returns this report."""
+        if self._open:
+            self.chunks.append((self._stream, "".join(self._open)))
+            self._open = []
+        return self
+
+    def __getstate__(self) -> tuple[list[tuple[bool, str]], Tally]:
+        return self.close().chunks, self.tally
+
+    def __setstate__(self, state: tuple[list[tuple[bool, str]], Tally]) -> None:
+        self.chunks, self.tally = state
+        self._open, self._stream = [], False
 
 
 _worker_options: VerifyOptions | None = None
@@ -377,7 +392,7 @@ def _run_batch(
     with _Deadline(budget.seconds) as deadline:
         for item in items:
             packed.add(_verify_item(item, options, budget, deadline), report)
-    return packed
+    return packed.close()
 
 
 def _worker_batch(batch: Batch) -> list[BulkOutcome] | BatchReport:

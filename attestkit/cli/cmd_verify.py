@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import deque
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -34,7 +35,7 @@ from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.policy.base import Policy
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.trust.store import TrustStore
-from attestkit.core.verify.bulk import Budget, BulkItem, BulkOutcome, Input, PathList, Render, Tally
+from attestkit.core.verify.bulk import BATCH, Budget, BulkItem, BulkOutcome, Input, PathList, Render, Tally
 from attestkit.core.verify.result import VerificationResult, unchecked_checks, unchecked_dict
 from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import AttestkitError, InputFileError, UsageError
@@ -166,22 +167,37 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None, *, defer: bool = False
     """Receipts to verify, read lazily: files, every receipt file below a directory, JSON Lines.
 
     With *defer*, files found below a directory are read by the worker that verifies them
-    (one :class:`PathList` per directory); without, every input is a :class:`BulkItem`.
+    (one :class:`PathList` per folder); without, every input is a :class:`BulkItem`.
     """
     for argument in receipts:
         if argument != "-" and os.path.isdir(argument):
-            found: list[str] = []
+            # The names the listing gave, per folder (the paths are joined where they are read).
+            found: deque[tuple[str, list[str]]] = deque()
             unlisted: list[OSError] = []
             for folder, subfolders, files in os.walk(argument, onerror=unlisted.append):
                 subfolders.sort()
-                found.extend(os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(RECEIPT_SUFFIXES))
+                names = sorted(f for f in files if f.lower().endswith(RECEIPT_SUFFIXES))
+                if names:
+                    found.append((folder, names))
             for problem in unlisted:  # an unreadable folder is never skipped silently
                 where = problem.filename if isinstance(problem.filename, str) else argument
                 yield BulkItem(where, error=InputFileError(f"{where}: cannot list directory: {problem.strerror}"))
-            if defer:
-                yield PathList(found, _read_walked)
-            else:
-                yield from (_read_item(path, walked=True) for path in found)
+            if not defer:
+                for folder, names in found:
+                    yield from (_read_item(os.path.join(folder, name), walked=True) for name in names)
+                continue
+            small: list[str] = []  # the paths of small folders, batched together
+            while found:
+                folder, names = found.popleft()
+                if len(names) < BATCH:
+                    small.extend(os.path.join(folder, name) for name in names)
+                    continue
+                if small:
+                    yield PathList(small, _read_walked)
+                    small = []
+                yield PathList(names, _read_walked, folder)
+            if small:
+                yield PathList(small, _read_walked)
         else:
             yield _read_item(argument)
     if jsonl is not None:

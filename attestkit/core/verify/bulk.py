@@ -251,32 +251,39 @@ class PathList(_Record):
 
     Cheaper for the parent than one :class:`BulkItem` per file: a batch of them travels to a
     worker process as one NUL-separated string (no path holds NUL). *read* works as in
-    :class:`BulkItem`; the format comes from each file name's extension.
+    :class:`BulkItem`; the format comes from each file name's extension. With *folder*, the
+    *paths* are names in it, joined to it (``os.path.join``) where they are read: the parent
+    then holds only the names a directory listing gave it.
     """
 
-    _fields = ("paths", "read")
+    _fields = ("paths", "read", "folder")
     __slots__ = _fields
     paths: Sequence[str]
     read: Callable[[str], bytes]
+    folder: str | None
 
-    def __init__(self, paths: Sequence[str], read: Callable[[str], bytes]) -> None:
+    def __init__(self, paths: Sequence[str], read: Callable[[str], bytes], folder: str | None = None) -> None:
         _set(self, "paths", paths)
         _set(self, "read", read)
+        _set(self, "folder", folder)
 
 
 class _PathBatch(_Record):
-    _fields = ("joined", "read")
+    _fields = ("joined", "read", "folder")
     __slots__ = _fields
-    joined: str  # NUL-separated paths
+    joined: str  # NUL-separated paths (names in *folder* when it is given)
     read: Callable[[str], bytes]
+    folder: str | None
 
-    def __init__(self, joined: str, read: Callable[[str], bytes]) -> None:
+    def __init__(self, joined: str, read: Callable[[str], bytes], folder: str | None = None) -> None:
         _set(self, "joined", joined)
         _set(self, "read", read)
+        _set(self, "folder", folder)
 
     def items(self) -> list[BulkItem]:
-        read = self.read
-        return [BulkItem(p, fmt=format_for_name(p), path=p, read=read) for p in self.joined.split("\0")]
+        read, folder, names = self.read, self.folder, self.joined.split("\0")
+        paths = names if folder is None else [os.path.join(folder, name) for name in names]
+        return [BulkItem(p, fmt=format_for_name(p), path=p, read=read) for p in paths]
 
 
 Batch = list[BulkItem] | _PathBatch
@@ -420,7 +427,7 @@ def _batches(items: Iterable[Input], size: int, first: int | None = None, worker
         paths, start = entry.paths, 0
         while start < len(paths):
             cut = step if workers <= 1 else max(min(step, (len(paths) - start) // (2 * workers)), first or 1)
-            yield _PathBatch("\0".join(paths[start : start + cut]), entry.read)
+            yield _PathBatch("\0".join(paths[start : start + cut]), entry.read, entry.folder)
             start, step = start + cut, min(step * 2, size)
     if pending:
         yield pending

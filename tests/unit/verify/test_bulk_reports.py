@@ -169,3 +169,24 @@ def test_cli_quiet_prints_only_failures_on_two_workers(
     lines = [json.loads(line) for line in result.out.splitlines()]
     assert [line["valid"] for line in lines] == [False] * 5  # 4 invalid, 1 could not check
     assert result.err.splitlines()[-1].startswith("32 valid, 4 invalid, 1 errors; failures: ")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_cli_nested_tree_in_walk_then_name_order(
+    tmp_path: Path, key: PrivateKey, signed: dict[str, Any], cli: Callable[..., CliResult], jobs: str
+) -> None:
+    """Small folders travel together as full paths, a big one as names in it: the order is the walk's either way."""
+    root = tmp_path / "tree"
+    layout = {"a": 3, "a/b": 2, "big": 130, "c": 1, "": 2}
+    for folder, count in layout.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            write_json(root / folder / f"{count - index:03d}.json", signed)  # written in reverse name order
+    expected = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        expected += [os.path.join(folder, name) for name in sorted(files)]
+    result = cli("verify", str(root), "--public-key", key.public_key.text, "--now", NOW, "--json", "--jobs", jobs)
+    assert result.code == 0, result.err
+    assert [line["receipt"] for line in result.json_lines()] == expected
+    assert len(expected) == 138

@@ -187,15 +187,16 @@ class _ShortRead(Exception):
         return _changed(name, f"read {self.count} bytes{'+' if self.count > self.size else ''}, expected {self.size}")
 
 
-def _hash_small(fd: int, size: int) -> str:
+def _hash_small(fd: int, size: int, data: bytes | None = None) -> str:
     """Hex BLAKE3 of a file below ``_SMALL_FILE`` from one read of *size* + 1 bytes.
 
     The extra byte notices a file that grew (:class:`_ShortRead`; OSError passes through).
-    Below ``_ALIGNED_FROM`` the bytes object ``os.read`` returns is cheapest; above it, one
-    read into an aligned buffer.
+    Below ``_ALIGNED_FROM`` the bytes object ``os.read`` returns is cheapest (*data*: what a
+    caller already read of it); above it, one read into an aligned buffer.
     """
     if size < _ALIGNED_FROM:
-        data = os.read(fd, size + 1)
+        if data is None:
+            data = os.read(fd, size + 1)
         while len(data) < size and (more := os.read(fd, size + 1 - len(data))):
             data += more  # pragma: no cover - short reads only on network file systems
         if len(data) != size:
@@ -293,7 +294,11 @@ def _walk_error(shown: str, exc: OSError) -> HashingError:
 
 _FORK_AFTER = 512  # regular files walked before helper processes are forked (small trees stay in one)
 _FORK_BYTES = 16 << 20  # ... or bytes hashed, whichever comes first
-_FS_UTF8 = sys.getfilesystemencoding() == "utf-8"  # then a name str encodes to its bytes strictly
+_FS_UTF8 = sys.getfilesystemencoding() == "utf-8"
+_S_IFMT, _S_IFREG = (
+    0o170000,
+    stat.S_IFREG,
+)  # stat.S_ISREG, without the call  # then a name str encodes to its bytes strictly
 _Row = tuple[bytes, str, int, bool]  # relpath, hex digest, size, is_symlink
 
 
@@ -412,7 +417,10 @@ class _TreeHasher:
         subdirs: list[bytes] = []
         for entry in entries:
             text = entry.name
-            name = _name_bytes(text)
+            try:  # names that are not UTF-8 hold lone surrogates (os.fsdecode's escapes): strict refuses
+                name: bytes | None = text.encode("utf-8") if _FS_UTF8 else None
+            except UnicodeEncodeError:
+                name = None
             if name is None or "\n" in text or "\r" in text:
                 raw = os.fsencode(text)
                 _check_name(raw, self.shown(prefix + raw))
@@ -450,13 +458,14 @@ class _TreeHasher:
         fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):  # the walk saw a regular file here
+            if info.st_mode & _S_IFMT != _S_IFREG:  # the walk saw a regular file here
                 raise HashingError(f"{self.shown(relpath)}: changed while the tree was walked", code="changed")
             size = info.st_size
             self.hashed += size
             if size < _ALIGNED_FROM:  # the common case, inline: per-file Python work is the cost here
                 try:
-                    hexdigest = _hash_small(fd, size)
+                    data = os.read(fd, size + 1)  # one extra byte notices a file that grew
+                    hexdigest = blake3(data).hexdigest() if len(data) == size else _hash_small(fd, size, data)
                 except _ShortRead as short:
                     raise short.error(self.shown(relpath)) from None
                 except OSError as exc:
@@ -516,16 +525,6 @@ class _TreeHasher:
                 self.shared.add(relpath, hexdigest, size)
             else:
                 self.results.append((relpath, hexdigest, size, False))
-
-
-def _name_bytes(text: str) -> bytes | None:
-    """The bytes of a name ``os.scandir`` decoded; ``None`` if not valid UTF-8 (or not a UTF-8 locale)."""
-    if not _FS_UTF8:  # pragma: no cover - a non-UTF-8 locale: the slow, general check
-        return None
-    try:
-        return text.encode("utf-8")  # names that are not UTF-8 hold lone surrogates: strict refuses
-    except UnicodeEncodeError:
-        return None
 
 
 def _may_fork() -> bool:

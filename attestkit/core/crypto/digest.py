@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 PREFIX = "blake3:"
-_SMALL_FILE = 1 << 20  # read at once below this size
+_SMALL_FILE = 4 << 20  # read at once below this size (a read-ahead thread per file costs more below it)
 _ALIGNED_FROM = 64 << 10  # ... into an aligned buffer from this size (see _aligned)
 _BUFFER = 2 << 20  # read buffers for larger files: a ring of _RING per thread, reused
 _RING = 3

@@ -177,12 +177,12 @@ def test_helpers_read_into_their_own_buffers(tmp_path: Path) -> None:
 RACER = textwrap.dedent(
     """
     import os, sys
-    root = sys.argv[1]
+    root, scratch = sys.argv[1], sys.argv[2]  # new entries are made outside the tree, then renamed in
     x = os.path.join(root, "f00700")
     n = 0
     while True:
         n += 1
-        tmp = x + f".{n}"
+        tmp = os.path.join(scratch, f"x.{n}")
         with open(tmp, "wb") as f:
             f.write(b"B" * (n % 2 + 1))
         os.replace(tmp, x)
@@ -215,7 +215,9 @@ def test_cli_under_a_racing_tree_is_one_of_its_states(tmp_path: Path, cli: Calla
         _digest_with(root, lambda p: p.symlink_to("elsewhere")),
         _digest_with(root, lambda p: p.write_bytes(b"A")),
     }
-    racer = subprocess.Popen([sys.executable, "-c", RACER, str(root)])
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    racer = subprocess.Popen([sys.executable, "-c", RACER, str(root), str(scratch)])
     codes = []
     try:
         for _ in range(12):

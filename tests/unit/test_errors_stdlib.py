@@ -234,3 +234,30 @@ def test_right_types_still_work() -> None:
     headers = attestkit.sign_webhook(b"{}", "s", timestamp=int(T0.timestamp()))
     assert attestkit.verify_webhook(b"{}", headers, ("s",), schemes=iter(["attest"]), now=T0.timestamp()).body == b"{}"
     assert attestkit.verify_webhook(b"{}", headers, "s", now=int(T0.timestamp())).body == b"{}"
+
+
+# ---- the `except ValueError` sites -------------------------------------------------------
+# Every `except ValueError` in attestkit/ was audited when UsageError became a ValueError: each
+# guards only stdlib or peer calls and these four helpers, which raise a plain ValueError (the
+# caller turns it into the right attestkit error). Were one to raise a UsageError, a site that
+# maps ValueError to "not a time" (vsa.py, artifacts.py) would still fail closed, but the reason
+# would be lost; this pins the assumption.
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=40))
+def test_the_value_parsers_behind_except_valueerror_raise_plain_value_errors(text: str) -> None:
+    from attestkit.core.timeutil import parse_duration, parse_rfc3339
+    from attestkit.core.tlog.note import b64decode
+    from attestkit.core.tlog.witness import parse_request
+
+    for call in (
+        lambda: parse_rfc3339(text),
+        lambda: parse_duration(text),
+        lambda: b64decode(text, "x"),
+        lambda: parse_request(text.encode("utf-8", "surrogatepass")),
+    ):
+        try:
+            call()
+        except ValueError as exc:
+            assert type(exc) is ValueError, type(exc)

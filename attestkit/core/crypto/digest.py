@@ -455,6 +455,8 @@ class _TreeHasher:
                 self.placeholders[(index - split.base) % split.count - 1].append(len(self.results))
                 self.results.append((relpath, "", 0, False))
             return
+        if split is not None and split.orphaned():  # pragma: no cover - in a helper whose parent was killed
+            raise HashingError(f"{self.display}: hashing abandoned (the walking process is gone)", code="cancelled")
         fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
         try:
             info = os.fstat(fd)

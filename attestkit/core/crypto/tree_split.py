@@ -87,14 +87,19 @@ class Split:
     (role 1 .. count-1) holds the write end its digests go to.
     """
 
-    __slots__ = ("base", "count", "helpers", "role", "write_fd")
+    __slots__ = ("base", "count", "helpers", "parent", "role", "write_fd")
 
-    def __init__(self, base: int, count: int, role: int, write_fd: int = -1) -> None:
+    def __init__(self, base: int, count: int, role: int, write_fd: int = -1, parent: int = 0) -> None:
         self.base = base
         self.count = count
         self.role = role
         self.helpers: list[tuple[int, int]] = []
         self.write_fd = write_fd
+        self.parent = parent or os.getpid()  # the walking process (a helper's, taken before the fork)
+
+    def orphaned(self) -> bool:
+        """In a helper: whether the parent is gone (killed), so that nobody will read its digests."""
+        return self.role != 0 and os.getppid() != self.parent
 
     def mine(self, index: int) -> bool:
         """Whether this process hashes the walk's *index*-th regular file."""
@@ -122,7 +127,7 @@ def start(base: int, count: int) -> Split | None:
             for _, sibling in split.helpers:
                 os.close(sibling)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            return Split(base, count, role, write_fd)
+            return Split(base, count, role, write_fd, split.parent)
         os.close(write_fd)
         split.helpers.append((pid, read_fd))
     return split

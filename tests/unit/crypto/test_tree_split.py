@@ -5,6 +5,11 @@ Digests, sizes and manifests are compared against the single-process walk and ag
 the ones the single-process walk raises wherever the bad entry sits: before the fork, in the
 parent's share or in a helper's. Helpers never outlive a call, leak no descriptor, and read
 into their own buffers (the aligned read buffers are private mappings).
+
+Helpers are forked only from a process with one thread (``digest._may_fork``). The test
+process may hold other tests' threads and children (servers, pools, clusters), so every check
+that needs a fork, or counts children, runs in a fresh interpreter (``_clean``) and the CLI
+checks run the console script in a child process.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from hypothesis import strategies as st
 from attestkit.core.crypto import digest as digest_module
 from attestkit.core.crypto.digest import hash_file, hash_path, hash_path_with_size, tree_manifest
 from attestkit.errors import HashingError
-from tests.conftest import CliResult
+from tests.conftest import ROOT, CliResult
 
 FORK_AFTER = digest_module._FORK_AFTER
 _forks: list[int] = []
@@ -64,7 +69,17 @@ def _tree(root: Path, seed: int, files: int, links: bool = True) -> None:
             (rng.choice(dirs) / f"l{i}").symlink_to(f"../f{i}" if rng.random() < 0.5 else "/nowhere")
 
 
-def _same_everywhere(root: Path, workers: int | None = None) -> None:
+def _clean(function: Callable[..., None], *args: object) -> None:
+    """Run this module's *function*(*args) in a fresh interpreter: one thread and no children,
+    so helpers are really forked there (arguments as their ``repr``)."""
+    call = f"module.{function.__name__}(*{args!r})"
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tests.unit.crypto.test_tree_split as module; {call}"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def _same_everywhere(root: Path | str, workers: int | None = None) -> None:
+    root = Path(root)
     before = len(_forks)
     expected = tree_manifest(root, workers=workers)
     for processes in (2, 3):
@@ -78,20 +93,30 @@ def _same_everywhere(root: Path, workers: int | None = None) -> None:
 def test_shared_tree_equals_one_process(tmp_path_factory: pytest.TempPathFactory, seed: int, extra: int) -> None:
     root = tmp_path_factory.mktemp("tree")
     _tree(root, seed, FORK_AFTER + extra)
-    _same_everywhere(root, workers=1)
-    _same_everywhere(root)
+    _clean(_same_everywhere, str(root), 1)
+    _clean(_same_everywhere, str(root))
+
+
+def _shared_equals(root: str, expected: str) -> None:
+    before = len(_forks)
+    assert hash_path(root, processes=2) == expected
+    assert len(_forks) > before
 
 
 def test_shared_tree_equals_b3sum(tmp_path: Path) -> None:
     _tree(tmp_path, 7, 3 * FORK_AFTER, links=False)
-    assert hash_path(tmp_path, processes=2) == _b3sum_digest(tmp_path)
+    _clean(_shared_equals, str(tmp_path), _b3sum_digest(tmp_path))
+
+
+def _not_forked(root: str) -> None:
+    before = len(_forks)
+    assert hash_path(root, processes=2) == hash_path(root)
+    assert len(_forks) == before
 
 
 def test_small_tree_is_not_forked(tmp_path: Path) -> None:
     _tree(tmp_path, 1, FORK_AFTER - 1)
-    before = len(_forks)
-    assert hash_path(tmp_path, processes=2) == hash_path(tmp_path)
-    assert len(_forks) == before
+    _clean(_not_forked, str(tmp_path))
 
 
 def _bad_entry(root: Path, kind: str, at: int) -> None:
@@ -121,16 +146,23 @@ def _outcome(root: Path, processes: int) -> tuple[str, object, object]:
         return "error", exc.code, exc.message
 
 
+def _same_errors(folder: str, kind: str) -> None:
+    for at in (3, FORK_AFTER + 40, FORK_AFTER + 41, 2 * FORK_AFTER - 2):
+        root = Path(folder) / str(at)
+        root.mkdir()
+        for i in range(2 * FORK_AFTER):
+            (root / f"f{i:05d}").write_bytes(i.to_bytes(4, "big"))
+        _bad_entry(root, kind, at)
+        alone = _outcome(root, 1)
+        assert alone[0] == "error" or (kind == "unreadable" and os.geteuid() == 0), (at, alone)
+        for processes in (2, 3):
+            assert _outcome(root, processes) == alone, at
+
+
 @pytest.mark.parametrize("kind", ["fifo", "newline", "not-utf8", "nested-fifo", "unreadable"])
-@pytest.mark.parametrize("at", [3, FORK_AFTER + 40, FORK_AFTER + 41, 2 * FORK_AFTER - 2])
-def test_errors_are_the_one_process_errors(tmp_path: Path, kind: str, at: int) -> None:
-    for i in range(2 * FORK_AFTER):
-        (tmp_path / f"f{i:05d}").write_bytes(i.to_bytes(4, "big"))
-    _bad_entry(tmp_path, kind, at)
-    alone = _outcome(tmp_path, 1)
-    assert alone[0] == "error" or (kind == "unreadable" and os.geteuid() == 0), alone
-    for processes in (2, 3):
-        assert _outcome(tmp_path, processes) == alone
+def test_errors_are_the_one_process_errors(tmp_path: Path, kind: str) -> None:
+    """The bad entry before the fork, in the parent's share, in a helper's, and near the end."""
+    _clean(_same_errors, str(tmp_path), kind)
 
 
 def _open_fds() -> set[str]:
@@ -146,6 +178,11 @@ def _no_children() -> bool:
 
 
 def test_helpers_never_outlive_a_call(tmp_path: Path) -> None:
+    _clean(_helpers_never_outlive, str(tmp_path))
+
+
+def _helpers_never_outlive(folder: str) -> None:
+    tmp_path = Path(folder)
     for i in range(3 * FORK_AFTER):
         (tmp_path / f"f{i:05d}").write_bytes(b"x" * (i % 100))
     fds = _open_fds()
@@ -161,6 +198,11 @@ def test_helpers_never_outlive_a_call(tmp_path: Path) -> None:
 
 def test_helpers_read_into_their_own_buffers(tmp_path: Path) -> None:
     """Buffers allocated before the fork (hashing a large file) are private to each process."""
+    _clean(_own_buffers, str(tmp_path))
+
+
+def _own_buffers(folder: str) -> None:
+    tmp_path = Path(folder)
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(5 << 20))
     hash_file(big)  # allocates this thread's read ring and medium buffer
@@ -169,9 +211,11 @@ def test_helpers_read_into_their_own_buffers(tmp_path: Path) -> None:
     for i in range(FORK_AFTER + 300):
         (tree / f"f{i:05d}").write_bytes(os.urandom(100_000 if i % 3 else 70_000))  # the aligned-buffer path
     expected = {f"f{i:05d}": hash_file(tree / f"f{i:05d}")[7:] for i in range(FORK_AFTER + 300)}
+    before = len(_forks)
     for _ in range(3):
         entries = tree_manifest(tree, workers=1, processes=2)
         assert {e.relpath: e.hexdigest for e in entries} == expected
+    assert len(_forks) > before
 
 
 RACER = textwrap.dedent(
@@ -204,7 +248,8 @@ def _digest_with(root: Path, make: Callable[[Path], None]) -> str:
     return hash_path(root)
 
 
-def test_cli_under_a_racing_tree_is_one_of_its_states(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_cli_under_a_racing_tree_is_one_of_its_states(tmp_path: Path, cli_process: Callable[..., CliResult]) -> None:
+    cli = cli_process
     root = tmp_path / "tree"
     root.mkdir()
     for i in range(3 * FORK_AFTER):
@@ -235,7 +280,8 @@ def test_cli_under_a_racing_tree_is_one_of_its_states(tmp_path: Path, cli: Calla
     assert racer.returncode == -9, "the racer stopped early: the race was not run"
 
 
-def test_cli_hash_and_manifest_match_the_library(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_cli_hash_and_manifest_match_the_library(tmp_path: Path, cli_process: Callable[..., CliResult]) -> None:
+    cli = cli_process
     root = tmp_path / "t"
     root.mkdir()
     _tree(root, 11, 2 * FORK_AFTER)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from attestkit.adapters.files import write_atomic
-from attestkit.cli.output import out, warn
+from attestkit.cli.output import out, safe, warn
 from attestkit.cli.remote import Remote, remote_from, remote_options
 from attestkit.core.receipt.reader import format_for_name
 from attestkit.core.receipt.writer import receipt_to_text
@@ -78,7 +78,7 @@ def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, ou
             name = str(item["id"]) if isinstance(item.get("id"), str) else f"receipt-{index + 1}"
             _write(receipt, os.path.join(output, f"{_safe(name)}.json"))
             count += 1
-    out(f"{count} receipts written to {output}" + (f" ({skipped} skipped)" if skipped else ""))
+    out(f"{count} receipts written to {safe(output)}" + (f" ({skipped} skipped)" if skipped else ""))
     return 0
 
 

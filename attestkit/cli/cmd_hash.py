@@ -92,9 +92,9 @@ def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt
                     lines = [entry.line() for entry in entries]
                 else:
                     lines = [f"{hash_path(path, progress, processes=_processes())}  {path}"]
-            for line in lines:
+            for line in lines:  # a PATH argument may hold a newline or a control character: one line each
                 if output_file is None or output_file == "-":
-                    out(line)
+                    out(safe(line))
                 else:
                     written.append(safe(line) + "\n")
         except AttestkitError as exc:

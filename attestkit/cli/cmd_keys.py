@@ -51,8 +51,8 @@ def generate(out_dir: str, name: str) -> int:
     passphrase = os.environ.get(PASSPHRASE_ENV)
     key = PrivateKey.generate()
     key_path, pub_path = write_keypair(out_dir, name, key, passphrase.encode("utf-8") if passphrase else None)
-    out(f"private key: {key_path}")
-    out(f"public key:  {pub_path}")
+    out(f"private key: {safe(str(key_path))}")
+    out(f"public key:  {safe(str(pub_path))}")
     out(f"{key.public_key.text}")
     out(f"key id:      {key.public_key.key_id}")
     return 0
@@ -105,7 +105,7 @@ def trust_cmd(pubkey: PublicKey, keyring_path: str, identity: str | None, scopes
 
     trust_key(keyring_path, pubkey, identity=identity, scopes=scopes, roles=roles, not_before=not_before,
               not_after=not_after)  # fmt: skip
-    out(f"trusted {pubkey.text} (key id {pubkey.key_id}) in {keyring_path}")
+    out(f"trusted {pubkey.text} (key id {pubkey.key_id}) in {safe(keyring_path)}")
     return 0
 
 
@@ -133,7 +133,7 @@ def revoke_cmd(keyid: str, keyring_path: str, reason: str, effective_date: datet
     from attestkit.adapters.keyring_files import revoke
 
     selector = _key_selector(keyid)
-    out(f"revoked {keyid}: {revoke(keyring_path, selector, reason, effective_date or utc_now())}")
+    out(f"revoked {safe(keyid)}: {safe(revoke(keyring_path, selector, reason, effective_date or utc_now()))}")
     return 0
 
 
@@ -157,8 +157,8 @@ def rotate_cmd(keyring_path: str, old_key: str, out_dir: str, name: str, transit
     passphrase = os.environ.get(PASSPHRASE_ENV)
     new_key, key_path, _ = rotate(keyring_path, old_key, out_dir, name, now, transition,
                                   passphrase.encode("utf-8") if passphrase else None)  # fmt: skip
-    out(f"new key {new_key.public_key.text} (key id {new_key.public_key.key_id}) written to {key_path}")
-    out(f"old key {old_key} superseded from {format_rfc3339(now + transition)}")
+    out(f"new key {new_key.public_key.text} (key id {new_key.public_key.key_id}) written to {safe(str(key_path))}")
+    out(f"old key {safe(str(old_key))} superseded from {format_rfc3339(now + transition)}")
     return 0
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import click
 
-from attestkit.cli.output import error, json_line, out, warn
+from attestkit.cli.output import error, json_line, out, safe, warn
 from attestkit.cli.params import INSTANT
 from attestkit.errors import NoteVerificationError, TlogConfigError, UsageError
 
@@ -59,7 +59,7 @@ def append(directory: str, receipts: tuple[str, ...], key_path: str | None, no_c
             store.checkpoint(signer)
     for offset, path in enumerate(receipts):
         index = first + offset
-        out(json_line({"receipt": path, "index": index, "size": state.size}) if as_json else f"{index}  {path}")
+        out(json_line({"receipt": path, "index": index, "size": state.size}) if as_json else f"{index}  {safe(path)}")
     return 0
 
 

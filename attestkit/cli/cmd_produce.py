@@ -364,7 +364,7 @@ def run_cmd(pipeline_file: str, jobs: int, key_file: str | None, env_names: tupl
     _write_json(path, signed)
     failed = [s["name"] for s in steps if s["exit_code"] != 0]
     skipped = [s.name for s in pipeline.steps if s.name not in {r["name"] for r in steps}]
-    out(f"receipt: {path}")
+    out(f"receipt: {safe(str(path))}")
     if failed:
         _report_failures(steps, tails)
         error(f"failed: {', '.join(failed)}" + (f"; not run: {', '.join(skipped)}" if skipped else ""))

@@ -215,3 +215,16 @@ def test_cli_hash_check(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped
     (tmp_path / "a").write_bytes(b"a")
     (tmp_path / "b3").write_text(b3sum_style.splitlines()[0] + "\n")
     assert cli("hash", "--check", "b3", cwd=tmp_path).code == 0
+
+
+@pytest.mark.parametrize("name", ["a\nblake3:" + "0" * 64 + "  forged", "b\x1b[2Jc", "d\re"])
+def test_cli_hash_prints_one_escaped_line_per_path(tmp_path: Path, cli, name: str) -> None:  # type: ignore[no-untyped-def]
+    """A PATH naming a file with a newline cannot forge a second digest line, on stdout as in -o."""
+    target = tmp_path / name
+    target.write_bytes(b"x")
+    shown = cli("hash", str(target))
+    assert shown.code == 0 and shown.out.count("\n") == 1, shown
+    assert "\x1b" not in shown.out and "\r" not in shown.out, shown
+    assert shown.out.startswith(hash_file(target) + "  ")
+    assert cli("hash", str(target), "-o", str(tmp_path / "out.txt")).code == 0
+    assert (tmp_path / "out.txt").read_text() == shown.out

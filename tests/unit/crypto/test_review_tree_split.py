@@ -20,26 +20,9 @@ from pathlib import Path
 import pytest
 
 from attestkit.core.crypto import digest as digest_module
+from tests.unit.crypto.test_tree_split import _same_command as _helpers_of
 
 FORK_AFTER = digest_module._FORK_AFTER
-
-
-def _helpers_of(marker: str) -> list[int]:
-    """Live processes (not zombies) running ``-m attestkit`` on a command line naming *marker*."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                cmdline = handle.read()
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                state = handle.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmdline and b"-m\0attestkit" in cmdline and state != b"Z":
-            found.append(int(pid))
-    return found
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])

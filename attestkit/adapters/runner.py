@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from attestkit.core.produce.pipeline import Pipeline, Step
 from attestkit.core.produce.producer import artifact_record, environment_snapshot, step_record
@@ -34,6 +34,7 @@ from attestkit.core.timeutil import utc_now
 from attestkit.errors import AttestkitError, UsageError
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def host_facts() -> dict[str, str]:
@@ -71,6 +72,11 @@ class _Running:
         if stopping:  # started while everything was being stopped: stop it too
             _signal_group(process, signal.SIGKILL)
 
+    def check(self) -> None:
+        """:class:`Stopped` once :meth:`terminate` was called: nothing more starts or is hashed."""
+        if self.stopping:
+            raise Stopped
+
     def discard(self, process: subprocess.Popen[bytes]) -> None:
         with self.lock:
             self.processes.discard(process)
@@ -81,6 +87,64 @@ class _Running:
             self.stopping = True
             processes = list(self.processes)
         stop_process_groups(processes, grace)
+
+
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+#: How often the calling thread wakes while a step runs, to run a stop signal's handler.
+_SIGNAL_POLL_SECONDS = 0.05
+
+
+def run_stoppable(work: Callable[[_Running], T]) -> T:
+    """Run *work* on a worker thread; any exception in the calling thread stops what it started.
+
+    *work* gets the :class:`_Running` registry to pass as ``running=``. Python runs signal
+    handlers in the main thread only, so a handler that raises (Ctrl-C, a CI job's SIGTERM) can
+    never land between a step's ``fork`` and its registration, where the process group would be
+    lost and keep the job's output pipes open. On any exception the registered groups are
+    stopped (SIGTERM, SIGKILL after :data:`STOP_GRACE_SECONDS`), a process the worker starts
+    afterwards is killed as it registers, the worker starts nothing more, and it is waited for
+    (at most the file it is hashing) before the exception propagates.
+    """
+    running = _Running()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    finished: list[bool] = []
+    done = threading.Lock()
+    done.acquire()
+    previous: set[int] = set()
+
+    def target() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # the steps get the caller's mask back
+        try:
+            outcome.append(work(running))
+        except BaseException as exc:  # handed to the caller, who re-raises it
+            failure.append(exc)
+        finally:
+            finished.append(True)
+            done.release()
+
+    worker = threading.Thread(target=target, name="attestkit-step", daemon=True)
+    try:
+        # Thread.start and Thread.join are not safe against a signal handler raising inside
+        # them (3.11's join then marks a running thread stopped), so the stop signals stay
+        # blocked until the worker runs, and the wait is on a plain lock.
+        previous.update(signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS))
+        try:
+            worker.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        # A signal the kernel hands to another thread does not wake a lock wait in this one;
+        # the Python handler runs here when the wait times out.
+        while not done.acquire(timeout=_SIGNAL_POLL_SECONDS):
+            pass
+    except BaseException:
+        running.terminate()
+        while worker.ident is not None and not finished:
+            time.sleep(0.01)
+        raise
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def stop_process_groups(processes: Sequence[subprocess.Popen[bytes]], grace: float = STOP_GRACE_SECONDS) -> None:
@@ -113,6 +177,10 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+class Stopped(Exception):
+    """The steps are being stopped (an interrupt in the caller): this one does not start."""
 
 
 class CannotStart(Exception):
@@ -159,6 +227,8 @@ def run_command(
     """
     args: Any = command if shell else list(command)
     capture = prefix is not None and output is not None
+    if running is not None:
+        running.check()
     try:
         process = subprocess.Popen(
             args,
@@ -198,9 +268,13 @@ def run_command(
             running.discard(process)
 
 
-def _hash_all(paths: Sequence[str], root: str, what: str) -> tuple[list[dict[str, Any]], list[str]]:
+def _hash_all(
+    paths: Sequence[str], root: str, what: str, running: _Running | None
+) -> tuple[list[dict[str, Any]], list[str]]:
     records, missing = [], []
     for path in paths:
+        if running is not None:
+            running.check()
         try:
             records.append(artifact_record(path, root))
         except AttestkitError as exc:
@@ -235,7 +309,7 @@ def record_step(
         raise UsageError(refusal)
     env = child_environment(env)
     text = command if isinstance(command, str) else shlex.join(command)
-    input_records, problems = _hash_all(inputs, root, "input")
+    input_records, problems = _hash_all(inputs, root, "input", running)
     start = clock()
     if problems:
         exit_code = 1
@@ -248,7 +322,7 @@ def record_step(
             exit_code = exc.exit_code
             problems.append(exc.reason)
         end = clock()
-    output_records, missing = _hash_all(outputs, root, "declared output") if not problems else ([], [])
+    output_records, missing = _hash_all(outputs, root, "declared output", running) if not problems else ([], [])
     problems += missing
     if problems and exit_code == 0:
         exit_code = 1
@@ -301,10 +375,33 @@ def run_pipeline(
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     _refuse_secrets(pipeline, environ, snapshot_names)
+    # The scheduling runs on a worker too: a signal handler raising inside the thread pool's
+    # own locking (submit, wait) would leave it broken rather than stop the steps.
+    return run_stoppable(
+        lambda running: _schedule(
+            pipeline, jobs=jobs, environ=environ, snapshot_names=snapshot_names, root=root, clock=clock,
+            output=output, errors=errors, fail_fast=fail_fast, tails=tails, running=running,
+        )
+    )  # fmt: skip
+
+
+def _schedule(
+    pipeline: Pipeline,
+    *,
+    jobs: int,
+    environ: Mapping[str, str],
+    snapshot_names: Sequence[str],
+    root: str,
+    clock: Clock,
+    output: IO[bytes] | None,
+    errors: IO[bytes] | None,
+    fail_fast: bool,
+    tails: dict[str, list[bytes]] | None,
+    running: _Running,
+) -> list[dict[str, Any]]:
     base_env = {**environ, **dict(pipeline.env)}
     declared = [name for name, _ in pipeline.env]
     records: dict[str, dict[str, Any]] = {}
-    running = _Running()
     done: set[str] = set()
     failed = False
 
@@ -355,8 +452,10 @@ __all__ = [
     "STOP_GRACE_SECONDS",
     "TAIL_LINES",
     "CannotStart",
+    "Stopped",
     "host_facts",
     "record_step",
     "run_command",
     "run_pipeline",
+    "run_stoppable",
 ]

@@ -150,7 +150,7 @@ def record(
     (exit 130/143).
     """
     from attestkit.adapters.drafts import draft_lock, generate_run_id, load_draft, write_draft
-    from attestkit.adapters.runner import _Running, record_step
+    from attestkit.adapters.runner import record_step, run_stoppable
     from attestkit.core.produce.drafts import add_step, check_run_id, draft_for_record, run_id_from_environment
     from attestkit.core.receipt.shape import unsafe_path_reason
 
@@ -162,26 +162,25 @@ def record(
     generated = generate_run_id()
     with draft_lock(draft_path):  # refuse before anything runs
         draft_for_record(load_draft(draft_path), draft_path, run_id=run, step_name=name, generated_id=generated)
-    running = _Running()
     signum = 0
     with _stoppable():
         try:
-            step = record_step(
-                name=name,
-                command=" ".join(command) if shell else command,
-                shell=shell,
-                inputs=inputs,
-                outputs=outputs,
-                env=dict(os.environ),
-                snapshot_names=_env_names(env_names),
-                running=running,
+            step = run_stoppable(
+                lambda running: record_step(
+                    name=name,
+                    command=" ".join(command) if shell else command,
+                    shell=shell,
+                    inputs=inputs,
+                    outputs=outputs,
+                    env=dict(os.environ),
+                    snapshot_names=_env_names(env_names),
+                    running=running,
+                )
             )
         except KeyboardInterrupt:
             signum = signal.SIGINT
         except _Terminated:
             signum = signal.SIGTERM
-        finally:
-            running.terminate()
     if signum:
         return _stopped(signum, f"step {name!r} was not recorded")
     with draft_lock(draft_path):  # the draft may have changed while the command ran

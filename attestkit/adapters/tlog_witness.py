@@ -94,6 +94,11 @@ def handle_add_checkpoint(
         return response
 
 
+class _WitnessServer(ThreadingHTTPServer):
+    # socketserver's listen backlog of 5 drops connections when logs post at once (seen in CI).
+    request_queue_size = 128
+
+
 def make_server(
     host: str,
     port: int,
@@ -140,7 +145,7 @@ def make_server(
         def do_GET(self) -> None:
             self._send(Response(405 if self.path == "/add-checkpoint" else 404, b"use POST /add-checkpoint\n"))
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _WitnessServer((host, port), Handler)
     server.daemon_threads = True
     return server
 

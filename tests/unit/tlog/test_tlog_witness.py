@@ -159,14 +159,21 @@ def test_concurrent_add_checkpoint_requests_never_roll_back(tmp_path: Path) -> N
     tree = _tree(40)
     try:
         assert _post(port, _body(0, 10, log_signer, tree))[0] == 200
-        results: list[int] = []
+        results: list[int | str] = []
+
+        def post(body: bytes) -> None:
+            try:
+                results.append(_post(port, body)[0])
+            except OSError as exc:  # recorded, so that a failure shows what the client saw
+                results.append(repr(exc))
+
         bodies = [_body(10, size, log_signer, tree) for size in range(11, 40)]
-        workers = [threading.Thread(target=lambda b=b: results.append(_post(port, b)[0])) for b in bodies]
+        workers = [threading.Thread(target=post, args=(b,)) for b in bodies]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
-        assert results.count(200) == 1 and results.count(409) == len(bodies) - 1
+        assert results.count(200) == 1 and results.count(409) == len(bodies) - 1, results
         stored = state.load(ORIGIN)
         assert stored is not None and stored.size > 10
     finally:

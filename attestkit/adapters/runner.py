@@ -58,7 +58,7 @@ TAIL_LINES = 20
 
 
 @dataclass
-class _Running:
+class RunningSteps:
     """The process groups of the steps running now; :meth:`terminate` stops them all for good."""
 
     processes: set[subprocess.Popen[bytes]] = field(default_factory=set)
@@ -66,6 +66,7 @@ class _Running:
     stopping: bool = False
 
     def add(self, process: subprocess.Popen[bytes]) -> None:
+        """Register a step's process group (killed at once if stopping has begun)."""
         with self.lock:
             self.processes.add(process)
             stopping = self.stopping
@@ -78,6 +79,7 @@ class _Running:
             raise Stopped
 
     def discard(self, process: subprocess.Popen[bytes]) -> None:
+        """Forget a step's process once it has ended."""
         with self.lock:
             self.processes.discard(process)
 
@@ -94,10 +96,10 @@ _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 _SIGNAL_POLL_SECONDS = 0.05
 
 
-def run_stoppable(work: Callable[[_Running], T]) -> T:
+def run_stoppable(work: Callable[[RunningSteps], T]) -> T:
     """Run *work* on a worker thread; any exception in the calling thread stops what it started.
 
-    *work* gets the :class:`_Running` registry to pass as ``running=``. Python runs signal
+    *work* gets the :class:`RunningSteps` registry to pass as ``running=``. Python runs signal
     handlers in the main thread only, so a handler that raises (Ctrl-C, a CI job's SIGTERM) can
     never land between a step's ``fork`` and its registration, where the process group would be
     lost and keep the job's output pipes open. On any exception the registered groups are
@@ -105,7 +107,7 @@ def run_stoppable(work: Callable[[_Running], T]) -> T:
     afterwards is killed as it registers, the worker starts nothing more, and it is waited for
     (at most the file it is hashing) before the exception propagates.
     """
-    running = _Running()
+    running = RunningSteps()
     outcome: list[T] = []
     failure: list[BaseException] = []
     finished: list[bool] = []
@@ -214,7 +216,7 @@ def run_command(
     prefix: str | None = None,
     output: IO[bytes] | None = None,
     errors: IO[bytes] | None = None,
-    running: _Running | None = None,
+    running: RunningSteps | None = None,
     tail: deque[bytes] | None = None,
 ) -> int:
     """Run a command, streaming its output live (prefixed when *prefix* is given).
@@ -269,7 +271,7 @@ def run_command(
 
 
 def _hash_all(
-    paths: Sequence[str], root: str, what: str, running: _Running | None
+    paths: Sequence[str], root: str, what: str, running: RunningSteps | None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     records, missing = [], []
     for path in paths:
@@ -296,7 +298,7 @@ def record_step(
     prefix: str | None = None,
     output: IO[bytes] | None = None,
     errors: IO[bytes] | None = None,
-    running: _Running | None = None,
+    running: RunningSteps | None = None,
     tail: deque[bytes] | None = None,
 ) -> dict[str, Any]:
     """Hash inputs, run the command, hash outputs; return the step record.
@@ -397,7 +399,7 @@ def _schedule(
     errors: IO[bytes] | None,
     fail_fast: bool,
     tails: dict[str, list[bytes]] | None,
-    running: _Running,
+    running: RunningSteps,
 ) -> list[dict[str, Any]]:
     base_env = {**environ, **dict(pipeline.env)}
     declared = [name for name, _ in pipeline.env]
@@ -452,6 +454,7 @@ __all__ = [
     "STOP_GRACE_SECONDS",
     "TAIL_LINES",
     "CannotStart",
+    "RunningSteps",
     "Stopped",
     "host_facts",
     "record_step",

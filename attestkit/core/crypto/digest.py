@@ -1,8 +1,8 @@
 """BLAKE3 digests of files and directory trees (contract section 1).
 
-Files are read into reused, page-aligned buffers (never memory-mapped: a file truncated
-meanwhile would kill the process with SIGBUS) and large ones hashed with BLAKE3's own
-threads; in a tree, files big enough to share out are hashed on threads (BLAKE3 releases the
+Files are read into reused, page-aligned buffers (a file truncated under a mapping would
+kill the process with SIGBUS: only a forked helper maps one, :mod:`.mapped_file`) and large
+ones hashed with BLAKE3's own threads; in a tree, files big enough to share out are hashed on threads (BLAKE3 releases the
 GIL), and a caller that asks for *processes* shares a large tree with forked helpers
 (:mod:`.tree_split`: small files are Python work, which threads cannot share). Trees are
 walked from directory file descriptors, never by path and never following a link, so an
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from blake3 import blake3
 
-from attestkit.core.crypto import tree_split
+from attestkit.core.crypto import mapped_file, tree_split
 from attestkit.core.crypto.tree_split import Shared, Split
 from attestkit.errors import ArgumentTypeError, HashingError, UsageError
 
@@ -40,6 +40,7 @@ _BUFFER = 2 << 20  # read buffers for larger files: a ring of _RING per thread, 
 _RING = 3
 _MULTITHREAD_FROM = 8 << 20  # BLAKE3's own threads from this file size
 _PARALLEL_FROM = 64 << 10  # files from this size are hashed on worker threads in a tree
+_MAP_FROM = 64 << 20  # a single file from this size may be hashed mapped, in a helper (processes > 1)
 
 
 @dataclass(frozen=True)
@@ -211,12 +212,48 @@ def _hash_small(fd: int, size: int, data: bytes | None = None) -> str:
     return blake3(view[:size]).hexdigest()
 
 
-def hash_fd(fd: int, size: int, name: str, progress: Progress | None = None) -> str:
+def _hash_mapped(fd: int, size: int, progress: Progress | None, processes: int) -> tuple[str | None, int]:
+    """The mapped helper's digest and the bytes it reported, or ``(None, reported)`` to read instead.
+
+    Only where the caller allows helper processes, for files from ``_MAP_FROM`` bytes, and
+    before this process has started BLAKE3's threads (a fork would inherit a dead pool).
+    """
+    if processes < 2 or size < _MAP_FROM or _threads_used or _threads_gone or not _may_fork():
+        return None, 0
+    reported = [0]
+
+    def note(count: int) -> None:
+        reported[0] += count
+        if progress is not None:
+            progress(count)
+
+    hexdigest = mapped_file.hash_mapped(fd, size, note)
+    return hexdigest, size if hexdigest is not None else reported[0]
+
+
+def _after(skip: int, progress: Progress | None) -> Progress | None:
+    """*progress* that stays silent for the first *skip* bytes (a helper reported them already)."""
+    if progress is None or skip <= 0:
+        return progress
+    left = [skip]
+
+    def report(count: int) -> None:
+        quiet = min(left[0], count)
+        left[0] -= quiet
+        if count > quiet:
+            progress(count - quiet)
+
+    return report
+
+
+def hash_fd(fd: int, size: int, name: str, progress: Progress | None = None, *, processes: int = 1) -> str:
     """Hex BLAKE3 of the regular file open on *fd*, whose ``fstat`` size was *size*.
 
-    Reads into buffers, never ``mmap``: a file truncated meanwhile gives a short read (an
-    error), where a mapping would kill the process with SIGBUS. A file that shrinks, grows
-    or is modified while it is read raises :class:`HashingError` with code ``changed``.
+    Reads into buffers: a file truncated meanwhile gives a short read (an error), where a
+    mapping would kill the process with SIGBUS. With *processes* > 1, a large file may be
+    hashed through a mapping in a forked helper instead (:mod:`.mapped_file`), whose death
+    only sends this back to reading. A file that shrinks, grows or is modified while it is
+    read raises :class:`HashingError` with code ``changed``.
     """
     try:
         if size < _SMALL_FILE:
@@ -228,12 +265,15 @@ def hash_fd(fd: int, size: int, name: str, progress: Progress | None = None) -> 
                 progress(size)
             return hexdigest
         before = os.fstat(fd)
-        hasher = blake3(max_threads=_max_threads(size))
-        total = _hash_large(fd, size, name, hasher, progress)
+        digest_hex, total = _hash_mapped(fd, size, progress, processes)
+        if digest_hex is None:
+            hasher = blake3(max_threads=_max_threads(size))
+            total = _hash_large(fd, size, name, hasher, _after(total, progress))
+            digest_hex = hasher.hexdigest()
         after = os.fstat(fd)
         if total != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
             raise _changed(name, f"read {total} bytes, expected {size}" if total != size else "modified")
-        return hasher.hexdigest()
+        return digest_hex
     except OSError as exc:
         raise HashingError(f"{name}: read failed: {exc.strerror}", code="unreadable") from None
 
@@ -632,7 +672,7 @@ def hash_path_with_size(
             return _rows_digest(rows), sum(row[2] for row in rows)
         if not stat.S_ISREG(info.st_mode):
             raise HashingError(f"{text}: not a regular file", code="special-file")
-        return PREFIX + hash_fd(fd, info.st_size, text, progress), info.st_size
+        return PREFIX + hash_fd(fd, info.st_size, text, progress, processes=processes), info.st_size
     finally:
         os.close(fd)
 

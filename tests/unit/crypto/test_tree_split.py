@@ -70,10 +70,12 @@ def _tree(root: Path, seed: int, files: int, links: bool = True) -> None:
 
 
 def _clean(function: Callable[..., None], *args: object) -> None:
-    """Run this module's *function*(*args) in a fresh interpreter: one thread and no children,
+    """Run a test module's *function*(*args) in a fresh interpreter: one thread and no children,
     so helpers are really forked there (arguments as their ``repr``)."""
+    source = Path(sys.modules[function.__module__].__file__ or "").resolve().relative_to(ROOT)
+    name = ".".join(source.with_suffix("").parts)  # tests.unit.crypto.<module>, however pytest named it
     call = f"module.{function.__name__}(*{args!r})"
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tests.unit.crypto.test_tree_split as module; {call}"
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {name} as module; {call}"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-4000:]
 

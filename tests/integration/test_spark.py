@@ -22,6 +22,8 @@ from attestkit.adapters.verdicts import Verdict, options_to_bytes, verdict_of
 from attestkit.core.verify.bulk import BulkItem, verify_many
 from tests.scale_corpus import Corpus, build_corpus
 
+pytestmark = pytest.mark.slow  # starts a local Spark session (a JVM)
+
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 pyspark_sql = pytest.importorskip("pyspark.sql")

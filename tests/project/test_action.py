@@ -25,6 +25,8 @@ from attestkit.core.receipt.signing import sign_receipt
 from tests.conftest import IN_CI, ROOT, make_receipt, write_json
 from tests.scale_corpus import TRUSTED, build_corpus
 
+pytestmark = pytest.mark.slow  # installs the package into fresh venvs and runs actionlint
+
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 EXPRESSION = re.compile(r"\$\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
 WHEELHOUSE = Path(os.environ.get("ATTESTKIT_WHEELHOUSE", ROOT / ".venv" / "wheelhouse"))

@@ -20,6 +20,8 @@ from tests.conftest import IN_CI, ROOT, make_receipt, write_json
 from tests.project.test_action import _wheelhouse, checkout_copy
 from tests.scale_corpus import TRUSTED, UNTRUSTED
 
+pytestmark = pytest.mark.slow  # runs pre-commit, which builds the hook's venv
+
 NOW_KEYRING = """version: 1
 keys:
   - public_key: {trusted}

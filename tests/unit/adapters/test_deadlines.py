@@ -21,6 +21,7 @@ from tests.http_server import FakeTime, Reply, serve
 PATH = "/v1/executions/e1/receipt"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("drip_head", [False, True])
 def test_a_dripping_server_hits_the_request_deadline(drip_head: bool) -> None:
     # One byte every 0.1 s: the 5 s socket timeout would never fire; the 1 s deadline does.
@@ -32,6 +33,7 @@ def test_a_dripping_server_hits_the_request_deadline(drip_head: bool) -> None:
     assert "deadline" in str(info.value)
 
 
+@pytest.mark.slow
 def test_the_overall_deadline_caps_the_request_deadline() -> None:
     with serve({PATH: [Reply(200, drip=0.1)]}) as server:
         client = HttpClient(timeout=5.0, request_deadline=600.0)
@@ -41,6 +43,7 @@ def test_the_overall_deadline_caps_the_request_deadline() -> None:
     assert info.value.code == "deadline"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_cli_deadline_against_a_dripping_server(cli: Callable[..., CliResult], how: str) -> None:
     with serve({PATH: [Reply(200, drip=0.2)]}) as server:

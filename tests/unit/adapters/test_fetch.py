@@ -188,6 +188,7 @@ def test_plain_http_only_for_loopback(cli: Callable[..., CliResult]) -> None:
     assert result.code == 2 and "loopback" in result.err and TOKEN not in result.err
 
 
+@pytest.mark.slow
 def test_connection_refused_is_exit_2(cli: Callable[..., CliResult]) -> None:
     with serve({}) as server:
         url = server.base_url

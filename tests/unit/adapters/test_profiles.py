@@ -26,6 +26,7 @@ def _verify_args(key: PrivateKey) -> list[str]:
     return ["--public-key", key.public_key.text, "--now", NOW]
 
 
+@pytest.mark.slow
 def test_continuum_token_json_and_status_polling(cli: Callable[..., CliResult], key: PrivateKey) -> None:
     receipt = _receipt(key)
     routes = {
@@ -185,6 +186,7 @@ def test_unknown_profile() -> None:
         ReceiptSource.named("nope")
 
 
+@pytest.mark.slow
 def test_attest_wait_list_and_compare(cli: Callable[..., CliResult], key: PrivateKey, tmp_path: Path) -> None:
     env = {"ATTEST_TOKEN": "attest_key_XYZ"}
     receipt = _receipt(key)

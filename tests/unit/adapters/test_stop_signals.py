@@ -25,6 +25,8 @@ from attestkit.core.produce.pipeline import Pipeline, parse_pipeline
 from tests.unit.produce.test_honest_drafts import _clean_env, _run
 from tests.unit.produce.test_honest_processes import _marker, _processes_with
 
+pytestmark = pytest.mark.slow  # hundreds of real SIGTERMs at random instants
+
 
 class _Stop(BaseException):
     """What the test's SIGTERM handler raises (the CLI raises its own ``_Terminated``)."""

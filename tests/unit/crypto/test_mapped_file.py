@@ -28,6 +28,8 @@ from attestkit.core.crypto.digest import hash_path
 from attestkit.errors import HashingError
 from tests.unit.crypto.test_tree_split import _clean, _same_command
 
+pytestmark = pytest.mark.slow  # hashes files of 64 MiB and more, truncates them under a mapping
+
 MAP_FROM = digest_module._MAP_FROM
 CHUNK = mapped_file._CHUNK
 _forks: list[int] = []

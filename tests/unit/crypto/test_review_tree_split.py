@@ -22,6 +22,8 @@ import pytest
 from attestkit.core.crypto import digest as digest_module
 from tests.unit.crypto.test_tree_split import _same_command as _helpers_of
 
+pytestmark = pytest.mark.slow  # kills parents and waits for their helpers
+
 FORK_AFTER = digest_module._FORK_AFTER
 
 

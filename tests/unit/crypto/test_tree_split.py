@@ -35,6 +35,8 @@ from attestkit.core.crypto.digest import hash_file, hash_path, hash_path_with_si
 from attestkit.errors import HashingError
 from tests.conftest import ROOT, CliResult
 
+pytestmark = pytest.mark.slow  # forks helpers over large trees and races them
+
 FORK_AFTER = digest_module._FORK_AFTER
 _forks: list[int] = []
 os.register_at_fork(after_in_parent=lambda: _forks.append(1))

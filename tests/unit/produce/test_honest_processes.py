@@ -19,6 +19,8 @@ import pytest
 from tests.conftest import CliResult, _cli_command, assert_one_line_error
 from tests.unit.produce.test_honest_drafts import _clean_env, _run
 
+pytestmark = pytest.mark.slow  # sends real signals to commands and waits for their process groups
+
 
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Path:

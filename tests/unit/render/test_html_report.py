@@ -244,6 +244,7 @@ def _set(browser: Browser, selector: str, value: str, event: str) -> None:
     browser.evaluate("new Promise(function (done) { setTimeout(done, 50); })")
 
 
+@pytest.mark.slow
 def test_report_in_chromium_hostile_counts_filters_sort(
     browser: Browser, cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey, other_key: PrivateKey
 ) -> None:
@@ -295,6 +296,7 @@ def test_report_in_chromium_hostile_counts_filters_sort(
     browser.screenshot(_artifacts() / "html-report-hostile.png")
 
 
+@pytest.mark.slow
 def test_report_in_chromium_is_virtualised(browser: Browser, tmp_path: Path) -> None:
     rows = [
         ReportRow(f"receipts/{i:05d}.json", "valid" if i % 3 else "invalid", "verified", "ci@example.com",

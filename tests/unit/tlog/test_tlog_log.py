@@ -226,6 +226,7 @@ def _tessera_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_every_single_byte_flip_of_the_tessera_log_is_rejected(tmp_path: Path) -> None:
     """Every byte of the files of size 7 (tile, bundle, checkpoint) and of ``checkpoint``; every
     29th byte of the others (ATTESTKIT_TLOG_FULL_FLIPS=1: every byte of every file, ~3 minutes)."""
@@ -348,7 +349,7 @@ def _static_server(directory: Path) -> Iterator[str]:
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *a: None  # type: ignore[method-assign]
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -153,7 +153,7 @@ def test_concurrent_add_checkpoint_requests_never_roll_back(tmp_path: Path) -> N
     witness = signer_from_key("w", PrivateKey.from_seed(b"\x0a" * 32), ALG_COSIGNATURE_V1)
     state = WitnessState(str(tmp_path / "ws"))
     server = make_server("127.0.0.1", 0, {ORIGIN: [log_signer.verifier]}, state, witness)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     port = int(server.server_address[1])
     tree = _tree(40)

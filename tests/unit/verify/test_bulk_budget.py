@@ -23,6 +23,8 @@ from attestkit.core.verify.verifier import VerifyOptions
 from attestkit.errors import UsageError
 from tests.conftest import NOW, CliResult, make_receipt, write_json
 
+pytestmark = pytest.mark.slow  # waits for real time budgets to run out
+
 HUGE = 64 << 30
 
 

@@ -44,7 +44,7 @@ class _Quiet(WSGIRequestHandler):
 @pytest.fixture()
 def wsgi_port() -> Iterator[int]:
     server = make_server("127.0.0.1", 0, _load("webhook_wsgi").app, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield server.server_address[1]
     server.shutdown()

@@ -47,14 +47,14 @@ def raising_sigterm() -> Iterator[None]:
 def _interrupted_at_random(call: Callable[[], object], rng: random.Random) -> bool:
     """Run *call* while another thread sends this process SIGTERM 0.1 to 4 ms in; True if it stopped it."""
     timer = threading.Timer(rng.uniform(0.0001, 0.004), os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
+    stopped = False
     try:
+        timer.start()  # the signal can land while start() still waits for the timer thread
         call()
     except _Stop:
-        return True
-    finally:
-        timer.join()
-    return False
+        stopped = True
+    timer.join()
+    return stopped
 
 
 def _finished_files(tmp_path: Path) -> list[str]:

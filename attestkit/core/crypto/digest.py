@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from blake3 import blake3
 
+from attestkit.core import forking
 from attestkit.core.crypto import mapped_file, tree_split
 from attestkit.core.crypto.tree_split import Shared, Split
 from attestkit.errors import ArgumentTypeError, HashingError, UsageError
@@ -570,10 +571,8 @@ class _TreeHasher:
 
 
 def _may_fork() -> bool:
-    """Forking is safe here: the main thread, and no other Python thread that could hold a lock."""
-    return (
-        hasattr(os, "fork") and threading.current_thread() is threading.main_thread() and threading.active_count() == 1
-    )
+    """Forking is safe here: the main thread, and no other thread (Python's or native) that could hold a lock."""
+    return hasattr(os, "fork") and forking.only_thread()
 
 
 def _tree_rows(dir_fd: int, display: str, workers: int | None, progress: Progress | None, processes: int) -> list[_Row]:

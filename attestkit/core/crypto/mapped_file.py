@@ -24,6 +24,8 @@ from typing import NoReturn
 
 from blake3 import blake3
 
+from attestkit.core import forking
+
 _CHUNK = 32 << 20  # hashed per step: the helper reports progress, unmaps its pages and checks its parent between steps
 _COUNT = struct.Struct("<Q")  # one record per step: bytes hashed; then _END and 64 hex digits
 _END = (1 << 64) - 1
@@ -40,7 +42,7 @@ def _helper(fd: int, size: int, write_fd: int, parent: int) -> NoReturn:  # prag
     """Hash the mapping step by step, reporting each step, then the digest; leave by ``_exit``."""
     status = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone answers an interruption
+        forking.settle()  # the caller's handlers are not the helper's; the parent alone answers Ctrl-C
         mapping = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
         if hasattr(mapping, "madvise"):
             mapping.madvise(mmap.MADV_SEQUENTIAL)

@@ -24,6 +24,8 @@ import struct
 from array import array
 from typing import NoReturn
 
+from attestkit.core import forking
+
 _READ = 1 << 20
 _HEAD = struct.Struct("<QQ")  # files, bytes of their NUL-separated relpaths; then 64 hex digits and 8 size bytes each
 _HEX = 64
@@ -109,8 +111,9 @@ class Split:
 def start(base: int, count: int) -> Split | None:
     """Fork ``count - 1`` helpers; in each, and in the parent, return its :class:`Split`.
 
-    ``None`` when a fork fails (the walk carries on in one process). In a helper, SIGINT is
-    ignored: the parent alone answers an interruption, and kills its helpers.
+    ``None`` when a fork fails (the walk carries on in one process). A helper forgets the
+    caller's signal handlers and ignores SIGINT (:func:`.forking.settle`): the parent alone
+    answers an interruption, and kills its helpers.
     """
     split = Split(base, count, 0)
     for role in range(1, count):
@@ -126,7 +129,7 @@ def start(base: int, count: int) -> Split | None:
             os.close(read_fd)
             for _, sibling in split.helpers:
                 os.close(sibling)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            forking.settle()
             return Split(base, count, role, write_fd, split.parent)
         os.close(write_fd)
         split.helpers.append((pid, read_fd))
@@ -153,16 +156,16 @@ def collect(split: Split) -> list[Shared] | None:
     collected: list[Shared] = []
     failed = False
     while split.helpers:
-        pid, read_fd = split.helpers.pop(0)
+        pid, read_fd = split.helpers[0]  # still listed until reaped: an interruption here leaves it to abandon()
         chunks: list[bytes] = []
         try:
             while chunk := os.read(read_fd, _READ):
                 chunks.append(chunk)
         except OSError:  # pragma: no cover - a pipe read does not fail
             failed = True
-        finally:
-            os.close(read_fd)
         _, status = os.waitpid(pid, 0)
+        split.helpers.pop(0)
+        os.close(read_fd)
         shared = Shared.decode(b"".join(chunks))
         if shared is None or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
             failed = True

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, ClassVar
 
+from attestkit.core import forking
 from attestkit.core.policy.base import Violation
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.verify.result import Check, VerificationResult
@@ -343,8 +344,9 @@ def _init_worker(
 ) -> None:
     global _worker_options, _worker_render, _worker_budget, _worker_report
     # Ctrl-C reaches the whole process group: the parent alone answers it (exit 130, one line);
-    # a worker that took it too would print multiprocessing's traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a worker that took it too would print multiprocessing's traceback. Nor may a worker run
+    # the caller's own handlers (a service's SIGTERM shutdown), which the fork copied.
+    forking.settle()
     _worker_options, _worker_render, _worker_budget, _worker_report = options, render, budget, report
 
 

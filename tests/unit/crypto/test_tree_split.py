@@ -71,14 +71,14 @@ def _tree(root: Path, seed: int, files: int, links: bool = True) -> None:
             (rng.choice(dirs) / f"l{i}").symlink_to(f"../f{i}" if rng.random() < 0.5 else "/nowhere")
 
 
-def _clean(function: Callable[..., None], *args: object) -> None:
+def _clean(function: Callable[..., None], *args: object, timeout: float = 600) -> None:
     """Run a test module's *function*(*args) in a fresh interpreter: one thread and no children,
     so helpers are really forked there (arguments as their ``repr``)."""
     source = Path(sys.modules[function.__module__].__file__ or "").resolve().relative_to(ROOT)
     name = ".".join(source.with_suffix("").parts)  # tests.unit.crypto.<module>, however pytest named it
     call = f"module.{function.__name__}(*{args!r})"
     code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {name} as module; {call}"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-4000:]
 
 

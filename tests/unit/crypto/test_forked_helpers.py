@@ -1,0 +1,162 @@
+"""Forked helpers inside a library user's process (hashing helpers, bulk verification workers).
+
+A helper is a ``fork`` of whatever process called attestkit: a service with its own signal
+handlers, faulthandler, or native threads. The helper must not hang on a thread pool the
+fork did not copy, must not run the caller's handlers, and must die quietly. Each check runs
+in a fresh interpreter (``_clean``: one thread, no children).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from blake3 import blake3
+
+from attestkit.core.crypto import tree_split
+from attestkit.core.crypto.digest import hash_path
+from tests.conftest import ROOT
+from tests.unit.crypto.test_mapped_file import _children, _forks, _write
+from tests.unit.crypto.test_tree_split import _clean
+
+pytestmark = pytest.mark.slow  # fresh interpreters that hash files of 64 MiB and more
+
+
+def _after_blake3_threads(folder: str) -> None:
+    path = Path(folder) / "big"
+    expected = _write(path, 80 << 20)
+    tree = Path(folder) / "tree"
+    tree.mkdir()
+    for index in range(300):
+        (tree / f"f{index:03}").write_bytes(os.urandom(64) * index)
+    (tree / "large").write_bytes(path.read_bytes())
+    blake3(b"x" * (1 << 22), max_threads=blake3.AUTO).hexdigest()  # the caller's own use of BLAKE3's pool
+    before = len(_forks)
+    assert hash_path(path, processes=2) == expected
+    shared = hash_path(tree, processes=2)
+    assert len(_forks) == before, "forked beside native threads"
+    assert shared == hash_path(tree, processes=1)
+
+
+def test_no_helper_is_forked_beside_a_native_thread_pool(tmp_path: Path) -> None:
+    # A fork copies one thread: BLAKE3's pool, started by the caller, would never answer the
+    # helper, which hung forever (and the caller with it).
+    _clean(_after_blake3_threads, str(tmp_path), timeout=120)
+
+
+def _callers_handler_not_in_helper(folder: str) -> None:
+    path = Path(folder) / "sparse"
+    with open(path, "wb") as handle:
+        handle.truncate(2 << 30)  # no disk; long enough to signal the helper mid-file
+    marker = Path(folder) / "handled"
+
+    def on_term(signum: int, frame: object) -> None:
+        with open(marker, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+
+    signal.signal(signal.SIGTERM, on_term)
+    signalled: list[int] = []
+
+    def progress(count: int) -> None:
+        if not signalled:
+            signalled.extend(_children())
+            for pid in signalled:
+                os.kill(pid, signal.SIGTERM)
+
+    digest = hash_path(path, progress, processes=2)
+    assert signalled, "no helper was forked"
+    assert not marker.exists(), f"the caller's SIGTERM handler ran in its helper (pids {marker.read_text().split()})"
+    assert signal.getsignal(signal.SIGTERM) is on_term
+    assert not _children()
+    assert digest == hash_path(path, processes=1)
+
+
+def test_the_callers_signal_handlers_do_not_run_in_a_helper(tmp_path: Path) -> None:
+    _clean(_callers_handler_not_in_helper, str(tmp_path))
+
+
+def test_a_helper_killed_by_sigbus_prints_nothing(tmp_path: Path) -> None:
+    # Under python -X faulthandler (pytest's own setting too) the helper's SIGBUS printed
+    # "Fatal Python error: Bus error" and a traceback on the caller's stderr.
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from attestkit.core.crypto import mapped_file
+        path = {str(tmp_path / "sparse")!r}
+        with open(path, "wb") as handle:
+            handle.truncate(1 << 30)
+        fd = os.open(path, os.O_RDONLY)
+        assert mapped_file.hash_mapped(fd, 1 << 30, lambda count: os.truncate(path, 1 << 20)) is None
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stderr == ""
+
+
+def _interrupted_collect(folder: str) -> None:
+    class Interrupted(Exception):
+        pass
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    split = tree_split.start(0, 2)
+    assert split is not None
+    if split.role:  # the helper: answer late
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        import time
+
+        time.sleep(30)
+        tree_split.finish_helper(split, tree_split.Shared())
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        tree_split.collect(split)
+        raise AssertionError("collect returned before the helper answered")
+    except Interrupted:
+        pass
+    tree_split.abandon(split)  # what the walk does after an interruption
+    assert not _children(), "a helper outlived an interrupted collect"
+
+
+def test_an_interrupted_collect_leaves_no_helper(tmp_path: Path) -> None:
+    _clean(_interrupted_collect, str(tmp_path))
+
+
+def _bulk_workers_forget_handlers(folder: str) -> None:
+    from attestkit.core.verify.bulk import BulkItem, verify_many
+    from attestkit.core.verify.verifier import VerifyOptions
+
+    def on_signal(signum: int, frame: object) -> None:
+        pass
+
+    for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    items = [BulkItem(f"r{index}", b"{}") for index in range(2000)]
+    caught: dict[int, int] = {}
+    for outcome in verify_many(items, VerifyOptions(integrity_only=True), jobs=2):
+        assert outcome.error is not None or outcome.valid is False
+        for pid in _children():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            mask = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+            caught[pid] = int(mask.split()[1], 16)
+    assert caught, "no worker was seen"
+    for pid, mask in caught.items():
+        for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP):
+            assert not mask & (1 << (signum - 1)), f"worker {pid} still runs the caller's handler for {signum!r}"
+
+
+def test_bulk_workers_do_not_run_the_callers_signal_handlers(tmp_path: Path) -> None:
+    _clean(_bulk_workers_forget_handlers, str(tmp_path))

@@ -39,6 +39,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.longrepr = f"skipped under CI (CI must install what this test needs): {report.longrepr}"
 
+
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
 EXTERNAL = Path(os.environ.get("ATTESTKIT_EXTERNAL_VECTORS", ROOT.parent / "shared" / "vectors-external"))
@@ -140,7 +141,12 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGPIPE)
 
 
 def run_cli_in_process(
-    args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, stdin: bytes | None = None
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+    exact_env: bool = False,
 ) -> CliResult:
     """Run the real CLI entry point (``attestkit.cli.run``) in this process.
 
@@ -149,7 +155,7 @@ def run_cli_in_process(
     the signal handlers the CLI may install. Streams are byte buffers, so ``.buffer`` writes
     and the CLI's own decoding behave as with pipes. An escaping exception is rendered the
     way the interpreter would render it (traceback on stderr, exit 1), so "never a
-    traceback" assertions keep their meaning.
+    traceback" assertions keep their meaning. With *exact_env*, *env* is the whole environment.
     """
     from attestkit.cli import run
 
@@ -161,7 +167,7 @@ def run_cli_in_process(
     out_buf, err_buf = io.BytesIO(), io.BytesIO()
     out = io.TextIOWrapper(out_buf, encoding="utf-8", errors="strict", newline="\n", write_through=True)
     err = io.TextIOWrapper(err_buf, encoding="utf-8", errors="backslashreplace", newline="\n", write_through=True)
-    child_env = _child_env(env)
+    child_env = dict(env or {}) if exact_env else _child_env(env)
     try:
         os.environ.clear()
         os.environ.update(child_env)

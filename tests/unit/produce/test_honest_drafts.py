@@ -32,7 +32,15 @@ from attestkit.core.produce.producer import finalize_receipt
 from attestkit.core.receipt.signing import sign_receipt
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.errors import MalformedReceiptError, UsageError
-from tests.conftest import NOW, CliResult, _cli_command, assert_one_line_error, make_receipt, write_json
+from tests.conftest import (
+    NOW,
+    CliResult,
+    _cli_command,
+    assert_one_line_error,
+    make_receipt,
+    run_cli_in_process,
+    write_json,
+)
 
 CI_NAMES = {name for _, names in CI_RUN_VARIABLES for name in names} | {"ATTESTKIT_RUN_ID"}
 DRAFT = ".attest/draft.json"
@@ -46,8 +54,8 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> CliResult:
-    proc = subprocess.run([*_cli_command(), *args], cwd=cwd, env=env, capture_output=True, timeout=60)
-    return CliResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+    """The real CLI entry point, in this process, with exactly *env* (the concurrency tests start processes)."""
+    return run_cli_in_process(args, cwd=cwd, env=env, exact_env=True)
 
 
 @pytest.fixture()

@@ -75,18 +75,25 @@ DIR_FLAGS = os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC | _O_NOFOLLOW
 """Flags for opening a directory found by a walk: never follow a symlink swapped in."""
 _buffers = threading.local()
 _threads_used = False  # BLAKE3's own thread pool has been started in this process
-_threads_gone = False  # ... in a process we were forked from: its threads do not exist here
+_threads_gone = False  # ... perhaps, in a process we were forked from: its threads do not exist here
+_forking_threaded = False  # set just before a fork: whether this process has threads (the pool, perhaps)
+
+
+def _before_fork() -> None:
+    global _forking_threaded
+    # Not only attestkit's own use: a caller may have started BLAKE3's pool itself.
+    _forking_threaded = _threads_used or not forking.only_thread()
 
 
 def _forked() -> None:
     global _threads_gone
-    _threads_gone = _threads_gone or _threads_used
+    _threads_gone = _threads_gone or _forking_threaded
 
 
 if hasattr(os, "register_at_fork"):
     # BLAKE3's pool (Rust's rayon) hangs forever in a child forked after it started (as bulk
     # workers are): there, hash on this thread instead.
-    os.register_at_fork(after_in_child=_forked)
+    os.register_at_fork(before=_before_fork, after_in_child=_forked)
 
 
 def _max_threads(size: int) -> int:

@@ -8,6 +8,7 @@ in a fresh interpreter (``_clean``: one thread, no children).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -47,6 +48,35 @@ def test_no_helper_is_forked_beside_a_native_thread_pool(tmp_path: Path) -> None
     # A fork copies one thread: BLAKE3's pool, started by the caller, would never answer the
     # helper, which hung forever (and the caller with it).
     _clean(_after_blake3_threads, str(tmp_path), timeout=120)
+
+
+def _bulk_after_blake3_threads(folder: str) -> None:
+    from attestkit import PrivateKey, sign_receipt
+    from attestkit.core.timeutil import parse_rfc3339
+    from attestkit.core.trust.store import TrustStore
+    from attestkit.core.verify.bulk import BulkItem, verify_many
+    from attestkit.core.verify.verifier import VerifyOptions
+
+    artifacts = Path(folder) / "artifacts"
+    artifacts.mkdir()
+    digest = _write(artifacts / "big", 20 << 20)  # hashed on BLAKE3's threads, if any
+    key = PrivateKey.from_seed(bytes(32))
+    step = {"name": "build", "exit_code": 0, "outputs": [{"path": "big", "hash": digest}]}
+    raw = json.dumps(sign_receipt({"timestamp": "2026-11-20T10:00:00Z", "steps": [step]}, key)).encode()
+    options = VerifyOptions(
+        trusted=TrustStore.of([key.public_key]),
+        now=parse_rfc3339("2026-11-20T12:00:00Z"),
+        artifacts_dir=str(artifacts),
+    )
+    blake3(b"x" * (1 << 22), max_threads=blake3.AUTO).hexdigest()  # the caller's own use of BLAKE3's pool
+    outcomes = list(verify_many([BulkItem(f"r{index}", raw) for index in range(4)], options, jobs=2))
+    assert [outcome.valid for outcome in outcomes] == [True] * 4
+
+
+def test_bulk_workers_forked_beside_a_native_thread_pool_do_not_hang(tmp_path: Path) -> None:
+    # The workers are forks of a process whose BLAKE3 pool the caller started: a worker that
+    # hashed a large artifact on that pool's (absent) threads waited forever.
+    _clean(_bulk_after_blake3_threads, str(tmp_path), timeout=120)
 
 
 def _callers_handler_not_in_helper(folder: str) -> None:

@@ -32,6 +32,8 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("invalid", "error", "the input was checked and is not acceptable (exit 1)", "read the message"),
     ("could-not-check", "error", "verification could not be completed (exit 2)", "fix the input named in the message"),
     ("usage", "error", "a command-line or library argument is wrong (exit 2)", "see `--help` or the docstring"),
+    ("nothing-checked", "error", "the inputs held no receipt (an empty directory or JSON Lines stream): nothing was checked, so nothing passes (exit 2)",
+     "check the path or the step that should have produced the receipts"),
     ("file", "error", "an input file cannot be read as asked (exit 2)", "check the path and its type"),
     ("too-large", "error", "an input is over its documented size bound", "see docs/security.md for the bounds"),
     ("special-file", "error", "an input is a FIFO, device, socket or escaping link", "pass a regular file"),

@@ -293,19 +293,29 @@ def _summary_options(command: Any) -> Any:
     return command
 
 
-def _not_with_summary(values: dict[str, Any]) -> list[str]:
-    """The verification flags given alongside --summary (which checks a summary, not receipts)."""
-    flags = {
-        "--public-key": bool(values["public_keys"]),
-        "--keyring": bool(values["trusted_files"]),
-        "--integrity-only": bool(values["integrity_only"]),
-        "--artifacts": values["artifacts"] is not None,
-        "--pipeline": values["pipeline"] is not None,
-        "--summary-out": values["summary_out"] is not None,
-        "--jsonl": values["jsonl"] is not None,
-        "--identity": bool(values["identities"]),
-    }
-    return [flag for flag, used in flags.items() if used]
+# What checking a summary reads (cli/summary.py: check_summary_command); any other option
+# given with --summary would be silently ignored, and a gate that ignores --scope or
+# --require-log passes without the check it was asked for.
+_SUMMARY_OPTIONS = frozenset(
+    {"receipts", "summary_file", "summary_keys", "summary_max_age", "policy_names", "policy_files",
+     "verifier_id", "now", "as_json", "rego_engine"}
+)  # fmt: skip
+
+
+def _not_with_summary() -> list[str]:
+    """The options given alongside --summary (which checks a summary, not receipts) that it cannot apply."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context()
+    clashing = []
+    for parameter in context.command.params:
+        name = parameter.name or ""
+        source = context.get_parameter_source(name)
+        if name in _SUMMARY_OPTIONS or source in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+            continue
+        flags = [opt for opt in parameter.opts if opt.startswith("--")] or list(parameter.opts) or [name]
+        clashing.append(flags[0])
+    return clashing
 
 
 VERIFY_HELP = f"""Verify receipts: signature, trust, time, policies, pipeline, artifacts.
@@ -474,7 +484,7 @@ def verify(
     if summary_file is not None:
         from attestkit.cli import summary as vsa
 
-        clashing = _not_with_summary(locals())
+        clashing = _not_with_summary()
         if clashing:
             raise UsageError(f"--summary checks a verification summary; it does not take {', '.join(clashing)}")
         return vsa.check_summary_command(
@@ -615,6 +625,9 @@ def verify(
             for outcome in verify_many(items, options, jobs=workers, render=render, budget=budget):
                 report(outcome)
                 progress(1)
+    nothing = tally.nothing_checked([*receipts, *([] if jsonl is None else ["<stdin>" if jsonl == "-" else jsonl])])
+    if nothing is not None:
+        raise nothing  # before any report is written: an empty clean report would pass an upload step
     if collect:
         emit(document(subjects, fmt, "attestkit verify", artifacts_dir=options.artifacts_dir), output_file)
     elif fmt == "html":

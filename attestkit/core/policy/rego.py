@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from attestkit.core.policy.base import PolicyContext, Violation
 from attestkit.core.policy.rego_builtins import OVERRIDES
+from attestkit.core.policy.rego_rules import rule_facts
 from attestkit.core.policy.rego_scan import PACKAGE, check_calls, scan
 from attestkit.core.policy.rego_sprintf import ROUNDED_ABOVE
 from attestkit.core.timeutil import to_unix_ns
@@ -322,7 +323,13 @@ class RegoPolicy:
         self.print_sink = print_sink
         result = scan(name, text)
         check_calls(name, result, embedded=self.engine.embedded)
-        self.has_allow = result.has_allow
+        rule_lines = frozenset(
+            result.tokens[index].line
+            for index in result.statements
+            if result.tokens[index].text not in ("package", "import", "else")
+        )
+        facts = rule_facts(name, text, rule_lines)
+        self.has_allow = result.has_allow if facts is None else "allow" in facts.names
         self.arithmetic = result.arithmetic
         self.renders_numbers = result.renders_numbers
         self.fractional_literals = result.fractional_literals

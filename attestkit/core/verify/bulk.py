@@ -544,8 +544,23 @@ class Tally:
 
     @property
     def exit_code(self) -> int:
-        """2 if any could not be checked, else 1 if any is invalid, else 0."""
-        return 2 if self.errors else 1 if self.invalid else 0
+        """2 if any could not be checked or none was counted, else 1 if any is invalid, else 0.
+
+        A run that checked nothing (an empty directory or stream) vouches for nothing: a gate
+        must not pass on it.
+        """
+        return 2 if self.errors or not self.total else 1 if self.invalid else 0
+
+    def nothing_checked(self, inputs: Sequence[str]) -> UsageError | None:
+        """The error for a run that counted no receipt (code ``nothing-checked``), else ``None``."""
+        if self.total:
+            return None
+        shown = ", ".join(inputs[:3]) + (", ..." if len(inputs) > 3 else "")
+        return UsageError(
+            f"no receipt found in {shown or 'the input'}: nothing was checked "
+            "(a directory takes .json, .yaml and .yml files; --jsonl one receipt per line)",
+            code="nothing-checked",
+        )
 
     def summary(self) -> str:
         """``3 valid, 2 invalid, 1 errors`` then the failure classes, most frequent first."""

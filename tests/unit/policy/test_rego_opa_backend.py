@@ -122,7 +122,7 @@ def test_library_opa_engine_errors(opa: Path) -> None:
     from attestkit.core.policy.rego import RegoPolicy
 
     policy = load_policy_text(
-        "c.rego", b'package attest.verification\n\nx := 1 if input.now_ns > 0\nx := 2 if input.now_ns > 0\n',
+        "c.rego", b'package attest.verification\n\nx := 1 if input.now_ns > 0\nx := 2 if input.now_ns > 0\ndeny contains "x" if x == 3\n',
         rego_engine=engine,
     )  # fmt: skip
     assert isinstance(policy, RegoPolicy)

@@ -1,0 +1,127 @@
+"""A gate that checked nothing, or not what it was asked to check, does not pass (exit 2).
+
+Found by an adversarial review: an empty directory or JSON Lines stream exited 0 with no
+output (and ``-o`` wrote a clean SARIF report); ``verify --summary`` ignored ``--scope``,
+``--require-log``, ``--check-inputs``, ``--format`` and ``-o``; a ``.rego`` file with no
+``allow`` and no ``deny`` rule passed every receipt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from attestkit import PrivateKey, sign_receipt
+from attestkit.core.policy.loader import load_policy_text
+from attestkit.errors import PolicyError
+from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
+
+Cli = Callable[..., CliResult]
+
+
+def test_an_empty_directory_checks_nothing_and_exits_2(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
+    (tmp_path / "receipts").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "receipt.txt").write_text("x")
+    for target in ("receipts", "other"):
+        result = cli("verify", target, "--public-key", key.public_key.text, "--now", NOW)
+        assert result.code == 2, result
+        assert_one_line_error(result)
+        assert "no receipt" in result.err and target in result.err
+    result = cli("verify", "receipts", "--public-key", key.public_key.text, "--format", "sarif", "-o", "out.sarif")
+    assert result.code == 2 and not (tmp_path / "out.sarif").exists(), "a clean report of nothing was written"
+
+
+def test_an_empty_json_lines_stream_exits_2(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    result = cli("verify", "--jsonl", "empty.jsonl", "--public-key", key.public_key.text)
+    assert result.code == 2 and "no receipt" in result.err
+    result = cli("verify", "--jsonl", "-", "--public-key", key.public_key.text, "--json", stdin=b"")
+    assert result.code == 2 and result.out == ""
+
+
+def test_a_directory_with_receipts_still_passes(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
+    (tmp_path / "receipts").mkdir()
+    write_json(tmp_path / "receipts" / "r.json", sign_receipt(make_receipt(), key))
+    assert cli("verify", "receipts", "--public-key", key.public_key.text, "--now", NOW).code == 0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--scope", "project:never"],
+        ["--require-log"],
+        ["--check-inputs"],
+        ["--format", "sarif"],
+        ["-o", "out.txt"],
+        ["--tolerance", "1s"],
+    ],
+)
+def test_summary_refuses_options_it_cannot_apply(cli: Cli, tmp_path: Path, key: PrivateKey, extra: list[str]) -> None:
+    signed = write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    assert cli("keys", "generate", "--out-dir", "k", "--name", "v").code == 0
+    made = cli("verify", str(signed), "--public-key", key.public_key.text, "--now", NOW,
+               "--summary-out", "vsa.json", "--key", "k/v.key")  # fmt: skip
+    assert made.code == 0, made.err
+    result = cli("verify", str(signed), "--summary", "vsa.json", "--summary-key", "k/v.pub", "--now", NOW, *extra)
+    assert cli("verify", str(signed), "--summary", "vsa.json", "--summary-key", "k/v.pub", "--now", NOW).code == 0
+    assert result.code == 2, result
+    assert_one_line_error(result)
+    assert extra[0] in result.err
+    assert not (tmp_path / "out.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        'Deny contains "x" if { true }\n',
+        'denies contains msg if { msg := "x" }\n',
+        "helper := true\n",
+    ],
+)
+def test_a_rego_policy_with_no_allow_and_no_deny_is_refused(cli: Cli, tmp_path: Path, key: PrivateKey,
+                                                            body: str) -> None:  # fmt: skip
+    policy = tmp_path / "p.rego"
+    policy.write_text("package attest.verification\n\n" + body)
+    signed = write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    result = cli("verify", str(signed), "--public-key", key.public_key.text, "--now", NOW, "--policy-file", "p.rego")
+    assert result.code == 2, result
+    assert_one_line_error(result)
+    assert "allow" in result.err and "deny" in result.err and "p.rego" in result.err
+    assert cli("policy", "check", "p.rego").code == 2
+    with pytest.raises(PolicyError):
+        load_policy_text("p.rego", policy.read_bytes())
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "package attest.verification allow := false\n",  # OPA needs no newline between statements
+        "package attest.verification\n\nimport rego.v1 default allow := false\n",
+        'package attest.verification\n\ndeny contains "never" if { false } allow if { false }\n',
+    ],
+)
+def test_a_rule_hidden_beside_another_statement_is_refused(cli: Cli, tmp_path: Path, key: PrivateKey,
+                                                           source: str) -> None:  # fmt: skip
+    # attestkit's scan read one statement per line and never saw this allow: OPA finds a
+    # violation (allow is false or undefined) where attestkit said VALID.
+    (tmp_path / "p.rego").write_text(source)
+    signed = write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    result = cli("verify", str(signed), "--public-key", key.public_key.text, "--now", NOW, "--policy-file", "p.rego")
+    assert result.code == 2, result
+    assert_one_line_error(result)
+    assert "a line of its own" in result.err
+
+
+def test_a_recursive_rule_is_refused_not_a_crash(cli: Cli, tmp_path: Path) -> None:
+    # The embedded engine recursed until its stack overflowed (the process died, exit 139).
+    (tmp_path / "p.rego").write_text(
+        'package attest.verification\n\nf(x) := y if y := f(x)\n\ndeny contains "r" if f(1)\n'
+    )
+    result = cli("policy", "check", "p.rego")
+    assert result.code == 2, result
+    assert_one_line_error(result)
+    assert "recursion" in result.err

@@ -21,9 +21,20 @@ import threading
 
 
 def settle() -> None:
-    """In a forked child: default action for every signal the parent handled in Python, SIGINT ignored."""
-    import faulthandler  # built in, but loaded only in helpers (the plain verify path stays small)
+    """In a forked child: default action for every signal the parent handled in Python, SIGINT ignored.
 
+    Also: no core dump (it would copy the caller's memory, keys included, into a file or a
+    crash store), and the terminal's stop signals ignored (a caller that handles Ctrl-Z itself
+    carries on, and would wait forever for a helper the kernel stopped).
+    """
+    import faulthandler  # built in, but loaded only in helpers (the plain verify path stays small)
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (OSError, ValueError):  # pragma: no cover - a hard limit already lower
+        pass
+    _not_dumpable()
     if faulthandler.is_enabled():
         faulthandler.disable()
     try:
@@ -37,7 +48,29 @@ def settle() -> None:
             continue
         if callable(handler):
             signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGINT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _not_dumpable() -> None:
+    """``prctl(PR_SET_DUMPABLE, 0)`` on Linux: no core even for a crash handler behind a pipe."""
+    if not os.path.exists("/proc/self"):  # pragma: no cover - not Linux
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):  # pragma: no cover - no prctl in this libc
+        pass
+
+
+def may_fork() -> bool:
+    """Whether this process may fork a helper and wait for it: :func:`only_thread`, and SIGCHLD at its default.
+
+    A caller that ignores SIGCHLD (or reaps children in a handler) lets the kernel or itself
+    reap the helper, whose status then never reaches us.
+    """
+    return hasattr(os, "fork") and signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL and only_thread()
 
 
 def only_thread() -> bool:
@@ -56,4 +89,4 @@ def only_thread() -> bool:
         return True
 
 
-__all__ = ["only_thread", "settle"]
+__all__ = ["may_fork", "only_thread", "settle"]

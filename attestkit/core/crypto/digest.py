@@ -228,6 +228,8 @@ def _hash_mapped(fd: int, size: int, progress: Progress | None, processes: int) 
     """
     if processes < 2 or size < _MAP_FROM or _threads_used or _threads_gone or not _may_fork():
         return None, 0
+    if os.lseek(fd, 0, os.SEEK_CUR) != 0:  # a caller's fd read part-way: reading decides, as without helpers
+        return None, 0
     reported = [0]
 
     def note(count: int) -> None:
@@ -279,10 +281,16 @@ def hash_fd(fd: int, size: int, name: str, progress: Progress | None = None, *, 
             total = _hash_large(fd, size, name, hasher, _after(total, progress))
             digest_hex = hasher.hexdigest()
         after = os.fstat(fd)
-        if total != size or after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
+        # ctime too: a writer can put the mtime back (os.utime), never the ctime.
+        if total != size or after.st_size != size or (after.st_mtime_ns, after.st_ctime_ns) != (
+            before.st_mtime_ns,
+            before.st_ctime_ns,
+        ):
             raise _changed(name, f"read {total} bytes, expected {size}" if total != size else "modified")
         return digest_hex
     except OSError as exc:
+        if exc.errno is None:  # raised by Python code (a caller's deadline, a progress callback), not a read
+            raise
         raise HashingError(f"{name}: read failed: {exc.strerror}", code="unreadable") from None
 
 
@@ -334,7 +342,13 @@ def _check_name(name: bytes, shown: str) -> None:
 
 
 def _walk_error(shown: str, exc: OSError) -> HashingError:
-    """A walk's OSError: a vanished or swapped entry is a change, anything else unreadable."""
+    """A walk's OSError: a vanished or swapped entry is a change, anything else unreadable.
+
+    An OSError that no system call raised (a caller's deadline handler raising TimeoutError)
+    is not the tree's: it is raised again as it is.
+    """
+    if exc.errno is None:
+        raise exc
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)) or exc.errno in (errno.ELOOP, errno.EINVAL):
         return HashingError(f"{shown}: changed while the tree was walked ({exc.strerror})", code="changed")
     return HashingError(f"{shown}: cannot read: {exc.strerror}", code="unreadable")
@@ -400,7 +414,7 @@ class _TreeHasher:
                 if self.split.role:  # pragma: no cover - a helper ends here, whatever happened
                     tree_split.finish_helper(self.split, None)
                 tree_split.abandon(self.split)
-                if isinstance(exc, (HashingError, OSError)):
+                if isinstance(exc, HashingError):  # the single-process walk names the first error
                     raise _Redo from None
             raise
         finally:
@@ -519,6 +533,8 @@ class _TreeHasher:
                 except _ShortRead as short:
                     raise short.error(self.shown(relpath)) from None
                 except OSError as exc:
+                    if exc.errno is None:  # not the read's: a caller's deadline, say
+                        raise
                     raise HashingError(
                         f"{self.shown(relpath)}: read failed: {exc.strerror}", code="unreadable"
                     ) from None
@@ -579,16 +595,23 @@ class _TreeHasher:
 
 def _may_fork() -> bool:
     """Forking is safe here: the main thread, and no other thread (Python's or native) that could hold a lock."""
-    return hasattr(os, "fork") and forking.only_thread()
+    return forking.may_fork()
 
 
 def _tree_rows(dir_fd: int, display: str, workers: int | None, progress: Progress | None, processes: int) -> list[_Row]:
     count = workers or min(4, os.cpu_count() or 1)
     if processes > 1 and _may_fork():
+        reported = [0]
+
+        def noted(size: int) -> None:
+            reported[0] += size
+            if progress is not None:
+                progress(size)
+
         try:
-            return _TreeHasher(display, 1, progress, processes).run(dir_fd)
+            return _TreeHasher(display, 1, noted if progress is not None else None, processes).run(dir_fd)
         except _Redo:
-            pass
+            progress = _after(reported[0], progress)  # the walk again: each byte reported once in all
     return _TreeHasher(display, count, progress).run(dir_fd)
 
 

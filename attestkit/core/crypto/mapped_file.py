@@ -113,7 +113,11 @@ def hash_mapped(fd: int, size: int, progress: Callable[[int], None] | None = Non
     reaped = False
     try:
         digest = _collect(read_fd, size, progress)
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped by someone else (the caller checks SIGCHLD): its status is lost
+            reaped = True
+            return None
         reaped = True
         return digest if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else None
     finally:
@@ -121,9 +125,9 @@ def hash_mapped(fd: int, size: int, progress: Callable[[int], None] | None = Non
         if not reaped:  # an error or an interruption here: the helper must not outlive it
             try:
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:  # pragma: no cover - it had just ended
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):  # pragma: no cover - it had just ended
                 pass
-            os.waitpid(pid, 0)
 
 
 __all__ = ["hash_mapped"]

@@ -163,7 +163,10 @@ def collect(split: Split) -> list[Shared] | None:
                 chunks.append(chunk)
         except OSError:  # pragma: no cover - a pipe read does not fail
             failed = True
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # pragma: no cover - reaped elsewhere: its status is lost
+            status = 1 << 8
         split.helpers.pop(0)
         os.close(read_fd)
         shared = Shared.decode(b"".join(chunks))
@@ -183,7 +186,10 @@ def abandon(split: Split) -> None:
         except ProcessLookupError:  # pragma: no cover - already gone (it is still reaped)
             pass
         os.close(read_fd)
-        os.waitpid(pid, 0)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:  # pragma: no cover - reaped elsewhere
+            pass
 
 
 __all__ = ["Shared", "Split", "abandon", "collect", "finish_helper", "start"]

@@ -190,3 +190,160 @@ def _bulk_workers_forget_handlers(folder: str) -> None:
 
 def test_bulk_workers_do_not_run_the_callers_signal_handlers(tmp_path: Path) -> None:
     _clean(_bulk_workers_forget_handlers, str(tmp_path))
+
+
+def _with_sigchld_ignored(folder: str) -> None:
+    path = Path(folder) / "big"
+    expected = _write(path, 80 << 20)
+    tree = Path(folder) / "tree"
+    tree.mkdir()
+    for index in range(700):
+        (tree / f"f{index:03}").write_bytes(os.urandom(32) * (index % 7))
+    one_process = hash_path(tree, processes=1)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # a daemon's idiom: the kernel reaps children
+    assert hash_path(path, processes=2) == expected  # was HashingError "No child processes"
+    assert hash_path(tree, processes=2) == one_process  # was a raw ChildProcessError
+
+
+def test_a_caller_ignoring_sigchld_gets_the_single_process_digests(tmp_path: Path) -> None:
+    _clean(_with_sigchld_ignored, str(tmp_path))
+
+
+def _helper_settled(folder: str) -> None:
+    import ctypes
+    import resource
+
+    report = Path(folder) / "helper.txt"
+    signal.signal(signal.SIGTSTP, lambda signum, frame: None)
+    split = tree_split.start(0, 2)
+    assert split is not None
+    if split.role:
+        dumpable = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE
+        core = resource.getrlimit(resource.RLIMIT_CORE)
+        stop = signal.getsignal(signal.SIGTSTP) == signal.SIG_IGN
+        report.write_text(f"{dumpable} {core[0]} {core[1]} {stop}")
+        tree_split.finish_helper(split, tree_split.Shared())
+    assert tree_split.collect(split) is not None
+    assert report.read_text() == "0 0 0 True", report.read_text()
+    assert signal.getsignal(signal.SIGTSTP) is not signal.SIG_IGN
+
+
+def test_a_helper_dumps_no_core_and_ignores_terminal_stops(tmp_path: Path) -> None:
+    # A SIGBUS in the mapped helper wrote a core file holding the caller's memory (keys
+    # included); a caller handling Ctrl-Z itself waited forever for a helper the kernel stopped.
+    _clean(_helper_settled, str(tmp_path))
+
+
+def _ctrl_z_to_the_helper(folder: str) -> None:
+    path = Path(folder) / "sparse"
+    with open(path, "wb") as handle:
+        handle.truncate(2 << 30)
+    signal.signal(signal.SIGTSTP, lambda signum, frame: None)  # the caller does not stop on Ctrl-Z
+    stopped: list[int] = []
+
+    def progress(count: int) -> None:
+        if not stopped:
+            stopped.extend(_children())
+            for pid in stopped:
+                os.kill(pid, signal.SIGTSTP)
+
+    assert hash_path(path, progress, processes=2) == hash_path(path, processes=1)
+    assert stopped, "no helper was forked"
+
+
+def test_ctrl_z_does_not_stop_a_helper_its_caller_waits_for(tmp_path: Path) -> None:
+    _clean(_ctrl_z_to_the_helper, str(tmp_path), timeout=120)
+
+
+def _deadline_in_a_shared_walk(folder: str) -> None:
+    import time
+
+    tree = Path(folder) / "tree"
+    tree.mkdir()
+    for index in range(3000):
+        (tree / f"f{index:04}").write_bytes(b"x" * 100)
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError("deadline")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    started = time.monotonic()
+    try:
+        hash_path(tree, lambda size: time.sleep(0.001), processes=2)
+        raise AssertionError("the caller's deadline was swallowed: the walk was redone and returned a digest")
+    except TimeoutError as exc:
+        assert str(exc) == "deadline"
+    assert time.monotonic() - started < 3
+    assert not _children()
+
+
+def test_a_callers_deadline_stops_a_shared_walk(tmp_path: Path) -> None:
+    _clean(_deadline_in_a_shared_walk, str(tmp_path))
+
+
+def _progress_once_after_a_redo(folder: str) -> None:
+    tree = Path(folder) / "tree"
+    tree.mkdir()
+    total = 0
+    for index in range(2000):
+        data = os.urandom(64) * (1 + index % 5)
+        (tree / f"f{index:04}").write_bytes(data)
+        total += len(data)
+    seen: list[int] = []
+
+    def progress(size: int) -> None:
+        if len(seen) == 700:  # after the fork: the helper dies, the walk is redone in one process
+            for pid in _children():
+                os.kill(pid, signal.SIGKILL)
+        seen.append(size)
+
+    assert hash_path(tree, progress, processes=2) == hash_path(tree, processes=1)
+    assert sum(seen) == total, f"progress reported {sum(seen)} of {total} bytes"
+
+
+def test_progress_adds_up_once_when_a_shared_walk_is_redone(tmp_path: Path) -> None:
+    _clean(_progress_once_after_a_redo, str(tmp_path))
+
+
+def test_a_rewrite_with_its_mtime_put_back_is_a_change(tmp_path: Path) -> None:
+    # Old head + new tail, with os.utime restoring the mtime, gave the digest of a file that
+    # never existed; the ctime cannot be put back.
+    path = tmp_path / "big"
+    _write(path, 12 << 20)
+    before = os.stat(path)
+    rewritten: list[int] = []
+
+    def rewrite(count: int) -> None:
+        if not rewritten:
+            with open(path, "r+b") as handle:
+                handle.seek(-1024, os.SEEK_END)
+                handle.write(b"\0" * 1024)
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+            rewritten.append(count)
+
+    from attestkit.errors import HashingError
+
+    with pytest.raises(HashingError) as caught:
+        hash_path(path, rewrite)
+    assert rewritten and caught.value.code == "changed"
+
+
+def test_a_caller_fd_read_part_way_is_not_hashed_from_its_start(tmp_path: Path) -> None:
+    from attestkit.core.crypto.digest import hash_fd
+    from attestkit.errors import HashingError
+
+    path = tmp_path / "big"
+    _write(path, 70 << 20)
+    outcomes = []
+    for processes in (1, 2):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.lseek(fd, 4096, os.SEEK_SET)
+            try:
+                outcomes.append(hash_fd(fd, os.fstat(fd).st_size, "big", processes=processes))
+            except HashingError as exc:
+                outcomes.append(exc.code)
+        finally:
+            os.close(fd)
+    assert outcomes[0] == outcomes[1] == "changed"

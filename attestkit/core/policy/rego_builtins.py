@@ -236,7 +236,9 @@ def go_units_parse(value: Any) -> int:
 def go_replace_n(patterns: Any, value: Any) -> str:
     """OPA's ``strings.replace_n`` (Go's ``strings.Replacer``: one left-to-right pass, no overlapping
     matches) when no search string is empty or a prefix of another (then the order does not matter)."""
-    if not isinstance(patterns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in patterns.items()):
+    if not isinstance(patterns, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in patterns.items()
+    ):
         raise TypeError("strings.replace_n: operand 1 must be an object of strings")
     text = _string("strings.replace_n", value)
     keys = sorted(patterns)
@@ -351,6 +353,161 @@ def go_time_format(value: Any) -> str:
     return text + "Z"
 
 
+# ---- small string and number builtins whose regorus results differ from Go's ----------------
+
+
+def go_strings_count(value: Any, needle: Any) -> int:
+    """OPA's ``strings.count``: non-overlapping occurrences (regorus counted overlapping ones)."""
+    # str.count is Go's strings.Count, the empty needle included (runes + 1).
+    return _string("strings.count", value).count(_string("strings.count", needle))
+
+
+def go_urlquery_encode(value: Any) -> str:
+    """OPA's ``urlquery.encode`` (Go's ``url.QueryEscape``: only letters, digits and ``-_.~`` stay)."""
+    from urllib.parse import quote_plus
+
+    return quote_plus(_string("urlquery.encode", value), safe="")
+
+
+_EXACT_FLOAT = 2.0**53
+
+
+def _number(name: str, position: int, value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: operand {position} must be a number")
+    if isinstance(value, float) and not abs(value) < _EXACT_FLOAT:  # OPA computes such numbers exactly
+        raise ValueError(f"{name}: {value!r} is not evaluated exactly like OPA")
+    return value
+
+
+def go_format_int(value: Any, base: Any) -> str:
+    """OPA's ``format_int``: the number truncated toward zero, in base 2, 8, 10 or 16."""
+    number = int(_number("format_int", 1, value))  # int() truncates toward zero, as big.Float.Int
+    if base not in (2, 8, 10, 16) or isinstance(base, bool):
+        raise ValueError("format_int: operand 2 must be one of {2, 8, 10, 16}")
+    digits = {2: "b", 8: "o", 10: "d", 16: "x"}[base]
+    return ("-" if number < 0 else "") + format(abs(number), digits)
+
+
+def _rounding(name: str, function: Callable[[float], int]) -> Callable[[Any], int]:
+    def rounded(value: Any) -> int:
+        number = _number(name, 1, value)
+        if isinstance(number, int):
+            return number
+        if number < 0:  # OPA 1.20.2 answers ceil(-0.5) with 1: a value attestkit will not guess
+            raise ValueError(f"{name}: a negative fraction is not evaluated exactly like OPA")
+        return function(number)
+
+    return rounded
+
+
+def _round_half_away(value: float) -> int:
+    import math
+
+    return math.floor(value + 0.5) if value - math.floor(value) != 0.5 else math.floor(value) + 1
+
+
+def go_array_slice(array: Any, start: Any, stop: Any) -> list[Any]:
+    """OPA's ``array.slice``: integer indexes clamped to the array (a fraction is OPA's type error)."""
+    if not isinstance(array, list):
+        raise TypeError("array.slice: operand 1 must be array")
+    for position, index in ((2, start), (3, stop)):
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"array.slice: operand {position} must be an integer")
+    first, last = max(start, 0), min(stop, len(array))
+    return [] if first >= last else array[first:last]
+
+
+# ---- JSON: Go's encoder and decoder --------------------------------------------------------
+
+_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f",
+               "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}  # fmt: skip
+_GO_ESCAPED = re.compile('["\\\\\x00-\x1f<>&\u2028\u2029]')
+
+
+def _go_string(text: str) -> str:
+    return '"' + _GO_ESCAPED.sub(lambda m: _GO_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text) + '"'
+
+
+def _go_json(value: Any, depth: int = 0) -> str:
+    if depth > 1000:
+        raise ValueError("json.marshal: nesting too deep")
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text or "n" in text:  # exponent form, inf, nan: Go writes these its own way
+            raise ValueError(f"json.marshal: the number {text} is not written exactly like OPA")
+        return text
+    if isinstance(value, str):
+        return _go_string(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_go_json(item, depth + 1) for item in value) + "]"
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise ValueError("json.marshal: an object with non-string keys is not written exactly like OPA")
+        return "{" + ",".join(f"{_go_string(key)}:{_go_json(value[key], depth + 1)}" for key in sorted(value)) + "}"
+    if isinstance(value, (set, frozenset)):
+        members = list(value)
+        kinds = {type(member) for member in members}
+        if not (kinds <= {str} or kinds <= {int}):  # OPA's order of mixed sets is its own
+            raise ValueError("json.marshal: a set of mixed or composite values is not written exactly like OPA")
+        return "[" + ",".join(_go_json(member, depth + 1) for member in sorted(members)) + "]"
+    raise ValueError(f"json.marshal: {type(value).__name__} is not written exactly like OPA")
+
+
+def go_json_marshal(value: Any) -> str:
+    """OPA's ``json.marshal``: Go's encoder (sorted keys, ``<``, ``>``, ``&``, U+2028/9 escaped)."""
+    return _go_json(value)
+
+
+def _refuse_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _exact_numbers(value: Any) -> Any:
+    """*value* unchanged when its numbers are integers below 2**53 (else ValueError: OPA keeps their text)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) or (isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**53):
+            raise ValueError("json.unmarshal: a fraction or a large number is not kept exactly like OPA")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+def go_json_unmarshal(value: Any) -> Any:
+    """OPA's ``json.unmarshal`` where the numbers are integers below 2**53; invalid JSON raises."""
+    import json
+
+    try:
+        return _exact_numbers(json.loads(_string("json.unmarshal", value), parse_constant=_refuse_constant))
+    except RecursionError:
+        raise ValueError("json.unmarshal: nesting too deep") from None
+
+
+def go_json_is_valid(value: Any) -> bool:
+    """OPA's ``json.is_valid`` (Go's ``json.Valid``: syntax only, any number, lone surrogate escapes)."""
+    import json
+
+    if not isinstance(value, str):
+        return False
+    try:
+        json.loads(value, parse_constant=_refuse_constant, parse_float=str, parse_int=str)
+    except RecursionError:
+        raise ValueError("json.is_valid: nesting too deep to decide like OPA") from None
+    except ValueError:
+        return False
+    return True
+
+
 # name -> (number of arguments, implementation)
 OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "count": (1, go_count),
@@ -374,20 +531,37 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "base64.decode": (1, go_base64_decode),
     "units.parse": (1, go_units_parse),
     "array.flatten": (1, go_array_flatten),
+    "array.slice": (3, go_array_slice),
+    "strings.count": (2, go_strings_count),
+    "urlquery.encode": (1, go_urlquery_encode),
+    "format_int": (2, go_format_int),
+    "ceil": (1, _rounding("ceil", __import__("math").ceil)),
+    "floor": (1, _rounding("floor", __import__("math").floor)),
+    "round": (1, _rounding("round", _round_half_away)),
+    "json.marshal": (1, go_json_marshal),
+    "json.unmarshal": (1, go_json_unmarshal),
+    "json.is_valid": (1, go_json_is_valid),
     "crypto.hmac.equal": (2, go_hmac_equal),
-    **{f"crypto.hmac.{name}": (2, go_hmac(f"crypto.hmac.{name}", name)) for name in ("md5", "sha1", "sha256", "sha512")},
+    **{
+        f"crypto.hmac.{name}": (2, go_hmac(f"crypto.hmac.{name}", name)) for name in ("md5", "sha1", "sha256", "sha512")
+    },
 }
 
 __all__ = [
     "OVERRIDES",
     "go_add_date",
     "go_array_flatten",
+    "go_array_slice",
     "go_base64_decode",
     "go_base64_is_valid",
     "go_count",
+    "go_format_int",
     "go_hmac",
     "go_hmac_equal",
     "go_indexof",
+    "go_json_is_valid",
+    "go_json_marshal",
+    "go_json_unmarshal",
     "go_lower",
     "go_parse_ns",
     "go_parse_rfc3339_ns",
@@ -395,7 +569,9 @@ __all__ = [
     "go_replace_n",
     "go_semver_compare",
     "go_semver_is_valid",
+    "go_strings_count",
     "go_time_format",
     "go_units_parse",
     "go_upper",
+    "go_urlquery_encode",
 ]

@@ -558,7 +558,7 @@ class Tally:
         shown = ", ".join(inputs[:3]) + (", ..." if len(inputs) > 3 else "")
         return UsageError(
             f"no receipt found in {shown or 'the input'}: nothing was checked "
-            "(a directory takes .json, .yaml and .yml files; --jsonl one receipt per line)",
+            "(a directory takes .json, .yaml and .yml files; JSON Lines one receipt per line)",
             code="nothing-checked",
         )
 

@@ -62,8 +62,15 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=
 
 # ---- semver ---------------------------------------------------------------------------------
 
-_identifier = st.one_of(st.sampled_from(["0", "1", "2", "10", "alpha", "beta", "rc", "x-y", "-", "a1", "1a"]), st.text("0129az-", min_size=0, max_size=3))
-_core = st.lists(st.one_of(st.sampled_from(["0", "1", "2", "9", "10", "01", "", "x", "+1"]), st.integers(0, 2**64).map(str)), min_size=1, max_size=4).map(".".join)
+_identifier = st.one_of(
+    st.sampled_from(["0", "1", "2", "10", "alpha", "beta", "rc", "x-y", "-", "a1", "1a"]),
+    st.text("0129az-", min_size=0, max_size=3),
+)
+_core = st.lists(
+    st.one_of(st.sampled_from(["0", "1", "2", "9", "10", "01", "", "x", "+1"]), st.integers(0, 2**64).map(str)),
+    min_size=1,
+    max_size=4,
+).map(".".join)
 versions = st.one_of(
     st.tuples(st.sampled_from(["", "v", "vv", " "]), _core, st.one_of(st.just(""), st.lists(_identifier, max_size=3).map(lambda p: "-" + ".".join(p))),
               st.one_of(st.just(""), st.lists(_identifier, max_size=3).map(lambda p: "+" + ".".join(p)))).map("".join),
@@ -103,20 +110,47 @@ def test_parse_rfc3339_ns(no_network: None, value: str) -> None:
 
 
 @SETTINGS
-@given(layout=st.sampled_from(["2006-01-02", "2006-01-02T15:04:05Z07:00", "15:04"]), value=st.one_of(_timestamps, _timestamps.map(lambda t: t[:10])))
+@given(
+    layout=st.sampled_from(["2006-01-02", "2006-01-02T15:04:05Z07:00", "15:04"]),
+    value=st.one_of(_timestamps, _timestamps.map(lambda t: t[:10])),
+)
 def test_parse_ns(no_network: None, layout: str, value: str) -> None:
     agree_or_fail("time.parse_ns(input.l, input.a)", {"l": layout, "a": value})
 
 
 @SETTINGS
-@given(ns=st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(0, 2**62).map(lambda n: n - n % 1000), st.just(1795168800000000000)))
+@given(
+    ns=st.one_of(
+        st.integers(-(2**63), 2**63 - 1),
+        st.integers(0, 2**62).map(lambda n: n - n % 1000),
+        st.just(1795168800000000000),
+    )
+)
 def test_time_format(no_network: None, ns: int) -> None:
     agree_or_fail("time.format(input.a)", {"a": ns})
 
 
 # ---- strings --------------------------------------------------------------------------------
 
-_chars = st.sampled_from([*"abcXYZ019 -_./:%@", '"', "\\", "\n", "\t", "\x01", "\x7f", "\u00a0", "\u2028", "\u0301", "é", "ß", "😀", "\ufeff", "\U000e0001"])
+_chars = st.sampled_from(
+    [
+        *"abcXYZ019 -_./:%@",
+        '"',
+        "\\",
+        "\n",
+        "\t",
+        "\x01",
+        "\x7f",
+        "\u00a0",
+        "\u2028",
+        "\u0301",
+        "é",
+        "ß",
+        "😀",
+        "\ufeff",
+        "\U000e0001",
+    ]
+)
 _text = st.text(_chars, max_size=8)
 
 
@@ -131,8 +165,14 @@ _numbers = st.one_of(
     st.sampled_from([0.5, -2.5, 12.5, 45.2, 0.1, 1e-7, 1e-4, 0.00012, 123456.5, 1234567.5, 1e21, 3.14159, 2.675, 0.125]),
 )  # fmt: skip
 _scalars = st.one_of(_text, _numbers, st.booleans(), st.none())
-_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)), max_leaves=6)
-_formats = st.lists(st.sampled_from(["%s", "%d", "%v", "%q", "%x", "%.2f", "%.0f", "%%", " ", "-", "é", "x"]), max_size=4).map("".join)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
+    max_leaves=6,
+)
+_formats = st.lists(
+    st.sampled_from(["%s", "%d", "%v", "%q", "%x", "%.2f", "%.0f", "%%", " ", "-", "é", "x"]), max_size=4
+).map("".join)
 
 
 @SETTINGS
@@ -165,7 +205,31 @@ def test_base64(no_network: None, value: str) -> None:
 
 _amounts = st.tuples(
     st.sampled_from(["", "1", "10", "1.5", ".5", "1.", "007", "-2", "1e3", "99999999999999999999"]),
-    st.sampled_from(["", "k", "K", "ki", "Ki", "KI", "kI", "M", "Mi", "MI", "m", "mi", "G", "Gi", "T", "P", "E", "Ei", "KB", "b", " k"]),
+    st.sampled_from(
+        [
+            "",
+            "k",
+            "K",
+            "ki",
+            "Ki",
+            "KI",
+            "kI",
+            "M",
+            "Mi",
+            "MI",
+            "m",
+            "mi",
+            "G",
+            "Gi",
+            "T",
+            "P",
+            "E",
+            "Ei",
+            "KB",
+            "b",
+            " k",
+        ]
+    ),
 ).map("".join)
 
 
@@ -189,7 +253,9 @@ def test_add_date(no_network: None, ns: int, years: int, months: int, days: int)
 
 _key = st.sampled_from(["a", "b", "c", "é"])
 _leaf = st.one_of(st.integers(-3, 3), _key, st.booleans(), st.none())
-_json = st.recursive(_leaf, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_key, inner, max_size=3)), max_leaves=8)
+_json = st.recursive(
+    _leaf, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_key, inner, max_size=3)), max_leaves=8
+)
 _objects = st.dictionaries(_key, _json, max_size=4)
 
 COLLECTIONS = [
@@ -221,3 +287,54 @@ def test_collection_builtins(no_network: None, expr: str, documents: st.SearchSt
 @given(patterns=st.dictionaries(_text, _text, max_size=3), value=_text)
 def test_replace_n(no_network: None, patterns: dict[str, str], value: str) -> None:
     agree_or_fail("strings.replace_n(input.a, input.b)", {"a": patterns, "b": value})
+
+
+# ---- overrides found by an adversarial review (regorus differed from OPA) -------------------
+
+_REVIEWED = [
+    ("json.marshal(input.a)", {"a": 'a\b\f\x7f\x01<>&\u2028\u2029é"\\\n\t\r'}),  # Go's HTML escaping
+    ("json.marshal(input.a)", {"a": {"b": [1, 2.5, None, True], "a": {"x": "<"}}}),
+    ("json.marshal({3, 1, 2})", {}),
+    ('json.is_valid("[1e400]")', {}),  # syntax only, any number
+    ('json.is_valid("\\"\\\\ud800\\"")', {}),  # a lone surrogate escape is valid JSON text
+    ('json.is_valid("{\\"a\\": 1,}")', {}),
+    ('json.unmarshal("[1, \\"a\\", {\\"b\\": null}]")', {}),
+    ('strings.count("aaaa", "aa")', {}),  # non-overlapping (regorus: 3)
+    ('strings.count("héllo", "")', {}),
+    ('urlquery.encode("~*a b&c/é")', {}),  # regorus: %7E*
+    ("format_int(-0.5, 10)", {}),  # truncated toward zero (regorus: -0)
+    ("format_int(-255.9, 2)", {}),
+    ("round(2.5)", {}),
+    ("ceil(1.2)", {}),
+    ("array.slice([1, 2, 3], -1, 2)", {}),
+    ("array.slice([1, 2, 3], 5, 10)", {}),
+]
+
+
+@pytest.mark.parametrize(("expr", "document"), _REVIEWED)
+def test_reviewed_overrides_give_opas_value(no_network: None, expr: str, document: dict[str, Any]) -> None:
+    ours_ok, ours = _ours(expr, document)
+    assert ours_ok, f"the override refused {expr}: {ours}"
+    agree_or_fail(expr, document)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'json.unmarshal("[1.0]")',  # OPA keeps 1.0; regorus made it 1
+        'json.unmarshal("123456789012345678901234567890")',  # rounded by regorus
+        "ceil(-0.5)",  # OPA 1.20.2 answers 1
+        "array.slice([1, 2, 3], 0.5, 2)",  # OPA's type error
+    ],
+)
+def test_reviewed_overrides_refuse_what_they_cannot_match(no_network: None, expr: str) -> None:
+    assert _ours(expr, {})[0] is False
+
+
+@SETTINGS
+@given(text=st.text(max_size=12), needle=st.text("ab<&é", max_size=3))
+def test_string_overrides_agree(no_network: None, text: str, needle: str) -> None:
+    document = {"a": text, "b": needle}
+    for expr in ("json.marshal(input.a)", "strings.count(input.a, input.b)", "urlquery.encode(input.a)",
+                 "json.is_valid(input.a)"):  # fmt: skip
+        agree_or_fail(expr, document)

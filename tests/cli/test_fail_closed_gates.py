@@ -125,3 +125,26 @@ def test_a_recursive_rule_is_refused_not_a_crash(cli: Cli, tmp_path: Path) -> No
     assert result.code == 2, result
     assert_one_line_error(result)
     assert "recursion" in result.err
+
+
+# Policies where the embedded engine gave another answer than OPA 1.20.2 (adversarial review):
+# each is now refused when loaded (exit 2), never evaluated to a different verdict.
+_DIVERGED = {
+    "deny contains 1.0 if { true }": "as written",  # OPA's message is 1.0, the engine's 1
+    'deny contains {"max_age": 1e2} if { true }': "as written",
+    'deny contains "eq" if { 0.1 == 0.10000000000000001 }': "as written",  # OPA compares decimals exactly
+    'deny contains "big" if { input.now_ns < 100000000000000000001 }': "exact range",
+    'deny contains "split" if { count(regex.split("x*", "axxbc")) == 5 }': "empty string",
+    'deny contains "split" if { count(regex.split("^", "ab")) == 2 }': "empty string",
+    'deny contains "class" if { regex.match("^[[a]b]$", "b") }': "syntax",  # nested class in Rust only
+    'deny contains "repeat" if { regex.match("a{1001}", "a") }': "syntax",  # RE2 refuses it
+}
+
+
+@pytest.mark.parametrize(("rule", "why"), sorted(_DIVERGED.items()))
+def test_policies_the_engine_read_differently_are_refused(cli: Cli, tmp_path: Path, rule: str, why: str) -> None:
+    (tmp_path / "p.rego").write_text(f"package attest.verification\n\n{rule}\n")
+    result = cli("policy", "check", "p.rego")
+    assert result.code == 2, result
+    assert_one_line_error(result)
+    assert why in result.err and "p.rego: line 3" in result.err

@@ -133,6 +133,7 @@ class Scan:
     renders_numbers: bool = False
     text: str = ""
     fractional_literals: bool = False
+    literal_refusals: tuple[str, ...] = ()  # number literals only OPA reads exactly (embedded engine: refused)
 
 
 def _check_string(name: str, token: str, line: int) -> None:
@@ -304,6 +305,7 @@ def scan(name: str, text: str) -> Scan:
                 "and in 64-bit decimal precision by OPA, which can round differently (only a division of two number "
                 "literals is evaluated); use the OPA engine"
             )
+    literal_refusals: list[str] = []
     for position, token in enumerate(tokens):
         if token.kind == "number" and ("." in token.text or "e" in token.text.lower()):
             if arithmetic and not _exact_literal(token.text):
@@ -311,12 +313,23 @@ def scan(name: str, text: str) -> Scan:
                     f"{name}: line {token.line}: the number {token.text} is not exact in binary and the policy does "
                     "arithmetic; the embedded engine may round it differently from OPA (use the OPA engine)"
                 )
-            if renders and not _printed_as_written(token.text) and not _compared(tokens, position):
-                raise RegoUnsupportedError(
-                    f"{name}: line {token.line}: the policy formats values as text and OPA writes the number "
-                    f"{token.text} as written, the embedded engine as a double; write it as an integer or in "
-                    "shortest form (or use the OPA engine)"
+            # Any value may be written out as text (a deny member is a message), and OPA compares
+            # decimals exactly: only a literal written as its double prints, or an exact one that
+            # is only compared, means the same to both engines.
+            if not _printed_as_written(token.text) and not (
+                _compared(tokens, position) and _exact_literal(token.text)
+            ):
+                literal_refusals.append(
+                    f"{name}: line {token.line}: OPA keeps the number {token.text} as written (in messages and "
+                    "comparisons), the embedded engine as a double; write it as an integer or in shortest form "
+                    "(or use the OPA engine)"
                 )
+    for token in tokens:
+        if token.kind == "number" and token.text.isdigit() and int(token.text) >= 2**53:
+            literal_refusals.append(
+                f"{name}: line {token.line}: the integer {token.text} is beyond a double's exact range; the "
+                "embedded engine compares it as a double, OPA exactly (use the OPA engine)"
+            )
     fractional = any(t.kind == "number" and ("." in t.text or "e" in t.text.lower()) for t in tokens)
     result = Scan(
         has_allow,
@@ -328,6 +341,7 @@ def scan(name: str, text: str) -> Scan:
         renders,
         _rewrite_regex_patterns(name, text, tokens),
         fractional,
+        tuple(literal_refusals),
     )
     _check_sprintf_formats(name, tokens)
     _check_unification_types(name, result)
@@ -417,6 +431,18 @@ _PATTERN_ARGUMENT = {"regex.match": 0, "regex.split": 0, "regex.find_n": 0, "reg
 _CLASSES = {"d": "0-9", "s": "\\t\\n\\f\\r ", "w": "0-9A-Za-z_"}
 
 
+def _matches_empty(pattern: str) -> bool:
+    """Whether *pattern* (no lookarounds or word boundaries: those are refused) can match ``""``."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return re.search(pattern, "") is not None
+    except re.error:
+        return True
+
+
 def translate_regex(pattern: str) -> str | None:
     """Rewrite an RE2 (Go) pattern so regorus (Rust) matches exactly what OPA matches, or None.
 
@@ -442,7 +468,11 @@ def translate_regex(pattern: str) -> str | None:
             index += 2
             continue
         if in_class:
-            if char == "[" and pattern[index + 1 : index + 2] == ":":
+            if char == "[":  # Rust reads a nested class ([[a]b]), RE2 a literal '['
+                return None
+            if char == "&" and pattern[index + 1 : index + 2] == "&":  # Rust's class intersection
+                return None
+            if char in "-~" and pattern[index + 1 : index + 2] == char:  # Rust's class set operations
                 return None
             if char == "]":
                 in_class = False
@@ -460,6 +490,8 @@ def translate_regex(pattern: str) -> str | None:
             return None
         elif char == "{" and not re.match(r"\{\d+(,\d*)?\}", pattern[index:]):
             return None
+        elif char == "{" and max(int(n) for n in re.findall(r"\d+", pattern[index : pattern.index("}", index)])) > 1000:
+            return None  # RE2 refuses a repeat count over 1000; Rust accepts it
         elif char in "*+?}" and pattern[index + 1 : index + 2] in ("*", "+", "{"):
             return None
         out.append(char)
@@ -467,8 +499,12 @@ def translate_regex(pattern: str) -> str | None:
     if in_class:
         return None
     translated = "".join(out)
+    import warnings
+
     try:
-        re.compile(translated)
+        with warnings.catch_warnings():  # Python's FutureWarnings on set syntax must not reach stderr
+            warnings.simplefilter("ignore")
+            re.compile(translated)
     except re.error:
         return None
     return translated
@@ -549,6 +585,11 @@ def _rewrite_regex_patterns(name: str, text: str, tokens: list[Token]) -> str:
         translated = translate_regex(pattern)
         if translated is None and ref == "regex.is_valid" and _unbalanced_groups(pattern):
             continue  # invalid for RE2 and for the embedded engine alike: false in both
+        if translated is not None and ref == "regex.split" and _matches_empty(translated):
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: the pattern {argument.text} of regex.split can match an empty string, "
+                "where Go and the embedded engine split differently; use the OPA engine"
+            )
         if translated is None or "`" in translated:
             raise RegoUnsupportedError(
                 f"{name}: line {token.line}: the pattern {argument.text} of {ref} uses regular-expression syntax the "
@@ -764,6 +805,8 @@ def _check_unification_types(name: str, result: Scan) -> None:
 
 def check_calls(name: str, result: Scan, *, embedded: bool) -> None:
     """Refuse calls to refused builtins, and (embedded engine) to builtins not verified against OPA."""
+    if embedded and result.literal_refusals:
+        raise RegoUnsupportedError(result.literal_refusals[0])
     for call in result.calls:
         reason = REFUSED_BUILTINS.get(call.name)
         if reason is None:

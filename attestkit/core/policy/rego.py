@@ -333,6 +333,7 @@ class RegoPolicy:
         self.arithmetic = result.arithmetic
         self.renders_numbers = result.renders_numbers
         self.fractional_literals = result.fractional_literals
+        self.large_integers = result.large_integers
         # The embedded engine compiles the policy with its regex patterns rewritten to match RE2.
         self._compiled = self.engine.compile(name, result.text if self.engine.embedded else text)
 
@@ -346,6 +347,13 @@ class RegoPolicy:
         limit = None
         if self.engine.embedded:
             guard_numbers(self.name, document, self.arithmetic, self.renders_numbers)
+            if self.large_integers and _inexact_number(document):
+                # The engine compares such a float with an integer beyond 2**53 as two doubles
+                # (1e21 == 1000000000000000000001); OPA compares the decimals exactly.
+                raise RegoEvaluationError(
+                    f"could not check {self.name}: the input holds a number of 2**53 or more written as a float, "
+                    "and the policy compares with an integer that large; use the OPA engine"
+                )
             if self.arithmetic and (self.fractional_literals or _has_fraction(document)):
                 limit = ROUNDED_FROM
         token = ROUNDED_ABOVE.set(limit)

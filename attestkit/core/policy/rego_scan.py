@@ -82,9 +82,7 @@ OTHER_OPA_BUILTINS: frozenset[str] = frozenset(
     """.split()
 )
 
-_KEYWORDS = frozenset(
-    "package import as default if contains else some every in not with true false null".split()
-)
+_KEYWORDS = frozenset("package import as default if contains else some every in not with true false null".split())
 _TOKEN = re.compile(
     r"""
     (?P<ws>[ \t\r\f]+)
@@ -134,6 +132,7 @@ class Scan:
     text: str = ""
     fractional_literals: bool = False
     literal_refusals: tuple[str, ...] = ()  # number literals only OPA reads exactly (embedded engine: refused)
+    large_integers: bool = False  # an integer literal of 2**53 or more (compared exactly with ints, not floats)
 
 
 def _check_string(name: str, token: str, line: int) -> None:
@@ -215,8 +214,11 @@ def scan(name: str, text: str) -> Scan:
         if token.kind == "newline":
             at_line_start = True
             continue
-        if depth == 0 and at_line_start and token.kind == "ident" and (
-            previous is None or previous.text not in (":=", "=", ",", "|", "&", "+", "-", "*", "/", "(", "[")
+        if (
+            depth == 0
+            and at_line_start
+            and token.kind == "ident"
+            and (previous is None or previous.text not in (":=", "=", ",", "|", "&", "+", "-", "*", "/", "(", "["))
         ):
             statement_start.append(index)
         at_line_start = False
@@ -273,7 +275,9 @@ def scan(name: str, text: str) -> Scan:
     starts = set(statement_start)
     for index, token in enumerate(tokens):
         if token.text == "with" and token.kind == "ident":
-            raise RegoUnsupportedError(f"{name}: line {token.line}: `with` is not supported (it replaces input or builtins)")
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: `with` is not supported (it replaces input or builtins)"
+            )
         if token.kind != "ident" or token.text in _KEYWORDS:
             continue
         if index > 0 and tokens[index - 1].text == ".":
@@ -290,7 +294,9 @@ def scan(name: str, text: str) -> Scan:
     renders = bool(names & _RENDERING_BUILTINS)
     # attestkit's own sprintf (rego_builtins) refuses any number it cannot print as OPA does; the
     # engine's other renderers write computed numbers their own way.
-    if names & (_RENDERING_BUILTINS - {"sprintf"}) and any(t.kind == "op" and t.text in ("*", "/", "%") for t in tokens):
+    if names & (_RENDERING_BUILTINS - {"sprintf"}) and any(
+        t.kind == "op" and t.text in ("*", "/", "%") for t in tokens
+    ):
         # Computed numbers may be floats (division, integer overflow) that the embedded engine
         # writes differently from Go (0.00...055 vs 5.5e-19): refused, found by the differential test.
         line = next(t.line for t in tokens if t.kind == "op" and t.text in ("*", "/", "%"))
@@ -316,20 +322,12 @@ def scan(name: str, text: str) -> Scan:
             # Any value may be written out as text (a deny member is a message), and OPA compares
             # decimals exactly: only a literal written as its double prints, or an exact one that
             # is only compared, means the same to both engines.
-            if not _printed_as_written(token.text) and not (
-                _compared(tokens, position) and _exact_literal(token.text)
-            ):
+            if not _printed_as_written(token.text) and not (_compared(tokens, position) and _exact_literal(token.text)):
                 literal_refusals.append(
                     f"{name}: line {token.line}: OPA keeps the number {token.text} as written (in messages and "
                     "comparisons), the embedded engine as a double; write it as an integer or in shortest form "
                     "(or use the OPA engine)"
                 )
-    for token in tokens:
-        if token.kind == "number" and token.text.isdigit() and int(token.text) >= 2**53:
-            literal_refusals.append(
-                f"{name}: line {token.line}: the integer {token.text} is beyond a double's exact range; the "
-                "embedded engine compares it as a double, OPA exactly (use the OPA engine)"
-            )
     fractional = any(t.kind == "number" and ("." in t.text or "e" in t.text.lower()) for t in tokens)
     result = Scan(
         has_allow,
@@ -342,10 +340,33 @@ def scan(name: str, text: str) -> Scan:
         _rewrite_regex_patterns(name, text, tokens),
         fractional,
         tuple(literal_refusals),
+        any(t.kind == "number" and t.text.isdigit() and int(t.text) >= 2**53 for t in tokens),
     )
     _check_sprintf_formats(name, tokens)
+    _check_glob_patterns(name, tokens)
     _check_unification_types(name, result)
     return result
+
+
+def _check_glob_patterns(name: str, tokens: list[Token]) -> None:
+    """``glob.match`` needs a literal pattern of ``*``, ``**``, ``?`` and non-empty ``{a,b}``.
+
+    Character classes and escapes (``[^a]``, ``[!a]``, ``[\\]]``) and empty alternatives
+    (``a{,b}``) were measured to match differently in the embedded engine and in Go's glob library.
+    """
+    for index, token in enumerate(tokens):
+        if token.kind != "ident" or token.text != "glob" or (index > 0 and tokens[index - 1].text == "."):
+            continue
+        ref, after = _ref_at(tokens, index)
+        if ref != "glob.match" or after >= len(tokens) or tokens[after].text != "(":
+            continue
+        argument = _argument_token(tokens, after, 0)
+        pattern = _literal_value(argument) if argument is not None else None
+        if pattern is None or any(part in pattern for part in ("[", "]", "\\", "{,", ",}", "{}", ",,")):
+            raise RegoUnsupportedError(
+                f"{name}: line {token.line}: glob.match needs a literal pattern of *, ?, and {{a,b}} with the embedded "
+                "engine (character classes, escapes and empty alternatives match differently from OPA); use the OPA engine"
+            )
 
 
 def _check_v1_head(name: str, tokens: list[Token], index: int, rule: str, line: int) -> None:
@@ -411,8 +432,16 @@ def _compared(tokens: list[Token], index: int) -> bool:
         before = tokens[index - 2] if index > 1 else None
     ends = (None, "\n", ";", ")", "}", "]")
     return bool(
-        (before is not None and before.text in _COMPARISONS and (after is None or after.kind == "newline" or after.text in ends[2:]))
-        or (after is not None and after.text in _COMPARISONS and (before is None or before.kind == "newline" or before.text in (";", "(", "{", "[", "if")))
+        (
+            before is not None
+            and before.text in _COMPARISONS
+            and (after is None or after.kind == "newline" or after.text in ends[2:])
+        )
+        or (
+            after is not None
+            and after.text in _COMPARISONS
+            and (before is None or before.kind == "newline" or before.text in (";", "(", "{", "[", "if"))
+        )
     )
 
 
@@ -443,6 +472,19 @@ def _matches_empty(pattern: str) -> bool:
         return True
 
 
+def _refused_in_class(pattern: str, index: int) -> bool:
+    """Inside a character class: a ``[`` (Rust reads a nested class or a POSIX class, RE2 a
+    literal) or Rust's set operations ``&&``, ``--``, ``~~``."""
+    char = pattern[index]
+    return char == "[" or (char in "&-~" and pattern[index + 1 : index + 2] == char)
+
+
+def _repeat_like_re2(text: str) -> bool:
+    """Whether *text* starts with a repeat ``{n}``, ``{n,}`` or ``{n,m}`` RE2 accepts (counts up to 1000)."""
+    match = re.match(r"\{(\d+)(?:,(\d*))?\}", text)
+    return match is not None and all(int(count) <= 1000 for count in match.groups() if count)
+
+
 def translate_regex(pattern: str) -> str | None:
     """Rewrite an RE2 (Go) pattern so regorus (Rust) matches exactly what OPA matches, or None.
 
@@ -468,11 +510,7 @@ def translate_regex(pattern: str) -> str | None:
             index += 2
             continue
         if in_class:
-            if char == "[":  # Rust reads a nested class ([[a]b]), RE2 a literal '['
-                return None
-            if char == "&" and pattern[index + 1 : index + 2] == "&":  # Rust's class intersection
-                return None
-            if char in "-~" and pattern[index + 1 : index + 2] == char:  # Rust's class set operations
+            if _refused_in_class(pattern, index):
                 return None
             if char == "]":
                 in_class = False
@@ -488,10 +526,8 @@ def translate_regex(pattern: str) -> str | None:
             continue
         elif char == "(" and pattern[index + 1 : index + 2] == "?" and pattern[index + 2 : index + 3] != ":":
             return None
-        elif char == "{" and not re.match(r"\{\d+(,\d*)?\}", pattern[index:]):
+        elif char == "{" and not _repeat_like_re2(pattern[index:]):
             return None
-        elif char == "{" and max(int(n) for n in re.findall(r"\d+", pattern[index : pattern.index("}", index)])) > 1000:
-            return None  # RE2 refuses a repeat count over 1000; Rust accepts it
         elif char in "*+?}" and pattern[index + 1 : index + 2] in ("*", "+", "{"):
             return None
         out.append(char)

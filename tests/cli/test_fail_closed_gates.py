@@ -179,3 +179,16 @@ def test_glob_patterns_that_match_differently_are_refused(cli: Cli, tmp_path: Pa
         'package attest.verification\n\ndeny contains "g" if glob.match("*.{js,ts}", ["."], "a.js")\n'
     )
     assert cli("policy", "check", "q.rego").code == 0
+
+
+@pytest.mark.parametrize("version", ["99", "2", "'1'", "true", "1.0"])
+def test_a_keyring_of_another_version_is_refused(cli: Cli, tmp_path: Path, key: PrivateKey, version: str) -> None:
+    ring = tmp_path / "ring.yaml"
+    ring.write_text(f"version: {version}\nkeys:\n  - public_key: {key.public_key.text}\n")
+    signed = write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    result = cli("verify", str(signed), "--keyring", str(ring), "--now", NOW)
+    assert result.code == 2, result
+    assert_one_line_error(result)
+    assert "version" in result.err and "ring.yaml" in result.err
+    ring.write_text(f"version: 1\nkeys:\n  - public_key: {key.public_key.text}\n")
+    assert cli("verify", str(signed), "--keyring", str(ring), "--now", NOW).code == 0

@@ -194,16 +194,15 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def xml_escape(text: str) -> str:
-    """Escape text content; characters XML 1.0 cannot carry become U+FFFD."""
-    text = _XML_ILLEGAL.sub("\ufffd", text)
+    """Escape text content: control and bidi characters as visible escapes (``\\x1b``, ``\\u202e``),
+    as in every other output people read; anything XML 1.0 still cannot carry becomes U+FFFD."""
+    text = _XML_ILLEGAL.sub("\ufffd", escape_text(text, keep="\n"))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def quoteattr(text: str) -> str:
-    """A double-quoted, escaped attribute value."""
-    escaped = (
-        xml_escape(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
-    )
+    """A double-quoted, escaped attribute value (one line: a newline is shown as ``\\n``)."""
+    escaped = xml_escape(escape_text(text)).replace('"', "&quot;")
     return f'"{escaped}"'
 
 

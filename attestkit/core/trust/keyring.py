@@ -118,6 +118,9 @@ def keyring_from_document(document: Any, source: str = "<keyring>") -> TrustStor
     # Long by design: one check per keyring member, in the order of docs/keys.md.
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise TrustStoreError(f"{source}: a keyring needs a 'keys' list")
+    version = document.get("version", 1)
+    if type(version) is not int or version != 1:  # a later format must never be read as this one
+        raise TrustStoreError(f"{source}: keyring version {str(version)[:20]!r} is not one attestkit reads (1)")
     entries: list[TrustedKey] = []
     seen: set[bytes] = set()
     for index, item in enumerate(document["keys"]):

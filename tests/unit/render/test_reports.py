@@ -94,10 +94,15 @@ def test_annotation_escaping() -> None:
 
 
 def test_junit_escapes_and_strips_illegal_characters() -> None:
-    subject = Subject('r"<&>.json', (Check("x", False, "c", 'bad \x01 <tag> & "q"'),), False)
+    subject = Subject('r"<&>\u202e\r\n.json', (Check("x", False, "c", 'bad \x01 <tag> & "q"\x1b[31m'),), False)
     root = ET.fromstring(to_junit([subject]))
     failure = root.find("testsuite/testcase/failure")
-    assert failure is not None and failure.get("message") == 'bad \ufffd <tag> & "q"'
+    # control and bidi characters shown as escapes, as in every other output (a reader turned
+    # &#10; back into a real newline; U+202E reversed the name on screen)
+    assert failure is not None and failure.get("message") == 'bad \\x01 <tag> & "q"\\x1b[31m'
+    assert failure.text == 'bad \\x01 <tag> & "q"\\x1b[31m'
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("name") == 'r"<&>\\u202e\\r\\n.json'
 
 
 def test_colours_only_on_a_terminal(

@@ -80,6 +80,16 @@ def to_unix_ns(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
+def rfc3339_unix_ns(text: str) -> int:
+    """Nanoseconds since the Unix epoch of an RFC 3339 date-time, keeping fraction digits beyond
+    the microsecond a ``datetime`` drops (the 7th to 9th; later ones are cut, as OPA cuts them)."""
+    moment = parse_rfc3339(text)
+    match = _RFC3339.match(text)
+    fraction = match.group(7) if match is not None else None
+    extra = int((fraction[7:] + "000")[:3]) if fraction and len(fraction) > 7 else 0
+    return to_unix_ns(moment) + extra
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse ``<N><s|m|h|d>`` (e.g. ``5m``, ``24h``), ASCII digits, at most :data:`MAX_DURATION`.
 

@@ -192,3 +192,16 @@ def test_a_keyring_of_another_version_is_refused(cli: Cli, tmp_path: Path, key: 
     assert "version" in result.err and "ring.yaml" in result.err
     ring.write_text(f"version: 1\nkeys:\n  - public_key: {key.public_key.text}\n")
     assert cli("verify", str(signed), "--keyring", str(ring), "--now", NOW).code == 0
+
+
+def test_timestamp_ns_keeps_the_nanoseconds_a_receipt_wrote(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
+    # timestamp_ns came from a datetime, which holds microseconds: 10:00:00.123456789Z was ...456000.
+    (tmp_path / "p.rego").write_text(
+        "package attest.verification\n\n"
+        'deny contains "ns" if input.timestamp_ns != time.parse_rfc3339_ns(input.receipt.timestamp)\n'
+        'deny contains "exact" if input.timestamp_ns != 1795168800123456789\n'
+    )
+    receipt = make_receipt(timestamp="2026-11-20T10:00:00.123456789Z")
+    signed = write_json(tmp_path / "r.json", sign_receipt(receipt, key))
+    result = cli("verify", str(signed), "--public-key", key.public_key.text, "--now", NOW, "--policy-file", "p.rego")
+    assert result.code == 0, result

@@ -22,7 +22,7 @@ from attestkit.core.policy.rego_builtins import OVERRIDES
 from attestkit.core.policy.rego_rules import rule_facts
 from attestkit.core.policy.rego_scan import PACKAGE, check_calls, scan
 from attestkit.core.policy.rego_sprintf import ROUNDED_ABOVE
-from attestkit.core.timeutil import to_unix_ns
+from attestkit.core.timeutil import rfc3339_unix_ns, to_unix_ns
 from attestkit.errors import PolicyError, RegoEvaluationError
 
 # One query for every engine: the package document, and the type of deny (JSON has no sets).
@@ -294,6 +294,12 @@ def guard_numbers(path: str, document: Mapping[str, Any], arithmetic: bool, rend
 def input_document(context: PolicyContext) -> dict[str, Any]:
     """The input document of contract §4, plus ``signature.identity`` (the trust store's identity)."""
     timestamp_ns = to_unix_ns(context.timestamp) if context.timestamp is not None else 0
+    written = context.receipt.get("timestamp") if isinstance(context.receipt, Mapping) else None
+    if timestamp_ns and isinstance(written, str) and len(written) > 27:  # maybe digits beyond the microsecond
+        try:
+            timestamp_ns = rfc3339_unix_ns(written)
+        except ValueError:  # pragma: no cover - the verifier parsed it already
+            pass
     now_ns = to_unix_ns(context.now)
     return {
         "receipt": _normalise(context.receipt),

@@ -237,9 +237,18 @@ def report_texts(outcome: BulkOutcome, *, fmt: str, quiet: bool, colour: bool, t
         text = render_json_line(outcome)
     elif outcome.result is not None:
         text = render_text(shown(outcome.result), colour=colour)
+    elif to_file:
+        return file_error_text(outcome), problem
     else:
         return "", problem
     return (text if to_file else escaped(text, markup=True)) + "\n", problem
+
+
+def file_error_text(outcome: BulkOutcome) -> str:
+    """The lines a text report file (``-o``) holds for a receipt that could not be checked (stderr has it too)."""
+    from attestkit.core.textsafe import escape_text
+
+    return f"ERROR  {escape_text(outcome.label)}\n  could not check: {escape_text(str(outcome.error))}\n"
 
 
 def render_outcome_text(outcome: BulkOutcome) -> str:
@@ -563,6 +572,8 @@ def verify(
                 buffered.append(outcome.text + "\n")
             else:
                 out(outcome.text, markup=True)  # the renderers escaped what came from outside
+        elif outcome.error is not None and buffered is not None and fmt == "text":
+            buffered.append(file_error_text(outcome))  # the report file must not look clean
 
     render: Render | None = None
     if fmt == "json":

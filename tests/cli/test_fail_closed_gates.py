@@ -205,3 +205,28 @@ def test_timestamp_ns_keeps_the_nanoseconds_a_receipt_wrote(cli: Cli, tmp_path: 
     signed = write_json(tmp_path / "r.json", sign_receipt(receipt, key))
     result = cli("verify", str(signed), "--public-key", key.public_key.text, "--now", NOW, "--policy-file", "p.rego")
     assert result.code == 0, result
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_text_report_file_names_the_receipt_that_could_not_be_checked(cli: Cli, tmp_path: Path, key: PrivateKey,
+                                                                       jobs: str) -> None:  # fmt: skip
+    (tmp_path / "in").mkdir()
+    write_json(tmp_path / "in" / "a.json", sign_receipt(make_receipt(), key))
+    (tmp_path / "in" / "b.json").symlink_to(tmp_path / "gone.json")  # could not be read: exit 2
+    result = cli(
+        "verify",
+        "in/a.json",
+        "in/b.json",
+        "--public-key",
+        key.public_key.text,
+        "--now",
+        NOW,
+        "-o",
+        "report.txt",
+        "--jobs",
+        jobs,
+    )
+    assert result.code == 2, result
+    report = (tmp_path / "report.txt").read_text()
+    assert "VALID" in report and "a.json" in report
+    assert "ERROR" in report and "b.json" in report and "could not check" in report

@@ -233,6 +233,31 @@ def go_units_parse(value: Any) -> int:
     return int(result)
 
 
+_BYTES_AMOUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?)((?:[kmgtpe]i?b?)?)", re.ASCII | re.IGNORECASE)
+
+
+def go_units_parse_bytes(value: Any) -> int:
+    """OPA's ``units.parse_bytes``: decimal (``KB``, ``K``) and binary (``KiB``, ``Ki``) units, any
+    case, the product truncated toward zero (``1.5`` is 1: the engine rounded it to 2); a
+    fraction that is not exact in binary (``0.9``) is refused, as OPA computes it in binary."""
+    match = _BYTES_AMOUNT.fullmatch(_string("units.parse_bytes", value))
+    if match is None:  # signs, exponents, spaces, other units: refused rather than guessed
+        raise ValueError(f"units.parse_bytes: {value!r} is not evaluated exactly like OPA")
+    amount, unit = match.groups()
+    unit = unit.lower().removesuffix("b")
+    multiplier = 1
+    if unit:
+        power = "kmgtpe".index(unit[0]) + 1
+        multiplier = (1024 if unit.endswith("i") else 1000) ** power
+    exact = Fraction(amount)
+    if exact.denominator & (exact.denominator - 1):  # OPA reads 0.001 as a binary float (0.000999...)
+        raise ValueError(f"units.parse_bytes: {value!r} is not evaluated exactly like OPA")
+    result = int(exact * multiplier)
+    if result >= 2**53:  # OPA multiplies in 64-bit-mantissa floats: large products round
+        raise ValueError(f"units.parse_bytes: {value!r} is not evaluated exactly like OPA")
+    return result
+
+
 def go_replace_n(patterns: Any, value: Any) -> str:
     """OPA's ``strings.replace_n`` (Go's ``strings.Replacer``: one left-to-right pass, no overlapping
     matches) when no search string is empty or a prefix of another (then the order does not matter)."""
@@ -530,6 +555,7 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "base64.is_valid": (1, go_base64_is_valid),
     "base64.decode": (1, go_base64_decode),
     "units.parse": (1, go_units_parse),
+    "units.parse_bytes": (1, go_units_parse_bytes),
     "array.flatten": (1, go_array_flatten),
     "array.slice": (3, go_array_slice),
     "strings.count": (2, go_strings_count),
@@ -572,6 +598,7 @@ __all__ = [
     "go_strings_count",
     "go_time_format",
     "go_units_parse",
+    "go_units_parse_bytes",
     "go_upper",
     "go_urlquery_encode",
 ]

@@ -338,3 +338,27 @@ def test_string_overrides_agree(no_network: None, text: str, needle: str) -> Non
     for expr in ("json.marshal(input.a)", "strings.count(input.a, input.b)", "urlquery.encode(input.a)",
                  "json.is_valid(input.a)"):  # fmt: skip
         agree_or_fail(expr, document)
+
+
+_byte_amounts = st.one_of(
+    st.tuples(
+        st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,3})?", fullmatch=True),
+        st.sampled_from(
+            ["", "k", "K", "kb", "KB", "Ki", "KiB", "kib", "M", "MiB", "g", "GB", "Ti", "p", "E", "eib", "B", "x"]
+        ),
+    ).map("".join),
+    st.text("0123456789.kKMiBe -", max_size=6),
+)
+
+
+@SETTINGS
+@given(amount=_byte_amounts)
+def test_units_parse_bytes(no_network: None, amount: str) -> None:
+    # Fractions are truncated toward zero as in OPA (the engine rounded "1.5" to 2).
+    agree_or_fail("units.parse_bytes(input.a)", {"a": amount})
+
+
+def test_units_parse_bytes_truncates_fractions(no_network: None) -> None:
+    for amount in ("1.5", "0.75", "1.5Ki"):
+        assert _ours(f'units.parse_bytes("{amount}")', {})[0]
+        agree_or_fail(f'units.parse_bytes("{amount}")', {})

@@ -533,6 +533,56 @@ def go_json_is_valid(value: Any) -> bool:
     return True
 
 
+# ---- time.clock, time.date, time.weekday: UTC, or a zone within the years both tz rules agree on
+
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _local_time(name: str, value: Any) -> datetime.datetime:
+    """The wall-clock time of *value*: nanoseconds (UTC) or ``[ns, zone]``."""
+    zone_name: Any = "UTC"
+    if isinstance(value, list) and len(value) == 2:
+        value, zone_name = value
+    if isinstance(value, bool) or not isinstance(value, int) or not isinstance(zone_name, str):
+        raise ValueError(f"{name}: only nanoseconds or [nanoseconds, zone name] are evaluated exactly like OPA")
+    moment = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
+        microseconds=value // 1000
+    )
+    if zone_name in ("", "UTC"):
+        return moment
+    if zone_name == "Local":  # the verifier's own zone: a policy must not depend on the machine
+        raise ValueError(f"{name}: the Local zone is not evaluated (use a zone name)")
+    import zoneinfo
+
+    try:
+        local = moment.astimezone(zoneinfo.ZoneInfo(zone_name))
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ValueError(f"{name}: unknown time zone {zone_name[:40]!r}") from None
+    # Before 1970 (local mean time) and after 2037 (rules Go's and Python's zone data extend
+    # differently) the two were measured to disagree.
+    if not 1970 <= local.year <= 2037:
+        raise ValueError(f"{name}: a time in {zone_name[:40]} outside 1970-2037 is not evaluated exactly like OPA")
+    return local
+
+
+def go_time_clock(value: Any) -> list[int]:
+    """OPA's ``time.clock``: ``[hour, minute, second]``."""
+    local = _local_time("time.clock", value)
+    return [local.hour, local.minute, local.second]
+
+
+def go_time_date(value: Any) -> list[int]:
+    """OPA's ``time.date``: ``[year, month, day]``."""
+    local = _local_time("time.date", value)
+    return [local.year, local.month, local.day]
+
+
+def go_time_weekday(value: Any) -> str:
+    """OPA's ``time.weekday``: the day's English name."""
+    return _WEEKDAYS[_local_time("time.weekday", value).weekday()]
+
+
 # name -> (number of arguments, implementation)
 OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "count": (1, go_count),
@@ -556,6 +606,9 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "base64.decode": (1, go_base64_decode),
     "units.parse": (1, go_units_parse),
     "units.parse_bytes": (1, go_units_parse_bytes),
+    "time.clock": (1, go_time_clock),
+    "time.date": (1, go_time_date),
+    "time.weekday": (1, go_time_weekday),
     "array.flatten": (1, go_array_flatten),
     "array.slice": (3, go_array_slice),
     "strings.count": (2, go_strings_count),
@@ -596,7 +649,10 @@ __all__ = [
     "go_semver_compare",
     "go_semver_is_valid",
     "go_strings_count",
+    "go_time_clock",
+    "go_time_date",
     "go_time_format",
+    "go_time_weekday",
     "go_units_parse",
     "go_units_parse_bytes",
     "go_upper",

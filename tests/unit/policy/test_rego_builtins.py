@@ -362,3 +362,32 @@ def test_units_parse_bytes_truncates_fractions(no_network: None) -> None:
     for amount in ("1.5", "0.75", "1.5Ki"):
         assert _ours(f'units.parse_bytes("{amount}")', {})[0]
         agree_or_fail(f'units.parse_bytes("{amount}")', {})
+
+
+@SETTINGS
+@given(
+    ns=st.integers(-(2**62), 2**62),
+    zone=st.sampled_from(
+        [
+            "UTC",
+            "",
+            "America/New_York",
+            "Europe/Amsterdam",
+            "Asia/Kolkata",
+            "Pacific/Chatham",
+            "Australia/Lord_Howe",
+            "No/Such_Zone",
+        ]
+    ),
+    function=st.sampled_from(["time.clock", "time.date", "time.weekday"]),
+)
+def test_clock_date_weekday_in_a_zone(no_network: None, ns: int, zone: str, function: str) -> None:
+    # The engine ignored a zone's rules after 2037 and its local mean time before 1900.
+    agree_or_fail(f"{function}([{ns}, {json.dumps(zone)}])", {})
+    agree_or_fail(f"{function}({ns})", {})
+
+
+def test_zone_rules_outside_1970_to_2037_are_refused(no_network: None) -> None:
+    assert _ours('time.clock([4118083200000000000, "America/New_York"])', {})[0] is False  # 2100
+    assert _ours('time.clock([-2208988800000000000, "Europe/Amsterdam"])', {})[0] is False  # 1900
+    assert _ours('time.clock([1795168800000000000, "America/New_York"])', {}) == (True, [5, 0, 0])

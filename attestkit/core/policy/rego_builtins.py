@@ -583,6 +583,33 @@ def go_time_weekday(value: Any) -> str:
     return _WEEKDAYS[_local_time("time.weekday", value).weekday()]
 
 
+def go_cidr_contains(cidr: Any, other: Any) -> bool:
+    """OPA's ``net.cidr_contains`` (an address or a network inside a network).
+
+    IPv6 text holding an IPv4 address (``::ffff:10.1.2.3``) is refused: Go reads it as the
+    IPv4 address, the engine did not.
+    """
+    import ipaddress
+
+    texts = (_string("net.cidr_contains", cidr), _string("net.cidr_contains", other))
+    if any(":" in text and "." in text for text in texts) or any(text != text.strip() for text in texts):
+        raise ValueError("net.cidr_contains: an IPv4 address written as IPv6 is not evaluated exactly like OPA")
+    try:
+        network = ipaddress.ip_network(texts[0], strict=False)
+        if "/" not in texts[0]:
+            raise ValueError("not a CIDR")
+    except ValueError:
+        raise ValueError(f"net.cidr_contains: invalid CIDR {texts[0][:60]!r}") from None
+    try:
+        if "/" in texts[1]:
+            inner = ipaddress.ip_network(texts[1], strict=False)
+            return inner.version == network.version and inner.subnet_of(network)  # type: ignore[arg-type]
+        address = ipaddress.ip_address(texts[1])
+    except ValueError:
+        raise ValueError(f"net.cidr_contains: invalid address {texts[1][:60]!r}") from None
+    return address.version == network.version and address in network
+
+
 # name -> (number of arguments, implementation)
 OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "count": (1, go_count),
@@ -607,6 +634,7 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "units.parse": (1, go_units_parse),
     "units.parse_bytes": (1, go_units_parse_bytes),
     "time.clock": (1, go_time_clock),
+    "net.cidr_contains": (2, go_cidr_contains),
     "time.date": (1, go_time_date),
     "time.weekday": (1, go_time_weekday),
     "array.flatten": (1, go_array_flatten),
@@ -633,6 +661,7 @@ __all__ = [
     "go_array_slice",
     "go_base64_decode",
     "go_base64_is_valid",
+    "go_cidr_contains",
     "go_count",
     "go_format_int",
     "go_hmac",

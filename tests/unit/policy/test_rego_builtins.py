@@ -308,6 +308,11 @@ _REVIEWED = [
     ("ceil(1.2)", {}),
     ("array.slice([1, 2, 3], -1, 2)", {}),
     ("array.slice([1, 2, 3], 5, 10)", {}),
+    ('net.cidr_contains("10.0.0.0/8", "10.1.2.3")', {}),
+    ('net.cidr_contains("10.1.2.3/8", "10.1.0.0/16")', {}),
+    ('net.cidr_contains("10.0.0.0/8", "10.0.0.0/7")', {}),
+    ('net.cidr_contains("10.0.0.0/8", "2001:db8::1")', {}),
+    ('net.cidr_contains("2001:db8::/32", "2001:db8:1::/48")', {}),
 ]
 
 
@@ -325,6 +330,7 @@ def test_reviewed_overrides_give_opas_value(no_network: None, expr: str, documen
         'json.unmarshal("123456789012345678901234567890")',  # rounded by regorus
         "ceil(-0.5)",  # OPA 1.20.2 answers 1
         "array.slice([1, 2, 3], 0.5, 2)",  # OPA's type error
+        'net.cidr_contains("10.0.0.0/8", "::ffff:10.1.2.3")',  # Go reads the IPv4 address inside
     ],
 )
 def test_reviewed_overrides_refuse_what_they_cannot_match(no_network: None, expr: str) -> None:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,19 @@ from tests.unit.crypto.test_tree_split import _clean
 pytestmark = pytest.mark.slow  # fresh interpreters that hash files of 64 MiB and more
 
 
-def _after_blake3_threads(folder: str) -> None:
+def _file_and_tree(folder: str, files: int, chunk: int, repeats: Callable[[int], int]) -> tuple[Path, str, Path]:
+    """An 80 MiB file (its digest) and a tree of *files* small files of *chunk* random bytes repeated."""
     path = Path(folder) / "big"
     expected = _write(path, 80 << 20)
     tree = Path(folder) / "tree"
     tree.mkdir()
-    for index in range(300):
-        (tree / f"f{index:03}").write_bytes(os.urandom(64) * index)
+    for index in range(files):
+        (tree / f"f{index:03}").write_bytes(os.urandom(chunk) * repeats(index))
+    return path, expected, tree
+
+
+def _after_blake3_threads(folder: str) -> None:
+    path, expected, tree = _file_and_tree(folder, 300, 64, lambda index: index)
     (tree / "large").write_bytes(path.read_bytes())
     blake3(b"x" * (1 << 22), max_threads=blake3.AUTO).hexdigest()  # the caller's own use of BLAKE3's pool
     before = len(_forks)
@@ -193,12 +200,7 @@ def test_bulk_workers_do_not_run_the_callers_signal_handlers(tmp_path: Path) -> 
 
 
 def _with_sigchld_ignored(folder: str) -> None:
-    path = Path(folder) / "big"
-    expected = _write(path, 80 << 20)
-    tree = Path(folder) / "tree"
-    tree.mkdir()
-    for index in range(700):
-        (tree / f"f{index:03}").write_bytes(os.urandom(32) * (index % 7))
+    path, expected, tree = _file_and_tree(folder, 700, 32, lambda index: index % 7)
     one_process = hash_path(tree, processes=1)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # a daemon's idiom: the kernel reaps children
     assert hash_path(path, processes=2) == expected  # was HashingError "No child processes"

@@ -209,8 +209,13 @@ def _check_trust_witnessed(
     facts: _Facts, options: VerifyOptions, transparency: Transparency | None
 ) -> _TrustOutcome:
     """The trust check, with the log's witnessed time (when it passed) in force: it can spare a
-    receipt made before a key's compromise date."""
-    witnessed = transparency.witnessed_at if transparency is not None and transparency.passed else None
+    receipt made before a key's compromise date.
+
+    The log entry dates the receipt's *own* signature, so the time counts only when the key
+    judged is that signer (``claims_bound``): an envelope key wrapping someone else's logged
+    receipt signed the envelope at a time no log vouches for."""
+    logged = transparency is not None and transparency.passed and facts.signature.claims_bound
+    witnessed = transparency.witnessed_at if logged and transparency is not None else None
     if witnessed is None and WITNESSED_AT.get() is None:  # nothing to put in force (the usual case)
         return _check_trust(facts.signature, facts.receipt.data, facts.timestamp, options, facts.claimed_signer)
     token = WITNESSED_AT.set(witnessed)

@@ -68,6 +68,8 @@ def walkthrough(tmp_path: Path, cli: Callable[..., CliResult]) -> Path:
     w2 = _ok(cli("log", "witness", "keygen", "--name", "w2.example/witness", "--key", "w2.key")).out.strip()
     policy = f"log {(tmp_path / 'ci-log.vkey').read_text().strip()}\nwitness a {w1}\nwitness b {w2}\ngroup both all a b\nquorum both\n"
     (tmp_path / "policy.txt").write_text(policy)
+    (tmp_path / "ci.key").write_bytes(key.to_pem())
+    (tmp_path / "ci.key").chmod(0o600)
     early = sign_receipt(make_receipt(pipeline_hash="blake3:" + "01" * 32), key)  # 2026-11-20T10:00:00Z
     write_json(tmp_path / "early.json", early)
     _witnessed_proof(tmp_path, cli, "early.json", WITNESSED_A, "early")
@@ -115,6 +117,33 @@ def test_compromise_walkthrough(walkthrough: Path, cli: Callable[..., CliResult]
     stolen = _verify(cli, "backdated.json", *proof, "early.tlog-proof")
     assert stolen.code == 1
     assert json.loads(stolen.out.splitlines()[0])["transparency"]["valid"] is False
+
+
+def test_a_log_entry_of_another_key_does_not_spare_a_stolen_key(
+    walkthrough: Path, cli: Callable[..., CliResult]
+) -> None:
+    # Before the theft the thief logs a receipt signed by a key of their own (the log only asks
+    # that a receipt verify against its own key); after it, they wrap that receipt in a DSSE
+    # envelope signed with the stolen CI key. The log proves when the *inner* receipt, signed by
+    # the thief's key, existed: nothing about the CI key's signature, made after the theft.
+    thief = PrivateKey.from_seed(b"\x22" * 32)
+    write_json(walkthrough / "evil.json", sign_receipt(make_receipt(pipeline_hash="blake3:" + "03" * 32), thief))
+    _witnessed_proof(walkthrough, cli, "evil.json", WITNESSED_A, "evil")
+    _ok(
+        cli(
+            "export", "evil.json", "--public-key", thief.public_key.text, "--key", "ci.key",
+            "--now", "2026-11-26T00:00:00Z", "-o", "evil.intoto.json",
+        )
+    )  # fmt: skip
+    wrapped = _verify(cli, "evil.intoto.json", "--log-policy", "policy.txt", "--log-proof", "evil.tlog-proof")
+    assert wrapped.code == 1, wrapped.out
+    line = json.loads(wrapped.out.splitlines()[0])
+    assert line["valid"] is False and line["chain_of_trust"] == "revoked"
+    # the CI key's own receipt, wrapped by the CI key, is still spared by its early entry
+    ci = (walkthrough / "ci.pub").read_text().strip()
+    _ok(cli("export", "early.json", "--public-key", ci, "--key", "ci.key", "--now", NOW, "-o", "early.intoto.json"))
+    spared = _verify(cli, "early.intoto.json", "--log-policy", "policy.txt", "--log-proof", "early.tlog-proof")
+    assert spared.code == 0, spared.out + spared.err
 
 
 def test_require_log_and_policy_rules(walkthrough: Path, cli: Callable[..., CliResult]) -> None:

@@ -42,7 +42,11 @@ def check_transparency(
     if policy is None:
         message = "a log proof needs a witness policy to be checked against"
         return Transparency(False, "log-policy-missing", message, {"valid": False, "error": message}, None)
-    leaf = receipt_leaf_hash(receipt, check=False)
+    try:
+        leaf = receipt_leaf_hash(receipt, check=False)
+    except AttestkitError as exc:  # no signature to find in a log: a failed check, like a bad one
+        message = f"log proof: {exc}"
+        return Transparency(False, exc.code, message, {"valid": False, "error": message}, None)
     last: AttestkitError | None = None
     result: ProofResult | None = None
     for data in proofs:

@@ -146,6 +146,28 @@ def test_a_log_entry_of_another_key_does_not_spare_a_stolen_key(
     assert spared.code == 0, spared.out + spared.err
 
 
+def test_an_unsigned_receipt_with_a_log_proof_is_invalid_not_unchecked(
+    walkthrough: Path, cli: Callable[..., CliResult]
+) -> None:
+    early = json.loads((walkthrough / "early.json").read_text())
+    write_json(walkthrough / "unsigned.json", {k: v for k, v in early.items() if k != "signature"})
+    write_json(walkthrough / "garbled.json", {**early, "signature": "ed25519:zz"})
+    done = _verify(
+        cli,
+        "early.json",
+        "unsigned.json",
+        "garbled.json",
+        "--log-policy",
+        "policy.txt",
+        "--log-proof",
+        "early.tlog-proof",
+    )
+    assert done.code == 1, done.out + done.err  # checked and invalid (contract section 4), not exit 2
+    lines = [json.loads(line) for line in done.out.splitlines()]
+    assert [line["valid"] for line in lines] == [True, False, False]
+    assert all("error" not in line and line["transparency"]["valid"] is False for line in lines[1:])
+
+
 def test_require_log_and_policy_rules(walkthrough: Path, cli: Callable[..., CliResult]) -> None:
     shutil.copy(walkthrough / "early.json", walkthrough / "other.json")
     required = _verify(cli, "early.json", "--log-policy", "policy.txt", "--require-log")

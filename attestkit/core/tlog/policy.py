@@ -37,15 +37,20 @@ class Policy:
 
     def satisfied(self, cosigned: set[str]) -> bool:
         """Whether the witnesses named in *cosigned* meet the quorum."""
-        return self._holds(self.quorum, cosigned)
+        return self._holds(self.quorum, cosigned, {})
 
-    def _holds(self, name: str, cosigned: set[str]) -> bool:
+    def _holds(self, name: str, cosigned: set[str], known: dict[str, bool]) -> bool:
+        # *known* holds each group's answer: groups may share members, and without it a chain of
+        # groups that each name the two before cost exponential time.
         if name == NONE:
             return True
         if name in self.witnesses:
             return name in cosigned
-        group = self.groups[name]
-        return sum(1 for m in group.members if self._holds(m, cosigned)) >= group.threshold
+        if name not in known:
+            group = self.groups[name]
+            met = sum(1 for m in group.members if self._holds(m, cosigned, known))
+            known[name] = met >= group.threshold
+        return known[name]
 
     def witnessed_at(self, timestamps: Mapping[str, int]) -> int | None:
         """The earliest time T such that the witnesses that cosigned at or before T meet the quorum.
@@ -73,7 +78,10 @@ def parse_policy(data: bytes) -> Policy:
     for offset, byte in enumerate(data):
         if (byte < 0x20 and byte not in (0x09, 0x0A)) or byte == 0x7F:
             raise TlogConfigError(f"policy has a control character (byte {byte:#04x}) at offset {offset}")
-    text = data.decode("utf-8", "surrogateescape")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TlogConfigError(f"policy is not UTF-8 (byte {exc.start})") from None
     logs: list[Verifier] = []
     witnesses: dict[str, Verifier] = {}
     groups: dict[str, Group] = {}

@@ -135,7 +135,9 @@ def fetch_receipt_document(
     client: HttpClient | None = None,
 ) -> dict[str, Any]:
     """GET the receipt of *execution_id* and return its ``receipt`` member (unverified)."""
-    return AttestApi.of(attest_source(token=token, token_file=token_file, client=client), base_url).receipt(execution_id)
+    return AttestApi.of(attest_source(token=token, token_file=token_file, client=client), base_url).receipt(
+        execution_id
+    )
 
 
 def wait_for_execution(source: ReceiptSource, base_url: str | None, execution_id: str, timeout: float) -> str:

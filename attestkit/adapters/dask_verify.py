@@ -46,7 +46,9 @@ def connect(address: str, timeout: float = 10.0) -> Client:
     try:
         return distributed.Client(address, timeout=timeout)  # type: ignore[no-any-return]
     except (OSError, TimeoutError) as exc:
-        raise CouldNotCheckError(f"--dask {address}: cannot reach the scheduler ({exc})", code="dask-scheduler") from None
+        raise CouldNotCheckError(
+            f"--dask {address}: cannot reach the scheduler ({exc})", code="dask-scheduler"
+        ) from None
     except ValueError as exc:  # an address Dask cannot parse
         raise UsageError(f"--dask {address}: {exc}") from None
 
@@ -136,7 +138,11 @@ def _verdict_batch(entries: Sequence[Input], blob: bytes, budget: Budget) -> lis
 
 
 def verify_paths(
-    client: Client, entries: Iterable[Input], options: VerifyOptions, *, batch_size: int = DEFAULT_BATCH,
+    client: Client,
+    entries: Iterable[Input],
+    options: VerifyOptions,
+    *,
+    batch_size: int = DEFAULT_BATCH,
     budget: Budget = DEFAULT_BUDGET,
 ) -> list[Verdict]:
     """Verify a list of paths (or items) on *client*: one :class:`Verdict` per receipt, in input order."""

@@ -159,9 +159,7 @@ def read_receipt_bytes(path: str, *, walked: bool = False) -> bytes:
         if exc.code != "too-large":
             raise
         source = "<stdin>" if path == "-" else path
-        raise MalformedReceiptError(
-            exc.message.split(": ", 1)[1], source=source, code="size"
-        ) from None
+        raise MalformedReceiptError(exc.message.split(": ", 1)[1], source=source, code="size") from None
 
 
 def iter_lines(path: str, what: str, limit: int) -> Iterator[tuple[int, bytes | AttestkitError]]:
@@ -193,8 +191,11 @@ def iter_lines(path: str, what: str, limit: int) -> Iterator[tuple[int, bytes | 
                 return
             number += 1
             if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\n")):
-                yield number, MalformedReceiptError(
-                    f"line is longer than the {_limit_text(limit)} limit", source=f"{name}:{number}", code="size"
+                yield (
+                    number,
+                    MalformedReceiptError(
+                        f"line is longer than the {_limit_text(limit)} limit", source=f"{name}:{number}", code="size"
+                    ),
                 )
                 # The line's end may be gigabytes away (or never come, as from /dev/zero).
                 yield number, InputFileError(f"{name}: not read after line {number} (a line over the limit)")
@@ -305,7 +306,7 @@ def load_private_key_env(environ: Mapping[str, str] | None = None) -> PrivateKey
     if not text.lstrip().startswith("-----BEGIN") and "\n" not in text.strip() and os.path.isfile(text.strip()):
         raise KeyFormatError(
             f"{SIGNING_KEY_ENV} holds a file path, not a key: pass --key PATH, or put the key's PEM text "
-            f"in the variable (e.g. {SIGNING_KEY_ENV}=\"$(cat PATH)\")",
+            f'in the variable (e.g. {SIGNING_KEY_ENV}="$(cat PATH)")',
             code="key-path-in-env",
         )
     try:

@@ -15,7 +15,9 @@ from attestkit.errors import CouldNotCheckError, UsageError
 
 TIMEOUT_SECONDS = 60.0
 MAX_SVG_BYTES = 64 * 1024 * 1024
-INSTALL_HINT = "--format svg needs Graphviz's dot (Debian/Ubuntu: apt-get install graphviz); or use --format dot|mermaid"
+INSTALL_HINT = (
+    "--format svg needs Graphviz's dot (Debian/Ubuntu: apt-get install graphviz); or use --format dot|mermaid"
+)
 
 
 def find_dot() -> str:

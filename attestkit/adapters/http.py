@@ -271,9 +271,13 @@ def _network_error(exc: Exception, host: str) -> FetchError:
             code="dns",
         )
     if isinstance(exc, ConnectionRefusedError):
-        return FetchError(f"cannot reach {host}: connection refused (is the service running on that port?)", code="network")
+        return FetchError(
+            f"cannot reach {host}: connection refused (is the service running on that port?)", code="network"
+        )
     if isinstance(exc, (OSError, http.client.HTTPException)):
-        return FetchError(f"cannot reach {host}: {getattr(exc, 'strerror', None) or type(exc).__name__}", code="network")
+        return FetchError(
+            f"cannot reach {host}: {getattr(exc, 'strerror', None) or type(exc).__name__}", code="network"
+        )
     if isinstance(exc, ValueError):  # a header or URL http.client cannot encode
         return FetchError(f"cannot send the request to {host}: {type(exc).__name__}", code="bad-request")
     raise exc

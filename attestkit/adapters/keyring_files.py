@@ -18,7 +18,9 @@ from attestkit.core.trust.store import TrustStore
 _P = ParamSpec("_P")
 
 
-def on_file(edit: Callable[Concatenate[Mapping[str, Any], _P], dict[str, Any]]) -> Callable[Concatenate[str, _P], TrustStore]:
+def on_file(
+    edit: Callable[Concatenate[Mapping[str, Any], _P], dict[str, Any]],
+) -> Callable[Concatenate[str, _P], TrustStore]:
     """The pure keyring edit *edit* applied to the keyring file at a path (created if missing),
     under its lock, with the path as the edit's ``source``: same arguments after the path."""
 

@@ -222,7 +222,9 @@ class ReceiptSource:
             text += f" (request id {request_id})"
         if response.status in (401, 403) or code == "AUTHENTICATION_FAILED":
             if not self.creds.secrets:
-                text += f"; no credentials were sent: {self.creds.source} is not set (set it, or give --token-file FILE)"
+                text += (
+                    f"; no credentials were sent: {self.creds.source} is not set (set it, or give --token-file FILE)"
+                )
                 text += _twin_hint(self.profile)
             else:
                 text += f"; check the credentials in {self.creds.source}"

@@ -47,9 +47,18 @@ def verdict_schema() -> pyarrow.Schema:
     pa = _pyarrow()
     text = pa.string()
     schema: pyarrow.Schema = pa.schema(
-        [("receipt", text), ("valid", pa.bool_()), ("status", text), ("code", text), ("check", text),
-         ("message", text), ("key_id", text), ("signer", text), ("chain_of_trust", text),
-         ("policy_ids", pa.list_(text))]
+        [
+            ("receipt", text),
+            ("valid", pa.bool_()),
+            ("status", text),
+            ("code", text),
+            ("check", text),
+            ("message", text),
+            ("key_id", text),
+            ("signer", text),
+            ("chain_of_trust", text),
+            ("policy_ids", pa.list_(text)),
+        ]
     )
     return schema
 
@@ -59,12 +68,16 @@ def _items(batch: pyarrow.RecordBatch) -> list[BulkItem]:
     if "id" not in names or "receipt" not in names:
         raise UsageError(f"receipt batches need columns 'id' (string) and 'receipt' (binary), not {names}")
     items = []
-    for row, (label, data) in enumerate(zip(batch.column("id").to_pylist(), batch.column("receipt").to_pylist(), strict=True)):
+    for row, (label, data) in enumerate(
+        zip(batch.column("id").to_pylist(), batch.column("receipt").to_pylist(), strict=True)
+    ):
         name = str(label) if label is not None else f"<row {row}>"
         if isinstance(data, (bytes, bytearray)):
             items.append(BulkItem(name, bytes(data)))
         else:
-            items.append(BulkItem(name, error=InputFileError(f"{name}: no receipt bytes in the row", code="no-receipt")))
+            items.append(
+                BulkItem(name, error=InputFileError(f"{name}: no receipt bytes in the row", code="no-receipt"))
+            )
     return items
 
 
@@ -117,9 +130,7 @@ def receipts_dataframe(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
     return frame.selectExpr("path AS id", "content AS receipt")
 
 
-def verify_to_parquet(
-    df: DataFrame, options: VerifyOptions, path: str, budget: Budget = DEFAULT_BUDGET
-) -> None:
+def verify_to_parquet(df: DataFrame, options: VerifyOptions, path: str, budget: Budget = DEFAULT_BUDGET) -> None:
     """Verify *df* and write the verdict table to Parquet at *path* (Spark writes the files)."""
     verify_dataframe(df, options, budget).write.mode("errorifexists").parquet(path)
 

@@ -27,10 +27,12 @@ import fcntl
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from attestkit.adapters.files import read_bounded
 from attestkit.adapters.secret_files import read_private_file
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.tlog.audit import AuditReport, audit_log, check_consistent
@@ -83,16 +85,27 @@ def _fsync_dir(path: str) -> None:
 
 
 def _read(path: str, what: str, limit: int) -> bytes:
+    # A log directory may be a copy from anywhere: a FIFO or device in it is refused (opened
+    # without blocking), never waited on.
+    if not os.path.lexists(path):
+        raise LogCorruptError(f"{path}: {what} is missing")
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
+        return read_bounded(path, what, limit, regular_only=True)
+    except InputFileError as exc:
+        if exc.code == "too-large":
+            raise LogCorruptError(f"{path}: {what} is larger than {limit} bytes") from None
+        raise
+
+
+def _own_directory(path: str) -> bool:
+    """Whether *path* is a directory itself (not a link to one); a link or other file is refused."""
+    try:
+        info = os.lstat(path)
     except FileNotFoundError:
-        raise LogCorruptError(f"{path}: {what} is missing") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise LogCorruptError(f"{path}: {what} is larger than {limit} bytes")
-    return data
+        return False
+    if not stat.S_ISDIR(info.st_mode):
+        raise LogStateError(f"{path}: is not a directory of the log's own (a link or a file); remove it")
+    return True
 
 
 def read_key_file(path: str, *, alg: int = ALG_ED25519) -> Signer:
@@ -204,7 +217,7 @@ class FileLog:
         try:
             return open_checkpoint(_read(path, "checkpoint", MAX_CHECKPOINT_BYTES), keys)
         except AttestkitError as exc:
-            if isinstance(exc, LogCorruptError):
+            if isinstance(exc, (LogCorruptError, InputFileError)):  # already name the file
                 raise
             raise LogCorruptError(f"{path}: {exc}") from None
 
@@ -225,7 +238,7 @@ class FileLog:
                 raise
             self._lock_fd = fd
             tmp = self.path(TMP_DIR)
-            if os.path.isdir(tmp):
+            if _own_directory(tmp):
                 for name in os.listdir(tmp):  # debris of an interrupted write
                     os.unlink(os.path.join(tmp, name))
             yield self
@@ -241,7 +254,8 @@ class FileLog:
         """Write each file atomically and durably (temp file, fsync, rename, fsync the directories)."""
         self._require_lock()
         tmp = self.path(TMP_DIR)
-        os.makedirs(tmp, exist_ok=True)
+        if not _own_directory(tmp):
+            os.mkdir(tmp)
         touched: set[str] = set()
         for number, (relative, data) in enumerate(files.items()):
             target = self.path(relative)

@@ -53,8 +53,9 @@ def verdict_of(outcome: BulkOutcome) -> Verdict:
     if result is None:
         if outcome.error is None:
             raise ValueError(f"{outcome.label}: outcome carries neither a result nor an error (rendered?)")
-        return Verdict(outcome.label, False, ERROR, outcome.error.code, "input", str(outcome.error), None, None,
-                       "untrusted", ())
+        return Verdict(
+            outcome.label, False, ERROR, outcome.error.code, "input", str(outcome.error), None, None, "untrusted", ()
+        )
     failed = result.failed_checks
     first = failed[0] if failed else None
     violated = tuple(dict.fromkeys(v.policy for v in result.violations))
@@ -116,5 +117,14 @@ def decode_count() -> int:
         return _decodes
 
 
-__all__ = ["ERROR", "INVALID", "VALID", "Verdict", "decode_count", "options_digest", "options_from_bytes",
-           "options_to_bytes", "verdict_of"]
+__all__ = [
+    "ERROR",
+    "INVALID",
+    "VALID",
+    "Verdict",
+    "decode_count",
+    "options_digest",
+    "options_from_bytes",
+    "options_to_bytes",
+    "verdict_of",
+]

@@ -20,7 +20,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "log": ("attestkit.cli.cmd_log", "log", "Run an append-only receipt log (C2SP tlog), prove inclusion, witness."),
     "pipeline": ("attestkit.cli.cmd_produce", "pipeline_group", "Show a pipeline file's DAG levels and critical path."),
-    "policy": ("attestkit.cli.cmd_policy", "policy", "List built-in policies, check policy files, test them on fixtures."),
+    "policy": (
+        "attestkit.cli.cmd_policy",
+        "policy",
+        "List built-in policies, check policy files, test them on fixtures.",
+    ),
     "receipt": ("attestkit.cli.cmd_produce", "receipt", "Finalize and sign a draft receipt."),
     "record": ("attestkit.cli.cmd_produce", "record", "Run a command and record it as a step of a draft receipt."),
     "run": ("attestkit.cli.cmd_produce", "run_cmd", "Run an ATTEST pipeline file and write a signed receipt."),

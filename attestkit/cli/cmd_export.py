@@ -29,8 +29,14 @@ from attestkit.core.crypto.keys import PublicKey
     metavar="DIR",
     help="Directory holding the outputs: each is checked against the receipt, and subjects get sha256 too.",
 )
-@click.option("--builder-id", metavar="URI", help="SLSA builder id (a URI naming the CI that ran the pipeline); slsa-provenance only.")
-@click.option("--key", "key_file", metavar="FILE", help=f"Signing key file (or {SIGNING_KEY_ENV}); usually the receipt's own key.")
+@click.option(
+    "--builder-id",
+    metavar="URI",
+    help="SLSA builder id (a URI naming the CI that ran the pipeline); slsa-provenance only.",
+)
+@click.option(
+    "--key", "key_file", metavar="FILE", help=f"Signing key file (or {SIGNING_KEY_ENV}); usually the receipt's own key."
+)
 @trusted_key_options(
     public_key_help="Trusted public key the receipt must verify against (as for verify). Repeatable.",
     keyring_help="File of trusted keys: key lines, PEM blocks or a keyring (as for verify).",
@@ -40,7 +46,9 @@ from attestkit.core.crypto.keys import PublicKey
     "--integrity-only", is_flag=True, help="Export when the signature verifies against the receipt's embedded key."
 )
 @click.option("--now", type=INSTANT, help="Pin the current time (RFC 3339 or Unix seconds).")
-@click.option("--tolerance", type=DURATION, default="5m", show_default=True, help="Allowed clock skew for future timestamps.")
+@click.option(
+    "--tolerance", type=DURATION, default="5m", show_default=True, help="Allowed clock skew for future timestamps."
+)
 @click.option("--scope", metavar="SCOPE", help="Accept only keys whose keyring scopes include this scope.")
 @click.option("-o", "--output", metavar="FILE", help="Write the envelope here (default: stdout).")
 def export(

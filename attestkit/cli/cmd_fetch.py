@@ -25,7 +25,9 @@ def _write(receipt: dict[str, Any], path: str) -> None:
 @click.option("--pipeline", "pipeline_id", metavar="ID", help="ATTEST pipeline id (with --all).")
 @click.option("--list-url", metavar="URL", help="Listing URL (other profiles, with --all).")
 @click.option("--all", "fetch_all", is_flag=True, help="Fetch every receipt of the pipeline or listing into -o DIR/.")
-@click.option("-o", "--output", metavar="FILE|DIR", help="Write the receipt here (.json/.yaml/.yml), or a directory with --all.")
+@click.option(
+    "-o", "--output", metavar="FILE|DIR", help="Write the receipt here (.json/.yaml/.yml), or a directory with --all."
+)
 def fetch(pipeline_id: str | None, list_url: str | None, fetch_all: bool, output: str | None, **kwargs: Any) -> int:
     """Fetch receipts (GET /v1/executions/ID/receipt and the other profiles' equivalents).
 

@@ -63,7 +63,12 @@ def _check(listing: str, fmt: str, output_file: str | None) -> int:
 @click.command("hash")
 @click.argument("paths", nargs=-1)
 @click.option("--manifest", is_flag=True, help="Print the manifest lines of each directory instead of its digest.")
-@click.option("--check", "check_file", metavar="FILE", help="Re-check a file of 'blake3:<hex>  PATH' lines; exit 1 on any mismatch.")
+@click.option(
+    "--check",
+    "check_file",
+    metavar="FILE",
+    help="Re-check a file of 'blake3:<hex>  PATH' lines; exit 1 on any mismatch.",
+)
 @format_option
 @output_option
 def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt: str, output_file: str | None) -> int:

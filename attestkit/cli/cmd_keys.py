@@ -39,7 +39,11 @@ def keys() -> None:
 
 @keys.command()
 @click.option(
-    "--out-dir", required=True, type=click.Path(file_okay=False), metavar="DIR", help="Directory for NAME.key and NAME.pub."
+    "--out-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Directory for NAME.key and NAME.pub.",
 )
 @click.option("--name", metavar="NAME", default="attestkit", show_default=True, help="Base name of the key files.")
 def generate(out_dir: str, name: str) -> int:
@@ -140,7 +144,11 @@ def revoke_cmd(keyid: str, keyring_path: str, reason: str, effective_date: datet
 @keys.command("rotate")
 @_KEYRING
 @click.option(
-    "--old", "old_key", required=True, metavar="KEY_ID", help="The key being replaced: key id, ed25519:<hex> or its .pub file."
+    "--old",
+    "old_key",
+    required=True,
+    metavar="KEY_ID",
+    help="The key being replaced: key id, ed25519:<hex> or its .pub file.",
 )
 @click.option("--out-dir", required=True, metavar="DIR", help="Where to write the new NAME.key and NAME.pub.")
 @click.option("--name", metavar="NAME", default="attestkit", show_default=True, help="Base name of the new key files.")
@@ -185,7 +193,9 @@ def list_cmd(keyring_path: str, as_json: bool) -> int:
 
 @keys.command("check")
 @click.argument("keyrings", nargs=-1, required=True)
-@click.option("--within", type=DURATION, default="30d", show_default=True, help="Also fail on keys expiring within this.")
+@click.option(
+    "--within", type=DURATION, default="30d", show_default=True, help="Also fail on keys expiring within this."
+)
 @click.option("--now", type=INSTANT, help="Judge at this time.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per finding.")
 def check_cmd(keyrings: tuple[str, ...], within: timedelta, now: datetime | None, as_json: bool) -> int:
@@ -209,7 +219,10 @@ def check_cmd(keyrings: tuple[str, ...], within: timedelta, now: datetime | None
     if not as_json:
         checked = f"{len(keyrings)} keyring{'s' if len(keyrings) != 1 else ''}"
         warned = human_duration(period)
-        print(f"{found} expired or expiring key{'s' if found != 1 else ''} in {checked} (within {warned})", file=sys.stderr)
+        print(
+            f"{found} expired or expiring key{'s' if found != 1 else ''} in {checked} (within {warned})",
+            file=sys.stderr,
+        )
     return 1 if found else 0
 
 
@@ -239,7 +252,9 @@ def _statements(paths: tuple[str, ...]) -> list[Delegation]:
     "--delegate", "delegate_key", required=True, type=PUBLIC_KEY, help="Public key being authorised (literal or file)."
 )
 @_KEYRING
-@click.option("--via", "via", multiple=True, metavar="FILE", help="Delegation statement that lets --key re-delegate (repeatable).")
+@click.option(
+    "--via", "via", multiple=True, metavar="FILE", help="Delegation statement that lets --key re-delegate (repeatable)."
+)
 @click.option("--identity", metavar="ID", help="Identity the delegated key signs as.")
 @click.option("--scope", "scopes", multiple=True, metavar="SCOPE", help="Scope granted (repeatable).")
 @click.option("--not-before", type=INSTANT, help="Start of the delegation window (default: now).")
@@ -281,7 +296,13 @@ keys.add_command(show, "export")
 
 @keys.command("graph")
 @_KEYRING
-@click.option("--receipt", "receipts", multiple=True, metavar="FILE", help="Receipt to place on the graph with its chain (repeatable).")
+@click.option(
+    "--receipt",
+    "receipts",
+    multiple=True,
+    metavar="FILE",
+    help="Receipt to place on the graph with its chain (repeatable).",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["dot", "mermaid", "svg"]), default="dot", show_default=True,
     help="Graphviz DOT, Mermaid, or SVG drawn by Graphviz's dot.",

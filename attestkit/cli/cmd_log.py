@@ -22,7 +22,9 @@ def log() -> None:
 
 @log.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--origin", metavar="ORIGIN", required=True, help="The log's origin line and key name, e.g. example.com/ci-log.")
+@click.option(
+    "--origin", metavar="ORIGIN", required=True, help="The log's origin line and key name, e.g. example.com/ci-log."
+)
 @click.option("--key", "key_path", metavar="FILE", help="Where to write the log key (default: DIR.key, mode 0600).")
 def init(directory: str, origin: str, key_path: str | None) -> int:
     """Create an empty log in DIRECTORY and print its vkey."""
@@ -102,7 +104,10 @@ def _log_key(source: object, vkey: str | None) -> object:
 @click.argument("receipt")
 @click.option("-o", "--output", "output_file", metavar="FILE", required=True, help="The .tlog-proof file to write.")
 @click.option(
-    "--checkpoint", "checkpoint_file", metavar="FILE", help="Prove against this (cosigned) checkpoint file instead of LOG/checkpoint."
+    "--checkpoint",
+    "checkpoint_file",
+    metavar="FILE",
+    help="Prove against this (cosigned) checkpoint file instead of LOG/checkpoint.",
 )
 @click.option("--vkey", metavar="VKEY", help="The log's vkey (default: from the log directory's state).")
 def prove(log_location: str, receipt: str, output_file: str, checkpoint_file: str | None, vkey: str | None) -> int:
@@ -169,14 +174,33 @@ def verify(log_location: str, vkey: str | None, as_json: bool) -> int:
 
 @log.command("cosign")
 @click.argument("checkpoint_file", metavar="CHECKPOINT")
-@click.option("--key", "key_path", metavar="FILE", required=True, help="The witness key (an skey of type 0x04, mode 0600).")
-@click.option("--state", "state_dir", metavar="DIR", required=True, help="The witness state directory (latest cosigned per origin).")
 @click.option(
-    "--log-vkey", "log_vkeys", multiple=True, required=True, metavar="VKEY", help="A log key the witness trusts (repeatable)."
+    "--key", "key_path", metavar="FILE", required=True, help="The witness key (an skey of type 0x04, mode 0600)."
 )
-@click.option("--log", "log_location", metavar="LOG", help="Compute the consistency proof from this log (directory or URL).")
-@click.option("--proof", "proof_file", metavar="FILE", help="A consistency proof file: 'old N' then one base64 hash per line.")
-@click.option("-o", "--output", "output_file", metavar="FILE", help="Write the cosigned checkpoint here (default: stdout).")
+@click.option(
+    "--state",
+    "state_dir",
+    metavar="DIR",
+    required=True,
+    help="The witness state directory (latest cosigned per origin).",
+)
+@click.option(
+    "--log-vkey",
+    "log_vkeys",
+    multiple=True,
+    required=True,
+    metavar="VKEY",
+    help="A log key the witness trusts (repeatable).",
+)
+@click.option(
+    "--log", "log_location", metavar="LOG", help="Compute the consistency proof from this log (directory or URL)."
+)
+@click.option(
+    "--proof", "proof_file", metavar="FILE", help="A consistency proof file: 'old N' then one base64 hash per line."
+)
+@click.option(
+    "-o", "--output", "output_file", metavar="FILE", help="Write the cosigned checkpoint here (default: stdout)."
+)
 @click.option("--now", type=INSTANT, help="Pin the cosignature time (RFC 3339 or Unix seconds; default: the clock).")
 def cosign_cmd(
     checkpoint_file: str,
@@ -265,10 +289,16 @@ def keygen(name: str, key_path: str) -> int:
 
 
 @witness.command("serve")
-@click.option("--key", "key_path", metavar="FILE", required=True, help="The witness key (an skey of type 0x04, mode 0600).")
+@click.option(
+    "--key", "key_path", metavar="FILE", required=True, help="The witness key (an skey of type 0x04, mode 0600)."
+)
 @click.option("--state", "state_dir", metavar="DIR", required=True, help="The witness state directory.")
-@click.option("--log-vkey", "log_vkeys", metavar="VKEY", multiple=True, required=True, help="A log key to witness (repeatable).")
-@click.option("--host", metavar="HOST", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option(
+    "--log-vkey", "log_vkeys", metavar="VKEY", multiple=True, required=True, help="A log key to witness (repeatable)."
+)
+@click.option(
+    "--host", metavar="HOST", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default)."
+)
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port (0: any free port).")
 def serve(key_path: str, state_dir: str, log_vkeys: tuple[str, ...], host: str, port: int) -> int:
     """Serve POST /add-checkpoint (c2sp.org/tlog-witness) until interrupted."""

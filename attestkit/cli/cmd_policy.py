@@ -102,7 +102,9 @@ def _expectation_path(fixture: str) -> str:
 
 @policy.command("test")
 @click.argument("fixtures", nargs=-1, required=True, metavar="FIXTURE|DIR...")
-@click.option("--policy", "policy_names", multiple=True, metavar="NAME", help="Built-in policy under test (repeatable).")
+@click.option(
+    "--policy", "policy_names", multiple=True, metavar="NAME", help="Built-in policy under test (repeatable)."
+)
 @click.option(
     "--policy-file", "policy_files", multiple=True, metavar="FILE", help="Policy file under test: .yaml rules or .rego."
 )
@@ -134,14 +136,18 @@ def test_cmd(fixtures: tuple[str, ...], policy_names: tuple[str, ...], policy_fi
     for fixture in cases:
         expect_path = _expectation_path(fixture)
         if not os.path.exists(expect_path):
-            raise UsageError(f"{fixture}: no expectation file {expect_path} (verdict: pass|fail)", code="policy-fixture")
+            raise UsageError(
+                f"{fixture}: no expectation file {expect_path} (verdict: pass|fail)", code="policy-fixture"
+            )
         expectation = parse_expectation(
             parse_document(read_bytes(expect_path, "expectation file"), source=expect_path, fmt="yaml"), expect_path
         )
         data = read_bytes(fixture, "fixture receipt")
         from attestkit.core.receipt.reader import format_for_name
 
-        receipt = receipt_from_mapping(parse_document(data, source=fixture, fmt=format_for_name(fixture)), source=fixture)
+        receipt = receipt_from_mapping(
+            parse_document(data, source=fixture, fmt=format_for_name(fixture)), source=fixture
+        )
         rows.extend(run_case(policies, receipt.data, receipt.timestamp, expectation, fixture))
     unexpected = [row for row in rows if not row.ok]
     table = [("FIXTURE", "POLICY", "EXPECTED", "GOT", "RESULT", "DETAIL")]
@@ -152,5 +158,7 @@ def test_cmd(fixtures: tuple[str, ...], policy_names: tuple[str, ...], policy_fi
         detail = f"no violation contains {row.missing!r}" if row.missing else row.detail
         table.append((safe(row.fixture), safe(row.policy), row.expected or "-", row.actual, mark, safe(detail)))
     out(format_table(table))
-    out(f"{len(rows)} checks of {len(cases)} fixtures: {len(rows) - len(unexpected)} as expected, {len(unexpected)} unexpected")
+    out(
+        f"{len(rows)} checks of {len(cases)} fixtures: {len(rows) - len(unexpected)} as expected, {len(unexpected)} unexpected"
+    )
     return 1 if unexpected else 0

@@ -37,8 +37,12 @@ def _warn_yaml11(data: bytes, path: str, source: str) -> None:
 
 @click.command()
 @click.argument("receipt")
-@click.option("--key", "key_file", metavar="FILE", help=f"Private key file (PKCS#8 PEM or OpenSSH); or set {SIGNING_KEY_ENV}.")
-@click.option("-o", "--output", metavar="FILE", help="Output file; YAML for .yaml/.yml, JSON otherwise (stdout by default).")
+@click.option(
+    "--key", "key_file", metavar="FILE", help=f"Private key file (PKCS#8 PEM or OpenSSH); or set {SIGNING_KEY_ENV}."
+)
+@click.option(
+    "-o", "--output", metavar="FILE", help="Output file; YAML for .yaml/.yml, JSON otherwise (stdout by default)."
+)
 @click.option("--signer", metavar="ID", help="Signer identity to record in the receipt (e.g. ci@company.com).")
 @click.option("--no-signer", is_flag=True, help="Record no signer identity (drops an existing signer claim).")
 @click.option("--replace-signature", is_flag=True, help="Re-sign a receipt that is already signed.")

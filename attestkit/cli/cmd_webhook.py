@@ -65,7 +65,13 @@ def webhook() -> None:
     metavar="FILE",
     help="File holding a secret, mode 600 (repeatable); read as bytes.",
 )
-@click.option("--header", "header_values", metavar="NAME: VALUE", multiple=True, help="A received header, 'Name: value' (repeatable).")
+@click.option(
+    "--header",
+    "header_values",
+    metavar="NAME: VALUE",
+    multiple=True,
+    help="A received header, 'Name: value' (repeatable).",
+)
 @click.option(
     "--scheme",
     "schemes",
@@ -103,13 +109,13 @@ def verify_cmd(
 
 @webhook.command("sign")
 @click.argument("body", required=False, default="-", metavar="[BODY|-]")
-@click.option("--secret-env", "secret_envs", metavar="VAR", multiple=True, help="Environment variable holding the secret.")
+@click.option(
+    "--secret-env", "secret_envs", metavar="VAR", multiple=True, help="Environment variable holding the secret."
+)
 @click.option("--secret-file", "secret_files", metavar="FILE", multiple=True, help="File holding the secret, mode 600.")
 @click.option("--scheme", type=click.Choice(SCHEMES), default="attest", show_default=True)
 @click.option("--id", "message_id", metavar="ID", help="Message id (Standard Webhooks).")
-@click.option(
-    "--timestamp", type=INSTANT, help="Time to sign with: RFC 3339 or Unix seconds (default: now)."
-)
+@click.option("--timestamp", type=INSTANT, help="Time to sign with: RFC 3339 or Unix seconds (default: now).")
 def sign_cmd(
     body: str,
     secret_envs: tuple[str, ...],

@@ -26,7 +26,10 @@ KEY_FORMS = "ed25519:<64 hex>, or a file holding that, a PEM public key or an ss
 #: own way. Each pair is (library wording, CLI wording); tests/unit/test_core_messages.py checks
 #: that every library wording still occurs in attestkit/core/.
 FLAG_WORDING: tuple[tuple[str, str], ...] = (
-    ("format slsa-provenance needs the builder's id (builder_id)", "--format slsa-provenance needs the builder's id (--builder-id URI)"),
+    (
+        "format slsa-provenance needs the builder's id (builder_id)",
+        "--format slsa-provenance needs the builder's id (--builder-id URI)",
+    ),
     ("a builder id (builder_id)", "a builder id (--builder-id URI)"),
     ("use the OPA engine", "use --rego-engine opa"),
     ("run_id: a run id is", "--run-id: a run id is"),
@@ -35,7 +38,10 @@ FLAG_WORDING: tuple[tuple[str, str], ...] = (
     ("signer: the identity is empty (use no_signer to", "--signer: the identity is empty (use --no-signer to"),
     ("pass replace_signature to", "pass --replace-signature to"),
     ("pass signer to record an identity or no_signer to", "pass --signer ID to record an identity or --no-signer to"),
-    ("a log proof (or require_log) needs a witness policy (log_policy)", "a log proof (or --require-log) needs a witness policy (--log-policy)"),
+    (
+        "a log proof (or require_log) needs a witness policy (log_policy)",
+        "a log proof (or --require-log) needs a witness policy (--log-policy)",
+    ),
 )
 
 

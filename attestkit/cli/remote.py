@@ -38,15 +38,24 @@ def remote_options(func: F) -> F:
             metavar="NAME",
             help="Service convention: attest, continuum, continum, continue-hub.",
         ),
-        click.option("--base-url", metavar="URL", help="ATTEST base URL (default: $ATTEST_BASE_URL or the ATTEST cloud)."),
+        click.option(
+            "--base-url", metavar="URL", help="ATTEST base URL (default: $ATTEST_BASE_URL or the ATTEST cloud)."
+        ),
         click.option("--execution", metavar="ID", help="ATTEST execution id."),
         click.option("--url", "receipt_url", metavar="URL", help="Receipt URL (other profiles)."),
         click.option("--wait", is_flag=True, help="Poll the execution (or --status-url) until it has finished."),
         click.option(
-            "--timeout", "wait_timeout", type=DURATION, default="10m", show_default=True, help="How long --wait may take."
+            "--timeout",
+            "wait_timeout",
+            type=DURATION,
+            default="10m",
+            show_default=True,
+            help="How long --wait may take.",
         ),
         click.option("--status-url", metavar="URL", help="Status URL to poll with --wait (other profiles)."),
-        click.option("--token-file", metavar="FILE", help="File holding the token (default: the profile's environment variable)."),
+        click.option(
+            "--token-file", metavar="FILE", help="File holding the token (default: the profile's environment variable)."
+        ),
         click.option(
             "--token-in-query", is_flag=True, help="Send the token as a query argument (least secure; continuum)."
         ),
@@ -125,7 +134,9 @@ class Remote:
         if self.status_url is not None and not self.wait:
             raise UsageError("--status-url is polled by --wait: add --wait, or drop --status-url")
         if self.profile == "attest" and (self.receipt_url is not None or self.status_url is not None):
-            raise UsageError("--url and --status-url are for the other profiles; the attest profile takes --execution ID")
+            raise UsageError(
+                "--url and --status-url are for the other profiles; the attest profile takes --execution ID"
+            )
         if self.profile != "attest" and self.execution is not None:
             raise UsageError(f"--execution is for the attest profile; the {self.profile} profile takes --url URL")
 

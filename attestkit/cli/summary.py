@@ -47,7 +47,9 @@ class SummaryRecorder:
         assert item.data is not None
         try:
             document = parse_document(item.data, source=item.label, fmt=item.fmt)
-            receipt = open_envelope(document, item.label)[0] if is_envelope(document) else receipt_from_mapping(document)
+            receipt = (
+                open_envelope(document, item.label)[0] if is_envelope(document) else receipt_from_mapping(document)
+            )
             if self.artifacts_dir is not None:
                 from attestkit.core.intoto.subjects import artifact_subjects
 

@@ -12,9 +12,13 @@ summary_options = [
         metavar="FILE",
         help="Write a signed SLSA Verification Summary (VSA v1) of this run to FILE (atomically; never on exit 2).",
     ),
-    click.option("--key", "summary_key_file", metavar="FILE", help="Signing key for --summary-out (or $ATTESTKIT_SIGNING_KEY)."),
     click.option(
-        "--verifier-id", metavar="URI", help="Verifier id (URI) written by --summary-out, or required of the summary by --summary."
+        "--key", "summary_key_file", metavar="FILE", help="Signing key for --summary-out (or $ATTESTKIT_SIGNING_KEY)."
+    ),
+    click.option(
+        "--verifier-id",
+        metavar="URI",
+        help="Verifier id (URI) written by --summary-out, or required of the summary by --summary.",
     ),
     click.option(
         "--summary",
@@ -23,7 +27,11 @@ summary_options = [
         help="Check this VSA instead of re-verifying: signed by --summary-key, PASSED, covering each RECEIPT.",
     ),
     click.option(
-        "--summary-key", "summary_keys", multiple=True, metavar="KEY", help="The verifier's public key, for --summary (repeatable)."
+        "--summary-key",
+        "summary_keys",
+        multiple=True,
+        metavar="KEY",
+        help="The verifier's public key, for --summary (repeatable).",
     ),
     click.option(
         "--summary-max-age",

@@ -45,7 +45,9 @@ def instant_argument(value: object, name: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime):
-        hint = " (parse text with attestkit.core.timeutil.parse_instant)" if isinstance(value, (str, int, float)) else ""
+        hint = (
+            " (parse text with attestkit.core.timeutil.parse_instant)" if isinstance(value, (str, int, float)) else ""
+        )
         raise ArgumentTypeError(f"{name}: expected a timezone-aware datetime, got {_kind(value)}{hint}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise UsageError(f"{name}: expected a timezone-aware datetime, got a naive one (add tzinfo=timezone.utc)")
@@ -92,7 +94,9 @@ def directory_argument(value: object, name: str) -> str | None:
 def receipt_argument(value: object, name: str = "receipt") -> Mapping[str, Any]:
     """*value* as a receipt mapping."""
     if not isinstance(value, Mapping):
-        hint = " (read text or bytes with attestkit.parse_receipt(data).data)" if isinstance(value, (str, bytes)) else ""
+        hint = (
+            " (read text or bytes with attestkit.parse_receipt(data).data)" if isinstance(value, (str, bytes)) else ""
+        )
         raise ArgumentTypeError(f"{name}: expected the receipt as a mapping, got {_kind(value)}{hint}")
     return value
 

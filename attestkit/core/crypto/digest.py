@@ -282,9 +282,14 @@ def hash_fd(fd: int, size: int, name: str, progress: Progress | None = None, *, 
             digest_hex = hasher.hexdigest()
         after = os.fstat(fd)
         # ctime too: a writer can put the mtime back (os.utime), never the ctime.
-        if total != size or after.st_size != size or (after.st_mtime_ns, after.st_ctime_ns) != (
-            before.st_mtime_ns,
-            before.st_ctime_ns,
+        if (
+            total != size
+            or after.st_size != size
+            or (after.st_mtime_ns, after.st_ctime_ns)
+            != (
+                before.st_mtime_ns,
+                before.st_ctime_ns,
+            )
         ):
             raise _changed(name, f"read {total} bytes, expected {size}" if total != size else "modified")
         return digest_hex

@@ -53,9 +53,7 @@ def make_envelope(
         )
     if not result.valid:
         reasons = "; ".join(f"{c.name}: {c.message}" for c in result.failed_checks)
-        raise InvalidError(
-            f"{source}: not exported: the receipt does not verify ({reasons})", code="export-unverified"
-        )
+        raise InvalidError(f"{source}: not exported: the receipt does not verify ({reasons})", code="export-unverified")
     data = receipt.data if isinstance(receipt, Receipt) else receipt
     subjects = None
     if artifacts_dir is not None:
@@ -70,7 +68,6 @@ def make_envelope(
     except UsageError as exc:
         raise exc.prefixed(f"{source}: ") from None
     return sign_statement(document, key)
-
 
 
 __all__ = ["make_envelope"]

@@ -178,7 +178,9 @@ def _carried(descriptors: Any, where: str, source: str) -> bytes:
     try:
         return base64.b64decode(content, validate=True) if isinstance(content, str) else b""
     except (binascii.Error, ValueError):
-        raise MalformedReceiptError(f"{where}: the receipt's content is not base64", source=source, code="dsse") from None
+        raise MalformedReceiptError(
+            f"{where}: the receipt's content is not base64", source=source, code="dsse"
+        ) from None
 
 
 def carried_receipt(predicate_type: str, predicate: Any, source: str) -> bytes:
@@ -210,7 +212,6 @@ def predicate_problem(predicate_type: str, predicate: Any, receipt: Mapping[str,
         return None
     differing = sorted(k for k in set(actual) | set(expected) if not _same_json(actual.get(k), expected.get(k)))
     return f"the predicate's {', '.join(differing)} differ from what the receipt it carries records"
-
 
 
 def _same_json(a: Any, b: Any) -> bool:

@@ -81,7 +81,9 @@ def receipt_statement_subjects(receipt: Mapping[str, Any]) -> list[dict[str, Any
     return subject_list({name: {"blake3": hex_} for name, hex_ in expected_subjects(receipt).items()})
 
 
-def statement(subjects: Sequence[Mapping[str, Any]], predicate_type: str, predicate: Mapping[str, Any]) -> dict[str, Any]:
+def statement(
+    subjects: Sequence[Mapping[str, Any]], predicate_type: str, predicate: Mapping[str, Any]
+) -> dict[str, Any]:
     """An in-toto Statement v1."""
     return {"_type": STATEMENT_TYPE, "subject": list(subjects), "predicateType": predicate_type, "predicate": predicate}
 

@@ -128,8 +128,6 @@ def artifact_subjects(receipt: Mapping[str, Any], directory: str) -> dict[str, d
         os.close(root_fd)
 
 
-
-
 @dataclass(frozen=True)
 class SubjectFinding:
     """A statement subject whose digest differs from the file in the artifacts directory."""
@@ -149,7 +147,8 @@ def subject_findings(subjects: Any, directory: str) -> list[SubjectFinding]:
     """
     wanted = [
         (s["name"], {k: str(v).lower() for k, v in s["digest"].items() if k in _ALGORITHMS})
-        for s in subjects if isinstance(s, Mapping) and isinstance(s.get("name"), str) and isinstance(s.get("digest"), Mapping)
+        for s in subjects
+        if isinstance(s, Mapping) and isinstance(s.get("name"), str) and isinstance(s.get("digest"), Mapping)
     ]
     # Only subjects that add a digest the receipt lacks: their blake3 alone is the receipt's business.
     wanted = [(n, d) for n, d in wanted if ("sha256" in d or "sha512" in d) and not n.endswith("/")]
@@ -196,7 +195,9 @@ def _digests(fd: int, shown: str, algorithms: set[str]) -> dict[str, str]:
     from blake3 import blake3
 
     hashers: dict[str, Any] = {
-        "sha256": hashlib.sha256(), "sha512": hashlib.sha512(), "blake3": blake3(),
+        "sha256": hashlib.sha256(),
+        "sha512": hashlib.sha512(),
+        "blake3": blake3(),
     }
     chosen = {name: hashers[name] for name in algorithms}
     try:

@@ -226,7 +226,9 @@ def check_summary(
     covered: list[str] = []
     for label, data in receipts:
         actual = digests_of(data)
-        if any(_digest_matches(entry.get("digest") if isinstance(entry, Mapping) else None, actual) for entry in inputs):
+        if any(
+            _digest_matches(entry.get("digest") if isinstance(entry, Mapping) else None, actual) for entry in inputs
+        ):
             covered.append(label)
         else:
             problems.append(f"{label} is not among the receipts the summary covers (by digest)")

@@ -121,9 +121,7 @@ class _RegorusEvaluator:
                 raise
             except BaseException as exc:  # regorus raises RuntimeError, and pyo3's PanicException on Rust panics
                 self._drain()
-                raise RegoEvaluationError(
-                    f"could not evaluate {engine_error_text(self._path, str(exc))}"
-                ) from None
+                raise RegoEvaluationError(f"could not evaluate {engine_error_text(self._path, str(exc))}") from None
             prints = self._drain()
         return parse_query_result(self._path, raw, prints)
 
@@ -246,7 +244,9 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
         return int(value)
     if isinstance(value, Mapping):
-        return {key: _normalise(item) if isinstance(item, (float, Mapping, list)) else item for key, item in value.items()}
+        return {
+            key: _normalise(item) if isinstance(item, (float, Mapping, list)) else item for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_normalise(item) if isinstance(item, (float, Mapping, list)) else item for item in value]
     return value

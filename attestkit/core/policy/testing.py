@@ -61,9 +61,7 @@ def parse_expectation(document: Any, source: str) -> Expectation:
     if verdict is not None and verdict not in VERDICTS:
         raise _fixture_error(source, f"verdict must be pass or fail, not {verdict!r}")
     verdicts = document.get("verdicts") or {}
-    if not isinstance(verdicts, Mapping) or not all(
-        isinstance(k, str) and v in VERDICTS for k, v in verdicts.items()
-    ):
+    if not isinstance(verdicts, Mapping) or not all(isinstance(k, str) and v in VERDICTS for k, v in verdicts.items()):
         raise _fixture_error(source, "verdicts must map policy names to pass or fail")
     if verdict is None and not verdicts:
         raise _fixture_error(source, "give verdict: pass|fail (or verdicts: per policy)")

@@ -77,7 +77,10 @@ def envelope_signatures(raw: Any, source: str) -> list[tuple[str | None, bytes]]
         if not isinstance(entry, Mapping):
             raise MalformedReceiptError("DSSE signature entries must be objects", source=source, code="dsse")
         keyid = entry.get("keyid")
-        signature = (keyid if isinstance(keyid, str) and keyid else None, b64_field(entry.get("sig"), "signature", source))
+        signature = (
+            keyid if isinstance(keyid, str) and keyid else None,
+            b64_field(entry.get("sig"), "signature", source),
+        )
         if signature not in signatures:
             signatures.append(signature)
     return signatures
@@ -130,7 +133,6 @@ def find_signer(
         if key.verify(signed, sig):
             return SignerSearch(key, attempts, exhausted=False)
     return SignerSearch(None, attempts, exhausted=False)
-
 
 
 __all__ = [

@@ -278,4 +278,16 @@ def markdown_summary(subjects: Sequence[Subject], title: str = "attestkit verify
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["SARIF_MAX_BYTES", "SARIF_MAX_RESULTS", "SarifContext", "Subject", "github_annotations", "markdown_summary", "rule_id", "sarif_text", "subject_of", "to_junit", "to_sarif"]
+__all__ = [
+    "SARIF_MAX_BYTES",
+    "SARIF_MAX_RESULTS",
+    "SarifContext",
+    "Subject",
+    "github_annotations",
+    "markdown_summary",
+    "rule_id",
+    "sarif_text",
+    "subject_of",
+    "to_junit",
+    "to_sarif",
+]

@@ -213,9 +213,13 @@ def _summary_html(rows: Sequence[ReportRow]) -> str:
         f'<div class="count {name}"><span class="n" id="count-{name}">{verdicts.get(name, 0)}</span> {label}</div>'
         for name, label in ((VALID, "valid"), (INVALID, "invalid"), (ERROR, "could not be checked"))
     )
-    lines = [f'<div class="counts"><div class="count total"><span class="n" id="count-total">{len(rows)}</span> receipts</div>{cells}</div>']
+    lines = [
+        f'<div class="counts"><div class="count total"><span class="n" id="count-total">{len(rows)}</span> receipts</div>{cells}</div>'
+    ]
     if codes:
-        lines.append('<table class="codes" id="codes"><thead><tr><th>failure code</th><th>receipts</th></tr></thead><tbody>')
+        lines.append(
+            '<table class="codes" id="codes"><thead><tr><th>failure code</th><th>receipts</th></tr></thead><tbody>'
+        )
         for code, number in sorted(codes.items(), key=lambda item: (-item[1], item[0])):
             attr = html_text(code)
             lines.append(
@@ -236,7 +240,9 @@ def _provenance_html(context: ReportContext) -> str:
     if context.generated_at is not None:
         lines.append(f"<p>Verified as of <time>{html_text(format_rfc3339(context.generated_at))}</time>.</p>")
     if context.material:
-        lines.append('<table class="material" id="material"><thead><tr><th>role</th><th>input</th><th>digest</th></tr></thead><tbody>')
+        lines.append(
+            '<table class="material" id="material"><thead><tr><th>role</th><th>input</th><th>digest</th></tr></thead><tbody>'
+        )
         for item in context.material:
             lines.append(
                 f"<tr><td>{html_text(item.role)}</td><td>{html_text(item.name)}</td>"

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from attestkit.core.trust.delegation import Delegation
 
 
-
 class ChainStatus(str, Enum):
     """The contract's ``chain_of_trust`` values: one enum for the verifier, results and reports."""
 
@@ -48,7 +47,12 @@ class ChainStatus(str, Enum):
         return self.value.__format__(spec)
 
 
-VERIFIED, UNTRUSTED, REVOKED, EXPIRED = ChainStatus.VERIFIED, ChainStatus.UNTRUSTED, ChainStatus.REVOKED, ChainStatus.EXPIRED
+VERIFIED, UNTRUSTED, REVOKED, EXPIRED = (
+    ChainStatus.VERIFIED,
+    ChainStatus.UNTRUSTED,
+    ChainStatus.REVOKED,
+    ChainStatus.EXPIRED,
+)
 MAX_CHAIN = 4
 MAX_RECEIPT_DELEGATIONS = 32
 ROOT_ROLE = "root"

@@ -27,8 +27,14 @@ class KeyExpiry:
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON form."""
-        return {"key_id": self.key_id, "public_key": self.public_key, "identity": self.identity,
-                "not_after": format_rfc3339(self.not_after), "status": self.status, "message": self.message}
+        return {
+            "key_id": self.key_id,
+            "public_key": self.public_key,
+            "identity": self.identity,
+            "not_after": format_rfc3339(self.not_after),
+            "status": self.status,
+            "message": self.message,
+        }
 
 
 def _finding(entry: TrustedKey, now: datetime, within: timedelta) -> KeyExpiry | None:

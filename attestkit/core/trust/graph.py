@@ -168,7 +168,9 @@ def build_graph(store: TrustStore, receipts: Sequence[ReceiptTrace] = (), now: d
     for old, new in successors(store):
         edge_key = (_node_id(old.public_key.key_id), _node_id(new.public_key.key_id), SUCCESSOR)
         assert old.revoked_at is not None
-        edges[edge_key] = Edge(*edge_key, ("superseded by (same identity)", f"overlap until {format_rfc3339(old.revoked_at)}"))
+        edges[edge_key] = Edge(
+            *edge_key, ("superseded by (same identity)", f"overlap until {format_rfc3339(old.revoked_at)}")
+        )
     for index, trace in enumerate(receipts, start=1):
         receipt_id = f"r{index}"
         lines = [trace.source, f"{'valid' if trace.valid else 'not valid'}, chain {trace.chain_of_trust}"]

@@ -368,7 +368,6 @@ def key_status(entry: TrustedKey, now: datetime) -> str:
     return "active"
 
 
-
 def parse_trusted_keys(text: str, source: str = "<trusted keys>") -> TrustStore:
     """Parse a trusted-keys file: keys one per line, PEM blocks, or a keyring document.
 
@@ -405,6 +404,7 @@ class KeyListing:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form: dates as RFC 3339 or null."""
+
         def date(value: datetime | None) -> str | None:
             return format_rfc3339(value) if value is not None else None
 

@@ -15,8 +15,8 @@ from attestkit.errors import ArgumentTypeError
 class Verifier:
     """The library's front door: configure once, then verify one receipt or many::
 
-        verifier = Verifier(VerifyOptions(trusted=TrustStore.of([public_key])))
-        if not verifier.verify(receipt_bytes).valid: ...
+    verifier = Verifier(VerifyOptions(trusted=TrustStore.of([public_key])))
+    if not verifier.verify(receipt_bytes).valid: ...
     """
 
     def __init__(self, options: VerifyOptions) -> None:
@@ -27,9 +27,7 @@ class Verifier:
     def __repr__(self) -> str:
         return f"Verifier(trusted keys={len(self.options.trusted)}, policies={len(self.options.policies)})"
 
-    def verify(
-        self, receipt: Receipt | Mapping[str, Any] | bytes, *, source: str | None = None
-    ) -> VerificationResult:
+    def verify(self, receipt: Receipt | Mapping[str, Any] | bytes, *, source: str | None = None) -> VerificationResult:
         """Verify one receipt (a :class:`Receipt`, a parsed mapping, or raw JSON/YAML bytes)."""
         return verify_with_options(receipt, self.options, source=source)
 
@@ -48,7 +46,6 @@ class Verifier:
                 raise outcome.error
             assert outcome.result is not None  # no render function: every outcome keeps its result
             yield outcome.result
-
 
 
 __all__ = ["Verifier"]

@@ -205,9 +205,7 @@ def _transparency_checks(transparency: Transparency | None) -> tuple[R.Check, ..
     return (R.Check("transparency", transparency.passed, transparency.code, transparency.message),)
 
 
-def _check_trust_witnessed(
-    facts: _Facts, options: VerifyOptions, transparency: Transparency | None
-) -> _TrustOutcome:
+def _check_trust_witnessed(facts: _Facts, options: VerifyOptions, transparency: Transparency | None) -> _TrustOutcome:
     """The trust check, with the log's witnessed time (when it passed) in force: it can spare a
     receipt made before a key's compromise date.
 
@@ -437,7 +435,10 @@ def _verify_envelope_receipt(
     inner = check_signature(receipt, options.trusted.known_key)
     if not inner.valid:
         outcome = SignatureOutcome(
-            False, "inner-signature", f"DSSE envelope signed by {key.text}, but the receipt inside: {inner.message}", key
+            False,
+            "inner-signature",
+            f"DSSE envelope signed by {key.text}, but the receipt inside: {inner.message}",
+            key,
         )
     elif key == inner.key:
         outcome = SignatureOutcome(True, "ok", f"DSSE envelope signed by {key.text} (key id {key.key_id})", key)
@@ -487,7 +488,6 @@ def verify_receipt(
         scope=scope,
     )
     return verify_with_options(receipt, options, source=source)
-
 
 
 __all__ = [

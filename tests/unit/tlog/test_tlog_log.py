@@ -211,6 +211,39 @@ def test_a_second_writer_is_refused(tmp_path: Path, key: PrivateKey, cli: Callab
     assert result.code == 2 and "another attestkit command is writing" in result.err
 
 
+def test_a_fifo_in_a_log_copy_is_refused_not_waited_on(
+    tmp_path: Path, key: PrivateKey, cli: Callable[..., CliResult]
+) -> None:
+    init_log(str(tmp_path / "log"), ORIGIN, str(tmp_path / "log.key"))
+    assert cli("log", "append", "log", *map(str, _receipts(tmp_path, key, 2))).code == 0
+    for name in ("checkpoint.2", "tile/entries/000.p/2"):
+        copy = tmp_path / f"copy-{name.replace('/', '-')}"
+        shutil.copytree(tmp_path / "log", copy)
+        (copy / name).unlink()
+        os.mkfifo(copy / name)
+        result = cli("log", "verify", str(copy))
+        assert result.code == 2, result.out + result.err
+        assert name.split("/")[-1] in result.err and "regular file" in result.err
+        assert_one_line_error(result)
+
+
+def test_a_linked_scratch_directory_is_refused_and_its_target_untouched(
+    tmp_path: Path, key: PrivateKey, cli: Callable[..., CliResult]
+) -> None:
+    init_log(str(tmp_path / "log"), ORIGIN, str(tmp_path / "log.key"))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "a.txt").write_text("keep me")
+    (tmp_path / "log" / ".tmp").rmdir()
+    (tmp_path / "log" / ".tmp").symlink_to(victim)
+    for args in (["checkpoint", "log"], ["append", "log", str(_receipts(tmp_path, key, 1)[0])]):
+        result = cli("log", *args)
+        assert result.code == 2 and ".tmp" in result.err, result.err
+        assert_one_line_error(result)
+        assert [p.name for p in victim.iterdir()] == ["a.txt"]
+    assert FileLog(str(tmp_path / "log")).state().size == 0
+
+
 # ---- the Tessera log ----------------------------------------------------------------
 
 

@@ -44,8 +44,16 @@ class Corpus:
         )
 
     def cli_args(self) -> list[str]:
-        return ["--trusted-keys-file", str(self.keyring), "--policy", "steps-succeeded",
-                "--artifacts", str(self.artifacts), "--now", NOW]
+        return [
+            "--trusted-keys-file",
+            str(self.keyring),
+            "--policy",
+            "steps-succeeded",
+            "--artifacts",
+            str(self.artifacts),
+            "--now",
+            NOW,
+        ]
 
     def items(self) -> list[BulkItem]:
         """The receipts as items read here (what the serial path verifies)."""

@@ -210,9 +210,7 @@ def test_attest_api_owns_the_url_layout_and_quotes_ids(key: PrivateKey) -> None:
     receipt = sign_receipt(make_receipt(), key)
     routes = {
         "/v1/executions/..%2Fx%3Fy/receipt": [Reply(200, {"receipt": receipt})],
-        "/v1/pipelines/p%2F1/executions": [
-            Reply(200, {"executions": [{"id": "e1"}, {"id": "e2"}], "has_more": False})
-        ],
+        "/v1/pipelines/p%2F1/executions": [Reply(200, {"executions": [{"id": "e1"}, {"id": "e2"}], "has_more": False})],
         "/v1/executions/e1/receipt": [Reply(200, {"receipt": receipt})],
         "/v1/receipts/verify": [Reply(200, {"valid": True})],
     }
@@ -311,7 +309,9 @@ def test_format_table_never_overflows() -> None:
     rows = [("NAME", "STATUS", "MESSAGE"), ("policy:steps-succeeded-for-real", "ok", "policy satisfied")]
     lines = format_table(rows).splitlines()
     assert lines[1].index("ok") > len("policy:steps-succeeded-for-real")
-    assert lines[0].index("STATUS") == lines[1].index("ok") and lines[0].index("MESSAGE") == lines[1].index("policy satisfied")
+    assert lines[0].index("STATUS") == lines[1].index("ok") and lines[0].index("MESSAGE") == lines[1].index(
+        "policy satisfied"
+    )
 
 
 def test_now_constant_is_what_the_tests_pin() -> None:

@@ -105,7 +105,9 @@ def test_identity_pinning(cli: Cli, tmp_path: Path, key: PrivateKey, signed_file
     other = cli(*base, "--identity", "release@company.com")
     assert other.code == 1
     violations = other.json_lines()[0]["policy_compliance"]["violations"]
-    assert violations == [{"policy": "identity", "message": "signer 'ci@company.com' is not allowed", "pointer": "/signer"}]
+    assert violations == [
+        {"policy": "identity", "message": "signer 'ci@company.com' is not allowed", "pointer": "/signer"}
+    ]
     # A key trusted without an identity never passes a pin (the receipt's own signer claim does not count).
     (tmp_path / "b").mkdir()
     bare = _ring(cli, tmp_path / "b", key)
@@ -150,10 +152,14 @@ def test_library_wrong_argument_types_are_usage_errors(key: PrivateKey, tmp_path
         (lambda: verify_receipt(receipt, trusted_keys=[key.public_key], now=NOW), "now: expected a timezone-aware"),  # type: ignore[arg-type]
         (lambda: verify_receipt(receipt, trusted_keys=[key.public_key], now=datetime(2026, 1, 1)), "naive"),
         (lambda: verify_receipt(receipt, trusted_keys=[key.public_key], tolerance="5m"), "tolerance: expected"),  # type: ignore[arg-type]
-        (lambda: verify_receipt(receipt, trusted_keys=[key.public_key], policies=["require-tests"]),  # type: ignore[list-item]
-         "use builtin_policy('require-tests')"),
-        (lambda: verify_receipt(receipt, trusted_keys=[key.public_key], artifacts_dir=str(tmp_path / "typo")),
-         "no such directory"),
+        (
+            lambda: verify_receipt(receipt, trusted_keys=[key.public_key], policies=["require-tests"]),  # type: ignore[list-item]
+            "use builtin_policy('require-tests')",
+        ),
+        (
+            lambda: verify_receipt(receipt, trusted_keys=[key.public_key], artifacts_dir=str(tmp_path / "typo")),
+            "no such directory",
+        ),
         (lambda: sign_receipt("{}", key), "expected the receipt as a mapping, got str"),  # type: ignore[arg-type]
         (lambda: sign_receipt(make_receipt(), key.public_key), "expected a PrivateKey, got PublicKey"),  # type: ignore[arg-type]
         (lambda: VerifyOptions(trusted=key.public_key), "trusted: expected"),  # type: ignore[arg-type]
@@ -225,7 +231,9 @@ def test_pipeline_directory_says_so(cli: Cli, tmp_path: Path, key: PrivateKey, s
 
 
 def test_fetch_messages(cli: Cli) -> None:
-    with serve({"/v1/executions/e1/receipt": [Reply(401, {"error": {"code": "UNAUTHORIZED", "message": "no token"}})]}) as s:
+    with serve(
+        {"/v1/executions/e1/receipt": [Reply(401, {"error": {"code": "UNAUTHORIZED", "message": "no token"}})]}
+    ) as s:
         unset = cli("fetch", "--base-url", s.base_url, "--execution", "e1")
     assert unset.code == 2 and "$ATTEST_TOKEN is not set" in unset.err and "check the credentials" not in unset.err
     offline = cli("fetch", "--base-url", "https://no-such-host.invalid", "--execution", "e1", env={"ATTEST_TOKEN": "t"})

@@ -15,7 +15,9 @@ DOC = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
 LINES = [
     m.group(1)
     # (a pre-commit hook's `name:` and `entry:` are a command's start, not a command line)
-    for m in re.finditer(r"(?<!name: )(?<!entry: )(attestkit (?:record|receipt|run|verify|keys|hash|fetch|webhook|policy)[^\n`]*)", DOC)
+    for m in re.finditer(
+        r"(?<!name: )(?<!entry: )(attestkit (?:record|receipt|run|verify|keys|hash|fetch|webhook|policy)[^\n`]*)", DOC
+    )
 ]
 
 

@@ -117,9 +117,18 @@ def test_cli_dask_matches_serial(cli: Callable[..., CliResult], cluster: object,
     assert "3 valid, 18 invalid, 0 errors" in remote.err
     sarif = cli("verify", *corpus.paths, *corpus.cli_args(), "--format", "sarif", "--dask", address)
     serial_sarif = cli("verify", *corpus.paths, *corpus.cli_args(), "--format", "sarif", "--jobs", "1")
-    assert sarif.code == 1 and json.loads(sarif.out)["runs"][0]["results"] == json.loads(serial_sarif.out)["runs"][0]["results"]
-    for rule in ("signature/bad-signature", "trust/untrusted-key", "trust/revoked", "format/duplicate-key",
-                 "policy/steps-succeeded", "artifacts/digest-mismatch"):
+    assert (
+        sarif.code == 1
+        and json.loads(sarif.out)["runs"][0]["results"] == json.loads(serial_sarif.out)["runs"][0]["results"]
+    )
+    for rule in (
+        "signature/bad-signature",
+        "trust/untrusted-key",
+        "trust/revoked",
+        "format/duplicate-key",
+        "policy/steps-succeeded",
+        "artifacts/digest-mismatch",
+    ):
         assert f'"ruleId": "{rule}"' in sarif.out
 
 
@@ -127,8 +136,14 @@ def test_cli_unreachable_scheduler_is_exit_2(cli: Callable[..., CliResult], corp
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    result = cli("verify", corpus.paths[0], *corpus.cli_args(), "--dask", f"tcp://127.0.0.1:{port}",
-                 env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    result = cli(
+        "verify",
+        corpus.paths[0],
+        *corpus.cli_args(),
+        "--dask",
+        f"tcp://127.0.0.1:{port}",
+        env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"},
+    )
     assert result.code == 2 and "cannot reach the scheduler" in result.err
     assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1, result.err
     with pytest.raises(CouldNotCheckError):
@@ -148,4 +163,6 @@ def test_bulk_item_errors_travel_back(client: object, corpus: Corpus) -> None:
 
     items = [BulkItem("gone.json", error=InputFileError("gone.json: no such file"))]
     (outcome,) = list(verify_on_dask(client, items, corpus.options()))  # type: ignore[arg-type]
-    assert outcome.error is not None and outcome.error.code == "file" and str(outcome.error) == "gone.json: no such file"
+    assert (
+        outcome.error is not None and outcome.error.code == "file" and str(outcome.error) == "gone.json: no such file"
+    )

@@ -64,7 +64,9 @@ def _rows(verdicts: list[Verdict]) -> list[dict[str, Any]]:
 def _input(corpus: Corpus) -> Any:
     ids = [*corpus.paths, "empty-row"]
     data = [Path(p).read_bytes() for p in corpus.paths] + [None]
-    return pa.RecordBatch.from_pydict({"id": ids, "receipt": data}, schema=pa.schema([("id", pa.string()), ("receipt", pa.binary())]))
+    return pa.RecordBatch.from_pydict(
+        {"id": ids, "receipt": data}, schema=pa.schema([("id", pa.string()), ("receipt", pa.binary())])
+    )
 
 
 def test_arrow_function_matches_serial_without_spark(corpus: Corpus) -> None:
@@ -97,16 +99,26 @@ def test_spark_session_matches_serial_and_writes_parquet(spark: Any, corpus: Cor
     verify_to_parquet(ordered, corpus.options(), str(target))
     table = pq.read_table(str(target))
     assert table.schema.names == verdict_schema().names
-    assert sorted(table.to_pylist(), key=lambda r: r["receipt"]) == sorted(_rows(_serial(corpus)), key=lambda r: r["receipt"])
+    assert sorted(table.to_pylist(), key=lambda r: r["receipt"]) == sorted(
+        _rows(_serial(corpus)), key=lambda r: r["receipt"]
+    )
 
 
 def test_binary_files_dataframe(spark: Any, corpus: Corpus) -> None:
     frame = receipts_dataframe(spark, [str(Path(corpus.paths[0]).parent / "*.json")])
-    got = {Path(r["receipt"]).name: r for r in (x.asDict(recursive=True) for x in verify_dataframe(frame, corpus.options()).collect())}
+    got = {
+        Path(r["receipt"]).name: r
+        for r in (x.asDict(recursive=True) for x in verify_dataframe(frame, corpus.options()).collect())
+    }
     expected = {Path(v.receipt).name: v for v in _serial(corpus)}
     assert set(got) == set(expected)
     for name, verdict in expected.items():
         row = got[name]
         assert (row["valid"], row["status"], row["code"], row["check"], row["key_id"], row["policy_ids"]) == (
-            verdict.valid, verdict.status, verdict.code, verdict.check, verdict.key_id, list(verdict.policy_ids)
+            verdict.valid,
+            verdict.status,
+            verdict.code,
+            verdict.check,
+            verdict.key_id,
+            list(verdict.policy_ids),
         ), name

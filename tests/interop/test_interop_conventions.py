@@ -50,19 +50,25 @@ def ssh_key(tmp_path: Path) -> tuple[Path, Path]:
 # ---- encrypted OpenSSH private keys -----------------------------------------------------------
 
 
-def test_encrypted_ssh_keygen_key_signs(cli: Callable[..., CliResult], tmp_path: Path, ssh_key: tuple[Path, Path]) -> None:
+def test_encrypted_ssh_keygen_key_signs(
+    cli: Callable[..., CliResult], tmp_path: Path, ssh_key: tuple[Path, Path]
+) -> None:
     private, public = ssh_key
     loaded = load_private_key_file(str(private), {"ATTESTKIT_KEY_PASSPHRASE": PASSPHRASE})
     assert loaded.public_key == parse_public_key(public.read_text())
     draft = tmp_path / "draft.json"
     draft.write_text(json.dumps(make_receipt()))
     signed = tmp_path / "r.json"
-    done = cli("sign", str(draft), "--key", str(private), "-o", str(signed), env={"ATTESTKIT_KEY_PASSPHRASE": PASSPHRASE})
+    done = cli(
+        "sign", str(draft), "--key", str(private), "-o", str(signed), env={"ATTESTKIT_KEY_PASSPHRASE": PASSPHRASE}
+    )
     assert done.code == 0, done.err
     verified = cli("verify", str(signed), "--public-key", str(public), "--now", NOW)
     assert verified.code == 0, verified.out
     wrong = cli("sign", str(draft), "--key", str(private), env={"ATTESTKIT_KEY_PASSPHRASE": "wrong"})
-    assert wrong.code == 2 and "wrong passphrase" in wrong.err and "wrong" not in wrong.err.replace("wrong passphrase", "")
+    assert (
+        wrong.code == 2 and "wrong passphrase" in wrong.err and "wrong" not in wrong.err.replace("wrong passphrase", "")
+    )
     assert_one_line_error(wrong)
     missing = cli("sign", str(draft), "--key", str(private))
     assert missing.code == 2 and "ATTESTKIT_KEY_PASSPHRASE" in missing.err
@@ -127,9 +133,7 @@ def test_b3sum_check_files_with_escaped_names(cli: Callable[..., CliResult], tmp
 
 def test_check_file_forms() -> None:
     digest = "AB" * 32
-    entries = parse_check_file(
-        f"blake3:{digest}  a b\r\n{digest}  back\\slash\n\\{digest}  x\\\\y\\nz\\r\n\n", "f"
-    )
+    entries = parse_check_file(f"blake3:{digest}  a b\r\n{digest}  back\\slash\n\\{digest}  x\\\\y\\nz\\r\n\n", "f")
     assert [(e.path, e.line) for e in entries] == [("a b", 1), ("back\\slash", 2), ("x\\y\nz\r", 3)]
     assert {e.digest for e in entries} == {"blake3:" + digest.lower()}
     for bad in [f"{digest} one-space", "\\" + digest + "  trailing\\", "nothex  x"]:
@@ -142,7 +146,9 @@ def _b3sum_escape(name: str) -> str:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(lambda s: s.strip() == s and s))
+@given(
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(lambda s: s.strip() == s and s)
+)
 def test_escaped_names_round_trip(name: str) -> None:
     line = ("\\" if ("\\" in name or "\n" in name) else "") + "0" * 64 + "  " + _b3sum_escape(name) + "\n"
     if "\r" in name and not line.startswith("\\"):
@@ -211,14 +217,18 @@ def test_sign_warns_about_yaml11_scalars(cli: Callable[..., CliResult], tmp_path
     assert yaml11_differences("a: '08'\nb: \"yes\"\nc: 2026-11-20T10:00:00Z\nd: 1.5\n", "x") == []
 
 
-def test_ssh_keygen_reads_our_public_key_line(cli: Callable[..., CliResult], tmp_path: Path, ssh_key: tuple[Path, Path]) -> None:
+def test_ssh_keygen_reads_our_public_key_line(
+    cli: Callable[..., CliResult], tmp_path: Path, ssh_key: tuple[Path, Path]
+) -> None:
     private, public = ssh_key
     exported = cli("keys", "export", str(private), "--format", "openssh", env={"ATTESTKIT_KEY_PASSPHRASE": PASSPHRASE})
     assert exported.code == 0, exported.err
     ours = tmp_path / "ours.pub"
     ours.write_text(exported.out)
     fingerprint = [
-        subprocess.run([_tool("ssh-keygen"), "-l", "-f", str(p)], capture_output=True, text=True, check=True).stdout.split()[1]
+        subprocess.run(
+            [_tool("ssh-keygen"), "-l", "-f", str(p)], capture_output=True, text=True, check=True
+        ).stdout.split()[1]
         for p in (ours, public)
     ]
     assert fingerprint[0] == fingerprint[1] and fingerprint[0].startswith("SHA256:")

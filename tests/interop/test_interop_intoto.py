@@ -107,7 +107,9 @@ def test_cli_export_with_and_without_artifacts(cli: Callable[..., CliResult], tm
     assert plain.code == 0, plain.err
     assert "blake3 digests only" in plain.err and "--artifacts" in plain.err
     subjects = statement_of(json.loads(out.read_text()))["subject"]
-    assert [s["name"] for s in subjects] == ["dist/", "report.txt"] and all(set(s["digest"]) == {"blake3"} for s in subjects)
+    assert [s["name"] for s in subjects] == ["dist/", "report.txt"] and all(
+        set(s["digest"]) == {"blake3"} for s in subjects
+    )
     full = cli("export", str(receipt), *common, "--artifacts", str(root), "-o", str(out))
     assert full.code == 0 and full.err == "", full.err
     assert all({"sha256", "blake3"} <= set(s["digest"]) for s in statement_of(json.loads(out.read_text()))["subject"])
@@ -138,7 +140,18 @@ def test_in_toto_verifies_our_envelope_with_its_own_key_loading(
     private, public = write_key_files(tmp_path, key)
     receipt = write_json(tmp_path / "r.json", _receipt_for(root, key, ["dist/"]))
     out = tmp_path / "r.intoto.json"
-    done = cli("export", str(receipt), "--key", str(private), "--public-key", str(public), "--artifacts", str(root), "-o", str(out))
+    done = cli(
+        "export",
+        str(receipt),
+        "--key",
+        str(private),
+        "--public-key",
+        str(public),
+        "--artifacts",
+        str(root),
+        "-o",
+        str(out),
+    )
     assert done.code == 0, done.err
     envelope = metadata.Metadata.load(str(out))
     envelope.verify_signature(signer.load_public_key_from_file(str(public)))  # raises when it does not verify
@@ -210,7 +223,11 @@ def test_meaning_changes_fail_with_the_reason(key: PrivateKey) -> None:
         lambda s: s["subject"].append({"name": "evil.bin", "digest": {"blake3": "00" * 32}})
     )
     assert "differs from the recorded" in changed(lambda s: s["subject"][0]["digest"].update(blake3="00" * 32))
-    assert "no blake3 digest" in changed(lambda s: s["subject"][0]["digest"].update(sha256="a" * 64, blake3=None) or s["subject"][0]["digest"].pop("blake3"))
+    assert "no blake3 digest" in changed(
+        lambda s: (
+            s["subject"][0]["digest"].update(sha256="a" * 64, blake3=None) or s["subject"][0]["digest"].pop("blake3")
+        )
+    )
     assert "no digest set" in changed(lambda s: s["subject"][0]["digest"].pop("blake3"))
     assert "twice with different digests" in changed(
         lambda s: s["subject"].append({"name": s["subject"][0]["name"], "digest": {"blake3": "00" * 32}})
@@ -218,7 +235,9 @@ def test_meaning_changes_fail_with_the_reason(key: PrivateKey) -> None:
     assert "not a hex string" in changed(lambda s: s["subject"][0]["digest"].update(sha256="zz"))
     assert "exit_code must be an integer" in changed(lambda s: s["predicate"]["steps"][0].update(exit_code=0.5))
     assert "no subjects" in changed(lambda s: s.update(subject=[]))
-    assert "'..' component" in changed(lambda s: s["subject"].append({"name": "dist/../x", "digest": {"blake3": "0" * 64}}))
+    assert "'..' component" in changed(
+        lambda s: s["subject"].append({"name": "dist/../x", "digest": {"blake3": "0" * 64}})
+    )
 
 
 def test_in_toto_attestation_builds_statements_we_accept(key: PrivateKey) -> None:
@@ -295,7 +314,9 @@ def test_the_subject_check_probes_parents_only(key: PrivateKey) -> None:
     receipt = make_receipt()
     dirs = [f"d{i}/" for i in range(5_000)]
     receipt["steps"][0]["outputs"] = [{"path": d, "hash": "blake3:" + "00" * 32} for d in dirs]
-    subjects = [{"name": f"d{i % 5_000}/" + "x/" * 40 + f"f{i}", "digest": {"blake3": "11" * 32}} for i in range(20_000)]
+    subjects = [
+        {"name": f"d{i % 5_000}/" + "x/" * 40 + f"f{i}", "digest": {"blake3": "11" * 32}} for i in range(20_000)
+    ]
     assert subject_problem(subjects, receipt) is None
     deep = "a/" * 100
     receipt["steps"][0]["outputs"].append({"path": deep, "hash": "blake3:" + "00" * 32})
@@ -317,7 +338,10 @@ def test_directory_with_a_symlink_and_a_files_map(tmp_path: Path, key: PrivateKe
     envelope = make_envelope(signed, key, trusting(key), artifacts_dir=str(root))
     subjects = {s["name"]: s["digest"] for s in statement_of(envelope)["subject"]}
     assert set(subjects) == {"dist/app.bin", "dist/current", "dist/docs/README.txt"}
-    assert set(subjects["dist/current"]) == {"blake3"} and "blake3:" + subjects["dist/current"]["blake3"] == files["current"]
+    assert (
+        set(subjects["dist/current"]) == {"blake3"}
+        and "blake3:" + subjects["dist/current"]["blake3"] == files["current"]
+    )
     result = verify_receipt(envelope, trusted_keys=[key.public_key], now=NOW_DT, artifacts_dir=str(root))
     assert result.valid, [c.message for c in result.failed_checks]
     blake3_only = make_envelope(signed, key, trusting(key))  # the files map names every entry, without artifacts

@@ -41,10 +41,16 @@ def _envelope(fmt: str, key: PrivateKey) -> dict[str, Any]:
         data = json.dumps(receipt).encode()
         judged = [JudgedReceipt("r.json", digests_of(data), {"dist/app.bin": {"blake3": "cd" * 32}})]
         document = summary_statement(
-            judged, [PolicyRef("steps-succeeded")], passed=True, verifier_id="https://gate.example", time_verified=NOW_DT
+            judged,
+            [PolicyRef("steps-succeeded")],
+            passed=True,
+            verifier_id="https://gate.example",
+            time_verified=NOW_DT,
         )
         return sign_summary(document, key)
-    return make_envelope(receipt, key, trusting(key), fmt=fmt, builder_id="https://ci.example/b" if fmt == "slsa-provenance" else None)
+    return make_envelope(
+        receipt, key, trusting(key), fmt=fmt, builder_id="https://ci.example/b" if fmt == "slsa-provenance" else None
+    )
 
 
 def _attestkit_accepts(fmt: str, envelope: dict[str, Any], key: PrivateKey, signer: PrivateKey | None = None) -> bool:
@@ -65,7 +71,9 @@ def key_files(tmp_path: Path, key: PrivateKey) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_in_toto_and_securesystemslib_verify_ours(fmt: str, tmp_path: Path, key: PrivateKey, key_files: tuple[Path, Path]) -> None:
+def test_in_toto_and_securesystemslib_verify_ours(
+    fmt: str, tmp_path: Path, key: PrivateKey, key_files: tuple[Path, Path]
+) -> None:
     metadata = pytest.importorskip("in_toto.models.metadata")
     in_toto_keys = pytest.importorskip("in_toto.models._signer")
     in_toto_errors = pytest.importorskip("in_toto.exceptions")

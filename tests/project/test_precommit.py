@@ -47,9 +47,16 @@ def _pre_commit() -> str:
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("pre-commit-home")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ATTESTKIT_", "PRE_COMMIT", "GIT_"))}
-    base.update(PRE_COMMIT_HOME=str(home), PIP_NO_INDEX="1", PIP_FIND_LINKS=str(_wheelhouse()),
-                GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t",
-                GIT_COMMITTER_EMAIL="t@example.com", VIRTUALENV_NO_DOWNLOAD="1")
+    base.update(
+        PRE_COMMIT_HOME=str(home),
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(_wheelhouse()),
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.com",
+        VIRTUALENV_NO_DOWNLOAD="1",
+    )
     return base
 
 
@@ -68,7 +75,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
     shutil.copy(ROOT / "docs" / "examples" / "attest.rego", root / "policy" / "attest.rego")
     (root / "policy" / "broken.rego").write_text("package attest.verification\n\nallow if {\n")
     (root / "expiring-keyring.yaml").write_text(
-        NOW_KEYRING.format(trusted=TRUSTED.public_key.text) + SOON.format(other=UNTRUSTED.public_key.text, when="2026-01-01T00:00:00Z")
+        NOW_KEYRING.format(trusted=TRUSTED.public_key.text)
+        + SOON.format(other=UNTRUSTED.public_key.text, when="2026-01-01T00:00:00Z")
     )
     subprocess.run(["git", "init", "-q", str(root)], check=True, env=env)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=env)
@@ -93,7 +101,11 @@ def try_repo(hooks_repo: Path, repo: Path, env: dict[str, str], *files: str) -> 
     selection = ["--files", *files] if files else ["--all-files"]
     return subprocess.run(
         [_pre_commit(), "try-repo", str(hooks_repo), "--verbose", "--color", "never", *selection],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=900,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -143,7 +155,11 @@ def test_local_hook_without_install(repo: Path, env: dict[str, str], tmp_path: P
     local_env = {**env, "PATH": bin_dir + os.pathsep + env.get("PATH", "")}
     result = subprocess.run(
         [_pre_commit(), "run", "--config", str(config), "--color", "never", "--files", "expiring-keyring.yaml"],
-        cwd=repo, env=local_env, capture_output=True, text=True, timeout=300,
+        cwd=repo,
+        env=local_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1 and "expired" in result.stdout, result.stdout + result.stderr
 
@@ -174,13 +190,21 @@ def test_expiring_keys_library() -> None:
     from attestkit.core.trust.expiry import expiring_keys
     from attestkit.core.trust.keyring import parse_keyring
 
-    text = NOW_KEYRING.format(trusted=TRUSTED.public_key.text) + SOON.format(
-        other=UNTRUSTED.public_key.text, when="2026-12-10T00:00:00Z"
-    ) + "    revoked_at: 2026-06-01T00:00:00Z\n    reason: retired\n"
+    text = (
+        NOW_KEYRING.format(trusted=TRUSTED.public_key.text)
+        + SOON.format(other=UNTRUSTED.public_key.text, when="2026-12-10T00:00:00Z")
+        + "    revoked_at: 2026-06-01T00:00:00Z\n    reason: retired\n"
+    )
     store = parse_keyring(text)
-    assert expiring_keys(store, parse_rfc3339("2026-12-09T00:00:00Z"), timedelta(days=30)) == []  # revoked: not an expiry
+    assert (
+        expiring_keys(store, parse_rfc3339("2026-12-09T00:00:00Z"), timedelta(days=30)) == []
+    )  # revoked: not an expiry
     unrevoked = parse_keyring(NOW_KEYRING.format(trusted=TRUSTED.public_key.text))
-    assert [f.status for f in expiring_keys(unrevoked, parse_rfc3339("2098-12-15T00:00:00Z"), timedelta(days=30))] == ["expiring"]
-    assert [f.status for f in expiring_keys(unrevoked, parse_rfc3339("2099-02-01T00:00:00Z"), timedelta(0))] == ["expired"]
+    assert [f.status for f in expiring_keys(unrevoked, parse_rfc3339("2098-12-15T00:00:00Z"), timedelta(days=30))] == [
+        "expiring"
+    ]
+    assert [f.status for f in expiring_keys(unrevoked, parse_rfc3339("2099-02-01T00:00:00Z"), timedelta(0))] == [
+        "expired"
+    ]
     with pytest.raises(ValueError):
         expiring_keys(unrevoked, parse_rfc3339("2099-02-01T00:00:00Z"), timedelta(days=-1))

@@ -135,7 +135,9 @@ JUNK = st.recursive(
     max_leaves=8,
 )
 # Paths: relative, in an empty working directory, and never ``-`` (standard input).
-PATHS = JUNK.filter(lambda v: not (isinstance(v, (str, bytes)) and (v[:1] in ("/", b"/", "-", "~") or v in (".", ".."))))
+PATHS = JUNK.filter(
+    lambda v: not (isinstance(v, (str, bytes)) and (v[:1] in ("/", b"/", "-", "~") or v in (".", "..")))
+)
 
 
 def _ok(call: Callable[[], object]) -> None:
@@ -209,7 +211,9 @@ def test_junk_arguments_raise_only_attestkit_errors(name: str, junk: Any) -> Non
 @pytest.mark.parametrize("name", sorted(PATH_CALLS))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(junk=PATHS)
-def test_junk_paths_raise_only_attestkit_errors(name: str, junk: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_junk_paths_raise_only_attestkit_errors(
+    name: str, junk: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     _ok(lambda: PATH_CALLS[name](junk))
 

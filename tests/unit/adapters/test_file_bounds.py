@@ -58,7 +58,9 @@ def test_huge_receipt_is_refused_without_reading_it(cli: Callable[..., CliResult
         "subprocess.run([sys.executable, '-m', 'attestkit', 'verify', sys.argv[1], '--integrity-only'], capture_output=True); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    peak = int(subprocess.run([sys.executable, "-c", probe, str(big)], capture_output=True, text=True, check=True).stdout)
+    peak = int(
+        subprocess.run([sys.executable, "-c", probe, str(big)], capture_output=True, text=True, check=True).stdout
+    )
     assert 0 < peak < 400 * 1024
 
 

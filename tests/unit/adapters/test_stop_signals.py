@@ -111,7 +111,9 @@ def test_record_stopped_by_its_own_step_at_once_records_nothing(tmp_path: Path) 
     marker = _marker()
     for attempt in range(8):
         script = f"kill -TERM $PPID; sleep 5.{marker}; touch finished-{attempt}"
-        result = _run(["record", "--receipt", "d.json", "--name", "slow", "--shell", "--", script], tmp_path, _clean_env())
+        result = _run(
+            ["record", "--receipt", "d.json", "--name", "slow", "--shell", "--", script], tmp_path, _clean_env()
+        )
         assert result.code == 143, result.err
         assert "'slow' was not recorded" in result.err and "Traceback" not in result.err
         assert _processes_with(marker) == []
@@ -139,4 +141,3 @@ def test_steps_get_the_callers_signal_mask_not_the_blocked_one(tmp_path: Path) -
     )  # fmt: skip
     blocked = int(out.read_text().split()[1], 16)
     assert not blocked & (1 << (signal.SIGTERM - 1)) and not blocked & (1 << (signal.SIGINT - 1))
-

@@ -205,8 +205,14 @@ def test_boundary_timestamps_only_raise_attestkit_errors(timestamp: str) -> None
             pass
         try:
             parse_delegation(
-                {"type": "attestkit/delegation/v1", "delegator": key.public_key.text, "delegate": key.public_key.text,
-                 "scopes": [], field: timestamp, "signature": "ed25519:" + "00" * 64}
+                {
+                    "type": "attestkit/delegation/v1",
+                    "delegator": key.public_key.text,
+                    "delegate": key.public_key.text,
+                    "scopes": [],
+                    field: timestamp,
+                    "signature": "ed25519:" + "00" * 64,
+                }
             )
         except AttestkitError:
             pass
@@ -260,9 +266,27 @@ def test_huge_integers_only_raise_attestkit_errors(digits: int, prefix: str, fmt
 # ---- test and scanner reports (issue 14.8) --------------------------------------------------
 
 _xml_piece = st.sampled_from(
-    ["<testsuites>", "</testsuites>", "<testsuite>", "</testsuite>", '<testsuite tests="2" failures="1">',
-     '<testsuite errors="-1">', '<testsuite tests="inf">', "<testcase/>", "<testcase>", "</testcase>", "<failure/>",
-     "<error/>", "<skipped/>", "<![CDATA[<!DOCTYPE x>]]>", "<!DOCTYPE x>", '<!ENTITY a "b">', "&a;", "&amp;", "x"]
+    [
+        "<testsuites>",
+        "</testsuites>",
+        "<testsuite>",
+        "</testsuite>",
+        '<testsuite tests="2" failures="1">',
+        '<testsuite errors="-1">',
+        '<testsuite tests="inf">',
+        "<testcase/>",
+        "<testcase>",
+        "</testcase>",
+        "<failure/>",
+        "<error/>",
+        "<skipped/>",
+        "<![CDATA[<!DOCTYPE x>]]>",
+        "<!DOCTYPE x>",
+        '<!ENTITY a "b">',
+        "&a;",
+        "&amp;",
+        "x",
+    ]
 )
 _json_scalar = (
     st.none()

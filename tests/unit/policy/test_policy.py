@@ -351,7 +351,9 @@ def test_builtin_identity_rule_ignores_the_claim(key: PrivateKey) -> None:
     rules = b"verification:\n  rules:\n    - name: who\n      type: signer-allowed\n      allowed_signers: [release-manager@company.com]\n"
     policy = load_policy_text("who.yaml", rules)
     claimed = sign_receipt(make_receipt(), key, signer="release-manager@company.com")
-    result = verify_receipt(claimed, trusted_keys=TrustStore((TrustedKey(key.public_key),)), now=NOW_DT, policies=[policy])
+    result = verify_receipt(
+        claimed, trusted_keys=TrustStore((TrustedKey(key.public_key),)), now=NOW_DT, policies=[policy]
+    )
     assert not result.valid
     assert [v.message for v in result.violations] == ["signer identity is not established by a trusted keyring entry"]
 

@@ -79,7 +79,13 @@ def receipts(draw: st.DrawFn) -> dict[str, Any]:
         "timestamp": "2026-11-20T10:00:00Z",
         "attest_version": draw(versions),
         "signer": draw(st.one_of(text, st.none())),
-        "environment": {"a": draw(text), "b": draw(text), "n": draw(numbers), "v": draw(scalars), "t": draw(timestamps)},
+        "environment": {
+            "a": draw(text),
+            "b": draw(text),
+            "n": draw(numbers),
+            "v": draw(scalars),
+            "t": draw(timestamps),
+        },
         "steps": steps,
         "list": draw(st.lists(numbers, max_size=4)),
         "names": draw(st.lists(text, max_size=4)),
@@ -89,10 +95,17 @@ def receipts(draw: st.DrawFn) -> dict[str, Any]:
 # ---- policies -------------------------------------------------------------------------
 
 S = st.sampled_from(
-    ["input.receipt.environment.a", "input.receipt.environment.b", "input.receipt.environment.t", "input.receipt.signer"]
+    [
+        "input.receipt.environment.a",
+        "input.receipt.environment.b",
+        "input.receipt.environment.t",
+        "input.receipt.signer",
+    ]
 )
 N = st.sampled_from(["input.receipt.environment.n", "input.now_ns", "input.timestamp_ns", "input.age_seconds"])
-V = st.sampled_from(["input.receipt.environment.v", "input.receipt.list", "input.receipt.names", "input.receipt.environment"])
+V = st.sampled_from(
+    ["input.receipt.environment.v", "input.receipt.list", "input.receipt.names", "input.receipt.environment"]
+)
 
 
 def lit(value: Any) -> str:
@@ -114,7 +127,9 @@ def infix(op: str, a: st.SearchStrategy[str], b: st.SearchStrategy[str]) -> st.S
     return st.tuples(a, b).map(lambda parts: f"({parts[0]} {op} {parts[1]})")
 
 
-regex_lit = st.sampled_from(["`^[a-z]+$`", "`\\s+`", "`[0-9]+`", "`(a|b)`", "`.`", "`é`", "`\\\\`", '"\\\\d"', "`(`"]).map(str)
+regex_lit = st.sampled_from(
+    ["`^[a-z]+$`", "`\\s+`", "`[0-9]+`", "`(a|b)`", "`.`", "`é`", "`\\\\`", '"\\\\d"', "`(`"]
+).map(str)
 sprintf_format = st.sampled_from(["%s", "%d", "%v", "%q", "%x", "%.2f", "%s-%v", "%5s", "%%", "%t"]).map(lit)
 layouts = st.sampled_from(['"2006-01-02"', '"2006-01-02T15:04:05Z07:00"', '"15:04"']).map(str)
 cidr = st.sampled_from(['"10.0.0.0/8"', '"192.168.0.0/16"', '"::1/128"', '"bad"', '"10.0.0.1"']).map(str)
@@ -167,7 +182,9 @@ EXPRESSIONS = [
     call("regex.replace", str_arg, regex_lit, str_lit),
     call("regex.split", regex_lit, str_arg),
     call("regex.find_n", regex_lit, str_arg, st.sampled_from(["-1", "0", "1", "2"])),
-    call("glob.match", st.sampled_from(['"a*"', '"*.bin"', '"dist/**"', '"[a-c]?"', '"{a,b}*"']), st.just("[]"), str_arg),
+    call(
+        "glob.match", st.sampled_from(['"a*"', '"*.bin"', '"dist/**"', '"[a-c]?"', '"{a,b}*"']), st.just("[]"), str_arg
+    ),
     call("semver.compare", versions.map(lit), versions.map(lit)),
     call("semver.is_valid", st.one_of(versions.map(lit), str_arg)),
     call("time.parse_rfc3339_ns", st.one_of(timestamps.map(lit), S)),
@@ -214,7 +231,7 @@ EXPRESSIONS = [
     infix(">=", num_arg, num_arg),
     st.just("[s.name | some s in input.receipt.steps]"),
     st.just("{s.exit_code | some s in input.receipt.steps}"),
-    st.just("count([x | some x in input.receipt.names; startswith(x, \"a\")])"),
+    st.just('count([x | some x in input.receipt.names; startswith(x, "a")])'),
 ]
 expression = st.one_of(*EXPRESSIONS)
 
@@ -234,13 +251,17 @@ def policies(draw: st.DrawFn) -> str:
         elif shape == 3:
             rules.append(f"default allow := false\n\nallow if {{\n\tv := {expr}\n\tv == {draw(any_arg)}\n}}")
         elif shape == 4:
-            rules.append(f'deny contains msg if {{\n\tsome s in input.receipt.steps\n\ts.exit_code != 0\n\tmsg := sprintf("%s: %v", [s.name, {expr}])\n}}')
+            rules.append(
+                f'deny contains msg if {{\n\tsome s in input.receipt.steps\n\ts.exit_code != 0\n\tmsg := sprintf("%s: %v", [s.name, {expr}])\n}}'
+            )
         elif shape == 5:
-            rules.append(f"h{index} := {expr}\n\ndeny contains sprintf(\"%v\", [h{index}]) if true")
+            rules.append(f'h{index} := {expr}\n\ndeny contains sprintf("%v", [h{index}]) if true')
         elif shape == 6:
-            rules.append(f"f{index}(x) := {expr} if x\n\ndeny contains {{\"f\": f{index}(true)}} if true")
+            rules.append(f'f{index}(x) := {expr} if x\n\ndeny contains {{"f": f{index}(true)}} if true')
         else:
-            rules.append(f'level{index} := "a" if {{\n\t{expr}\n}} else := "b"\n\ndeny[level{index}] := {index} if true')
+            rules.append(
+                f'level{index} := "a" if {{\n\t{expr}\n}} else := "b"\n\ndeny[level{index}] := {index} if true'
+            )
         rules.append("")
     return "\n".join(rules)
 
@@ -279,7 +300,9 @@ def _ours(text: str, context: PolicyContext) -> tuple[str, Any, RegoPolicy | Non
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(text=policies(), receipt=receipts(), verified=st.booleans())
-def test_embedded_engine_agrees_with_opa_or_refuses(no_network: None, text: str, receipt: dict[str, Any], verified: bool) -> None:
+def test_embedded_engine_agrees_with_opa_or_refuses(
+    no_network: None, text: str, receipt: dict[str, Any], verified: bool
+) -> None:
     context = PolicyContext(
         receipt=receipt,
         signature_verified=verified,

@@ -24,7 +24,9 @@ NOW = "2026-11-20T12:00:00Z"
 
 
 def _offline() -> list[str]:
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False) if shutil.which("unshare") else None
+    probe = (
+        subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False) if shutil.which("unshare") else None
+    )
     return ["unshare", "-n"] if probe is not None and probe.returncode == 0 else []
 
 
@@ -116,7 +118,9 @@ def test_missing_opa_is_a_usage_error(tmp_path: Path) -> None:
 def test_library_opa_engine_errors(opa: Path) -> None:
     engine = OpaBinaryEngine(str(opa))
     with pytest.raises(PolicyError, match=r"x.rego: line 3"):
-        load_policy_text("x.rego", b"package attest.verification\n\ndeny contains x if { y := 1 }\n", rego_engine=engine)
+        load_policy_text(
+            "x.rego", b"package attest.verification\n\ndeny contains x if { y := 1 }\n", rego_engine=engine
+        )
     with pytest.raises(RegoUnsupportedError, match="v0 syntax"):
         load_policy_text("v0.rego", b"package attest.verification\n\ndeny[msg] {\n msg := 1\n}\n", rego_engine=engine)
     from attestkit.core.policy.rego import RegoPolicy

@@ -68,7 +68,9 @@ def test_deny_shapes() -> None:
 )  # fmt: skip
 def test_deny_shapes_through_the_cli(verify_with: Callable[..., CliResult], text: str, messages: list[str]) -> None:
     done = verify_with(text, "--json")
-    assert done.code == 1 and [v["message"] for v in json.loads(done.out)["policy_compliance"]["violations"]] == messages
+    assert (
+        done.code == 1 and [v["message"] for v in json.loads(done.out)["policy_compliance"]["violations"]] == messages
+    )
 
 
 @pytest.mark.parametrize("text", ['deny := ["a"]\n', 'deny := "a"\n', "deny := 3\n", "deny := null\n"])
@@ -79,7 +81,9 @@ def test_other_deny_types_could_not_check_through_the_cli(verify_with: Callable[
 
 
 def test_conflicts_and_runtime_errors_could_not_check(verify_with: Callable[..., CliResult]) -> None:
-    conflict = verify_with('m := 1 if input.now_ns > 0\nm := 2 if input.now_ns > 0\ndeny contains "x" if m == 3\n', "--json")
+    conflict = verify_with(
+        'm := 1 if input.now_ns > 0\nm := 2 if input.now_ns > 0\ndeny contains "x" if m == 3\n', "--json"
+    )
     assert conflict.code == 2 and json.loads(conflict.out)["error"]["code"] == "rego-eval"
     runtime = verify_with('deny contains "bad" if to_number(input.receipt.environment.host_os) > 0\n')
     assert runtime.code == 2 and "VALID" not in runtime.out
@@ -93,7 +97,7 @@ def test_conflicts_and_runtime_errors_could_not_check(verify_with: Callable[...,
      "opa.runtime()", 'io.jwt.decode("x")', "rand.intn(\"x\", 3)"],
 )  # fmt: skip
 def test_outside_builtins_refused_at_load(call: str, cli: Callable[..., CliResult], tmp_path: Path) -> None:
-    (tmp_path / "p.rego").write_text(HEAD + f"deny contains sprintf(\"%v\", [x]) if {{\n\tx := {call}\n}}\n")
+    (tmp_path / "p.rego").write_text(HEAD + f'deny contains sprintf("%v", [x]) if {{\n\tx := {call}\n}}\n')
     done = cli("policy", "check", str(tmp_path / "p.rego"))
     assert done.code == 2 and "line 4" in done.err and "is refused" in done.err
     with pytest.raises(RegoUnsupportedError, match="is refused"):
@@ -143,7 +147,9 @@ def test_decimal_arithmetic_refused_exact_decimals_evaluated() -> None:
     receipt = make_receipt(total_duration_secs=45.2)
     with pytest.raises(RegoEvaluationError, match=r"45\.2"):
         _messages('deny contains "slow" if input.receipt.total_duration_secs + 1 > 46\n', receipt)
-    assert _messages('deny contains "slow" if input.receipt.total_duration_secs + 1 > 46\n', make_receipt(total_duration_secs=45.5)) == ["slow"]
+    assert _messages(
+        'deny contains "slow" if input.receipt.total_duration_secs + 1 > 46\n', make_receipt(total_duration_secs=45.5)
+    ) == ["slow"]
     assert _messages('deny contains "long" if input.receipt.total_duration_secs > 45\n', receipt) == ["long"]
     with pytest.raises(RegoUnsupportedError, match="not exact in binary"):
         _messages('deny contains "x" if 0.1 + 0.2 == 0.3\n')

@@ -156,7 +156,10 @@ def _hand_made_envelope(receipt: dict[str, Any], key: PrivateKey, keyid: str | N
         "payloadType": PAYLOAD_TYPE,
         "payload": base64.b64encode(payload).decode(),
         "signatures": [
-            {"keyid": keyid or key.public_key.key_id, "sig": base64.b64encode(key.sign(pae(PAYLOAD_TYPE, payload))).decode()}
+            {
+                "keyid": keyid or key.public_key.key_id,
+                "sig": base64.b64encode(key.sign(pae(PAYLOAD_TYPE, payload))).decode(),
+            }
         ],
     }
 
@@ -290,9 +293,7 @@ def verify_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def _big_envelope(key: PrivateKey, bogus: int, *, genuine: bool = True, keyid: str | None = None) -> dict[str, Any]:
     receipt = sign_receipt(make_receipt(notes="x" * (1 << 20)), key)  # a 1 MiB payload
     envelope = _hand_made_envelope(receipt, key, keyid)
-    junk = [
-        {"keyid": f"{i:016x}", "sig": base64.b64encode(i.to_bytes(4, "big") * 16).decode()} for i in range(bogus)
-    ]
+    junk = [{"keyid": f"{i:016x}", "sig": base64.b64encode(i.to_bytes(4, "big") * 16).decode()} for i in range(bogus)]
     envelope["signatures"] = junk + (envelope["signatures"] if genuine else [])
     return envelope
 

@@ -104,7 +104,7 @@ def check_both_paths(data: bytes) -> bool:
 # Hypothesis strategies cost ~80 ms a case on a loaded machine, this well under 1 ms.
 
 _WS = ["", "", "", "", " ", "\n", "\t", "\r\n  "]
-_KEY_CHARS = [*"abAB:_-~/\"\\é", "\x00", "\x1f", "\x7f", "\ue000", "\uffff", "\U0001f600", "\u20ac"]
+_KEY_CHARS = [*'abAB:_-~/"\\é', "\x00", "\x1f", "\x7f", "\ue000", "\uffff", "\U0001f600", "\u20ac"]
 _ODD_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-0", "-0.0", "45.0", "1E2", "01", "1.", ".5", "+1", "1e-400"]
 _ODD_STRINGS = ["\\ud800", "\\udfff", "\\udc00\\ud800", "\\uDBFF", "\x01", "\t", "\\x", "\\u12", "\\u003a", "\\\\u003a"]
 
@@ -112,11 +112,11 @@ _ODD_STRINGS = ["\\ud800", "\\udfff", "\\udc00\\ud800", "\\uDBFF", "\x01", "\t",
 def _escape_char(ch: str, rnd: random.Random) -> str:
     code = ord(ch)
     style = rnd.randrange(4)
-    if ch in "\"\\" or code < 0x20:
+    if ch in '"\\' or code < 0x20:
         style = max(style, 1)
     if style == 0:
         return ch
-    if style == 1 and ch in "\"\\/\b\f\n\r\t":
+    if style == 1 and ch in '"\\/\b\f\n\r\t':
         return "\\" + {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}.get(ch, ch)
     if code >= 0x10000:
         high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
@@ -151,7 +151,10 @@ def _number_token(rnd: random.Random) -> str:
     if kind == 0:
         return str(rnd.randrange(-(2**70), 2**70) >> rnd.randrange(70))
     if kind == 1:
-        return str(rnd.choice([2**53 - 1, 2**53, 2**63 - 1, 2**63, 2**64 - 1, 2**64]) * rnd.choice([1, -1]) + rnd.randrange(-2, 3))
+        return str(
+            rnd.choice([2**53 - 1, 2**53, 2**63 - 1, 2**63, 2**64 - 1, 2**64]) * rnd.choice([1, -1])
+            + rnd.randrange(-2, 3)
+        )
     if kind == 2:
         value = struct.unpack("<d", rnd.getrandbits(64).to_bytes(8, "little"))[0]
         if not math.isfinite(value):
@@ -186,7 +189,9 @@ def _value(rnd: random.Random, budget: list[int], depth: int = 0) -> str:
         return _scalar(rnd)
     budget[0] -= 1
     if rnd.randrange(2):
-        return "[" + ",".join(_ws(rnd) + _value(rnd, budget, depth + 1) + _ws(rnd) for _ in range(rnd.randrange(4))) + "]"
+        return (
+            "[" + ",".join(_ws(rnd) + _value(rnd, budget, depth + 1) + _ws(rnd) for _ in range(rnd.randrange(4))) + "]"
+        )
     return _object(rnd, budget, depth + 1)
 
 
@@ -279,7 +284,9 @@ _KEY = PrivateKey.from_seed(bytes(range(32)))
 
 
 @settings(max_examples=RECEIPT_CASES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(extra=st.dictionaries(st.text(max_size=5), _json_values, max_size=4), writer=st.integers(0, 5), signed=st.booleans())
+@given(
+    extra=st.dictionaries(st.text(max_size=5), _json_values, max_size=4), writer=st.integers(0, 5), signed=st.booleans()
+)
 def test_receipts_from_every_writer_agree(extra: dict[str, Any], writer: int, signed: bool) -> None:
     receipt = make_receipt(extra=extra)
     if signed:
@@ -430,5 +437,7 @@ def test_switch_is_read_from_the_environment(tmp_path: Path) -> None:
 
     code = "from attestkit.core.receipt import fast_reader; print(fast_reader.ENABLED)"
     env = {"ATTESTKIT_READER": "strict", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert out.stdout.strip() == "False"

@@ -18,12 +18,45 @@ from tests.conftest import IN_CI
 
 GOOD = "blake3:" + "ab" * 32
 _paths = st.sampled_from(
-    ["a", "dist/app.bin", "src/", "", "/abs", "a/../b", "..", "a..b", "C:x", "c:/x", "é:", "a\\b", "a\x00b", "./a",
-     "a//b", "\x00", "a/", ".../x", "x/..", 7, None]
+    [
+        "a",
+        "dist/app.bin",
+        "src/",
+        "",
+        "/abs",
+        "a/../b",
+        "..",
+        "a..b",
+        "C:x",
+        "c:/x",
+        "é:",
+        "a\\b",
+        "a\x00b",
+        "./a",
+        "a//b",
+        "\x00",
+        "a/",
+        ".../x",
+        "x/..",
+        7,
+        None,
+    ]
 )
 _digests = st.sampled_from(
-    [GOOD, GOOD.upper(), "BLAKE3:" + "ab" * 32, GOOD[:-1], GOOD + "0", GOOD[:-1] + "g", GOOD[:-1] + "\u0660",
-     GOOD[:-1] + " ", "sha256:" + "ab" * 32, "blake3:" + "ab" * 31 + "\nb", 3, None]
+    [
+        GOOD,
+        GOOD.upper(),
+        "BLAKE3:" + "ab" * 32,
+        GOOD[:-1],
+        GOOD + "0",
+        GOOD[:-1] + "g",
+        GOOD[:-1] + "\u0660",
+        GOOD[:-1] + " ",
+        "sha256:" + "ab" * 32,
+        "blake3:" + "ab" * 31 + "\nb",
+        3,
+        None,
+    ]
 )
 _sizes = st.sampled_from([None, 0, 5, -1, True, 1.5, "3", 2**60])
 _entry = st.one_of(
@@ -37,7 +70,11 @@ _artifacts = st.one_of(st.lists(_entry, max_size=4), st.sampled_from([None, {}, 
 _step = st.one_of(
     st.fixed_dictionaries(
         {},
-        optional={"inputs": _artifacts, "outputs": _artifacts, "exit_code": st.sampled_from([0, 1, -1, True, "0", 1.0, None])},
+        optional={
+            "inputs": _artifacts,
+            "outputs": _artifacts,
+            "exit_code": st.sampled_from([0, 1, -1, True, "0", 1.0, None]),
+        },
     ),
     st.sampled_from([None, [], "step"]),
 )

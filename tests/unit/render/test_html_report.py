@@ -114,7 +114,11 @@ def test_any_text_in_any_field_keeps_the_layout(text: str) -> None:
     assert _data(document)["rows"][0][0] == escape_text(text)
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)
+    )
+)
 def test_script_json_round_trips_and_cannot_close_the_element(value: Any) -> None:
     text = script_json(value)
     assert json.loads(text) == value
@@ -199,7 +203,9 @@ def test_cli_html_output_failures_are_one_line_and_leave_no_file(
     cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey
 ) -> None:
     write_json(tmp_path / "good.json", sign_receipt(make_receipt(), key))
-    result = cli("verify", "good.json", "--public-key", key.public_key.text, "--format", "html", "-o", "no/such/dir/r.html")
+    result = cli(
+        "verify", "good.json", "--public-key", key.public_key.text, "--format", "html", "-o", "no/such/dir/r.html"
+    )
     assert result.code == 2
     assert_one_line_error(result)
     assert not (tmp_path / "no").exists()
@@ -284,7 +290,10 @@ def test_report_in_chromium_hostile_counts_filters_sort(
     browser.evaluate(
         "document.querySelector('.table-head th[data-col=\"5\"]').dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}))"
     )
-    assert browser.evaluate("document.querySelector('.table-head th[data-col=\"5\"]').getAttribute('aria-sort')") == "ascending"
+    assert (
+        browser.evaluate("document.querySelector('.table-head th[data-col=\"5\"]').getAttribute('aria-sort')")
+        == "ascending"
+    )
     browser.evaluate("document.querySelector('button.code[data-code=\"policy/steps-succeeded\"]').click()")
     assert browser.evaluate("document.getElementById('shown-count').textContent") == "1"
     browser.evaluate("document.querySelector('#row-body tr').click()")

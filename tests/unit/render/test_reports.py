@@ -182,7 +182,9 @@ def test_library_malformed_receipt_says_policies_were_not_evaluated(key: Private
         ("policies", "not-evaluated", False)
     ]
     named = verify_receipt(
-        b"[]", trusted_keys=[key.public_key], policies=[builtin_policy("steps-succeeded"), builtin_policy("require-tests")]
+        b"[]",
+        trusted_keys=[key.public_key],
+        policies=[builtin_policy("steps-succeeded"), builtin_policy("require-tests")],
     )
     out = named.to_dict()["policy_compliance"]
     assert out["passed"] is False and out["evaluated"] is False
@@ -237,6 +239,10 @@ def test_cli_receipt_that_could_not_be_checked(cli: Callable[..., CliResult], tm
     as_json = cli(*base, "--json")
     assert as_json.code == 2
     compliance = as_json.json_lines()[0]["policy_compliance"]
-    assert compliance["passed"] is False and compliance["evaluated"] is False and "could not be checked" in compliance["reason"]
+    assert (
+        compliance["passed"] is False
+        and compliance["evaluated"] is False
+        and "could not be checked" in compliance["reason"]
+    )
     junit = ET.fromstring(cli(*base, "--format", "junit").out).find("testsuite")
     assert junit is not None and (junit.get("failures"), junit.get("skipped")) == ("1", "1")

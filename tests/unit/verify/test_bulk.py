@@ -49,7 +49,9 @@ def test_options_are_picklable_for_distributed_map(key: PrivateKey, other_key: P
     options = VerifyOptions(trusted=TrustStore.of([key.public_key]), now=parse_rfc3339(NOW), policies=(rego,))
     copy = pickle.loads(pickle.dumps(options))
     batch = _items(key, other_key, 12)
-    assert [o.result.valid for o in verify_batch(batch, copy) if o.result is not None] == [_expected(i) for i in range(12)]
+    assert [o.result.valid for o in verify_batch(batch, copy) if o.result is not None] == [
+        _expected(i) for i in range(12)
+    ]
 
 
 def test_cli_directories_jsonl_and_summary(
@@ -68,7 +70,9 @@ def test_cli_directories_jsonl_and_summary(
     assert result.code == 1
     # r0..r4 and two jsonl lines by the trusted key are valid; bad.yaml (an alias) and the other
     # key's line are not; notes.txt is not a receipt name, so it is not read at all.
-    assert result.out.strip().splitlines()[-1] == "7 valid, 2 invalid, 0 errors; failures: untrusted-key 1, yaml-anchor 1"
+    assert (
+        result.out.strip().splitlines()[-1] == "7 valid, 2 invalid, 0 errors; failures: untrusted-key 1, yaml-anchor 1"
+    )
     assert "notes.txt" not in result.out
     as_json = cli("verify", str(tmp_path / "receipts"), "--jsonl", str(tmp_path / "batch.jsonl"), *args, "--json")
     labels = [line["receipt"] for line in as_json.json_lines()]

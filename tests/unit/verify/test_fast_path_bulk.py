@@ -40,7 +40,8 @@ def _tree(root: Path, signed: dict[str, Any], outside: Path) -> Path:
 def _outcomes(items: list[BulkItem], key: PrivateKey, jobs: int) -> list[tuple[str, bool | None, str | None]]:
     options = VerifyOptions(trusted=TrustStore.of([key.public_key]), now=parse_rfc3339(NOW))
     return [
-        (o.label, o.valid, o.error.code if o.error is not None else None) for o in verify_many(items, options, jobs=jobs)
+        (o.label, o.valid, o.error.code if o.error is not None else None)
+        for o in verify_many(items, options, jobs=jobs)
     ]
 
 
@@ -57,9 +58,7 @@ def test_worker_reads_give_the_parent_reads_verdicts(tmp_path: Path, key: Privat
     paths = sorted(str(p) for p in folder.iterdir())
     in_parent = _outcomes([_read_in_parent(p) for p in paths], key, jobs=1)
     for jobs in (1, 2):
-        deferred = [
-            BulkItem(p, fmt="yaml" if p.endswith(".yaml") else None, path=p, read=_read_walked) for p in paths
-        ]
+        deferred = [BulkItem(p, fmt="yaml" if p.endswith(".yaml") else None, path=p, read=_read_walked) for p in paths]
         assert _outcomes(deferred, key, jobs=jobs) == in_parent
     verdicts = {Path(label).name: (valid, code) for label, valid, code in in_parent}
     assert verdicts["00-ok.json"] == (True, None)

@@ -240,7 +240,9 @@ def test_a_hand_built_receipt_is_read_strictly(signed: dict[str, Any], key: Priv
         dataclasses.replace(parse_receipt(json.dumps(signed).encode()), _timestamp=NOW_DT)  # type: ignore[misc]
 
 
-def test_a_known_key_callback_cannot_swap_the_key(signed: dict[str, Any], key: PrivateKey, other_key: PrivateKey) -> None:
+def test_a_known_key_callback_cannot_swap_the_key(
+    signed: dict[str, Any], key: PrivateKey, other_key: PrivateKey
+) -> None:
     forged = sign_receipt(make_receipt(), other_key)
     forged["signer_public_key"] = key.public_key.text  # claims key, signed by other_key
     receipt = receipt_from_mapping(forged)

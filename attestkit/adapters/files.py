@@ -219,14 +219,39 @@ def read_receipt_file(path: str) -> Receipt:
     return parse_receipt(data, source=source, fmt=format_for_name(path))
 
 
+_PRIVATE_KEY_MARKS = (b"PRIVATE KEY-----", b"PRIVATE+KEY+")  # PEM and OpenSSH; a signed-note skey
+
+
+def refuse_key_overwrite(path: str) -> None:
+    """:class:`InputFileError` (``overwrites-key``) when *path* is a regular file holding a private key.
+
+    An output named like the key (``--key k -o k``) would replace the key with a receipt: the
+    key is lost and a receipt lands with the key's old mode. Only a regular file is looked at
+    (a link is replaced, not followed), and only its first bytes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return  # absent, a link, or unreadable: nothing of ours to lose by replacing it
+    try:
+        head = os.read(fd, 4096) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        head = b""
+    finally:
+        os.close(fd)
+    if any(mark in head for mark in _PRIVATE_KEY_MARKS):
+        raise InputFileError(f"{path}: is a private key file; refusing to overwrite it", code="overwrites-key")
+
+
 def write_atomic(path: str, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:
-    """Write *data* to *path* through a temporary file and a rename."""
+    """Write *data* to *path* through a temporary file and a rename (never over a private key)."""
     import tempfile
 
     directory = os.path.dirname(path) or "."
     name = os.path.basename(path)
     if not overwrite and os.path.exists(path):
         raise InputFileError(f"{path}: already exists; refusing to overwrite")
+    refuse_key_overwrite(path)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -468,6 +493,7 @@ __all__ = [
     "read_bytes",
     "read_receipt_bytes",
     "read_receipt_file",
+    "refuse_key_overwrite",
     "update_keyring",
     "write_atomic",
     "write_keypair",

@@ -17,6 +17,7 @@ from attestkit.adapters.files import (
     SIGNING_KEY_ENV,
     load_signing_key,
     read_bytes,
+    refuse_key_overwrite,
     write_atomic,
 )
 from attestkit.cli.output import error, out, safe
@@ -206,13 +207,12 @@ def _attestations(values: tuple[str, ...]) -> dict[str, Any]:
 def _build_signed(
     draft: dict[str, Any],
     key: PrivateKey,
-    pipeline: str | None,
+    pipeline_hash: str | None,
     attestations: dict[str, Any],
     signer: str | None,
     run_id: str | None,
 ) -> tuple[dict[str, Any], datetime]:
     from attestkit.adapters.runner import host_facts
-    from attestkit.core.crypto.digest import hash_file
     from attestkit.core.produce.drafts import RECEIPT_FORMAT_V2
     from attestkit.core.produce.producer import finalize_receipt
     from attestkit.core.receipt.signing import sign_receipt
@@ -223,7 +223,7 @@ def _build_signed(
         draft,
         now=now,
         host=host_facts(),
-        pipeline_hash=hash_file(pipeline) if pipeline else None,
+        pipeline_hash=pipeline_hash,
         attestations=attestations,
         run_id=run_id,
         receipt_format=RECEIPT_FORMAT_V2,
@@ -265,17 +265,21 @@ def finalize_cmd(
     same run is refused; a new run (another run id) starts a fresh draft at the same path.
     """
     from attestkit.adapters.drafts import draft_lock, load_draft, write_draft
+    from attestkit.core.crypto.digest import hash_file
     from attestkit.core.produce.drafts import draft_for_finalize, finalized_marker
     from attestkit.core.timeutil import format_rfc3339
 
     key = load_signing_key(key_file)
+    if output is not None:
+        refuse_key_overwrite(output)
     attestations = _attestations(attest)
     with draft_lock(draft_path):
         draft = load_draft(draft_path)
         if draft is None:
             raise UsageError(f"{draft_path}: no draft receipt there (run `attestkit record` first)")
         state, steps = draft_for_finalize(draft, draft_path)
-        signed, now = _build_signed(draft, key, pipeline, attestations, signer, state.run_id)
+        pipeline_hash = hash_file(pipeline) if pipeline else None
+        signed, now = _build_signed(draft, key, pipeline_hash, attestations, signer, state.run_id)
         path = output or _default_output(now)
         _write_json(path, signed)
         marker = finalized_marker(state, at=format_rfc3339(now), receipt=path, step_count=len(steps))
@@ -338,11 +342,18 @@ def run_cmd(pipeline_file: str, jobs: int, key_file: str | None, env_names: tupl
     """
     from attestkit.adapters.drafts import generate_run_id
     from attestkit.adapters.runner import run_pipeline
+    from attestkit.core.crypto.digest import hash_bytes
     from attestkit.core.produce.drafts import check_run_id, run_id_from_environment
     from attestkit.core.produce.pipeline import parse_pipeline
 
-    pipeline = parse_pipeline(read_bytes(pipeline_file, "pipeline file"), pipeline_file)
+    # The digest is of the bytes parsed here: a step that rewrites the pipeline file while it
+    # runs must not get its new text signed as the pipeline that ran.
+    pipeline_bytes = read_bytes(pipeline_file, "pipeline file")
+    pipeline = parse_pipeline(pipeline_bytes, pipeline_file)
+    pipeline_hash = hash_bytes(pipeline_bytes)
     key = load_signing_key(key_file)
+    if output is not None:
+        refuse_key_overwrite(output)  # before the steps run, not after
     run = check_run_id(run_id) if run_id is not None else run_id_from_environment(os.environ) or generate_run_id()
     tails: dict[str, list[bytes]] = {}
     signum = 0
@@ -358,7 +369,7 @@ def run_cmd(pipeline_file: str, jobs: int, key_file: str | None, env_names: tupl
             signum = signal.SIGTERM
     if signum:
         return _stopped(signum, "no receipt was written")
-    signed, now = _build_signed({"steps": steps}, key, pipeline_file, _attestations(attest), signer, run)
+    signed, now = _build_signed({"steps": steps}, key, pipeline_hash, _attestations(attest), signer, run)
     path = output or _default_output(now)
     _write_json(path, signed)
     failed = [s["name"] for s in steps if s["exit_code"] != 0]

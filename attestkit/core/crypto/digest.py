@@ -332,6 +332,11 @@ def _fspath(path: str | os.PathLike[str]) -> str:
     return text
 
 
+def hash_bytes(data: bytes) -> str:
+    """``blake3:<hex>`` of *data* (bytes already read, e.g. the pipeline file that was parsed)."""
+    return PREFIX + blake3(data).hexdigest()
+
+
 def hash_file(path: str | os.PathLike[str]) -> str:
     """``blake3:<hex>`` digest of a file's bytes."""
     return PREFIX + hash_file_hex(_fspath(path))[0]
@@ -726,6 +731,7 @@ __all__ = [
     "FILE_FLAGS",
     "ManifestEntry",
     "digest_of_manifest",
+    "hash_bytes",
     "hash_fd",
     "hash_file",
     "hash_path",

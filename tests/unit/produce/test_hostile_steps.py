@@ -1,0 +1,57 @@
+"""Build steps that attack the run that records them: they rewrite the pipeline file, aim the
+receipt at the signing key, fork daemons, read the parent's secrets or edit the draft."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from blake3 import blake3
+
+from tests.conftest import CliResult, assert_one_line_error
+
+BENIGN = 'version: "0.1"\nsteps:\n  build:\n    run: "true"\n'
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path, cli: Callable[..., CliResult]) -> Path:
+    assert cli("keys", "generate", "--out-dir", str(tmp_path / "k")).code == 0
+    return tmp_path
+
+
+def test_the_pipeline_hash_is_of_the_file_that_ran(workspace: Path, cli: Callable[..., CliResult]) -> None:
+    (workspace / "benign.yaml").write_text(BENIGN)
+    evil = 'version: "0.1"\nsteps:\n  build:\n    run: "echo deploying-evil; cp benign.yaml attest.yaml"\n'
+    (workspace / "attest.yaml").write_text(evil)
+    done = cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace)
+    assert done.code == 0, done.err
+    assert (workspace / "attest.yaml").read_text() == BENIGN  # the step covered its tracks
+    receipt = json.loads((workspace / "r.json").read_text())
+    assert receipt["pipeline_hash"] == "blake3:" + blake3(evil.encode()).hexdigest()
+    public = str(workspace / "k" / "attestkit.pub")
+    covered = cli("verify", "r.json", "--public-key", public, "--pipeline", "benign.yaml", cwd=workspace)
+    assert covered.code == 1 and "pipeline" in covered.out
+
+
+@pytest.mark.parametrize("command", ["run", "finalize", "sign"])
+def test_an_output_naming_the_key_file_leaves_the_key(
+    workspace: Path, cli: Callable[..., CliResult], command: str
+) -> None:
+    key = workspace / "k" / "attestkit.key"
+    before = key.read_bytes()
+    (workspace / "attest.yaml").write_text('version: "0.1"\nsteps:\n  build:\n    run: "touch ran"\n')
+    if command == "run":
+        done = cli("run", "--key", str(key), "-o", str(key), cwd=workspace)
+        assert not (workspace / "ran").exists(), "the steps ran before the output was refused"
+    elif command == "finalize":
+        assert cli("record", "--receipt", "d.json", "--name", "a", "--", "true", cwd=workspace).code == 0
+        done = cli("receipt", "finalize", "--receipt", "d.json", "--key", str(key), "-o", str(key), cwd=workspace)
+    else:
+        assert cli("run", "--key", str(key), "-o", "r.json", cwd=workspace).code == 0
+        done = cli("sign", "r.json", "--key", str(key), "--replace-signature", "-o", str(key), cwd=workspace)
+    assert done.code == 2, done.out + done.err
+    assert "private key file" in done.err and str(key) in done.err
+    assert_one_line_error(done)
+    assert key.read_bytes() == before and key.stat().st_mode & 0o777 == 0o600

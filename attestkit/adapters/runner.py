@@ -107,6 +107,9 @@ def run_stoppable(work: Callable[[RunningSteps], T]) -> T:
     afterwards is killed as it registers, the worker starts nothing more, and it is waited for
     (at most the file it is hashing) before the exception propagates.
     """
+    from attestkit.core.forking import not_dumpable
+
+    not_dumpable()  # before any step starts: a step may not read our environment (the key)
     running = RunningSteps()
     outcome: list[T] = []
     failure: list[BaseException] = []

@@ -34,7 +34,7 @@ def settle() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (OSError, ValueError):  # pragma: no cover - a hard limit already lower
         pass
-    _not_dumpable()
+    not_dumpable()
     if faulthandler.is_enabled():
         faulthandler.disable()
     try:
@@ -52,8 +52,10 @@ def settle() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-def _not_dumpable() -> None:
-    """``prctl(PR_SET_DUMPABLE, 0)`` on Linux: no core even for a crash handler behind a pipe."""
+def not_dumpable() -> None:
+    """``prctl(PR_SET_DUMPABLE, 0)`` on Linux: no core even for a crash handler behind a pipe,
+    and no process of the same user (a build step) can read this one's memory or its
+    ``/proc/PID/environ``, where the signing key may be (ssh-agent does the same)."""
     if not os.path.exists("/proc/self"):  # pragma: no cover - not Linux
         return
     try:
@@ -89,4 +91,4 @@ def only_thread() -> bool:
         return True
 
 
-__all__ = ["may_fork", "only_thread", "settle"]
+__all__ = ["may_fork", "not_dumpable", "only_thread", "settle"]

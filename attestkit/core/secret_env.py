@@ -48,6 +48,8 @@ def secret_reason(name: str, environ: Mapping[str, str]) -> str | None:
     """Why *name* may not reach a build step or a receipt, or None when it may."""
     if name in SECRET_ENV_NAMES:
         return f"{name} is a secret attestkit reads (signing key, passphrase or service credential)"
+    if name == EXTRA_SECRETS_ENV:  # set by a pipeline, it would unlist the job's secrets for every step
+        return f"{name} says which variables are secret; only the job's own environment sets it"
     if name in declared_secret_names(environ):
         return f"{name} is declared secret in ${EXTRA_SECRETS_ENV}"
     return None

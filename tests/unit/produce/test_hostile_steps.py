@@ -4,6 +4,8 @@ receipt at the signing key, fork daemons, read the parent's secrets or edit the 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,3 +57,39 @@ def test_an_output_naming_the_key_file_leaves_the_key(
     assert "private key file" in done.err and str(key) in done.err
     assert_one_line_error(done)
     assert key.read_bytes() == before and key.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("where", ["pipeline", "step"])
+def test_a_pipeline_cannot_unlist_the_jobs_secrets(workspace: Path, cli: Callable[..., CliResult], where: str) -> None:
+    # With ATTESTKIT_SECRET_ENV=WEBHOOK_SECRET in the job, a pipeline `env` emptying that list
+    # handed WEBHOOK_SECRET to every step.
+    env_block = '  ATTESTKIT_SECRET_ENV: ""\n'
+    text = 'version: "0.1"\n' + ("env:\n" + env_block if where == "pipeline" else "")
+    text += 'steps:\n  leak:\n    run: "echo WEBHOOK_SECRET=$WEBHOOK_SECRET > seen"\n'
+    text += "    env:\n    " + env_block if where == "step" else ""
+    (workspace / "attest.yaml").write_text(text)
+    job = {"ATTESTKIT_SECRET_ENV": "WEBHOOK_SECRET", "WEBHOOK_SECRET": "whsec_topsecret"}
+    done = cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace, env=job)
+    assert done.code == 2, done.out + done.err
+    assert "ATTESTKIT_SECRET_ENV says which variables are secret" in done.err and not (workspace / "seen").exists()
+    assert_one_line_error(done)
+    # without the override the step runs and does not see the secret
+    (workspace / "attest.yaml").write_text(text.replace('ATTESTKIT_SECRET_ENV: ""', "OTHER: x"))
+    assert cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace, env=job).code == 0
+    assert (workspace / "seen").read_text() == "WEBHOOK_SECRET=\n"
+
+
+def test_a_running_step_cannot_read_the_runs_memory_or_environment() -> None:
+    # Steps get an environment without the key, but a step of the same user could read the
+    # key from /proc/<attestkit>/environ while attestkit was dumpable. Checked in a fresh
+    # interpreter: the flag is process-wide and this one is pytest's.
+    code = (
+        "import ctypes, os\n"
+        "from attestkit.adapters.runner import run_command, run_stoppable\n"
+        "libc = ctypes.CDLL(None)\n"
+        "assert libc.prctl(3, 0, 0, 0, 0) == 1\n"  # PR_GET_DUMPABLE: dumpable before
+        "code = run_stoppable(lambda running: run_command(['true'], shell=False, env=dict(os.environ), running=running))\n"
+        "assert code == 0 and libc.prctl(3, 0, 0, 0, 0) == 0\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

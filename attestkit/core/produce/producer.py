@@ -94,7 +94,8 @@ def finalize_receipt(
 
     Refuses (:class:`UsageError`) steps that share a name: a receipt describes one run, one
     step per name. *run_id* and *receipt_format* (e.g. ``"attestkit/v2"``) are recorded when
-    given; the draft's own header (``attestkit_draft``) never reaches the receipt.
+    given; the draft's own header (``attestkit_draft``) never reaches the receipt, and a draft
+    member other than the header and ``steps`` is refused.
     """
     from attestkit.core.produce.drafts import DRAFT_KEY, duplicate_step_names
 
@@ -123,9 +124,11 @@ def finalize_receipt(
     )
     if attestations:
         receipt["attestations"] = dict(attestations)
-    for key, value in draft.items():
-        if key != DRAFT_KEY:
-            receipt.setdefault(key, value)
+    for key in draft:
+        if key not in (DRAFT_KEY, "steps"):
+            # record writes nothing else: a member such as attestations or signer came from a
+            # hand or a build step editing the draft, and would be signed as observed facts.
+            raise UsageError(f"draft member {key!r} is not one `attestkit record` writes; refusing to sign it")
     return receipt
 
 

@@ -93,3 +93,19 @@ def test_a_running_step_cannot_read_the_runs_memory_or_environment() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_draft_member_a_step_added_is_refused_not_signed(workspace: Path, cli: Callable[..., CliResult]) -> None:
+    # A later step rewrote the draft: a test attestation nobody ran, and a signer claim.
+    record = ["record", "--receipt", "d.json"]
+    assert cli(*record, "--name", "test", "--", "false", cwd=workspace).code == 1
+    forge = (
+        "import json; d = json.load(open('d.json'));"
+        "d['attestations'] = {'test': {'predicate': {'test_results': {'total': 50, 'passed': 50, 'failed': 0}}}};"
+        "json.dump(d, open('d.json', 'w'))"
+    )
+    assert cli(*record, "--name", "package", "--", sys.executable, "-c", forge, cwd=workspace).code == 0
+    done = cli("receipt", "finalize", "--receipt", "d.json", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace)
+    assert done.code == 2, done.out + done.err
+    assert "'attestations'" in done.err and not (workspace / "r.json").exists()
+    assert_one_line_error(done)

@@ -12,6 +12,7 @@ or among the variables to snapshot is refused before anything runs.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import platform
@@ -64,6 +65,9 @@ class RunningSteps:
     processes: set[subprocess.Popen[bytes]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: bool = False
+    # The process groups of steps that ended: what a step left running in the background (a
+    # service for later steps) lives until the run ends, then is stopped with them.
+    ended: list[int] = field(default_factory=list)
 
     def add(self, process: subprocess.Popen[bytes]) -> None:
         """Register a step's process group (killed at once if stopping has begun)."""
@@ -79,9 +83,16 @@ class RunningSteps:
             raise Stopped
 
     def discard(self, process: subprocess.Popen[bytes]) -> None:
-        """Forget a step's process once it has ended."""
+        """Forget a step's process once it has ended (its group is stopped when the run ends)."""
         with self.lock:
             self.processes.discard(process)
+            self.ended.append(process.pid)
+
+    def stop_ended(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop whatever the ended steps left in their process groups: no step outlives the run."""
+        with self.lock:
+            groups, self.ended = self.ended, []
+        stop_leftover_groups(groups, grace)
 
     def terminate(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM every step's process group, then SIGKILL whatever is left after *grace* seconds."""
@@ -146,7 +157,9 @@ def run_stoppable(work: Callable[[RunningSteps], T]) -> T:
         running.terminate()
         while worker.ident is not None and not finished:
             time.sleep(0.01)
+        running.stop_ended()
         raise
+    running.stop_ended()
     if failure:
         raise failure[0]
     return outcome[0]
@@ -175,6 +188,44 @@ def stop_process_groups(processes: Sequence[subprocess.Popen[bytes]], grace: flo
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
             pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether process group *pgid* has a member that is not a zombie awaiting its new parent."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - no procfs: a signalable group counts as alive
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
+
+
+def stop_leftover_groups(pgids: Sequence[int], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM the process groups *pgids* (their leaders have exited), SIGKILL any left after *grace*."""
+    alive = [pgid for pgid in pgids if _group_alive(pgid)]
+    for pgid in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [pgid for pgid in alive if _group_alive(pgid)]
+    for pgid in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

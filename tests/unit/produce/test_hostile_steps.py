@@ -4,8 +4,10 @@ receipt at the signing key, fork daemons, read the parent's secrets or edit the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,3 +111,35 @@ def test_a_draft_member_a_step_added_is_refused_not_signed(workspace: Path, cli:
     assert done.code == 2, done.out + done.err
     assert "'attestations'" in done.err and not (workspace / "r.json").exists()
     assert_one_line_error(done)
+
+
+def _alive_with(marker: str) -> list[str]:
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(cmdline)
+    return found
+
+
+@pytest.mark.parametrize("command", ["run", "record"])
+def test_a_daemon_a_step_left_behind_does_not_outlive_the_run(
+    workspace: Path, cli: Callable[..., CliResult], command: str
+) -> None:
+    marker = str(uuid.uuid4().int % 10**9)
+    daemon = f"sleep 47.{marker} >/dev/null 2>&1 & echo $! > daemon.pid"
+    if command == "run":
+        # a service started by one step is still there for the steps after it...
+        (workspace / "attest.yaml").write_text(
+            f'version: "0.1"\nsteps:\n  start:\n    run: "{daemon}"\n'
+            '  use:\n    run: "kill -0 $(cat daemon.pid)"\n    needs: [start]\n'
+        )
+        done = cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace)
+    else:
+        done = cli("record", "--receipt", "d.json", "--name", "start", "--shell", "--", daemon, cwd=workspace)
+    assert done.code == 0, done.out + done.err
+    assert _alive_with(marker) == []  # ...and gone when the run ends

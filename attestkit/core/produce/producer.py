@@ -24,13 +24,19 @@ SNAPSHOT_LIMIT = 64
 def artifact_record(path: str, root: str = ".") -> dict[str, Any]:
     """``{path, hash, size_bytes}`` for a file or directory below *root* (directories get ``files``).
 
-    Raises :class:`HashingError` when the path is missing or cannot be hashed.
+    Raises :class:`HashingError` when the path is missing, cannot be hashed, or resolves
+    through a symlink to somewhere outside *root* (``escapes-tree``, as verify reports it).
     """
     relative = path.rstrip("/") if path not in ("/", "./") else "."
     reason = unsafe_path_reason(relative if relative != "." else "x")
     if reason is not None:
         raise UsageError(f"{path}: {reason}; artifact paths are relative to the working directory")
     full = os.path.join(root, relative)
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(full)
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+        # verify --artifacts refuses the same path: a receipt must not sign what lies elsewhere
+        raise HashingError(f"{path}: resolves through a symlink outside the working directory", code="escapes-tree")
     if os.path.isdir(full):
         entries = tree_manifest(full)
         return {

@@ -143,3 +143,28 @@ def test_a_daemon_a_step_left_behind_does_not_outlive_the_run(
         done = cli("record", "--receipt", "d.json", "--name", "start", "--shell", "--", daemon, cwd=workspace)
     assert done.code == 0, done.out + done.err
     assert _alive_with(marker) == []  # ...and gone when the run ends
+
+
+def test_outputs_that_lead_outside_the_workspace_fail_the_step(
+    tmp_path: Path, workspace: Path, cli: Callable[..., CliResult]
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    (outside / "secretdir").mkdir(parents=True)
+    (outside / "secretdir" / "id_rsa").write_text("s3cret")
+    (outside / "f").write_text("hi")
+    (workspace / "inside.bin").write_text("ok")
+    links = f"ln -sfn {outside}/f out.bin; ln -sfn {outside}/secretdir dist; ln -sfn {outside} sub; ln -sfn inside.bin ok.bin"
+    for output in ("out.bin", "dist/", "sub/f"):
+        (workspace / "attest.yaml").write_text(
+            f'version: "0.1"\nsteps:\n  build:\n    run: "{links}"\n    outputs: [{output}, ok.bin]\n'
+        )
+        done = cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace)
+        assert done.code == 1, done.out + done.err
+        assert "outside the working directory" in done.err
+        step = json.loads((workspace / "r.json").read_text())["steps"][0]
+        assert step["exit_code"] != 0 and "id_rsa" not in json.dumps(step)
+    # a link that stays inside is an output like any other
+    (workspace / "attest.yaml").write_text(
+        f'version: "0.1"\nsteps:\n  build:\n    run: "{links}"\n    outputs: [ok.bin]\n'
+    )
+    assert cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace).code == 0

@@ -41,6 +41,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("file", "error", "an input file cannot be read as asked (exit 2)", "check the path and its type"),
     ("too-large", "error", "an input is over its documented size bound", "see docs/security.md for the bounds"),
     ("special-file", "error", "an input is a FIFO, device, socket or escaping link", "pass a regular file"),
+    (
+        "echoed-credentials",
+        "error",
+        "a service's answer contains the credentials sent to it (exit 2)",
+        "check the service: it must never return the token",
+    ),
     ("overwrites-key", "error", "an output path names a private key file (exit 2)", "write the output elsewhere"),
     ("size", "format", "a receipt is over the receipt size bound", "receipts are limited in size (docs/security.md)"),
     ("violation", "policy", "a policy found a violation", "fix the pipeline run or the policy"),

@@ -13,6 +13,7 @@ host to a loopback one.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +44,9 @@ class Credentials:
     query: dict[str, str] = field(default_factory=dict, repr=False)
     source: str = "no credentials"
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every secret value, to redact
+    # The values no honest answer holds (the token, the password and its Basic pair; not the
+    # user name): a response that does is refused before any of it is shown or written.
+    private: tuple[str, ...] = field(default=(), repr=False)
 
     def redact(self, text: str) -> str:
         """*text* with every secret value (and its Basic-auth form) replaced by ``REDACTED``."""
@@ -74,11 +78,12 @@ def credentials(
             pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             creds.headers["Authorization"] = f"Basic {pair}"
             creds.secrets = (pair, password, user) if len(user) >= 4 else (pair, password)
+            creds.private = (pair, password)
             creds.source = f"${profile.basic_env[0]}/${profile.basic_env[1]}"
         return creds
     if token is None:
         return creds
-    creds.secrets = (token,)
+    creds.secrets = creds.private = (token,)
     if any(c.isspace() or not c.isprintable() for c in token):
         raise UsageError(f"the token in {source} contains whitespace or control characters; refusing to send it")
     if profile.token_prefix is not None and not token.startswith(profile.token_prefix):
@@ -181,14 +186,29 @@ class ReceiptSource:
             raise FetchError(
                 f"{self.profile.name}: the service answered {shown} instead of JSON (asked for JSON)", code="not-json"
             )
+        self._refuse_echo(response.body.decode("utf-8", "replace"), url)
         try:
-            return parse_document(response.body, source=f"response from {urlsplit(url).hostname}", fmt="json")
+            document = parse_document(response.body, source=f"response from {urlsplit(url).hostname}", fmt="json")
         except MalformedReceiptError as exc:
+            self._refuse_echo(str(exc), url)  # the secret written with JSON escapes
             if exc.code in ("syntax", "encoding", "size"):
                 raise FetchError(
                     f"{self.profile.name}: response is not valid JSON: {exc.rule}", code="bad-response"
                 ) from None
             raise
+        if self.creds.private:
+            self._refuse_echo(json.dumps(document, ensure_ascii=False), url)
+        return document
+
+    def _refuse_echo(self, text: str, url: str) -> None:
+        """:class:`FetchError` when *text* holds a credential that was sent: the answer would
+        carry it into messages, reports and written receipts."""
+        if any(secret and secret in text for secret in self.creds.private):
+            raise FetchError(
+                f"{self.profile.name}: the response from {redact_url(url)} contains the credentials from "
+                f"{self.creds.source}; refusing to use it",
+                code="echoed-credentials",
+            )
 
     def _error(self, response: HttpResponse) -> FetchError:
         code: str | None = None

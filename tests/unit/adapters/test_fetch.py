@@ -215,3 +215,29 @@ def test_retry_after_http_date(key: PrivateKey) -> None:
     with serve({PATH: [Reply(503, b"", {"Retry-After": when}), Reply(200, _envelope(receipt))]}) as server:
         assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client()) == receipt
     assert fake.slept == [2.0]
+
+
+ESCAPED = "".join(f"\\u{ord(c):04x}" for c in TOKEN)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'{{"receipt": {{"Bearer {TOKEN}": 1, "Bearer {TOKEN}": 2}}}}'.encode(),  # duplicate key, named in the error
+        json.dumps({"receipt": dict(make_receipt(), timestamp=f"Bearer {TOKEN}")}).encode(),  # shown by a failed check
+        f'{{"receipt": {{"timestamp": "{ESCAPED}"}}}}'.encode(),  # the token written with JSON escapes
+    ],
+)
+def test_a_response_echoing_the_token_is_refused_unshown(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey, body: bytes
+) -> None:
+    env = {"ATTEST_TOKEN": TOKEN}
+    with serve({PATH: [Reply(200, body)] * 2}) as server:
+        out = tmp_path / "r.json"
+        fetched = cli("fetch", "--base-url", server.base_url, "--execution", "exec_123", "-o", str(out), env=env)
+        verified = cli(*_remote(server.base_url, key), "--json", env=env)
+    for result in (fetched, verified):
+        assert result.code == 2, result.out + result.err
+        assert "contains the credentials from $ATTEST_TOKEN" in result.err + result.out
+        assert TOKEN not in result.err + result.out
+    assert not out.exists()

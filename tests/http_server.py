@@ -21,6 +21,7 @@ class Reply:
     stream_bytes: int = 0  # send this many bytes with no Content-Length, then close
     drip: float = 0.0  # send the body one byte at a time, this many seconds apart, until the client leaves
     drip_head: bool = False  # with drip: the status line and headers too
+    content_length: int | None = None  # announce this length instead of the body's (a cut answer)
 
 
 @dataclass
@@ -109,7 +110,10 @@ def serve(routes: dict[str, list[Reply]]) -> Iterator[Server]:
                         self.wfile.write(chunk)
                         sent += len(chunk)
                     return
-                self.send_header("Content-Length", str(len(body)))
+                announced = len(body) if reply.content_length is None else reply.content_length
+                self.send_header("Content-Length", str(announced))
+                if reply.content_length is not None:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):

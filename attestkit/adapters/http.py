@@ -34,6 +34,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 from attestkit._version import __version__
+from attestkit.core.textsafe import ascii_digits
 from attestkit.errors import FetchError
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -238,13 +239,18 @@ class StdlibTransport:
             connection.request(method, path, body=body, headers=dict(headers))
             response = connection.getresponse()
             length = response.getheader("Content-Length")
-            if length is not None and length.isdigit() and int(length) > MAX_RESPONSE_BYTES:
+            if length is not None and ascii_digits(length) and int(length) > MAX_RESPONSE_BYTES:
                 raise FetchError(f"response from {host} is larger than 32 MiB", code="too-large")
             data = response.read(MAX_RESPONSE_BYTES + 1)
             if watchdog.expired:
                 raise TimeoutError
             if len(data) > MAX_RESPONSE_BYTES:
                 raise FetchError(f"response from {host} is larger than 32 MiB", code="too-large")
+            if length is not None and ascii_digits(length) and len(data) < int(length):
+                # http.client's sized read returns short, without IncompleteRead: a cut answer
+                raise FetchError(
+                    f"response from {host} ended after {len(data)} of its {int(length)} bytes", code="network"
+                )
             return HttpResponse(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
         except FetchError:
             raise
@@ -287,7 +293,7 @@ def _retry_delay(response: HttpResponse, now: float) -> float | None:
     retry_after = response.headers.get("retry-after")
     if retry_after:
         value = retry_after.strip()
-        if value.isdigit():
+        if ascii_digits(value):
             return float(value)
         try:
             moment = email.utils.parsedate_to_datetime(value)
@@ -295,7 +301,7 @@ def _retry_delay(response: HttpResponse, now: float) -> float | None:
         except (TypeError, ValueError, IndexError, OverflowError):
             pass
     reset = response.headers.get("x-ratelimit-reset")
-    if reset and reset.strip().isdigit():
+    if reset and ascii_digits(reset.strip()):
         return max(0.0, float(reset.strip()) - now)
     return None
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from attestkit.core.textsafe import ascii_digits
 from attestkit.core.tlog.checkpoint import Checkpoint, parse_checkpoint_text
 from attestkit.core.tlog.note import Signer, Verifier
 from attestkit.core.tlog.witness import MAX_REQUEST_BYTES, Response, add_checkpoint
@@ -129,7 +130,7 @@ def make_server(
                 self._send(Response(404, b"not found\n"))
                 return
             length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
+            if length is None or not ascii_digits(length):
                 self._send(Response(411 if length is None else 400, b"a Content-Length is required\n"))
                 return
             if int(length) > MAX_REQUEST_BYTES:

@@ -80,4 +80,9 @@ def _utf16_units(char: str) -> tuple[int, ...]:
     return (0xD800 + (point >> 10), 0xDC00 + (point & 0x3FF))
 
 
-__all__ = ["escape_lines", "escape_text", "has_unsafe_chars", "is_unsafe_char", "json_text"]
+def ascii_digits(value: str) -> bool:
+    """Whether *value* is ASCII digits only (``str.isdigit`` also takes ``²`` and other scripts' digits)."""
+    return value.isascii() and value.isdigit()
+
+
+__all__ = ["ascii_digits", "escape_lines", "escape_text", "has_unsafe_chars", "is_unsafe_char", "json_text"]

@@ -241,3 +241,23 @@ def test_a_response_echoing_the_token_is_refused_unshown(
         assert "contains the credentials from $ATTEST_TOKEN" in result.err + result.out
         assert TOKEN not in result.err + result.out
     assert not out.exists()
+
+
+@pytest.mark.parametrize("header", ["Retry-After", "X-RateLimit-Reset"])
+def test_a_wait_in_digits_of_another_script_falls_back_to_backoff(key: PrivateKey, header: str) -> None:
+    # "²".isdigit() is True and float("²") raises: an internal error before.
+    receipt = sign_receipt(make_receipt(), key)
+    fake = FakeTime()
+    replies = [Reply(503, {"error": {"code": "UNAVAILABLE"}}, {header: "\u00b2"}), Reply(200, _envelope(receipt))]
+    with serve({PATH: replies}) as server:
+        assert fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client()) == receipt
+    assert len(fake.slept) == 1 and fake.slept[0] < 2
+
+
+def test_an_answer_cut_short_is_a_network_error_not_a_receipt() -> None:
+    fake = FakeTime()
+    with serve({PATH: [Reply(200, b'{"receipt": {"a": 1}}', content_length=1000)]}) as server:
+        with pytest.raises(FetchError, match="ended after 21 of its 1000 bytes") as info:
+            fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client())
+        assert len(server.requests) == 4  # retried like any network failure, then given up
+    assert info.value.code == "network"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+import math
 import time
 from binascii import unhexlify
 from collections import OrderedDict
@@ -124,6 +125,8 @@ def _moment(now: datetime | float | None) -> float:
     if isinstance(now, datetime):
         return now.timestamp()
     ArgumentTypeError.check(now, (int, float), "now")
+    if not math.isfinite(now):  # NaN compares false: the window check would pass
+        raise UsageError(f"now must be a finite number of POSIX seconds, not {now!r}")
     return float(now)
 
 

@@ -403,3 +403,15 @@ def test_cli_output_escapes_payload_controls(cli: Callable[..., CliResult], tmp_
     )
     assert result.code == 0 and "\x1b" not in result.out and "\r" not in result.out and "\u202e" not in result.out
     assert "\\x1b[32mVALID" in result.out
+
+
+@pytest.mark.parametrize("now", [float("nan"), float("inf"), float("-inf")])
+def test_a_clock_that_is_not_a_finite_number_is_refused(now: float) -> None:
+    # NaN compares false with everything: a delivery stamped 0 (1970) passed the 5-minute window.
+    headers = sign_webhook(BODY, STANDARD_SECRET, scheme="standard", timestamp=0)
+    with pytest.raises(UsageError, match="finite number"):
+        verify_webhook(BODY, headers, [STANDARD_SECRET], now=now)
+    with pytest.raises(UsageError, match="finite number"):
+        WebhookVerifier([STANDARD_SECRET], schemes=["standard"]).verify(BODY, headers, now=now)
+    with pytest.raises(WebhookTimestampError):
+        verify_webhook(BODY, headers, [STANDARD_SECRET], now=float(T0))

@@ -6,8 +6,8 @@ Not a public API; use :mod:`attestkit.core.webhooks`.
 from __future__ import annotations
 
 import hmac
-import threading
 import math
+import threading
 import time
 from binascii import unhexlify
 from collections import OrderedDict

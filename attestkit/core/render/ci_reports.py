@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -261,20 +262,42 @@ def github_annotations(subject: Subject) -> list[str]:
     return lines
 
 
+_MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+
+
+def markdown_text(text: str) -> str:
+    """*text* as inert Markdown inline text (one table cell): shown as it is, never acted on.
+
+    Control, bidi and line-breaking characters become visible escapes (``\\n``, ``\\u202e``),
+    ``&``, ``<`` and ``>`` become entities, and every other ASCII punctuation character is
+    backslash-escaped, so no link, image, HTML, emphasis, code span or extra cell or row can
+    come out of it.
+    """
+    parts = []
+    for char in escape_text(text):
+        if char in _MARKDOWN_ENTITIES:
+            parts.append(_MARKDOWN_ENTITIES[char])
+        elif char in _ASCII_PUNCTUATION:
+            parts.append("\\" + char)
+        else:
+            parts.append(char)
+    return "".join(parts)
+
+
 def markdown_summary(subjects: Sequence[Subject], title: str = "attestkit verify") -> str:
-    """A Markdown table for ``$GITHUB_STEP_SUMMARY``."""
+    """A Markdown table for ``$GITHUB_STEP_SUMMARY``: a row per subject, every untrusted cell inert."""
     valid = sum(1 for s in subjects if s.passed)
     lines = [
-        f"### {title}: {valid} of {len(subjects)} passed",
+        f"### {markdown_text(title)}: {valid} of {len(subjects)} passed",
         "",
         "| subject | verdict | failed checks |",
         "|---|---|---|",
     ]
     for subject in subjects:
-        failed = "; ".join(f"{c.name}: {c.message}" for c in subject.checks if not c.passed) or "—"
+        failed = "; ".join(f"{c.name}: {c.message}" for c in subject.checks if not c.passed)
         verdict = "✅ valid" if subject.passed else "❌ invalid"
-        cell = failed.replace("|", "\\|")
-        lines.append(f"| `{subject.name}` | {verdict} | {cell} |")
+        lines.append(f"| {markdown_text(subject.name)} | {verdict} | {markdown_text(failed) if failed else '—'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -285,6 +308,7 @@ __all__ = [
     "Subject",
     "github_annotations",
     "markdown_summary",
+    "markdown_text",
     "rule_id",
     "sarif_text",
     "subject_of",

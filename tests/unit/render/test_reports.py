@@ -11,7 +11,7 @@ import pytest
 
 from attestkit import sign_receipt
 from attestkit.core.crypto.keys import PrivateKey
-from attestkit.core.render.ci_reports import Subject, github_annotations, to_junit
+from attestkit.core.render.ci_reports import Subject, github_annotations, markdown_text, to_junit
 from attestkit.core.verify.result import Check
 from tests.conftest import NOW, CliResult, external, make_receipt, write_json
 
@@ -84,7 +84,7 @@ def test_github_annotations_and_step_summary(
         line.startswith("::error file=dist/app.bin,title=attestkit artifacts%3A digest-mismatch::") for line in lines
     )
     text = summary.read_text()
-    assert "1 of 2 passed" in text and "❌ invalid" in text and f"`{good}`" in text
+    assert "1 of 2 passed" in text and "❌ invalid" in text and f"| {markdown_text(str(good))} |" in text
 
 
 def test_annotation_escaping() -> None:
@@ -246,3 +246,80 @@ def test_cli_receipt_that_could_not_be_checked(cli: Callable[..., CliResult], tm
     )
     junit = ET.fromstring(cli(*base, "--format", "junit").out).find("testsuite")
     assert junit is not None and (junit.get("failures"), junit.get("skipped")) == ("1", "1")
+
+
+# ---- hostile names and messages in the step summary and in SARIF ----------------------------
+
+_HOSTILE_STEP = (
+    "b <img src=https://evil.example/x.png> [click to approve](https://evil.example/approve)"
+    " ![i](https://evil.example/i.png) **bold** _em_ `code` \\| fake <!--\n| `forged` | ✅ valid | — |\r\u202e\x1b[32m"
+)
+_HOSTILE_NAMES = (
+    "x` | ✅ valid | — |\n| `prod-release.json` | ✅ valid | — |\n<!-- .json",
+    "r``` ``x`` \\`|\\|<b>&amp;[l](javascript:alert(1))\u202e\u2028\x1b[31m.json",
+)
+_ACTIVE = "`|[]*_!\\<>&"
+
+
+def _unescaped(cell: str) -> str:
+    """The Markdown-active characters of *cell* not neutralised by a backslash or an entity."""
+    found = []
+    index = 0
+    while index < len(cell):
+        char = cell[index]
+        if char == "\\":
+            index += 2
+            continue
+        entity = next((e for e in ("&amp;", "&lt;", "&gt;") if cell.startswith(e, index)), None)
+        if entity:
+            index += len(entity)
+            continue
+        if char in _ACTIVE:
+            found.append(char)
+        index += 1
+    return "".join(found)
+
+
+def _shown(cell: str) -> str:
+    """What a CommonMark renderer shows for an escaped cell: backslash escapes and entities undone."""
+    import html
+    import re
+
+    return re.sub(r"\\(.)|&(?:amp|lt|gt);", lambda m: m.group(1) or html.unescape(m.group(0)), cell)
+
+
+def test_step_summary_renders_hostile_names_and_messages_inert(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey
+) -> None:
+    from attestkit.core.textsafe import escape_text
+
+    receipt = make_receipt(steps=[dict(make_receipt()["steps"][0], name=_HOSTILE_STEP, exit_code=1)])
+    paths = [write_json(tmp_path / name, sign_receipt(receipt, key)) for name in _HOSTILE_NAMES]
+    good = write_json(tmp_path / "good.json", sign_receipt(make_receipt(steps=[]), key))
+    summary = tmp_path / "summary.md"
+    args = ["verify", *_HOSTILE_NAMES, "good.json", "--public-key", key.public_key.text, "--now", NOW]
+    result = cli(*args, "--policy", "steps-succeeded", "--format", "github", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.code == 1 and all(p.exists() for p in paths) and good.exists()
+    text = summary.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    assert lines[:4] == [
+        "### attestkit verify: 1 of 3 passed",
+        "",
+        "| subject | verdict | failed checks |",
+        "|---|---|---|",
+    ]
+    rows = lines[4:-1]
+    assert lines[-1] == "" and len(rows) == 3, text  # one line per subject: no forged row, nothing hidden
+    assert "<" not in text and "](" not in text and "\r" not in text and "\x1b" not in text and "\u202e" not in text
+    for row, name in zip(rows, [*_HOSTILE_NAMES, "good.json"], strict=True):
+        assert row.startswith("| ") and row.endswith(" |")
+        cells = row[2:-2].split(" | ")
+        assert len(cells) == 3, row
+        subject, verdict, failed = cells
+        assert _unescaped(subject) == "" and _unescaped(failed) == "", row
+        assert _shown(subject) == escape_text(name)  # the whole name, visibly escaped where it must be
+        if name == "good.json":
+            assert verdict == "✅ valid" and failed == "—"
+        else:
+            assert verdict == "❌ invalid"
+            assert _shown(failed) == escape_text(f"policy:steps-succeeded: step {_HOSTILE_STEP!r} exited with code 1")

@@ -106,6 +106,9 @@ def _finding_digest(rule: str, locations: Sequence[dict[str, Any]]) -> str:
 
 
 def _message(text: str) -> str:
+    # Code scanning shows message texts as they are: control and bidi characters become visible
+    # escapes, one line, as in the JUnit report's message attribute.
+    text = escape_text(text)
     if len(text) <= SARIF_MAX_MESSAGE:
         return text
     return text[: SARIF_MAX_MESSAGE - 40] + f" ... ({len(text) - SARIF_MAX_MESSAGE + 40} characters cut)"
@@ -130,7 +133,7 @@ def to_sarif(
                 rules[rid] = {
                     "id": rid,
                     "name": rid.replace("/", "-"),
-                    "shortDescription": {"text": f"attestkit {check.name} check: {check.code}"},
+                    "shortDescription": {"text": _message(f"attestkit {check.name} check: {check.code}")},
                     "helpUri": CODES_URI,
                     "defaultConfiguration": {"level": "error"},
                 }

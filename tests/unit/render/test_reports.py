@@ -323,3 +323,30 @@ def test_step_summary_renders_hostile_names_and_messages_inert(
         else:
             assert verdict == "❌ invalid"
             assert _shown(failed) == escape_text(f"policy:steps-succeeded: step {_HOSTILE_STEP!r} exited with code 1")
+
+
+def test_sarif_message_texts_escape_control_and_bidi_characters(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey
+) -> None:
+    receipt = make_receipt()
+    receipt["steps"][0]["outputs"][0]["path"] = "dist/app\u202eexe.txt\x1b[32m OK"
+    write_json(tmp_path / "r.json", sign_receipt(receipt, key))
+    (tmp_path / "art").mkdir()
+    args = ["verify", "r.json", "--public-key", key.public_key.text, "--now", NOW, "--artifacts", "art"]
+    sarif = cli(*args, "--format", "sarif")
+    junit = cli(*args, "--format", "junit")
+    assert sarif.code == 1 and junit.code == 1
+    (result,) = json.loads(sarif.out)["runs"][0]["results"]
+    text = result["message"]["text"]
+    assert "\u202e" not in text and "\x1b" not in text
+    assert "dist/app\\u202eexe.txt\\x1b[32m OK" in text
+    failure = ET.fromstring(junit.out).find("testsuite/testcase/failure")
+    assert failure is not None and text == failure.get("message")  # the same escaping as JUnit
+
+
+def test_sarif_escapes_every_message_text() -> None:
+    from attestkit.core.render.ci_reports import to_sarif
+
+    subject = Subject("r.json", (Check("x", False, "c", "a\u202eb\x1b[31m\u2066c\nd"),), False)
+    (result,) = to_sarif([subject])["runs"][0]["results"]
+    assert result["message"]["text"] == "a\\u202eb\\x1b[31m\\u2066c\\nd"

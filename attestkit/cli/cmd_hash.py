@@ -9,6 +9,7 @@ import click
 from attestkit.cli.output import error, json_line, out, safe
 from attestkit.cli.progress import Progress
 from attestkit.cli.reporting import format_option, output_option
+from attestkit.core.crypto.check_file import check_line
 from attestkit.core.crypto.digest import hash_path, normalize_digest, tree_manifest
 from attestkit.errors import AttestkitError, UsageError
 
@@ -74,6 +75,9 @@ def _check(listing: str, fmt: str, output_file: str | None) -> int:
 def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt: str, output_file: str | None) -> int:
     """Print `blake3:<hex>  PATH` for each file or directory (PATH... or --check FILE).
 
+    A PATH with a backslash, newline or control character gets b3sum's escaped line
+    (`\\blake3:<hex>  a\\nb`), which --check reads back as the same name.
+
     With -o FILE the lines go to FILE, written atomically and only when every PATH could be
     hashed. --format applies to --check (text digests are b3sum's format already).
     """
@@ -94,14 +98,15 @@ def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt
             with Progress(f"hashing {path}") as progress:
                 if manifest:
                     entries = tree_manifest(path, progress=progress, processes=_processes())
-                    lines = [entry.line() for entry in entries]
+                    lines = [safe(entry.line()) for entry in entries]
                 else:
-                    lines = [f"{hash_path(path, progress, processes=_processes())}  {path}"]
-            for line in lines:  # a PATH argument may hold a newline or a control character: one line each
+                    # b3sum's escaped line for a name with a newline or backslash, read back by --check
+                    lines = [check_line(hash_path(path, progress, processes=_processes()), path)]
+            for line in lines:
                 if output_file is None or output_file == "-":
-                    out(safe(line))
+                    out(line)
                 else:
-                    written.append(safe(line) + "\n")
+                    written.append(line + "\n")
         except AttestkitError as exc:
             error(str(exc))
             status = 2

@@ -125,10 +125,65 @@ def test_b3sum_check_files_with_escaped_names(cli: Callable[..., CliResult], tmp
     failed = [line for line in changed.json_lines() if not line["passed"]]
     assert [line["location"] for line in failed] == ["odd/new\nline"]
     bad = tmp_path / "bad.b3"
-    bad.write_text("\\" + "ab" * 32 + "  odd/bad\\tescape\n")
+    bad.write_text("\\" + "ab" * 32 + "  odd/bad\\qescape\n")
     refused = cli("hash", "--check", str(bad), cwd=tmp_path)
     assert refused.code == 2 and "line 1: unknown escape" in refused.err
     assert_one_line_error(refused)
+
+
+_HASH_NAMES = ["a\nb", "back\\slash", "both\\\nx", "\\lead", "plain.txt"]
+_DISPLAY_NAMES = ["cr\rname", "esc\x1b[31mred", "bidi\u202etxt.exe", "tab\tx", "tag\U000e0041", "undecodable\udcff"]
+
+
+def _write_names(root: Path, names: list[str]) -> None:
+    for index, name in enumerate(names):
+        (root / name).write_bytes(b"content %d" % index)
+
+
+def test_hash_lines_are_b3sum_lines_byte_for_byte(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    _write_names(tmp_path, _HASH_NAMES)
+    b3sum = subprocess.run([_tool("b3sum"), "--", *_HASH_NAMES], capture_output=True, check=True, cwd=tmp_path).stdout
+    assert b3sum.count(b"\n\\") + b3sum.startswith(b"\\") == 4  # b3sum escaped all but plain.txt
+    expected = b"".join(
+        (b"\\blake3:" + line[1:] if line.startswith(b"\\") else b"blake3:" + line) + b"\n"
+        for line in b3sum.splitlines()
+    )
+    printed = cli("hash", *_HASH_NAMES, cwd=tmp_path)
+    assert printed.code == 0 and printed.out.encode() == expected
+    written = cli("hash", *_HASH_NAMES, "-o", "sums.b3", cwd=tmp_path)
+    assert written.code == 0 and (tmp_path / "sums.b3").read_bytes() == expected
+    # b3sum reads attestkit's check file back too (without the prefix it does not know)
+    (tmp_path / "bare.b3").write_bytes(expected.replace(b"blake3:", b""))
+    assert subprocess.run([_tool("b3sum"), "--check", "bare.b3"], capture_output=True, cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+def test_hash_output_round_trips_through_hash_check(
+    cli: Callable[..., CliResult], tmp_path: Path, to_file: bool
+) -> None:
+    names = _HASH_NAMES + _DISPLAY_NAMES
+    _write_names(tmp_path, names)
+    if to_file:
+        assert cli("hash", *names, "-o", "sums", cwd=tmp_path).code == 0
+    else:
+        printed = cli("hash", *names, cwd=tmp_path)
+        assert printed.code == 0
+        (tmp_path / "sums").write_text(printed.out, encoding="utf-8")
+    listing = (tmp_path / "sums").read_text(encoding="utf-8")
+    assert listing.count("\n") == len(names) and listing.endswith("\n")  # one line per name
+    assert not any(c in listing for c in "\r\x1b\u202e\t\udcff\U000e0041")  # shown escaped, never raw
+    assert [e.path for e in parse_check_file(listing, "sums")] == names
+    ok = cli("hash", "--check", "sums", cwd=tmp_path)
+    assert ok.code == 0, ok.out + ok.err
+    # A decoy literally named 'a\nb' (backslash, n) cannot stand in for the file named "a<newline>b",
+    # nor one named 'esc\x1b[31mred' for the one holding an ESC.
+    (tmp_path / "a\\nb").write_bytes(b"content 0")
+    (tmp_path / "esc\\x1b[31mred").write_bytes(b"content %d" % names.index("esc\x1b[31mred"))
+    (tmp_path / "a\nb").write_bytes(b"TAMPERED")
+    (tmp_path / "esc\x1b[31mred").write_bytes(b"TAMPERED")
+    tampered = cli("hash", "--check", "sums", "--format", "json", cwd=tmp_path)
+    assert tampered.code == 1
+    assert [line["location"] for line in tampered.json_lines() if not line["passed"]] == ["a\nb", "esc\x1b[31mred"]
 
 
 def test_check_file_forms() -> None:
@@ -136,7 +191,12 @@ def test_check_file_forms() -> None:
     entries = parse_check_file(f"blake3:{digest}  a b\r\n{digest}  back\\slash\n\\{digest}  x\\\\y\\nz\\r\n\n", "f")
     assert [(e.path, e.line) for e in entries] == [("a b", 1), ("back\\slash", 2), ("x\\y\nz\r", 3)]
     assert {e.digest for e in entries} == {"blake3:" + digest.lower()}
-    for bad in [f"{digest} one-space", "\\" + digest + "  trailing\\", "nothex  x"]:
+    escaped = parse_check_file(f"\\{digest}  t\\tx\\x1b\\u202e\\U000e0041\\udcff\\\\x1b\n", "f")
+    assert [e.path for e in escaped] == ["t\tx\x1b\u202e\U000e0041\udcff\\x1b"]
+    bad_escapes = ["\\x4", "\\xzz", "\\ud800", "\\U00110000", "\\q"]
+    for bad in [f"{digest} one-space", "\\" + digest + "  trailing\\", "nothex  x"] + [
+        f"\\{digest}  a{escape}" for escape in bad_escapes
+    ]:
         with pytest.raises(UsageError, match="line 1"):
             parse_check_file(bad, "f")
 

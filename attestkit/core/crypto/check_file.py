@@ -3,9 +3,12 @@
 A line is ``blake3:<64 hex>  PATH`` (attestkit) or ``<64 hex>  PATH`` (b3sum), two spaces
 between digest and path. b3sum escapes a path holding a backslash or a newline: the line then
 starts with ``\\`` and in the path ``\\\\`` stands for a backslash, ``\\n`` for a newline and
-``\\r`` for a carriage return (newer b3sum); any other escape is an error. Lines are split on
-``\\n`` only (a name may hold ``\\r``); one trailing ``\\r`` (a CRLF file) is dropped from
-an unescaped line.
+``\\r`` for a carriage return (newer b3sum). attestkit writes the same lines (:func:`check_line`)
+and, in an escaped line, also shows every other character :mod:`attestkit.core.textsafe`
+escapes the way it does there (``\\t``, ``\\x1b``, ``\\u202e``, ``\\U000e0041``, ``\\udcff`` for
+an undecodable byte), so a line never carries a raw control character and reads back as the
+same name; any other escape is an error. Lines are split on ``\\n`` only (a name may hold
+``\\r``); one trailing ``\\r`` (a CRLF file) is dropped from an unescaped line.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from attestkit.core.textsafe import escape_text
 from attestkit.errors import UsageError
 
 _LINE = re.compile(r"(?:blake3:)?([0-9a-fA-F]{64})  (.+)\Z", re.DOTALL)
-_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
+_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+_CODE_POINT_ESCAPES = {"x": 2, "u": 4, "U": 8}  # escape letter -> number of hex digits after it
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True)
@@ -28,22 +34,51 @@ class CheckEntry:
     line: int
 
 
+def _representable(point: int) -> bool:
+    """A code point a file name can hold: surrogates only as undecodable bytes (U+DC80-U+DCFF)."""
+    return point <= 0x10FFFF and not (0xD800 <= point <= 0xDFFF and not 0xDC80 <= point <= 0xDCFF)
+
+
 def _unescape(text: str, source: str, number: int) -> str:
     out: list[str] = []
     index = 0
     while index < len(text):
         char = text[index]
-        if char == "\\":
-            following = text[index + 1 : index + 2]
-            if following not in _ESCAPES:
-                shown = repr("\\" + following) if following else "a lone backslash at the end"
-                raise UsageError(f"{source}: line {number}: unknown escape {shown} in an escaped (\\-prefixed) line")
+        if char != "\\":
+            out.append(char)
+            index += 1
+            continue
+        following = text[index + 1 : index + 2]
+        if following in _ESCAPES:
             out.append(_ESCAPES[following])
             index += 2
             continue
-        out.append(char)
-        index += 1
+        width = _CODE_POINT_ESCAPES.get(following, 0)
+        digits = text[index + 2 : index + 2 + width]
+        if width and len(digits) == width and set(digits) <= _HEX and _representable(int(digits, 16)):
+            out.append(chr(int(digits, 16)))
+            index += 2 + width
+            continue
+        shown = repr(text[index : index + 2 + len(digits)]) if following else "a lone backslash at the end"
+        raise UsageError(f"{source}: line {number}: unknown escape {shown} in an escaped (\\-prefixed) line")
     return "".join(out)
+
+
+def escape_name(path: str) -> str:
+    """*path* as a check line shows it: b3sum's escapes, then textsafe's for other unsafe characters."""
+    return "".join("\\\\" if char == "\\" else escape_text(char) for char in path)
+
+
+def check_line(digest: str, path: str) -> str:
+    """The check-file line for *path* (no newline): ``DIGEST  PATH``, or b3sum's escaped form.
+
+    A name holding a backslash or a newline gives exactly the line b3sum prints (a leading
+    ``\\``, ``\\\\`` and ``\\n`` in the name), other unsafe characters are escaped in that form
+    too; :func:`parse_check_file` reads every such line back as *path*.
+    """
+    name = escape_name(path)
+    prefix = "" if name == path else "\\"
+    return f"{prefix}{digest}  {name}"
 
 
 def parse_check_file(text: str, source: str) -> list[CheckEntry]:
@@ -66,4 +101,4 @@ def parse_check_file(text: str, source: str) -> list[CheckEntry]:
     return entries
 
 
-__all__ = ["CheckEntry", "parse_check_file"]
+__all__ = ["CheckEntry", "check_line", "escape_name", "parse_check_file"]

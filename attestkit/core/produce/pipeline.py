@@ -2,12 +2,13 @@
 
 Everything is checked before anything runs: unknown fields, a missing ``run``, ``needs`` that
 name unknown steps, cycles, and an ``env`` that sets a variable attestkit reads as a secret
-(:data:`attestkit.core.secret_env.SECRET_ENV_NAMES`) are errors naming the step.
+(:data:`attestkit.core.secret_env.SECRET_ENV_NAMES`) are errors naming the step; a file of
+more than :data:`MAX_STEPS` steps is refused. Nothing here recurses on the step graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from attestkit.errors import AttestkitError, PipelineError
 
 PIPELINE_FIELDS = {"version", "name", "env", "steps", "description"}
 STEP_FIELDS = {"run", "inputs", "outputs", "needs", "env", "name", "description"}
+MAX_STEPS = 10_000
 
 
 @dataclass(frozen=True)
@@ -45,32 +47,52 @@ class Pipeline:
 
     def levels(self) -> list[list[str]]:
         """Steps grouped so that each level only needs earlier levels."""
-        level: dict[str, int] = {}
-        for step in self._topological():
-            level[step.name] = 1 + max((level[n] for n in step.needs), default=-1)
+        level = _levels(self.steps)
         grouped: list[list[str]] = [[] for _ in range(1 + max(level.values(), default=-1))]
         for step in self.steps:
             grouped[level[step.name]].append(step.name)
         return grouped
 
     def critical_path(self) -> list[str]:
-        """The longest chain of dependent steps (by step count)."""
-        best: dict[str, list[str]] = {}
+        """The longest chain of dependent steps (by step count); the first such chain on a tie."""
+        length: dict[str, int] = {}
+        previous: dict[str, str | None] = {}
         for step in self._topological():
-            longest = max((best[n] for n in step.needs), key=len, default=[])
-            best[step.name] = [*longest, step.name]
-        return max(best.values(), key=len, default=[])
+            longest = max(step.needs, key=length.__getitem__, default=None)
+            previous[step.name] = longest
+            length[step.name] = 1 + (length[longest] if longest is not None else 0)
+        if not length:
+            return []
+        last: str | None = max(length, key=length.__getitem__)
+        path: list[str] = []
+        while last is not None:
+            path.append(last)
+            last = previous[last]
+        return path[::-1]
 
     def _topological(self) -> list[Step]:
-        done: set[str] = set()
-        order: list[Step] = []
-        remaining = list(self.steps)
-        while remaining:
-            ready = [s for s in remaining if set(s.needs) <= done]
-            order.extend(ready)
-            done.update(s.name for s in ready)
-            remaining = [s for s in remaining if s.name not in done]
-        return order
+        """Steps by level, in file order within a level."""
+        level = _levels(self.steps)
+        return sorted(self.steps, key=lambda step: level[step.name])  # stable: file order within a level
+
+
+def _levels(steps: Sequence[Step]) -> dict[str, int]:
+    """Each step's level: 0 without needs, else one more than its deepest need (Kahn's algorithm)."""
+    waiting = {step.name: len(set(step.needs)) for step in steps}
+    needed_by: dict[str, list[str]] = {step.name: [] for step in steps}
+    for step in steps:
+        for need in set(step.needs):
+            needed_by[need].append(step.name)
+    level = dict.fromkeys((name for name, count in waiting.items() if count == 0), 0)
+    ready = list(level)
+    while ready:
+        name = ready.pop()
+        for dependent in needed_by[name]:
+            level[dependent] = max(level.get(dependent, 0), level[name] + 1)
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                ready.append(dependent)
+    return level
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -130,6 +152,8 @@ def parse_pipeline(data: bytes, source: str = "attest.yaml") -> Pipeline:
         raise PipelineError(f"{source}: steps must be a mapping or a list")
     if not named:
         raise PipelineError(f"{source}: no steps")
+    if len(named) > MAX_STEPS:
+        raise PipelineError(f"{source}: {len(named)} steps; a pipeline file may have at most {MAX_STEPS}")
     steps: list[Step] = []
     seen: set[str] = set()
     for name, body in named:
@@ -173,22 +197,29 @@ def parse_pipeline(data: bytes, source: str = "attest.yaml") -> Pipeline:
 
 
 def _reject_cycles(steps: list[Step], source: str) -> None:
+    # Depth-first with an explicit stack: a needs chain may be as long as the file has steps.
     needs = {s.name: s.needs for s in steps}
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(name: str, trail: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = [*trail[trail.index(name) :], name]
-            raise PipelineError(f"{source}: step {name!r}: dependency cycle {' -> '.join(cycle)}")
-        state[name] = 1
-        for need in needs[name]:
-            visit(need, [*trail, name])
-        state[name] = 2
-
+    done: set[str] = set()
     for step in steps:
-        visit(step.name, [])
+        if step.name in done:
+            continue
+        trail = [step.name]
+        position = {step.name: 0}
+        pending: list[Iterator[str]] = [iter(needs[step.name])]
+        while pending:
+            need = next(pending[-1], None)
+            if need is None:
+                pending.pop()
+                finished = trail.pop()
+                del position[finished]
+                done.add(finished)
+            elif need in position:
+                cycle = [*trail[position[need] :], need]
+                raise PipelineError(f"{source}: step {need!r}: dependency cycle {' -> '.join(cycle)}")
+            elif need not in done:
+                position[need] = len(trail)
+                trail.append(need)
+                pending.append(iter(needs[need]))
 
 
-__all__ = ["Pipeline", "PipelineError", "Step", "parse_pipeline"]
+__all__ = ["MAX_STEPS", "Pipeline", "PipelineError", "Step", "parse_pipeline"]

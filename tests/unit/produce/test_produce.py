@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -116,6 +117,72 @@ def test_pipeline_show_levels_and_critical_path(project: Path, cli: Callable[...
     assert result.out.splitlines() == ["level 1: build, lint", "level 2: test", "critical path: build -> test"]
     listed = parse_pipeline(b'version: "0.1"\nsteps:\n  - {name: a, run: x}\n  - {name: b, run: y, needs: a}\n')
     assert listed.levels() == [["a"], ["b"]]
+
+
+def _chain(count: int, *, reverse: bool, cycle: bool = False) -> bytes:
+    """A pipeline of *count* steps in one ``needs`` chain: s0 <- s1 <- ... (or s0 -> s1 -> ... reversed)."""
+    lines = ['version: "0.1"', "steps:"]
+    for index in range(count):
+        need = index + 1 if reverse else index - 1
+        if cycle and reverse and index == count - 1:
+            need = 0
+        needs = f", needs: [s{need}]" if 0 <= need < count else ""
+        lines.append(f'  s{index}: {{run: "true"{needs}}}')
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_long_needs_chains_in_the_library(reverse: bool) -> None:
+    pipeline = parse_pipeline(_chain(5000, reverse=reverse))
+    order = [f"s{i}" for i in range(5000)]
+    expected = order[::-1] if reverse else order
+    assert pipeline.levels() == [[name] for name in expected]
+    assert pipeline.critical_path() == expected
+    with pytest.raises(PipelineError, match=r"dependency cycle s0 -> s1 -> .* -> s4999 -> s0$"):
+        parse_pipeline(_chain(5000, reverse=True, cycle=True))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_pipeline_show_on_a_long_needs_chain(tmp_path: Path, cli: Callable[..., CliResult], reverse: bool) -> None:
+    (tmp_path / "attest.yaml").write_bytes(_chain(5000, reverse=reverse))
+    result = cli("pipeline", "show", cwd=tmp_path)
+    assert result.code == 0 and result.err == "", result.err
+    lines = result.out.splitlines()
+    first = "s4999" if reverse else "s0"
+    assert len(lines) == 5001 and lines[0] == f"level 1: {first}"
+    assert lines[-1].startswith(f"critical path: {first} -> ") and lines[-1].count(" -> ") == 4999
+
+
+def test_cycle_check_is_not_recursive() -> None:
+    """A chain deeper than the interpreter's recursion limit is checked like any other."""
+    depth = sys.getrecursionlimit() + 100
+    assert len(parse_pipeline(_chain(depth, reverse=True)).steps) == depth
+
+
+def test_run_on_a_reverse_chain_deeper_than_the_recursion_limit(project: Path, cli: Callable[..., CliResult]) -> None:
+    (project / "attest.yaml").write_bytes(_chain(400, reverse=True))
+    limit = sys.getrecursionlimit()
+    # Running 1000+ processes takes long: the chain is made deeper than a lowered limit instead.
+    sys.setrecursionlimit(len(inspect.stack(0)) + 250)
+    try:
+        result = cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=project)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert result.code == 0, result.err
+    steps = json.loads((project / "r.json").read_text())["steps"]
+    assert [s["name"] for s in steps] == [f"s{i}" for i in range(400)]
+
+
+def test_pipeline_step_bound(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    from attestkit.core.produce.pipeline import MAX_STEPS
+
+    assert MAX_STEPS == 10_000
+    assert len(parse_pipeline(_chain(MAX_STEPS, reverse=True)).steps) == MAX_STEPS
+    (tmp_path / "big.yaml").write_bytes(_chain(MAX_STEPS + 1, reverse=False))
+    result = cli("pipeline", "show", "big.yaml", cwd=tmp_path)
+    assert result.code == 2 and result.out == ""
+    assert result.err == "attestkit: error: big.yaml: 10001 steps; a pipeline file may have at most 10000\n"
+    assert cli("run", "big.yaml", "--key", "k", cwd=tmp_path).code == 2
 
 
 def test_record_and_finalize(project: Path, cli: Callable[..., CliResult]) -> None:

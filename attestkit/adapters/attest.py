@@ -16,7 +16,7 @@ from urllib.parse import quote
 from attestkit.adapters.http import HttpClient
 from attestkit.adapters.profiles import PROFILES
 from attestkit.adapters.source import ReceiptSource, credentials
-from attestkit.errors import FetchError
+from attestkit.errors import FetchError, UsageError
 
 DEFAULT_BASE_URL = "https://api.attest.continuu.ms"
 TOKEN_ENV = "ATTEST_TOKEN"  # noqa: S105 - the variable name, not a token
@@ -24,8 +24,12 @@ BASE_URL_ENV = "ATTEST_BASE_URL"
 
 
 def base_url_of(base_url: str | None) -> str:
-    """--base-url, else $ATTEST_BASE_URL, else the ATTEST cloud."""
-    return (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    """--base-url, else $ATTEST_BASE_URL, else the ATTEST cloud; one with a query or fragment is
+    refused (``/v1/...`` would land inside it)."""
+    url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    if "?" in url or "#" in url:
+        raise UsageError(f"{url[:200]!r}: a base URL has no query or fragment; paths are added after it")
+    return url
 
 
 def attest_source(
@@ -78,7 +82,12 @@ def _id(value: str) -> str:
         raise FetchError("an execution or pipeline id may not be empty", code="bad-id")
     if set(value) == {"."}:  # "." and ".." would be resolved as path steps
         return value.replace(".", "%2E")
-    return quote(value, safe="")
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:  # a lone surrogate: bytes that were not UTF-8 on the command line
+        raise FetchError(
+            f"{value.encode('utf-8', 'backslashreplace').decode()!r}: an id must be UTF-8 text", code="bad-id"
+        ) from None
 
 
 @dataclass(frozen=True)

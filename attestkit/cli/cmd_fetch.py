@@ -13,7 +13,7 @@ from attestkit.cli.output import out, safe, warn
 from attestkit.cli.remote import Remote, remote_from, remote_options
 from attestkit.core.receipt.reader import format_for_name
 from attestkit.core.receipt.writer import receipt_to_text
-from attestkit.errors import UsageError
+from attestkit.errors import FetchError, UsageError
 
 
 def _write(receipt: dict[str, Any], path: str) -> None:
@@ -56,6 +56,7 @@ def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, ou
     os.makedirs(output, exist_ok=True)
     source = remote.source()
     count = skipped = 0
+    written: set[str] = set()
     if remote.profile == "attest":
         if pipeline_id is None:
             raise UsageError("--all with the attest profile needs --pipeline ID")
@@ -64,7 +65,7 @@ def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, ou
                 skipped += 1
                 warn(f"execution {execution_id} has no receipt yet; skipped")
                 continue
-            _write(receipt, os.path.join(output, f"{_safe(execution_id)}.json"))
+            _write(receipt, _target(output, execution_id, written))
             count += 1
     else:
         if list_url is None:
@@ -78,12 +79,29 @@ def _fetch_all(remote: Remote, pipeline_id: str | None, list_url: str | None, ou
                 skipped += 1
                 continue
             name = str(item["id"]) if isinstance(item.get("id"), str) else f"receipt-{index + 1}"
-            _write(receipt, os.path.join(output, f"{_safe(name)}.json"))
+            _write(receipt, _target(output, name, written))
             count += 1
     out(f"{count} receipts written to {safe(output)}" + (f" ({skipped} skipped)" if skipped else ""))
     return 0
 
 
 def _safe(name: str) -> str:
+    """A file name for a server's id: the id itself when it is one, else a cleaned form with a
+    digest of the id, so that ``a/b`` and ``a_b`` never share (and overwrite) a file."""
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
-    return cleaned or "receipt"
+    if cleaned == name:
+        return name
+    from hashlib import sha256
+
+    return f"{cleaned or 'receipt'}-{sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+
+
+def _target(output: str, name: str, written: set[str]) -> str:
+    """Where the receipt for *name* goes; a listing naming one id twice is refused."""
+    file_name = f"{_safe(name)}.json"
+    if file_name in written:
+        raise FetchError(
+            f"the listing names {safe(name)!r} twice; refusing to overwrite its receipt", code="bad-response"
+        )
+    written.add(file_name)
+    return os.path.join(output, file_name)

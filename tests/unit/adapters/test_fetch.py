@@ -261,3 +261,14 @@ def test_an_answer_cut_short_is_a_network_error_not_a_receipt() -> None:
             fetch_receipt_document(server.base_url, "exec_123", token=TOKEN, client=fake.client())
         assert len(server.requests) == 4  # retried like any network failure, then given up
     assert info.value.code == "network"
+
+
+def test_an_id_that_is_not_utf8_and_a_base_url_with_a_query_are_refused(cli: Callable[..., CliResult]) -> None:
+    with serve({PATH: [Reply(200, {})]}) as server:
+        not_text = cli("fetch", "--base-url", server.base_url, "--execution", "\udcff")
+        query = cli("fetch", "--base-url", f"{server.base_url}/api?k=v", "--execution", "exec_123")
+        assert server.requests == []
+    assert not_text.code == 2 and "an id must be UTF-8 text" in not_text.err, not_text.err
+    assert query.code == 2 and "no query or fragment" in query.err
+    for result in (not_text, query):
+        assert "internal error" not in result.err and len(result.err.splitlines()) == 1

@@ -245,3 +245,24 @@ def test_wait_times_out(key: PrivateKey) -> None:
         source = ReceiptSource.named("continuum", environ={}, client=HttpClient(timeout=2))
         with pytest.raises(FetchError, match="still 'running'"):
             source.wait_until_finished(f"{server.base_url}/s", timeout=1.5, sleep=lambda s: None)
+
+
+def test_fetch_all_never_lets_two_ids_share_a_file(
+    cli: Callable[..., CliResult], key: PrivateKey, tmp_path: Path
+) -> None:
+    env = {"CONTINUM_API_KEY": "ck_live_SECRET"}
+    ids = ["a/b", "a_b", "..", "\x1b[2Jclear", "plain"]
+    items = [{"id": name, "receipt": _receipt(key, attest_version=f"0.{n}.0")} for n, name in enumerate(ids)]
+    page = {"data": items, "pagination": {"page": 1, "pages": 1}}
+    twice = {"data": [items[4], items[4]], "pagination": {"page": 1, "pages": 1}}
+    routes = {"/v2/receipts?page=1&limit=50": [Reply(200, page)], "/v2/twice?page=1&limit=50": [Reply(200, twice)]}
+    with serve(routes) as server:
+        listed = cli("fetch", "--profile", "continum", "--list-url", f"{server.base_url}/v2/receipts", "--all",
+                     "-o", str(tmp_path / "out"), env=env)  # fmt: skip
+        repeated = cli("fetch", "--profile", "continum", "--list-url", f"{server.base_url}/v2/twice", "--all",
+                       "-o", str(tmp_path / "twice"), env=env)  # fmt: skip
+    assert listed.code == 0 and "5 receipts written" in listed.out, listed.err
+    files = sorted((tmp_path / "out").iterdir())
+    assert len(files) == 5 and (tmp_path / "out" / "plain.json").exists() and (tmp_path / "out" / "a_b.json").exists()
+    assert sorted(json.loads(f.read_text())["attest_version"] for f in files) == [f"0.{n}.0" for n in range(5)]
+    assert repeated.code == 2 and "names 'plain' twice" in repeated.err

@@ -31,6 +31,7 @@ from typing import IO, Any, TypeVar
 from attestkit.core.produce.pipeline import Pipeline, Step
 from attestkit.core.produce.producer import artifact_record, environment_snapshot, step_record
 from attestkit.core.secret_env import child_environment, refuse_secret_names
+from attestkit.core.textsafe import escape_text
 from attestkit.core.timeutil import utc_now
 from attestkit.errors import AttestkitError, UsageError
 
@@ -309,7 +310,7 @@ def run_command(
         if capture:
             assert process.stdout is not None and process.stderr is not None and output is not None
             lock = threading.Lock()
-            tag = f"[{prefix}] ".encode()
+            tag = f"[{escape_text(prefix or '')}] ".encode()  # a step name is the pipeline file's text
             side = threading.Thread(target=_pump, args=(process.stderr, errors or output, tag, tail, lock), daemon=True)
             side.start()
             _pump(process.stdout, output, tag, tail, lock)
@@ -497,7 +498,8 @@ def _schedule(
                         done.add(name)
                     else:
                         failed = True
-                pending = [s for s in pending if not (set(s.needs) & (set(records) - done))]
+                unmet = set(records) - done  # once per round: per step it made long chains cubic
+                pending = [s for s in pending if unmet.isdisjoint(s.needs)]
         except BaseException:
             running.terminate()
             raise

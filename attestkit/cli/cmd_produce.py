@@ -395,6 +395,6 @@ def show_cmd(pipeline_file: str) -> int:
 
     pipeline = parse_pipeline(read_bytes(pipeline_file, "pipeline file"), pipeline_file)
     for index, level in enumerate(pipeline.levels(), start=1):
-        out(f"level {index}: {', '.join(level)}")
-    out(f"critical path: {' -> '.join(pipeline.critical_path())}")
+        out(f"level {index}: {', '.join(map(safe, level))}")
+    out(f"critical path: {' -> '.join(map(safe, pipeline.critical_path()))}")
     return 0

@@ -168,3 +168,16 @@ def test_outputs_that_lead_outside_the_workspace_fail_the_step(
         f'version: "0.1"\nsteps:\n  build:\n    run: "{links}"\n    outputs: [ok.bin]\n'
     )
     assert cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace).code == 0
+
+
+def test_step_names_reach_the_terminal_escaped(workspace: Path, cli: Callable[..., CliResult]) -> None:
+    (workspace / "attest.yaml").write_text(
+        'version: "0.1"\nsteps:\n  "a\\e[2J\\rb\\ncritical path: forged":\n    run: "echo hi"\n'
+    )
+    shown = cli("pipeline", "show", cwd=workspace)
+    assert shown.code == 0, shown.err
+    assert len(shown.out.splitlines()) == 2 and "\x1b" not in shown.out and "\r" not in shown.out
+    ran = cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace)
+    assert ran.code == 0, ran.err
+    (line,) = [x for x in ran.out.splitlines() if x.endswith("hi")]
+    assert line.startswith("[a\\x1b[2J\\rb\\ncritical path: forged] ")

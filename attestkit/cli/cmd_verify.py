@@ -169,19 +169,28 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None, *, defer: bool = False
     With *defer*, files found below a directory are read by the worker that verifies them
     (one :class:`PathList` per folder); without, every input is a :class:`BulkItem`.
     """
+    several = len(receipts) + (jsonl is not None) > 1  # alone, an empty input is the run's nothing-checked
     for argument in receipts:
         if argument != "-" and os.path.isdir(argument):
             # The names the listing gave, per folder (the paths are joined where they are read).
             found: deque[tuple[str, list[str]]] = deque()
             unlisted: list[OSError] = []
+            linked: list[str] = []
             for folder, subfolders, files in os.walk(argument, onerror=unlisted.append):
                 subfolders.sort()
+                linked.extend(os.path.join(folder, d) for d in subfolders if os.path.islink(os.path.join(folder, d)))
                 names = sorted(f for f in files if f.lower().endswith(RECEIPT_SUFFIXES))
                 if names:
                     found.append((folder, names))
             for problem in unlisted:  # an unreadable folder is never skipped silently
                 where = problem.filename if isinstance(problem.filename, str) else argument
                 yield BulkItem(where, error=InputFileError(f"{where}: cannot list directory: {problem.strerror}"))
+            for where in linked:  # nor is one the walk does not enter (a link may lead anywhere, or loop)
+                message = f"{where}: a symbolic link to a directory is not followed; name the directory to verify it"
+                yield BulkItem(where, error=InputFileError(message, code="special-file"))
+            if several and not found and not unlisted and not linked:
+                message = f"{argument}: no receipt file below this directory; nothing in it was checked"
+                yield BulkItem(argument, error=InputFileError(message, code="nothing-checked"))
             if not defer:
                 for folder, names in found:
                     yield from (_read_item(os.path.join(folder, name), walked=True) for name in names)
@@ -202,11 +211,16 @@ def _inputs(receipts: tuple[str, ...], jsonl: str | None, *, defer: bool = False
             yield _read_item(argument)
     if jsonl is not None:
         name = "<stdin>" if jsonl == "-" else jsonl
+        lines = 0
         for number, line in iter_lines(jsonl, "JSON Lines file", MAX_RECEIPT_BYTES):
+            lines += 1
             if isinstance(line, bytes):
                 yield BulkItem(f"{name}:{number}", line, fmt="json")
             else:
                 yield BulkItem(f"{name}:{number}" if number else name, error=line)
+        if several and not lines:
+            message = f"{name}: no receipt in this JSON Lines stream; nothing in it was checked"
+            yield BulkItem(name, error=InputFileError(message, code="nothing-checked"))
 
 
 def _read_here(receipts: tuple[str, ...], jsonl: str | None) -> Iterator[BulkItem]:

@@ -42,6 +42,34 @@ def test_an_empty_json_lines_stream_exits_2(cli: Cli, tmp_path: Path, key: Priva
     assert result.code == 2 and result.out == ""
 
 
+def test_an_empty_input_beside_others_is_reported_not_ignored(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
+    # `verify release/ staging/` with staging/ empty (or misnamed) passed on release/ alone.
+    write_json(tmp_path / "good.json", sign_receipt(make_receipt(), key))
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    args = ["--public-key", key.public_key.text, "--now", NOW, "--json"]
+    for extra in (["staging"], ["--jsonl", "empty.jsonl"]):
+        result = cli("verify", "good.json", *extra, *args)
+        assert result.code == 2, result
+        lines = result.json_lines()
+        assert lines[0]["valid"] is True and lines[1]["error"]["code"] == "nothing-checked"
+
+
+def test_a_linked_directory_below_the_one_named_is_reported_not_skipped(
+    cli: Cli, tmp_path: Path, key: PrivateKey
+) -> None:
+    (tmp_path / "receipts").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    write_json(tmp_path / "receipts" / "a.json", sign_receipt(make_receipt(), key))
+    write_json(tmp_path / "elsewhere" / "bad.json", {"not": "a receipt"})
+    (tmp_path / "receipts" / "sub").symlink_to("../elsewhere")
+    (tmp_path / "receipts" / "more.json").symlink_to("../elsewhere", target_is_directory=True)
+    result = cli("verify", "receipts", "--jobs", "2", "--public-key", key.public_key.text, "--now", NOW, "--json")
+    assert result.code == 2, result
+    errors = {line["receipt"]: line["error"]["code"] for line in result.json_lines() if "error" in line}
+    assert errors == {"receipts/more.json": "special-file", "receipts/sub": "special-file"}
+
+
 def test_a_directory_with_receipts_still_passes(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
     (tmp_path / "receipts").mkdir()
     write_json(tmp_path / "receipts" / "r.json", sign_receipt(make_receipt(), key))

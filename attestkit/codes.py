@@ -237,6 +237,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
         "a recorded path would escape the artifacts directory",
         "do not deploy: the receipt is hostile",
     ),
+    (
+        "escapes-tree",
+        "artifacts",
+        "a recorded path resolves through a symlink outside the directory (verify), or the working directory (run)",
+        "do not deploy it; record the files themselves, not links to elsewhere",
+    ),
     ("not-directory", "artifacts", "a path recorded as a directory is not one", "check the artifacts directory"),
     (
         "changed",

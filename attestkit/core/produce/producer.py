@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -32,9 +34,7 @@ def artifact_record(path: str, root: str = ".") -> dict[str, Any]:
     if reason is not None:
         raise UsageError(f"{path}: {reason}; artifact paths are relative to the working directory")
     full = os.path.join(root, relative)
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(full)
-    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+    if _leaves_root(root, relative):
         # verify --artifacts refuses the same path: a receipt must not sign what lies elsewhere
         raise HashingError(f"{path}: resolves through a symlink outside the working directory", code="escapes-tree")
     if os.path.isdir(full):
@@ -49,6 +49,44 @@ def artifact_record(path: str, root: str = ".") -> dict[str, Any]:
         raise HashingError(f"{path}: does not exist", code="missing")
     hexdigest, size = hash_file_hex(full)
     return {"path": relative, "hash": "blake3:" + hexdigest, "size_bytes": size}
+
+
+_MAX_LINKS = 40
+
+
+def _leaves_root(root: str, relative: str) -> bool:
+    """Whether *relative* resolves through a symlink that leaves *root* on the way, by verify
+    --artifacts's rule: a ``..`` above the root, or an absolute target outside its real path,
+    even when the path comes back in later."""
+    root_real = os.path.realpath(root)
+    pending = deque(part for part in relative.split("/") if part not in ("", "."))
+    below: list[str] = []
+    links = 0
+    while pending:
+        name = pending.popleft()
+        if name == "..":
+            if not below:
+                return True
+            below.pop()
+            continue
+        here = os.path.join(root_real, *below, name)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(here).st_mode)
+            target = os.readlink(here) if is_link else ""
+        except OSError:
+            return False  # missing or unreadable: reported as such by the hashing
+        if not is_link:
+            below.append(name)
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            return True
+        if target.startswith("/"):
+            if target != root_real and not target.startswith(root_real.rstrip("/") + "/"):
+                return True
+            below, target = [], target[len(root_real) :]
+        pending.extendleft(reversed([part for part in target.split("/") if part not in ("", ".")]))
+    return False
 
 
 def environment_snapshot(names: Iterable[str], environ: Mapping[str, str]) -> dict[str, str]:

@@ -154,7 +154,8 @@ def test_outputs_that_lead_outside_the_workspace_fail_the_step(
     (outside / "f").write_text("hi")
     (workspace / "inside.bin").write_text("ok")
     links = f"ln -sfn {outside}/f out.bin; ln -sfn {outside}/secretdir dist; ln -sfn {outside} sub; ln -sfn inside.bin ok.bin"
-    for output in ("out.bin", "dist/", "sub/f"):
+    links += f"; ln -sfn ../{workspace.name}/inside.bin back.bin"  # out and back in: verify refuses it too
+    for output in ("out.bin", "dist/", "sub/f", "back.bin"):
         (workspace / "attest.yaml").write_text(
             f'version: "0.1"\nsteps:\n  build:\n    run: "{links}"\n    outputs: [{output}, ok.bin]\n'
         )
@@ -168,6 +169,8 @@ def test_outputs_that_lead_outside_the_workspace_fail_the_step(
         f'version: "0.1"\nsteps:\n  build:\n    run: "{links}"\n    outputs: [ok.bin]\n'
     )
     assert cli("run", "--key", "k/attestkit.key", "-o", "r.json", cwd=workspace).code == 0
+    public = str(workspace / "k" / "attestkit.pub")
+    assert cli("verify", "r.json", "--public-key", public, "--artifacts", ".", cwd=workspace).code == 0
 
 
 def test_step_names_reach_the_terminal_escaped(workspace: Path, cli: Callable[..., CliResult]) -> None:

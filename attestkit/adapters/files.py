@@ -227,14 +227,15 @@ def refuse_key_overwrite(path: str) -> None:
 
     An output named like the key (``--key k -o k``) would replace the key with a receipt: the
     key is lost and a receipt lands with the key's old mode. Only a regular file is looked at
-    (a link is replaced, not followed), and only its first bytes.
+    (a link is replaced, not followed), as far as a key file may be long.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return  # absent, a link, or unreadable: nothing of ours to lose by replacing it
     try:
-        head = os.read(fd, 4096) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+        # as far as a key attestkit would load may reach (leading blank lines are allowed there)
+        head = os.read(fd, MAX_KEY_FILE_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
     except OSError:
         head = b""
     finally:

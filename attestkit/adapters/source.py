@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from attestkit.adapters.http import HttpClient, HttpResponse, follow_url, redact_url
 from attestkit.adapters.profiles import LOOK_ALIKES, PROFILES, Profile
@@ -49,11 +50,42 @@ class Credentials:
     private: tuple[str, ...] = field(default=(), repr=False)
 
     def redact(self, text: str) -> str:
-        """*text* with every secret value (and its Basic-auth form) replaced by ``REDACTED``."""
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "REDACTED")
+        """*text* with every secret value (and its Basic-auth and URL-encoded forms) replaced by ``REDACTED``."""
+        spans = _spans(text, [s for s in self.secrets if s])
+        for start, end in reversed(spans):
+            text = text[:start] + "REDACTED" + text[end:]
         return text
+
+    def echoed_in(self, text: str) -> bool:
+        """Whether *text* holds one of the private values, as sent or as a URL would carry it."""
+        # A secret under 8 characters would match honest text ("k" in "ok"): only redacted.
+        return bool(_spans(text, [s for s in self.private if len(s) >= 8]))
+
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _lower_hex(text: str) -> str:
+    return _PERCENT.sub(lambda match: match.group(0).lower(), text)  # same length: spans carry over
+
+
+def _spans(text: str, secrets: list[str]) -> list[tuple[int, int]]:
+    """Where *secrets* occur in *text*, as sent or percent-encoded (either hex case); merged, in order."""
+    folded = _lower_hex(text)
+    found: list[tuple[int, int]] = []
+    for secret in secrets:
+        for form in {_lower_hex(f) for f in (secret, quote(secret, safe=""), quote(secret), quote_plus(secret))}:
+            at = folded.find(form)
+            while at != -1:
+                found.append((at, at + len(form)))
+                at = folded.find(form, at + 1)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def credentials(
@@ -203,8 +235,7 @@ class ReceiptSource:
     def _refuse_echo(self, text: str, url: str) -> None:
         """:class:`FetchError` when *text* holds a credential that was sent: the answer would
         carry it into messages, reports and written receipts."""
-        # A secret under 8 characters would match honest text ("k" in "ok"): only redacted.
-        if any(len(secret) >= 8 and secret in text for secret in self.creds.private):
+        if self.creds.echoed_in(text):
             raise FetchError(
                 f"{self.profile.name}: the response from {redact_url(url)} contains the credentials from "
                 f"{self.creds.source}; refusing to use it",

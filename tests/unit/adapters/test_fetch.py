@@ -272,3 +272,25 @@ def test_an_id_that_is_not_utf8_and_a_base_url_with_a_query_are_refused(cli: Cal
     assert query.code == 2 and "no query or fragment" in query.err
     for result in (not_text, query):
         assert "internal error" not in result.err and len(result.err.splitlines()) == 1
+
+
+def test_a_token_echoed_url_encoded_is_refused_and_redacted(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    token = "tok_AbCdEf/gh+IJ=xyz123"
+    env = {"ATTEST_TOKEN": token}
+    echoed = f"{PATH}?token={quote(token, safe='')}"
+    routes = {
+        PATH: [Reply(200, {"receipt": dict(make_receipt(), self=echoed.replace("%2F", "%2f"))})],
+        "/v1/executions/gone/receipt": [
+            Reply(404, {"error": {"code": "NOT_FOUND", "message": f"no such url {echoed}"}})
+        ],
+    }
+    with serve(routes) as server:
+        common = ["--base-url", server.base_url, "--token-in-query"]
+        fetched = cli("fetch", *common, "--execution", "exec_123", "-o", str(tmp_path / "r.json"), env=env)
+        missing = cli("fetch", *common, "--execution", "gone", env=env)
+    assert fetched.code == 2 and "contains the credentials" in fetched.err and not (tmp_path / "r.json").exists()
+    assert missing.code == 2 and "NOT_FOUND" in missing.err
+    for result in (fetched, missing):
+        assert "xyz123" not in result.err + result.out, result.err

@@ -72,13 +72,16 @@ def escape_name(path: str) -> str:
 def check_line(digest: str, path: str) -> str:
     """The check-file line for *path* (no newline): ``DIGEST  PATH``, or b3sum's escaped form.
 
-    A name holding a backslash or a newline gives exactly the line b3sum prints (a leading
-    ``\\``, ``\\\\`` and ``\\n`` in the name), other unsafe characters are escaped in that form
-    too; :func:`parse_check_file` reads every such line back as *path*.
+    A name that can be written as it is (a backslash is an ordinary character) is: the
+    contract's ``blake3:<hex>  PATH``, read back literally. A name holding a newline, CR or
+    another unsafe character gives b3sum's escaped line (a leading ``\\``, then ``\\\\`` and
+    ``\\n`` in the name, the other characters as visible escapes); :func:`parse_check_file`
+    reads every such line back as *path*.
     """
-    name = escape_name(path)
-    prefix = "" if name == path else "\\"
-    return f"{prefix}{digest}  {name}"
+    plain = path.replace("\\", "")
+    if escape_name(plain) == plain:
+        return f"{digest}  {path}"
+    return f"\\{digest}  {escape_name(path)}"
 
 
 def parse_check_file(text: str, source: str) -> list[CheckEntry]:

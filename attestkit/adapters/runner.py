@@ -68,7 +68,9 @@ class RunningSteps:
     stopping: bool = False
     # The process groups of steps that ended: what a step left running in the background (a
     # service for later steps) lives until the run ends, then is stopped with them.
-    ended: list[int] = field(default_factory=list)
+    # Each with the (pid, start time) of the members found when the step ended: a group whose
+    # members all died frees its id, and a stranger's new session may get it.
+    ended: list[tuple[int, list[tuple[int, bytes]]]] = field(default_factory=list)
 
     def add(self, process: subprocess.Popen[bytes]) -> None:
         """Register a step's process group (killed at once if stopping has begun)."""
@@ -87,7 +89,10 @@ class RunningSteps:
         """Forget a step's process once it has ended (its group is stopped when the run ends)."""
         with self.lock:
             self.processes.discard(process)
-            self.ended.append(process.pid)
+        members = _group_members(process.pid)
+        if members:
+            with self.lock:
+                self.ended.append((process.pid, members))
 
     def stop_ended(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop whatever the ended steps left in their process groups: no step outlives the run."""
@@ -191,39 +196,57 @@ def stop_process_groups(processes: Sequence[subprocess.Popen[bytes]], grace: flo
             pass
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether process group *pgid* has a member that is not a zombie awaiting its new parent."""
+def _group_members(pgid: int) -> list[tuple[int, bytes]]:
+    """The (pid, start time) of each member of process group *pgid* that is not a zombie."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
-        return False
+        return []  # the usual case: the step left nothing behind, no /proc walk
     try:
         entries = os.listdir("/proc")
-    except OSError:  # pragma: no cover - no procfs: a signalable group counts as alive
-        return True
+    except OSError:  # pragma: no cover - no procfs
+        return []
+    members = []
     for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+                members.append((int(entry), fields[19]))
+    return members
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """``/proc/PID/stat`` after the command name (state, ppid, pgrp, ... starttime at 19), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields if len(fields) > 19 else None
+
+
+def _still_ours(pgid: int, members: Sequence[tuple[int, bytes]]) -> bool:
+    """Whether a member seen when the step ended is alive in *pgid* still: then the group has
+    existed all along and is the step's, not a stranger's that got the freed id."""
+    for pid, started in members:
+        fields = _stat_fields(pid)
+        if fields is not None and fields[19] == started and fields[2] == str(pgid).encode() and fields[0] != b"Z":
             return True
     return False
 
 
-def stop_leftover_groups(pgids: Sequence[int], grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM the process groups *pgids* (their leaders have exited), SIGKILL any left after *grace*."""
-    alive = [pgid for pgid in pgids if _group_alive(pgid)]
+def stop_leftover_groups(
+    groups: Sequence[tuple[int, Sequence[tuple[int, bytes]]]], grace: float = STOP_GRACE_SECONDS
+) -> None:
+    """SIGTERM the ended steps' process groups that are still theirs, SIGKILL any left after *grace*."""
+    alive = [pgid for pgid, members in groups if _still_ours(pgid, members)]
     for pgid in alive:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while alive and time.monotonic() < deadline:
         time.sleep(0.02)
-        alive = [pgid for pgid in alive if _group_alive(pgid)]
+        alive = [pgid for pgid in alive if _group_members(pgid)]
     for pgid in alive:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)

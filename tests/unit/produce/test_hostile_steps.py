@@ -185,3 +185,21 @@ def test_step_names_reach_the_terminal_escaped(workspace: Path, cli: Callable[..
     assert ran.code == 0, ran.err
     (line,) = [x for x in ran.out.splitlines() if x.endswith("hi")]
     assert line.startswith("[a\\x1b[2J\\rb\\ncritical path: forged] ")
+
+
+def test_a_stranger_that_got_an_ended_steps_group_id_is_left_alone() -> None:
+    # A step's group id is remembered until the run ends; if its members all died meanwhile,
+    # the id was free and a process nobody started for this run may be its new owner.
+    from attestkit.adapters.runner import stop_leftover_groups
+
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        fields = Path(f"/proc/{stranger.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+        seen_at_step_end = [(stranger.pid, b"1")]  # the step's member: same pid, another start time
+        stop_leftover_groups([(stranger.pid, seen_at_step_end)], grace=0.2)
+        assert stranger.poll() is None, "a stranger's process group was killed"
+        stop_leftover_groups([(stranger.pid, [(stranger.pid, fields[19])])], grace=0.2)  # really the step's
+        assert stranger.wait(timeout=5) == -15
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -153,7 +153,7 @@ def test_hash_lines_are_b3sum_lines_byte_for_byte(cli: Callable[..., CliResult],
             else b"blake3:" + line[1 if line.startswith(b"\\") else 0 :].split(b"  ", 1)[0] + b"  " + name.encode()
         )
         + b"\n"
-        for line, name in zip(b3sum.splitlines(), _HASH_NAMES)
+        for line, name in zip(b3sum.splitlines(), _HASH_NAMES, strict=True)
     )
     printed = cli("hash", *_HASH_NAMES, cwd=tmp_path)
     assert printed.code == 0 and printed.out.encode() == expected

@@ -258,3 +258,22 @@ def test_a_text_report_file_names_the_receipt_that_could_not_be_checked(cli: Cli
     report = (tmp_path / "report.txt").read_text()
     assert "VALID" in report and "a.json" in report
     assert "ERROR" in report and "b.json" in report and "could not check" in report
+
+
+def test_a_receipt_name_that_is_not_utf8_is_reported_in_every_format(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
+    import json
+
+    (tmp_path / "r").mkdir()
+    write_json(tmp_path / "r" / "x\udcff.json", sign_receipt(make_receipt(), key))
+    write_json(tmp_path / ".hidden.json", sign_receipt(make_receipt(), key))
+    args = ["--public-key", key.public_key.text, "--now", NOW]
+    other = ["--public-key", PrivateKey.generate().public_key.text, "--now", NOW]  # every receipt fails
+    sarif = cli("verify", "r", "./.hidden.json", *other, "--format", "sarif", "-o", "out.sarif")
+    assert sarif.code == 1, sarif.err  # it was an internal error (exit 2) and no report
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for r in json.loads((tmp_path / "out.sarif").read_text())["runs"][0]["results"]}  # fmt: skip
+    assert uris == {"r/x%FF.json", ".hidden.json"}
+    lines = cli("verify", "r", *args, "--json")
+    assert lines.code == 0
+    record = json.loads(lines.out.encode("utf-8"))  # strict UTF-8: no lone surrogate written
+    assert record["receipt"] == "r/x\\udcff.json"

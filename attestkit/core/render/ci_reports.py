@@ -191,7 +191,10 @@ def sarif_text(document: dict[str, Any]) -> str:
 def _uri(path: str) -> str:
     from urllib.parse import quote
 
-    return quote(path.lstrip("./") if path.startswith("./") else path, safe="/:@")
+    while path.startswith("./"):  # not lstrip("./"), which ate the dot of ./.hidden
+        path = path[2:]
+    # a name that is not UTF-8 keeps its own bytes, percent-encoded (quote of the text raised)
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/:@")
 
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

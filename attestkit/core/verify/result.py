@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attestkit.core.policy.base import Violation
+from attestkit.core.textsafe import escape_text
 from attestkit.core.trust.chain import ChainLink, ChainStatus
 
 _new = object.__new__
@@ -152,7 +153,7 @@ class VerificationResult:
     def to_dict(self) -> dict[str, Any]:
         """The ATTEST ``POST /v1/receipts/verify`` answer shape, plus details, as a mapping."""
         out: dict[str, Any] = {
-            "receipt": self.source,
+            "receipt": json_label(self.source),
             "valid": self.valid,
             "signature_verification": {
                 "valid": self.signature_valid,
@@ -234,10 +235,22 @@ def unchecked_checks(code: str, message: str, policy_names: Sequence[str] = ()) 
     return (Check("input", False, code, message), *policies_not_evaluated(policy_names, NOT_CHECKED))
 
 
+def json_label(source: str) -> str:
+    """*source* for JSON: a file name that is not UTF-8 (its bytes kept as lone surrogates, which
+    no strict JSON reader accepts) is written with visible escapes, as the text output shows it."""
+    if source.isascii():
+        return source
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        return escape_text(source)
+    return source
+
+
 def unchecked_dict(source: str, code: str, message: str) -> dict[str, Any]:
     """The contract JSON (``--json``) for a receipt that could not be checked, with its error."""
     return {
-        "receipt": source,
+        "receipt": json_label(source),
         "valid": False,
         "signature_verification": {"valid": False, "signer": None, "algorithm": "ed25519"},
         "policy_compliance": {

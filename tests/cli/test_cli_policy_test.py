@@ -93,3 +93,16 @@ def test_unusable_fixtures_exit_2(cli: Cli, tmp_path: Path) -> None:
     assert cli("policy", "test", str(tmp_path), *policy).code == 0
     nothing = cli("policy", "test", str(tmp_path))
     assert nothing.code == 2 and "give the policies under test" in nothing.err
+
+
+def test_a_fixture_that_asserts_nothing_about_the_policies_under_test_exits_2(cli: Cli, tmp_path: Path) -> None:
+    # A misspelt policy name in verdicts made every row "as expected" with nothing asserted.
+    failing = make_receipt()
+    failing["steps"][0]["exit_code"] = 256
+    (tmp_path / "failing.json").write_text(json.dumps(failing))
+    (tmp_path / "failing.expect.yaml").write_text("verdicts: {steps-succeded: pass}\n")
+    done = cli("policy", "test", str(tmp_path), "--policy", "steps-succeeded")
+    assert done.code == 2 and "name no policy under test" in done.err and "steps-succeded" in done.err, done.err
+    # naming one of several policies under test is still a way to test just that one
+    (tmp_path / "failing.expect.yaml").write_text("verdicts: {steps-succeeded: fail}\n")
+    assert cli("policy", "test", str(tmp_path), "--policy", "steps-succeeded", "--policy", "require-tests").code == 0

@@ -121,6 +121,13 @@ def run_case(
         timestamp=timestamp,
         trusted_identity=expectation.identity,
     )
+    if policies and all(expectation.verdict_for(p.name) is None for p in policies):
+        # e.g. a misspelt name in verdicts: every row passed with nothing asserted
+        names = ", ".join(sorted(expectation.verdicts))
+        under_test = ", ".join(sorted(p.name for p in policies))
+        raise _fixture_error(
+            fixture, f"verdicts ({names}) name no policy under test ({under_test}); nothing would be checked"
+        )
     rows: list[CaseRow] = []
     messages: list[str] = []
     for policy in policies:

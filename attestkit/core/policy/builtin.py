@@ -29,6 +29,11 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_count(value: object) -> bool:
+    """A whole, non-negative number (``3`` or ``3.0``, never ``1e-300`` or ``-3``)."""
+    return _is_number(value) and value >= 0 and float(value).is_integer()  # type: ignore[operator, arg-type]
+
+
 @dataclass(frozen=True)
 class RequireSignature:
     """The receipt's signature verified."""
@@ -87,6 +92,14 @@ class RequireTests:
         if not _is_number(failed):
             return [Violation(self.name, "test_results.failed is missing or not a number", pointer + "/failed")]
         assert isinstance(total, (int, float)) and isinstance(failed, (int, float))
+        for field in ("total", "failed", "passed", "skipped"):  # counts of tests: whole, not negative
+            value = results.get(field)
+            if (field in ("total", "failed") or value is not None) and not _is_count(value):
+                return [
+                    Violation(
+                        self.name, f"test_results.{field} is not a count of tests ({value!r})", f"{pointer}/{field}"
+                    )
+                ]
         found: list[Violation] = []
         if total <= 0:
             found.append(Violation(self.name, "no tests ran (total is 0)", pointer + "/total"))

@@ -45,7 +45,7 @@ class AttestationRequired:
         attestations = context.receipt.get("attestations")
         if isinstance(attestations, Mapping):
             for key, value in attestations.items():
-                if key == self.attestation_type:
+                if key == self.attestation_type and isinstance(value, Mapping):  # null or "x" is no attestation
                     return []
                 if isinstance(value, Mapping) and value.get("type") == self.attestation_type:
                     return []
@@ -168,6 +168,8 @@ class MaxDuration:
         total = context.receipt.get("total_duration_secs")
         if not isinstance(total, (int, float)) or isinstance(total, bool):
             return [Violation(self.name, "receipt has no total_duration_secs", "/total_duration_secs")]
+        if total < 0:  # a duration no run can have: the receipt's own numbers cannot be trusted
+            return [Violation(self.name, f"total_duration_secs is negative ({total})", "/total_duration_secs")]
         if total > self.limit.total_seconds():
             return [
                 Violation(

@@ -59,6 +59,34 @@ def test_require_tests() -> None:
     empty = make_receipt()
     empty["attestations"]["test"]["predicate"]["test_results"] = {"total": 0, "failed": 0}
     assert _messages(policy, empty) == ["no tests ran (total is 0)"]
+    # counts of tests are whole and not negative: 1e-300 tests "ran", -3 passed
+    for results, field in [
+        ({"total": 1e-300, "failed": 0}, "total"),
+        ({"total": 5, "failed": 0, "passed": -3, "skipped": 99}, "passed"),
+        ({"total": 5, "failed": -1}, "failed"),
+        ({"total": 5, "failed": 0, "skipped": 0.5}, "skipped"),
+    ]:
+        odd = make_receipt()
+        odd["attestations"]["test"]["predicate"]["test_results"] = results
+        (message,) = _messages(policy, odd)
+        assert message.startswith(f"test_results.{field} is not a count of tests"), message
+    whole = make_receipt()
+    whole["attestations"]["test"]["predicate"]["test_results"] = {"total": 4.0, "failed": 0, "passed": 3, "skipped": 1}
+    assert _messages(policy, whole) == []
+
+
+def test_rule_files_refuse_null_attestations_and_negative_durations() -> None:
+    rules = load_policy_text(
+        "rules.yaml",
+        b"verification:\n  rules:\n    - {name: built, type: attestation-required, attestation_type: attest/build}\n"
+        b"    - {name: quick, type: max-duration, max_duration: 30m}\n",
+    )
+    for value in (None, "present"):
+        receipt = make_receipt(attestations={"attest/build": value}, total_duration_secs=-99999)
+        assert _messages(rules, receipt) == [
+            "no attestation of type 'attest/build'",
+            "total_duration_secs is negative (-99999)",
+        ]
 
 
 def test_security_scan() -> None:

@@ -291,6 +291,21 @@ def markdown_text(text: str) -> str:
     return "".join(parts)
 
 
+def markdown_code(text: str) -> str:
+    """*text* as one inert table cell: a code span, which Markdown never turns into a link, an
+    image, HTML or emphasis, so the text reads as it is (``good.json`` stays ``good.json``).
+
+    Control, bidi and line-breaking characters become visible escapes first (no raw newline
+    can end the row), a ``|`` is written ``\\|`` (GFM tables split cells on it even inside
+    code), and the fence is one backtick longer than any run of backticks in the text.
+    """
+    body = escape_text(text).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith(("`", " ")) or body.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
 def markdown_summary(subjects: Sequence[Subject], title: str = "attestkit verify") -> str:
     """A Markdown table for ``$GITHUB_STEP_SUMMARY``: a row per subject, every untrusted cell inert."""
     valid = sum(1 for s in subjects if s.passed)
@@ -303,7 +318,7 @@ def markdown_summary(subjects: Sequence[Subject], title: str = "attestkit verify
     for subject in subjects:
         failed = "; ".join(f"{c.name}: {c.message}" for c in subject.checks if not c.passed)
         verdict = "✅ valid" if subject.passed else "❌ invalid"
-        lines.append(f"| {markdown_text(subject.name)} | {verdict} | {markdown_text(failed) if failed else '—'} |")
+        lines.append(f"| {markdown_code(subject.name)} | {verdict} | {markdown_code(failed) if failed else '—'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -313,6 +328,7 @@ __all__ = [
     "SarifContext",
     "Subject",
     "github_annotations",
+    "markdown_code",
     "markdown_summary",
     "markdown_text",
     "rule_id",

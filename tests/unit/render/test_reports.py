@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from attestkit import sign_receipt
 from attestkit.core.crypto.keys import PrivateKey
-from attestkit.core.render.ci_reports import Subject, github_annotations, markdown_text, to_junit
+from attestkit.core.render.ci_reports import Subject, github_annotations, to_junit
 from attestkit.core.verify.result import Check
 from tests.conftest import NOW, CliResult, external, make_receipt, write_json
 
@@ -84,7 +85,7 @@ def test_github_annotations_and_step_summary(
         line.startswith("::error file=dist/app.bin,title=attestkit artifacts%3A digest-mismatch::") for line in lines
     )
     text = summary.read_text()
-    assert "1 of 2 passed" in text and "❌ invalid" in text and f"| {markdown_text(str(good))} |" in text
+    assert "1 of 2 passed" in text and "❌ invalid" in text and f"| `{good}` |" in text
 
 
 def test_annotation_escaping() -> None:
@@ -258,34 +259,21 @@ _HOSTILE_NAMES = (
     "x` | ✅ valid | — |\n| `prod-release.json` | ✅ valid | — |\n<!-- .json",
     "r``` ``x`` \\`|\\|<b>&amp;[l](javascript:alert(1))\u202e\u2028\x1b[31m.json",
 )
-_ACTIVE = "`|[]*_!\\<>&"
 
 
-def _unescaped(cell: str) -> str:
-    """The Markdown-active characters of *cell* not neutralised by a backslash or an entity."""
-    found = []
-    index = 0
-    while index < len(cell):
-        char = cell[index]
-        if char == "\\":
-            index += 2
-            continue
-        entity = next((e for e in ("&amp;", "&lt;", "&gt;") if cell.startswith(e, index)), None)
-        if entity:
-            index += len(entity)
-            continue
-        if char in _ACTIVE:
-            found.append(char)
-        index += 1
-    return "".join(found)
-
-
-def _shown(cell: str) -> str:
-    """What a CommonMark renderer shows for an escaped cell: backslash escapes and entities undone."""
-    import html
+def _code_span(cell: str) -> str:
+    """The text a code span cell shows (its fence and padding removed, ``\\|`` read as ``|``);
+    fails unless the cell is exactly one code span."""
     import re
 
-    return re.sub(r"\\(.)|&(?:amp|lt|gt);", lambda m: m.group(1) or html.unescape(m.group(0)), cell)
+    fence = re.match(r"`+", cell)
+    assert fence is not None and cell.endswith(fence.group(0)), cell
+    body = cell[len(fence.group(0)) : -len(fence.group(0))]
+    assert fence.group(0) not in body, cell  # nothing closes the span early
+    assert "|" not in body.replace("\\|", ""), cell  # no unescaped pipe: no extra cell
+    if body.startswith(" ") and body.endswith(" ") and body.strip():
+        body = body[1:-1]
+    return body.replace("\\|", "|")
 
 
 def test_step_summary_renders_hostile_names_and_messages_inert(
@@ -310,19 +298,20 @@ def test_step_summary_renders_hostile_names_and_messages_inert(
     ]
     rows = lines[4:-1]
     assert lines[-1] == "" and len(rows) == 3, text  # one line per subject: no forged row, nothing hidden
-    assert "<" not in text and "](" not in text and "\r" not in text and "\x1b" not in text and "\u202e" not in text
+    assert "\r" not in text and "\x1b" not in text and "\u202e" not in text and "\u2028" not in text
     for row, name in zip(rows, [*_HOSTILE_NAMES, "good.json"], strict=True):
         assert row.startswith("| ") and row.endswith(" |")
-        cells = row[2:-2].split(" | ")
+        cells = re.split(r"(?<!\\) \| ", row[2:-2])
         assert len(cells) == 3, row
         subject, verdict, failed = cells
-        assert _unescaped(subject) == "" and _unescaped(failed) == "", row
-        assert _shown(subject) == escape_text(name)  # the whole name, visibly escaped where it must be
+        assert _code_span(subject) == escape_text(name)  # the whole name, visibly escaped where it must be
         if name == "good.json":
-            assert verdict == "✅ valid" and failed == "—"
+            assert subject == "`good.json`" and verdict == "✅ valid" and failed == "—"
         else:
             assert verdict == "❌ invalid"
-            assert _shown(failed) == escape_text(f"policy:steps-succeeded: step {_HOSTILE_STEP!r} exited with code 1")
+            assert _code_span(failed) == escape_text(
+                f"policy:steps-succeeded: step {_HOSTILE_STEP!r} exited with code 1"
+            )
 
 
 def test_sarif_message_texts_escape_control_and_bidi_characters(

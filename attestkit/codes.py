@@ -47,6 +47,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
         "a service's answer contains the credentials sent to it (exit 2)",
         "check the service: it must never return the token",
     ),
+    (
+        "ambiguous-name",
+        "error",
+        "a check line names two existing files (one literally, one through escapes)",
+        "remove the decoy, or check each file by a path of its own",
+    ),
     ("overwrites-key", "error", "an output path names a private key file (exit 2)", "write the output elsewhere"),
     ("size", "format", "a receipt is over the receipt size bound", "receipts are limited in size (docs/security.md)"),
     ("violation", "policy", "a policy found a violation", "fix the pipeline run or the policy"),

@@ -32,9 +32,17 @@ def _check(listing: str, fmt: str, output_file: str | None) -> int:
     from attestkit.core.verify.result import Check
 
     text = read_bytes(listing, "check file").decode("utf-8", "replace")
-    entries = [(entry.digest, entry.path) for entry in parse_check_file(text, listing)]
+    entries = parse_check_file(text, listing)
     subjects = []
-    for expected, path in entries:
+    for entry in entries:
+        expected, path = entry.digest, entry.path
+        candidates = [name for name in (path, entry.escaped_path) if name is not None and os.path.lexists(name)]
+        if len(candidates) > 1:  # a decoy named with the escapes of the file the line was written for
+            message = f"{path}: FAILED (both {path!r} and {entry.escaped_path!r} exist; the line could mean either)"
+            check = Check("digest", False, "ambiguous-name", message, path)
+            subjects.append(Subject(path, (check,), False))
+            continue
+        path = candidates[0] if candidates else path
         try:
             actual = hash_path(path, processes=_processes())
         except AttestkitError as exc:
@@ -75,8 +83,8 @@ def _check(listing: str, fmt: str, output_file: str | None) -> int:
 def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt: str, output_file: str | None) -> int:
     """Print `blake3:<hex>  PATH` for each file or directory (PATH... or --check FILE).
 
-    A PATH with a backslash, newline or control character gets b3sum's escaped line
-    (`\\blake3:<hex>  a\\nb`), which --check reads back as the same name.
+    A newline or control character in a PATH is shown escaped (`a\\nb`); --check reads
+    such a line as either name, and fails when both files exist.
 
     With -o FILE the lines go to FILE, written atomically and only when every PATH could be
     hashed. --format applies to --check (text digests are b3sum's format already).

@@ -32,6 +32,9 @@ class CheckEntry:
     digest: str
     path: str
     line: int
+    # For a plain line holding escapes (``a\\nb``): the name those escapes stand for. attestkit
+    # writes unsafe characters that way, so the line may mean either file (check both).
+    escaped_path: str | None = None
 
 
 def _representable(point: int) -> bool:
@@ -70,18 +73,10 @@ def escape_name(path: str) -> str:
 
 
 def check_line(digest: str, path: str) -> str:
-    """The check-file line for *path* (no newline): ``DIGEST  PATH``, or b3sum's escaped form.
-
-    A name that can be written as it is (a backslash is an ordinary character) is: the
-    contract's ``blake3:<hex>  PATH``, read back literally. A name holding a newline, CR or
-    another unsafe character gives b3sum's escaped line (a leading ``\\``, then ``\\\\`` and
-    ``\\n`` in the name, the other characters as visible escapes); :func:`parse_check_file`
-    reads every such line back as *path*.
-    """
-    plain = path.replace("\\", "")
-    if escape_name(plain) == plain:
-        return f"{digest}  {path}"
-    return f"\\{digest}  {escape_name(path)}"
+    """The line ``hash`` prints for *path* (no newline): the contract's ``blake3:<hex>  PATH``,
+    with every character a terminal could act on shown as a visible escape (``\\n``,
+    ``\\x1b``); :class:`CheckEntry` keeps both readings of such a line."""
+    return f"{digest}  {escape_text(path)}"
 
 
 def parse_check_file(text: str, source: str) -> list[CheckEntry]:
@@ -100,7 +95,15 @@ def parse_check_file(text: str, source: str) -> list[CheckEntry]:
         if match is None:
             raise UsageError(f"{source}: line {number}: expected 'blake3:<64 hex>  PATH' (or b3sum's '<64 hex>  PATH')")
         path = _unescape(match.group(2), source, number) if escaped else match.group(2)
-        entries.append(CheckEntry("blake3:" + match.group(1).lower(), path, number))
+        other = None
+        if not escaped and "\\" in path:
+            try:
+                other = _unescape(path, source, number)
+            except UsageError:
+                other = None  # not escapes attestkit writes: the name as it is
+            if other == path:
+                other = None
+        entries.append(CheckEntry("blake3:" + match.group(1).lower(), path, number, other))
     return entries
 
 

@@ -108,7 +108,7 @@ def hash_cmd(paths: tuple[str, ...], manifest: bool, check_file: str | None, fmt
                     entries = tree_manifest(path, progress=progress, processes=_processes())
                     lines = [safe(entry.line()) for entry in entries]
                 else:
-                    # b3sum's escaped line for a name with a newline or backslash, read back by --check
+                    # the contract's line, unsafe characters escaped; --check reads it both ways
                     lines = [check_line(hash_path(path, progress, processes=_processes()), path)]
             for line in lines:
                 if output_file is None or output_file == "-":

@@ -3,11 +3,11 @@
 A line is ``blake3:<64 hex>  PATH`` (attestkit) or ``<64 hex>  PATH`` (b3sum), two spaces
 between digest and path. b3sum escapes a path holding a backslash or a newline: the line then
 starts with ``\\`` and in the path ``\\\\`` stands for a backslash, ``\\n`` for a newline and
-``\\r`` for a carriage return (newer b3sum). attestkit writes the same lines (:func:`check_line`)
-and, in an escaped line, also shows every other character :mod:`attestkit.core.textsafe`
-escapes the way it does there (``\\t``, ``\\x1b``, ``\\u202e``, ``\\U000e0041``, ``\\udcff`` for
-an undecodable byte), so a line never carries a raw control character and reads back as the
-same name; any other escape is an error. Lines are split on ``\\n`` only (a name may hold
+``\\r`` for a carriage return (newer b3sum); in such a line attestkit also reads the escapes
+:mod:`attestkit.core.textsafe` writes (``\\t``, ``\\x1b``, ``\\u202e``, ``\\U000e0041``,
+``\\udcff`` for an undecodable byte), and any other escape is an error. attestkit itself writes
+plain lines (:func:`check_line`) with those escapes in the name, so a plain line holding them
+is read both ways (:attr:`CheckEntry.escaped_path`). Lines are split on ``\\n`` only (a name may hold
 ``\\r``); one trailing ``\\r`` (a CRLF file) is dropped from an unescaped line.
 """
 
@@ -67,11 +67,6 @@ def _unescape(text: str, source: str, number: int) -> str:
     return "".join(out)
 
 
-def escape_name(path: str) -> str:
-    """*path* as a check line shows it: b3sum's escapes, then textsafe's for other unsafe characters."""
-    return "".join("\\\\" if char == "\\" else escape_text(char) for char in path)
-
-
 def check_line(digest: str, path: str) -> str:
     """The line ``hash`` prints for *path* (no newline): the contract's ``blake3:<hex>  PATH``,
     with every character a terminal could act on shown as a visible escape (``\\n``,
@@ -107,4 +102,4 @@ def parse_check_file(text: str, source: str) -> list[CheckEntry]:
     return entries
 
 
-__all__ = ["CheckEntry", "check_line", "escape_name", "parse_check_file"]
+__all__ = ["CheckEntry", "check_line", "parse_check_file"]

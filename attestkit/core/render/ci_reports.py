@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -268,29 +267,6 @@ def github_annotations(subject: Subject) -> list[str]:
     return lines
 
 
-_MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_ASCII_PUNCTUATION = frozenset(string.punctuation)
-
-
-def markdown_text(text: str) -> str:
-    """*text* as inert Markdown inline text (one table cell): shown as it is, never acted on.
-
-    Control, bidi and line-breaking characters become visible escapes (``\\n``, ``\\u202e``),
-    ``&``, ``<`` and ``>`` become entities, and every other ASCII punctuation character is
-    backslash-escaped, so no link, image, HTML, emphasis, code span or extra cell or row can
-    come out of it.
-    """
-    parts = []
-    for char in escape_text(text):
-        if char in _MARKDOWN_ENTITIES:
-            parts.append(_MARKDOWN_ENTITIES[char])
-        elif char in _ASCII_PUNCTUATION:
-            parts.append("\\" + char)
-        else:
-            parts.append(char)
-    return "".join(parts)
-
-
 def markdown_code(text: str) -> str:
     """*text* as one inert table cell: a code span, which Markdown never turns into a link, an
     image, HTML or emphasis, so the text reads as it is (``good.json`` stays ``good.json``).
@@ -310,7 +286,7 @@ def markdown_summary(subjects: Sequence[Subject], title: str = "attestkit verify
     """A Markdown table for ``$GITHUB_STEP_SUMMARY``: a row per subject, every untrusted cell inert."""
     valid = sum(1 for s in subjects if s.passed)
     lines = [
-        f"### {markdown_text(title)}: {valid} of {len(subjects)} passed",
+        f"### {title}: {valid} of {len(subjects)} passed",  # the command's own name, not input
         "",
         "| subject | verdict | failed checks |",
         "|---|---|---|",
@@ -330,7 +306,6 @@ __all__ = [
     "github_annotations",
     "markdown_code",
     "markdown_summary",
-    "markdown_text",
     "rule_id",
     "sarif_text",
     "subject_of",

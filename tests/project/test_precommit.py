@@ -1,4 +1,4 @@
-"""The pre-commit hooks, run by pre-commit itself (`try-repo` on this checkout) in a scratch repository.
+"""The pre-commit hooks, run by pre-commit itself (`run` with this checkout pinned by `rev`) in a scratch repository.
 
 The hook environment is a real pre-commit install (a virtualenv, `pip install` of this
 repository) made without network: pip reads only the wheelhouse the Makefile fetched
@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from attestkit.core.receipt.signing import sign_receipt
 from tests.conftest import IN_CI, ROOT, make_receipt, write_json
@@ -86,21 +87,29 @@ def repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
 
 @pytest.fixture(scope="module")
 def hooks_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    """This checkout's working state as one commit: every try-repo call then shares one hook install."""
+    """This checkout's working state as one commit, the `rev` the tests pin."""
     target = checkout_copy(tmp_path_factory.mktemp("hooks") / "attestkit")
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "snapshot"]):
         subprocess.run(command, cwd=target, check=True, env=env, capture_output=True)
     return target
 
 
-def try_repo(hooks_repo: Path, repo: Path, env: dict[str, str], *files: str) -> subprocess.CompletedProcess[str]:
-    """``pre-commit try-repo`` every hook of this checkout on *files* (all files when none) of *repo*.
+def run_hooks(hooks_repo: Path, repo: Path, env: dict[str, str], *files: str) -> subprocess.CompletedProcess[str]:
+    """``pre-commit run`` of every hook of this checkout, pinned by commit as users pin it, on *files* of *repo*.
 
-    try-repo installs the hook environment in a fresh store on every call, so the tests make two calls.
+    The hook environment is installed once, in the module's ``PRE_COMMIT_HOME``, and reused by later calls.
     """
+    rev = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=hooks_repo, check=True, env=env, capture_output=True, text=True
+    ).stdout.strip()
+    hooks = [h["id"] for h in yaml.safe_load((hooks_repo / ".pre-commit-hooks.yaml").read_text())]
+    config = repo.parent / f"{repo.name}-pre-commit-config.yaml"
+    config.write_text(
+        yaml.safe_dump({"repos": [{"repo": str(hooks_repo), "rev": rev, "hooks": [{"id": h} for h in hooks]}]})
+    )
     selection = ["--files", *files] if files else ["--all-files"]
     return subprocess.run(
-        [_pre_commit(), "try-repo", str(hooks_repo), "--verbose", "--color", "never", *selection],
+        [_pre_commit(), "run", "--config", str(config), "--verbose", "--color", "never", *selection],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -124,7 +133,7 @@ def _sections(stdout: str) -> dict[str, str]:
 
 
 def test_hooks_pass_on_good_files(hooks_repo: Path, repo: Path, env: dict[str, str]) -> None:
-    run = try_repo(hooks_repo, repo, env, "policy/attest.rego", "receipts/release.json", ".attest/keyring.yaml")
+    run = run_hooks(hooks_repo, repo, env, "policy/attest.rego", "receipts/release.json", ".attest/keyring.yaml")
     assert run.returncode == 0, run.stdout + run.stderr
     parts = _sections(run.stdout)
     assert set(parts) == {"attestkit policy check", "attestkit verify", "attestkit keys check"}, run.stdout
@@ -132,7 +141,7 @@ def test_hooks_pass_on_good_files(hooks_repo: Path, repo: Path, env: dict[str, s
 
 
 def test_hooks_fail_on_bad_files(hooks_repo: Path, repo: Path, env: dict[str, str]) -> None:
-    run = try_repo(hooks_repo, repo, env)
+    run = run_hooks(hooks_repo, repo, env)
     assert run.returncode == 1, run.stdout + run.stderr
     parts = _sections(run.stdout)
     policy, verify, keys = parts["attestkit policy check"], parts["attestkit verify"], parts["attestkit keys check"]

@@ -52,12 +52,13 @@ def _wait_for(path: Path, process: subprocess.Popen[bytes], timeout: float = 45)
         time.sleep(0.05)
 
 
-def _stubborn_steps(marker: str) -> str:
-    """Two steps that keep running: one plain `sleep`, one that ignores SIGTERM (needs SIGKILL)."""
+def _running_steps(marker: str, stubborn: bool) -> str:
+    """Two steps that keep running: one plain `sleep`, one that ignores SIGTERM (needs SIGKILL) if *stubborn*."""
+    trap = "trap '' TERM; " if stubborn else ""
     return (
         'version: "0.1"\nsteps:\n'
         f"  plain:\n    run: touch started-plain && sleep 31.{marker} && touch finished\n"
-        f"  stubborn:\n    run: trap '' TERM; touch started-stubborn; sleep 32.{marker}; touch finished\n"
+        f"  stubborn:\n    run: {trap}touch started-stubborn; sleep 32.{marker}; touch finished\n"
     )
 
 
@@ -65,12 +66,16 @@ def _marker() -> str:
     return str(uuid.uuid4().int % 10**9)
 
 
+# The SIGKILL escalation does not depend on the signal received: one case per signal waits out the grace.
 @pytest.mark.parametrize(
-    ("signum", "code", "word"), [(signal.SIGTERM, 143, b"terminated"), (signal.SIGINT, 130, b"interrupted")]
+    ("signum", "code", "word", "stubborn"),
+    [(signal.SIGTERM, 143, b"terminated", True), (signal.SIGINT, 130, b"interrupted", False)],
 )
-def test_run_stops_every_step_process_group(workspace: Path, signum: int, code: int, word: bytes) -> None:
+def test_run_stops_every_step_process_group(
+    workspace: Path, signum: int, code: int, word: bytes, stubborn: bool
+) -> None:
     marker = _marker()
-    (workspace / "attest.yaml").write_text(_stubborn_steps(marker))
+    (workspace / "attest.yaml").write_text(_running_steps(marker, stubborn))
     process = subprocess.Popen(
         [*_cli_command(), "run", "--key", "k/attestkit.key", "--jobs", "2", "-o", "r.json"],
         cwd=workspace,
@@ -90,13 +95,14 @@ def test_run_stops_every_step_process_group(workspace: Path, signum: int, code: 
     assert not (workspace / "finished").exists()
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_record_stops_its_step_and_records_nothing(workspace: Path, signum: int, code: int) -> None:
+@pytest.mark.parametrize(("signum", "code", "stubborn"), [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+def test_record_stops_its_step_and_records_nothing(workspace: Path, signum: int, code: int, stubborn: bool) -> None:
     marker = _marker()
     first = _run(["record", "--receipt", "d.json", "--name", "first", "--", "true"], workspace, _clean_env())
     assert first.code == 0
     before = (workspace / "d.json").read_bytes()
-    script = f"touch started-plain; trap '' TERM INT; sleep 33.{marker}; touch finished"
+    trap = "trap '' TERM INT; " if stubborn else ""
+    script = f"touch started-plain; {trap}sleep 33.{marker}; touch finished"
     process = subprocess.Popen(
         [*_cli_command(), "record", "--receipt", "d.json", "--name", "slow", "--shell", "--", script],
         cwd=workspace,

@@ -244,14 +244,101 @@ def refuse_key_overwrite(path: str) -> None:
         raise InputFileError(f"{path}: is a private key file; refusing to overwrite it", code="overwrites-key")
 
 
+# The caller's own descriptors, named through the links Linux gives them (`-o /dev/stdout`, `-o >(gzip)`).
+_OWN_DESCRIPTOR = re.compile(r"/dev/std(out|err)|/dev/fd/([0-9]{1,9})|/proc/self/fd/([0-9]{1,9})")
+
+
+def _own_descriptor(path: str) -> int | None:
+    match = _OWN_DESCRIPTOR.fullmatch(path)
+    if match is None:
+        return None
+    if match.group(1):
+        return 1 if match.group(1) == "out" else 2
+    return int(match.group(2) or match.group(3))
+
+
+def _stream_target(path: str) -> bool:
+    """True when *path* is a pipe or character device to write into; :class:`InputFileError` for other specials.
+
+    A rename over a device would replace the device itself (as root, ``-o /dev/null`` would turn
+    /dev/null into a file for every user of the machine). A pipe or character device named
+    directly is written into; any other special file, or a link to a device or pipe (a committed
+    ``report.json -> /dev/...``), is refused. The caller's own descriptors are handled apart.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False  # absent (or unreachable: the write says why)
+    if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
+        return False
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = os.stat(path)
+        except OSError:
+            return False  # a dangling link is replaced, as a link to a file is
+        if stat.S_ISFIFO(target.st_mode) or stat.S_ISCHR(target.st_mode):
+            raise InputFileError(
+                f"{path}: is a link to a device or pipe; refusing to write through it", code="special-file"
+            )
+        return False
+    if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode):
+        return True
+    raise InputFileError(f"{path}: is a device or socket, not a file; refusing to write", code="special-file")
+
+
+def _write_descriptor(path: str, descriptor: int, data: bytes) -> None:
+    """Write *data* to the caller's open *descriptor* (``-o /dev/stdout``), after what Python buffered."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    try:
+        fd = os.dup(descriptor)
+    except OSError:
+        raise InputFileError(f"{path}: descriptor {descriptor} is not open") from None
+    try:
+        with os.fdopen(fd, "wb", closefd=True) as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _write_stream(path: str, data: bytes) -> None:
+    import errno
+
+    try:
+        # Non-blocking open: a pipe nobody reads is an error now, not a hang.
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise InputFileError(f"{path}: is a pipe that nobody reads; nothing written") from None
+        raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
+    os.set_blocking(fd, True)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
+
+
 def write_atomic(path: str, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:
-    """Write *data* to *path* through a temporary file and a rename (never over a private key)."""
+    """Write *data* to *path* through a temporary file and a rename (never over a private key).
+
+    A pipe or character device (``-o /dev/null``, ``-o /dev/stdout``) is written into, not
+    replaced; other special files are refused (:func:`_stream_target`).
+    """
     import tempfile
 
     directory = os.path.dirname(path) or "."
     name = os.path.basename(path)
-    if not overwrite and os.path.exists(path):
+    if not overwrite and os.path.lexists(path):
         raise InputFileError(f"{path}: already exists; refusing to overwrite")
+    descriptor = _own_descriptor(path)
+    if descriptor is not None:
+        _write_descriptor(path, descriptor, data)
+        return
+    if _stream_target(path):
+        _write_stream(path, data)
+        return
     refuse_key_overwrite(path)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)

@@ -1,0 +1,132 @@
+"""Where `-o` writes: a file through a rename; a pipe or device into it, never replaced (adversarial review).
+
+As root, a rename onto ``-o /dev/null`` turned /dev/null into a 0644 file of verdict JSON for
+every user of the machine; ``-o /dev/stdout`` with stdout on a file replaced the /dev/stdout link.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from attestkit.adapters.files import write_atomic
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
+from attestkit.errors import InputFileError
+from tests.conftest import CliResult, assert_one_line_error, make_receipt, run_cli_process, write_json
+
+
+def _null_device(path: Path) -> Path:
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("mknod needs root (CI runs as root)")
+    return path
+
+
+def _same_device(path: Path) -> bool:
+    info = os.lstat(path)
+    return stat.S_ISCHR(info.st_mode) and info.st_rdev == os.makedev(1, 3)
+
+
+def test_a_character_device_is_written_into_not_replaced(tmp_path: Path) -> None:
+    device = _null_device(tmp_path / "null")
+    write_atomic(str(device), b"verdicts\n")
+    assert _same_device(device)
+    assert [p.name for p in tmp_path.iterdir()] == ["null"]  # no temporary file left beside it
+
+
+def test_a_link_to_a_device_is_refused_and_left_alone(tmp_path: Path) -> None:
+    link = tmp_path / "report.json"
+    link.symlink_to("/dev/null")
+    with pytest.raises(InputFileError) as caught:
+        write_atomic(str(link), b"x")
+    assert caught.value.code == "special-file" and "report.json" in str(caught.value)
+    assert link.is_symlink() and os.readlink(link) == "/dev/null" and _same_device(Path("/dev/null"))
+
+
+def test_a_socket_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    try:
+        with pytest.raises(InputFileError) as caught:
+            write_atomic(str(path), b"x")
+        assert caught.value.code == "special-file"
+        assert stat.S_ISSOCK(os.lstat(path).st_mode)
+    finally:
+        server.close()
+
+
+def test_a_pipe_nobody_reads_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputFileError, match="nobody reads"):
+        write_atomic(str(fifo), b"x")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_pipe_with_a_reader_gets_the_bytes(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    reader = threading.Thread(target=lambda: received.append(_read_all(reader_fd)))
+    reader.start()
+    data = b"line\n" * 30_000  # more than a pipe buffer: the write must block, not fail with EAGAIN
+    write_atomic(str(fifo), data)
+    reader.join(10)
+    assert received == [data] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks, deadline = [], time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
+        if not chunk:
+            if chunks:
+                break  # the writer closed its end
+            time.sleep(0.001)  # no writer yet
+            continue
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def test_an_own_descriptor_is_written_to(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    with open(target, "wb") as handle:
+        handle.write(b"head\n")
+        handle.flush()
+        write_atomic(f"/dev/fd/{handle.fileno()}", b"body\n")
+    assert target.read_bytes() == b"head\nbody\n"  # at the descriptor's offset, not over its start
+    with pytest.raises(InputFileError, match="not open"):
+        write_atomic("/proc/self/fd/987654", b"x")
+
+
+def test_cli_output_to_a_device_and_to_stdout(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey) -> None:
+    write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    device = _null_device(tmp_path / "null")
+    args = ["verify", "r.json", "--public-key", key.public_key.text, "--json"]
+    assert cli(*args, "-o", str(device), cwd=tmp_path).code == 0
+    assert _same_device(device)
+    (tmp_path / "linked.json").symlink_to(device)
+    refused = cli(*args, "-o", "linked.json", cwd=tmp_path)
+    assert refused.code == 2 and "linked.json" in refused.err and (tmp_path / "linked.json").is_symlink()
+    assert_one_line_error(refused)
+    # A child process: -o /dev/stdout with stdout on a pipe writes the report there.
+    shown = run_cli_process([*args, "-o", "/dev/stdout"], cwd=tmp_path)
+    assert shown.code == 0 and json.loads(shown.out.splitlines()[-1])["valid"] is True
+    assert os.path.islink("/dev/stdout")

@@ -158,7 +158,7 @@ def test_local_hook_without_install(repo: Path, env: dict[str, str], tmp_path: P
     bin_dir = str(Path(os.sys.executable).parent)  # type: ignore[attr-defined]
     config.write_text(
         "repos:\n  - repo: local\n    hooks:\n"
-        "      - {id: attestkit-keys-check, name: attestkit keys check, entry: attestkit keys check,"
+        "      - {id: attestkit-keys-check, name: attestkit keys check, entry: attestkit keys check --,"
         " language: system, files: 'keyring[^/]*\\.ya?ml$'}\n"
     )
     local_env = {**env, "PATH": bin_dir + os.pathsep + env.get("PATH", "")}
@@ -217,3 +217,26 @@ def test_expiring_keys_library() -> None:
     ]
     with pytest.raises(ValueError):
         expiring_keys(unrevoked, parse_rfc3339("2099-02-01T00:00:00Z"), timedelta(days=-1))
+
+
+def test_a_file_named_like_an_option_stays_a_file(hooks_repo: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """Adversarial review: a committed ``--public-key=evil-receipt.yaml`` (matching the hook's ``files:``)
+    reached `attestkit verify` as an option, and a link beside it (left out by ``types: [file]``)
+    named the attacker's key: a forged receipt passed the hook."""
+    from attestkit.core.crypto.keys import PrivateKey
+
+    repo = tmp_path / "scratch"
+    (repo / ".attest").mkdir(parents=True)
+    (repo / ".attest" / "keyring.yaml").write_text(NOW_KEYRING.format(trusted=TRUSTED.public_key.text))
+    attacker = PrivateKey.from_seed(b"\x66" * 32)
+    (repo / "receipts").mkdir()
+    write_json(repo / "receipts" / "deploy.json", sign_receipt(make_receipt(), attacker))
+    (repo / "attacker.pub").write_text(attacker.public_key.text + "\n")
+    (repo / "evil-receipt.yaml").symlink_to("attacker.pub")
+    (repo / "--public-key=evil-receipt.yaml").write_text("")
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "evil"]):
+        subprocess.run(command, cwd=repo, check=True, env=env, capture_output=True)
+    run = run_hooks(hooks_repo, repo, env)
+    verify = _sections(run.stdout)["attestkit verify"]
+    assert run.returncode == 1 and "Failed" in verify.splitlines()[0], run.stdout + run.stderr
+    assert "deploy.json" in verify and "VALID" not in verify.replace("INVALID", ""), verify

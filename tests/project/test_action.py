@@ -480,3 +480,46 @@ def test_a_file_named_like_an_option_stays_a_file(action_path: Path, runner_temp
     (workspace / "--trusted-keys-file=.json").write_text("")
     run = run_action(action_path, workspace, runner_temp, {"receipts": "*.json", "keyring": "keyring.yaml"})
     assert run.code != 0 and run.outputs["valid"] == "false", run.stdout + run.stderr
+
+
+def test_a_committed_link_at_the_report_path_is_replaced_not_written_through(
+    action_path: Path, runner_temp: Path, tmp_path: Path
+) -> None:
+    """Adversarial review: ``cp`` wrote the JSON report through ``reports/attestkit.jsonl -> victim``."""
+    workspace = _passing_workspace(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (workspace / "reports").mkdir()
+    (workspace / "reports" / "attestkit.jsonl").symlink_to(victim)
+    inputs = {"receipts": "receipts/**/*.json", "keyring": "keyring.yaml", "report-file": "reports/attestkit.jsonl"}
+    run = run_action(action_path, workspace, runner_temp, inputs)
+    assert run.code == 0, run.stdout + run.stderr
+    assert victim.read_text() == "keep me\n"
+    report = workspace / "reports" / "attestkit.jsonl"
+    assert not report.is_symlink() and json.loads(report.read_text())["valid"] is True
+
+
+@pytest.mark.parametrize("name", ["report-file", "sarif-file"])
+def test_a_newline_in_an_output_path_cannot_add_outputs(
+    action_path: Path, runner_temp: Path, tmp_path: Path, name: str
+) -> None:
+    """Adversarial review: ``report-file: "out/r.jsonl\\nvalid=true"`` appended ``valid=true`` to GITHUB_OUTPUT."""
+    workspace = _passing_workspace(tmp_path)
+    run = run_action(
+        action_path, workspace, runner_temp, {"receipts": "receipts", "keyring": "keyring.yaml", name: "r\nvalid=true"}
+    )
+    assert run.code == 2 and run.outputs["valid"] == "false", run.stdout + run.stderr
+    assert any("must be one line" in line for line in run.annotations())
+
+
+def test_an_input_in_an_error_cannot_start_a_workflow_command(
+    action_path: Path, runner_temp: Path, tmp_path: Path
+) -> None:
+    workspace = _passing_workspace(tmp_path)
+    inputs = {"receipts": "receipts", "keyring": "keyring.yaml", "report-format": "x\n::warning::injected"}
+    run = run_action(action_path, workspace, runner_temp, inputs)
+    assert run.code == 2
+    assert run.annotations("warning") == [] and not any(
+        line.startswith("::warning") for line in run.stdout.splitlines()
+    )
+    assert any("report-format must be" in line and "%0A::warning::injected" in line for line in run.annotations())

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from attestkit.adapters.verdicts import Verdict, options_from_bytes, options_to_bytes, verdict_of
-from attestkit.core.verify.bulk import DEFAULT_BUDGET, Budget, BulkItem, BulkOutcome, Render, verify_batch
+from attestkit.core.verify.bulk import DEFAULT_BUDGET, Budget, BulkItem, BulkOutcome, Render, rendered, verify_batch
 from attestkit.core.verify.verifier import VerifyOptions
 from attestkit.errors import AttestkitError, CouldNotCheckError, UsageError
 
@@ -29,6 +28,10 @@ if TYPE_CHECKING:
     from distributed import Client
 
 DEFAULT_BATCH = 256
+# Receipts read by the caller travel with their bytes: a batch closes at this many bytes, and no
+# more than this many bytes are in flight (receipts are up to 32 MiB each; 256 of them are 8 GiB).
+MAX_BATCH_BYTES = 64 * 2**20
+MAX_IN_FLIGHT_BYTES = 256 * 2**20
 Input = str | BulkItem  # a path (read on the worker) or a receipt's bytes already read
 
 
@@ -40,9 +43,18 @@ def _require_distributed() -> Any:
     return distributed
 
 
-def connect(address: str, timeout: float = 10.0) -> Client:
-    """A client for the scheduler at *address* (``tcp://host:8786``); a one-line error if unreachable."""
+def connect(address: str, timeout: float | None = None) -> Client:
+    """A client for the scheduler at *address* (``tcp://host:8786``); a one-line error if unreachable.
+
+    *timeout* (seconds) bounds reaching the scheduler and, later, sending it work; by default
+    it is Dask's own ``distributed.comm.timeouts.connect`` (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT``).
+    """
     distributed = _require_distributed()
+    if timeout is None:
+        import dask.config
+        from dask.utils import parse_timedelta
+
+        timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds")
     try:
         return distributed.Client(address, timeout=timeout)  # type: ignore[no-any-return]
     except (OSError, TimeoutError) as exc:
@@ -69,21 +81,37 @@ def _item_for(entry: Input) -> BulkItem:
 def _run_batch(entries: Sequence[Input], blob: bytes, budget: Budget, render: Render | None) -> list[BulkOutcome]:
     """The task each worker runs: read (paths), verify, and optionally render a batch."""
     options = options_from_bytes(blob)
-    outcomes = verify_batch([_item_for(e) for e in entries], options, budget)
-    if render is None:
-        return outcomes
-    return [BulkOutcome(o.label, None, o.error, o.valid, render(o)) for o in outcomes]
+    return rendered(verify_batch([_item_for(e) for e in entries], options, budget), render)
 
 
-def _batches(entries: Iterable[Input], size: int) -> Iterator[list[Input]]:
-    iterator = iter(entries)
-    while batch := list(islice(iterator, size)):
-        yield batch
+def _weight(entry: Input) -> int:
+    return len(entry.data) if isinstance(entry, BulkItem) and entry.data is not None else 0
+
+
+def _batches(entries: Iterable[Input], size: int) -> Iterator[tuple[list[Input], int]]:
+    """Batches of at most *size* entries and (past its first entry) :data:`MAX_BATCH_BYTES`, with their bytes."""
+    batch: list[Input] = []
+    weight = 0
+    for entry in entries:
+        entry_weight = _weight(entry)
+        if batch and (len(batch) >= size or weight + entry_weight > MAX_BATCH_BYTES):
+            yield batch, weight
+            batch, weight = [], 0
+        batch.append(entry)
+        weight += entry_weight
+    if batch:
+        yield batch, weight
+
+
+def _worker_count_exact(client: Client) -> int:
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    except (OSError, TimeoutError):
+        return 0
 
 
 def _worker_count(client: Client) -> int:
-    workers = client.scheduler_info().get("workers", {})
-    return max(1, len(workers))
+    return max(1, _worker_count_exact(client))
 
 
 def _in_order(client: Client, entries: Iterable[Input], batch_size: int, task: Any, *args: Any) -> Iterator[Any]:
@@ -92,23 +120,33 @@ def _in_order(client: Client, entries: Iterable[Input], batch_size: int, task: A
         raise UsageError(f"batch size must be at least 1, not {batch_size}")
     dask_client: Any = client  # distributed is untyped
     window = 4 * _worker_count(client)
-    pending: deque[Any] = deque()
+    pending: deque[tuple[Any, int]] = deque()
+    in_flight = 0
     try:
-        for batch in _batches(entries, batch_size):
-            pending.append(dask_client.submit(task, batch, *args, pure=False))
-            if len(pending) >= window:
-                yield from pending.popleft().result()
+        for batch, weight in _batches(entries, batch_size):
+            pending.append((dask_client.submit(task, batch, *args, pure=False), weight))
+            in_flight += weight
+            while pending and (len(pending) >= window or in_flight > MAX_IN_FLIGHT_BYTES):
+                future, done = pending.popleft()
+                in_flight -= done
+                yield from future.result()
         while pending:
-            yield from pending.popleft().result()
+            yield from pending.popleft()[0].result()
     finally:
-        for future in pending:
+        for future, _ in pending:
             future.cancel()
 
 
 def _scattered(client: Client, options: VerifyOptions) -> Any:
     """The options as one bytes object on every worker (sent once per worker)."""
     dask_client: Any = client
-    return dask_client.scatter(options_to_bytes(options), broadcast=True, hash=False)
+    try:
+        return dask_client.scatter(options_to_bytes(options), broadcast=True, hash=False)
+    except (OSError, TimeoutError) as exc:
+        reason = "it has no workers" if not _worker_count_exact(client) else str(exc) or type(exc).__name__
+        raise CouldNotCheckError(
+            f"the Dask cluster took no work ({reason}; timed out sending the options)", code="dask-scheduler"
+        ) from None
 
 
 def verify_on_dask(

@@ -115,6 +115,10 @@ def test_cli_dask_matches_serial(cli: Callable[..., CliResult], cluster: object,
     assert serial.code == remote.code == 1
     assert remote.out == serial.out and len(remote.json_lines()) == len(corpus.paths)
     assert "3 valid, 18 invalid, 0 errors" in remote.err
+    # The summary names the failure classes as the local run does (adversarial review: it did not).
+    assert remote.err == serial.err and "failures: " in remote.err, (remote.err, serial.err)
+    text, serial_text = (cli("verify", *corpus.paths, *corpus.cli_args(), *how) for how in (["--dask", address], []))
+    assert (text.code, text.out, text.err) == (serial_text.code, serial_text.out, serial_text.err)
     sarif = cli("verify", *corpus.paths, *corpus.cli_args(), "--format", "sarif", "--dask", address)
     serial_sarif = cli("verify", *corpus.paths, *corpus.cli_args(), "--format", "sarif", "--jobs", "1")
     assert (
@@ -136,14 +140,17 @@ def test_cli_unreachable_scheduler_is_exit_2(cli: Callable[..., CliResult], corp
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    result = cli(
-        "verify",
-        corpus.paths[0],
-        *corpus.cli_args(),
-        "--dask",
-        f"tcp://127.0.0.1:{port}",
-        env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"},
-    )
+    import dask.config
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # in this process; env for a child
+        result = cli(
+            "verify",
+            corpus.paths[0],
+            *corpus.cli_args(),
+            "--dask",
+            f"tcp://127.0.0.1:{port}",
+            env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"},
+        )
     assert result.code == 2 and "cannot reach the scheduler" in result.err
     assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1, result.err
     with pytest.raises(CouldNotCheckError):
@@ -166,3 +173,37 @@ def test_bulk_item_errors_travel_back(client: object, corpus: Corpus) -> None:
     assert (
         outcome.error is not None and outcome.error.code == "file" and str(outcome.error) == "gone.json: no such file"
     )
+
+
+def test_a_cluster_without_workers_is_one_line_exit_2(cli: Callable[..., CliResult], corpus: Corpus) -> None:
+    """Adversarial review: a scheduler with no workers gave ``internal error (TimeoutError)``."""
+    import dask.config
+
+    quick = {"distributed.comm.timeouts.connect": "1s"}  # in this process; the variable below for a child
+    with (
+        distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None) as empty,
+        dask.config.set(quick),
+    ):
+        result = cli(
+            "verify",
+            corpus.paths[0],
+            *corpus.cli_args(),
+            "--dask",
+            empty.scheduler_address,
+            env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"},
+        )
+    assert result.code == 2 and "no workers" in result.err, result.err
+    assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1, result.err
+
+
+def test_batches_and_the_window_are_bounded_by_bytes() -> None:
+    """Receipts read by the client travel with their bytes: 256 of 30 MiB made one 7.5 GiB batch."""
+    from attestkit.adapters.dask_verify import MAX_BATCH_BYTES, _batches
+
+    big = [BulkItem(f"r{i}", b"x" * (30 * 2**20)) for i in range(10)]
+    batches = list(_batches(big, 256))
+    assert [len(b) for b, _ in batches] == [2, 2, 2, 2, 2]
+    assert all(weight <= MAX_BATCH_BYTES for _, weight in batches)
+    huge = [BulkItem("h", b"x" * (MAX_BATCH_BYTES + 1)), BulkItem("small", b"{}")]
+    assert [[i.label for i in b] for b, _ in _batches(huge, 256)] == [["h"], ["small"]]
+    assert [len(b) for b, _ in _batches(["p"] * 600, 256)] == [256, 256, 88]

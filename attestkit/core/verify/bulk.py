@@ -350,7 +350,8 @@ def _init_worker(
     _worker_options, _worker_render, _worker_budget, _worker_report = options, render, budget, report
 
 
-def _rendered(outcomes: list[BulkOutcome], render: Render | None) -> list[BulkOutcome]:
+def rendered(outcomes: list[BulkOutcome], render: Render | None) -> list[BulkOutcome]:
+    """*outcomes* with their text rendered and their results dropped (what travels back from a worker)."""
     if render is None:
         return outcomes
     return [BulkOutcome(o.label, None, o.error, o.valid, render(o), o.failure_classes) for o in outcomes]
@@ -396,7 +397,7 @@ def _run_batch(
     """One batch in this process: its outcomes (rendered when *render*), or its report when *report*."""
     items = batch.items() if isinstance(batch, _PathBatch) else batch
     if report is None:
-        return _rendered(verify_batch(items, options, budget), render)
+        return rendered(verify_batch(items, options, budget), render)
     packed = BatchReport()
     with _Deadline(budget.seconds) as deadline:
         for item in items:
@@ -583,6 +584,7 @@ __all__ = [
     "Tally",
     "budget_result",
     "default_jobs",
+    "rendered",
     "verify_batch",
     "verify_many",
     "verify_reports",

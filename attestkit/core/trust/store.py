@@ -40,15 +40,19 @@ def revocation_strength(reason: str | None) -> int:
 def is_revoked(revoked_at: datetime | None, reason: str | None, timestamp: datetime) -> bool:
     """Whether a revocation rejects a receipt made at *timestamp*.
 
-    ``key-compromise`` rejects every receipt whatever its timestamp (a thief can backdate);
-    the other reasons reject receipts timestamped at or after *revoked_at*.
+    Every reason rejects receipts timestamped at or after *revoked_at*. ``key-compromise``
+    also rejects every earlier one (a thief can backdate), unless a log proof's witnessed time
+    shows the receipt existed before *revoked_at*. So it rejects whatever the other reasons
+    reject, which is what lets several sources merge to the strongest reason and earliest date.
     """
     if revoked_at is None:
         return False
+    if timestamp >= revoked_at:
+        return True
     if reason == REVOKE_ALWAYS:
         witnessed = WITNESSED_AT.get()  # a log proof's witnessed time (docs/log.md), else None
         return witnessed is None or witnessed >= revoked_at
-    return timestamp >= revoked_at
+    return False
 
 
 # Set by verify while deciding trust for a receipt with a verified log proof: the time a witness

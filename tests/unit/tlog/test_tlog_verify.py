@@ -206,3 +206,29 @@ def test_library_api_and_proofs_made_over_http(walkthrough: Path, cli: Callable[
     assert result.valid and result.to_dict()["transparency"]["witnessed_at"] == WITNESSED_A
     with pytest.raises(UsageError):
         VerifyOptions(trusted=options.trusted, log_proofs=options.log_proofs)
+
+
+def test_a_witnessed_receipt_dated_after_the_compromise_is_rejected(
+    walkthrough: Path, cli: Callable[..., CliResult]
+) -> None:
+    """Adversarial review: the witnessed time alone decided, so a receipt stamped after the
+    revocation date but logged before it was spared (VALID), once the key was marked key-compromise
+    (by `keys revoke` or by a second trust source over a `superseded` one)."""
+    key = PrivateKey.from_seed(b"\x11" * 32)
+    forward = sign_receipt(make_receipt(pipeline_hash="blake3:" + "03" * 32, timestamp="2026-11-26T00:00:00Z"), key)
+    write_json(walkthrough / "forward.json", forward)
+    _witnessed_proof(walkthrough, cli, "forward.json", "2026-11-24T00:00:00Z", "forward")
+    proof = ["--log-policy", "policy.txt", "--log-proof", "forward.tlog-proof"]
+    result = _verify(cli, "forward.json", *proof)
+    assert result.code == 1, result.out + result.err
+    assert json.loads(result.out.splitlines()[0])["chain_of_trust"] == "revoked"
+    # Two sources: one supersedes the key from THEFT, the other marks it compromised later.
+    ring = (walkthrough / "ring.yaml").read_text()
+    (walkthrough / "superseded.yaml").write_text(ring.replace("key-compromise", "superseded"))
+    later = ring.replace("key-compromise", "key-compromise").replace("2026-11-25T00:00:00Z", "2026-12-20T00:00:00Z")
+    assert later != ring
+    (walkthrough / "later.yaml").write_text(later)
+    for order in (["superseded.yaml", "later.yaml"], ["later.yaml", "superseded.yaml"]):
+        args = [a for name in order for a in ("--trusted-keys-file", name)]
+        both = cli("verify", "forward.json", *args, "--now", NOW, "--json", *proof)
+        assert both.code == 1, both.out + both.err

@@ -144,12 +144,27 @@ def parse_public_key(text: str) -> PublicKey:
     raise KeyFormatError("not a recognised public key (expected ed25519:<hex>, PEM public key or ssh-ed25519 line)")
 
 
+def _one_pem_block(data: bytes) -> None:
+    """:class:`KeyFormatError` unless *data* (stripped) is exactly one PEM block.
+
+    A loader reads the first block and ignores the rest, so a second key or text after the
+    END line would go unnoticed: a file that is not what it seems is refused instead.
+    """
+    first = data.split(b"\n", 1)[0].rstrip()
+    label = first[len(b"-----BEGIN ") : -len(b"-----")] if first.endswith(b"-----") else b""
+    if data.count(b"-----BEGIN ") != 1:
+        raise KeyFormatError("holds more than one PEM block; give a file with one key")
+    if not label or not data.rstrip().endswith(b"-----END " + label + b"-----"):
+        raise KeyFormatError("has text after its PEM block (or a mismatched END line); give the key alone")
+
+
 def _public_from_pem(data: bytes) -> PublicKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     if b"PRIVATE KEY" in data.split(b"\n", 1)[0]:
         raise KeyFormatError("this is a private key; give the public key instead")
+    _one_pem_block(data)
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):
@@ -226,6 +241,8 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
             "(or remove the passphrase: ssh-keygen -p -N '' -f KEYFILE)",
             code="unsupported-key",
         )
+    if stripped.startswith(b"-----BEGIN"):
+        _one_pem_block(stripped)
     try:
         if stripped.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
             key = serialization.load_ssh_private_key(stripped, passphrase)

@@ -24,7 +24,8 @@ from attestkit.errors import KeyFormatError, TrustStoreError
 if TYPE_CHECKING:
     from attestkit.core.trust.delegation import Delegation
 
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
+# A block's BEGIN and END lines hold nothing else (text around a marker is not a key: refused).
+_PEM_BLOCK = re.compile(r"^-----BEGIN ([A-Z0-9 ]+)-----[ \t\r]*$.*?^-----END \1-----[ \t\r]*$", re.S | re.M)
 
 _T = TypeVar("_T")
 
@@ -250,10 +251,24 @@ class TrustStore:
         )
 
 
+_KEYRING_MEMBER = re.compile(r"""(["']?)(keys|version|delegations|revocations)\1[ \t]*:(?:[ \t]|$)""")
+
+
+def _is_preamble(line: str) -> bool:
+    """A line before a YAML document's content: blank, a comment, a directive or the ``---`` marker."""
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#") or line.startswith("%") or stripped == "---"
+
+
 def looks_like_keyring(text: str) -> bool:
-    """Whether a trusted-keys file is a keyring document rather than a list of keys."""
-    first = next((line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")), "")
-    return first.startswith(("keys:", "version:", "delegations:", "{"))
+    """Whether a trusted-keys file is a keyring document rather than a list of keys.
+
+    Its first content line (after comments, ``%YAML`` directives and ``---``) is ``{`` or one of
+    the keyring's members, in any order and quoting: a revocation-only keyring starts with
+    ``revocations:``.
+    """
+    first = next((line for line in text.split("\n") if not _is_preamble(line)), "")
+    return first.startswith("{") or _KEYRING_MEMBER.match(first) is not None
 
 
 def parse_key_list(text: str, source: str = "<trusted keys>") -> TrustStore:

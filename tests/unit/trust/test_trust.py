@@ -251,3 +251,60 @@ def test_key_export_formats(cli: Callable[..., CliResult], tmp_path: Path) -> No
     assert pem.startswith("-----BEGIN PUBLIC KEY-----") and ssh.startswith("ssh-ed25519 ")
     for exported in ("k.pem", "k.ssh"):
         assert _cli_keys(cli, "show", str(tmp_path / exported)).out.splitlines()[0] == text
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "revocations:\n  - public_key: {other}\n    revoked_at: 2020-01-01T00:00:00Z\n    reason: retired\nversion: 1\nkeys:\n",
+        "---\nversion: 1\nkeys:\n",
+        "%YAML 1.2\n---\n# the team's keyring\nkeys:\n",
+        '"keys":\n',
+        "'version': 1\nkeys:\n",
+    ],
+    ids=["revocations-first", "document-marker", "directive", "double-quoted", "single-quoted"],
+)
+def test_every_keyring_document_form_is_read_as_a_keyring(
+    cli: Callable[..., CliResult], tmp_path: Path, head: str, key: PrivateKey, other_key: PrivateKey
+) -> None:
+    """Adversarial review: valid keyrings not starting with ``keys:``/``version:`` were read as key lists
+    and refused with "not a recognised public key" (a revocation-only keyring written after a theft)."""
+    ring = tmp_path / "ring.yaml"
+    ring.write_text(head.format(other=other_key.public_key.text) + f"  - public_key: {key.public_key.text}\n")
+    write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    result = cli("verify", "r.json", "--trusted-keys-file", "ring.yaml", "--now", NOW)
+    assert result.code == 0, result.err
+    assert parse_keyring(ring.read_text()).keys[0].public_key == key.public_key
+
+
+def test_pem_files_hold_one_key_and_nothing_else(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey, other_key: PrivateKey
+) -> None:
+    """Adversarial review: text around PEM markers, text after a block and a second block were ignored."""
+    from attestkit.core.crypto.keys import parse_private_key, parse_public_key
+    from attestkit.core.trust.store import parse_key_list
+    from attestkit.errors import KeyFormatError
+
+    pem, other = key.public_key.to_pem().decode(), other_key.public_key.to_pem().decode()
+    write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    cases = {
+        "garbage-after": pem + "GARBAGE\n",
+        "two-blocks": other + pem,
+        "end-suffix": pem.replace("PUBLIC KEY-----\n", "PUBLIC KEY-----GARBAGE\n").replace(
+            "BEGIN PUBLIC KEY-----GARBAGE", "BEGIN PUBLIC KEY-----"
+        ),
+    }
+    for name, text in cases.items():
+        (tmp_path / f"{name}.pem").write_text(text)
+        result = cli("verify", "r.json", "--public-key", f"{name}.pem", "--now", NOW)
+        assert result.code == 2, (name, result.out, result.err)
+        with pytest.raises(KeyFormatError):
+            parse_public_key(text)
+    # In a trusted-keys list, a marker line with other text is not a block: refused whole.
+    with pytest.raises(TrustStoreError):
+        parse_key_list("junk " + pem)
+    with pytest.raises(TrustStoreError):
+        parse_key_list(cases["end-suffix"])
+    assert len(parse_key_list(other + pem).keys) == 2  # a list may hold several blocks
+    with pytest.raises(KeyFormatError, match="more than one"):
+        parse_private_key(key.to_pem() + other_key.to_pem())

@@ -56,10 +56,18 @@ def b64_field(value: Any, what: str, source: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        try:
-            return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        except (binascii.Error, ValueError):
-            raise MalformedReceiptError(f"DSSE {what} is not base64", source=source, code="dsse") from None
+        pass
+    # URL-safe (or unpadded) base64, validated as strictly: the lenient decoder drops
+    # characters outside the alphabet and stops at the first padding, so text appended after
+    # a padded payload went unseen by attestkit while `base64 -d` decoded it too.
+    translated = value.translate(_URL_SAFE)
+    try:
+        return base64.b64decode(translated + "=" * (-len(translated) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedReceiptError(f"DSSE {what} is not base64", source=source, code="dsse") from None
+
+
+_URL_SAFE = str.maketrans("-_", "+/")
 
 
 def envelope_signatures(raw: Any, source: str) -> list[tuple[str | None, bytes]]:

@@ -349,3 +349,23 @@ def test_cli_refuses_an_envelope_over_the_signature_cap(
     assert result.code == 1
     line = result.json_lines()[0]
     assert line["valid"] is False and line["checks"][0]["code"] == "dsse-signatures"
+
+
+def test_payload_text_after_padding_is_refused(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey) -> None:
+    """Adversarial review: the URL-safe fallback decoder stopped at the first padding, so base64 of a
+    second statement appended to ``payload`` was unseen by attestkit (VALID) but read by `base64 -d`."""
+    receipt = sign_receipt(make_receipt(note="pad"), key)
+    envelope = make_envelope(receipt, key, _trusting(key))
+    for filler in range(3):  # a payload whose base64 ends in padding
+        if envelope["payload"].endswith("="):
+            break
+        envelope = make_envelope(sign_receipt(make_receipt(note="pad" + "x" * (filler + 1)), key), key, _trusting(key))
+    assert envelope["payload"].endswith("=")
+    signed = base64.b64decode(envelope["payload"])
+    envelope["payload"] += base64.b64encode(b"\n" + signed.replace(b'"note"', b'"injected":1,"note"')).decode()
+    write_json(tmp_path / "env.json", envelope)
+    result = cli("verify", "env.json", "--public-key", key.public_key.text, "--now", NOW)
+    assert result.code == 1 and "not base64" in result.out + result.err, result.out + result.err
+    # URL-safe payloads, with or without padding, still read.
+    for text in (base64.urlsafe_b64encode(signed).decode(), base64.urlsafe_b64encode(signed).decode().rstrip("=")):
+        assert verify_receipt(dict(envelope, payload=text), trusted_keys=[key.public_key], now=NOW_DT).valid

@@ -214,12 +214,17 @@ class _StrictDumper(yaml.SafeDumper):
         return True
 
 
+# Characters a YAML reader may fold or drop outside double quotes: PyYAML writes U+0085 raw in a
+# single-quoted scalar and reads it back as a space. Double quotes escape them (\N, \L, \P...).
+_NEEDS_ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     try:
         plain_ok = _resolve_plain(value, "", 0) == value and isinstance(_resolve_plain(value, "", 0), str)
     except Exception:
         plain_ok = False
-    if not plain_ok or value == "<<":
+    if not plain_ok or value == "<<" or _NEEDS_ESCAPES.search(value):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
 

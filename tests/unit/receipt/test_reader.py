@@ -184,3 +184,22 @@ def test_yaml_writer_never_emits_aliases() -> None:
     text = receipt_to_text(receipt, "yaml")
     assert "&" not in text and "*" not in text
     assert parse_receipt(text.encode(), fmt="yaml").data == receipt
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_TEXT, _TEXT), max_size=4))
+def test_yaml_written_reads_back_as_written(pairs: list[tuple[str, str]]) -> None:
+    """Any text survives the YAML writer (adversarial review: U+0085 was written raw in a
+    single-quoted scalar and read back folded to a space, so `sign -o r.yaml` broke its signature)."""
+    receipt = make_receipt(note={k: v for k, v in pairs} or {"": "\x85"})
+    text = receipt_to_text(receipt, "yaml")
+    assert parse_receipt(text.encode(), fmt="yaml").data == receipt
+
+
+@pytest.mark.parametrize("value", ["a\x85  b", "\u2028", "x\u2029y", "\ufeffz", "tab\there", " lead", "trail "])
+def test_yaml_line_break_characters_round_trip(value: str) -> None:
+    receipt = make_receipt(note=value)
+    assert parse_receipt(receipt_to_text(receipt, "yaml").encode(), fmt="yaml").data == receipt

@@ -85,4 +85,23 @@ def ascii_digits(value: str) -> bool:
     return value.isascii() and value.isdigit()
 
 
-__all__ = ["ascii_digits", "escape_lines", "escape_text", "has_unsafe_chars", "is_unsafe_char", "json_text"]
+MAX_KEY_SHOWN = 80  # characters of an untrusted name an error quotes (a JSON key may be megabytes long)
+
+
+def shown_key(key: str) -> str:
+    """*key* quoted for an error message (``repr``), cut to :data:`MAX_KEY_SHOWN` characters."""
+    if len(key) <= MAX_KEY_SHOWN:
+        return repr(key)
+    return f"{key[:MAX_KEY_SHOWN]!r}... ({len(key)} characters)"
+
+
+__all__ = [
+    "MAX_KEY_SHOWN",
+    "ascii_digits",
+    "escape_lines",
+    "escape_text",
+    "has_unsafe_chars",
+    "is_unsafe_char",
+    "json_text",
+    "shown_key",
+]

@@ -7,7 +7,6 @@ the result is a :class:`Receipt` holding the data and its exact signing input.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any
 
 from attestkit.core.crypto.canonical import MAX_DEPTH, canonicalize
 from attestkit.core.receipt.shape import check_receipt_shape
+from attestkit.core.textsafe import shown_key
 from attestkit.errors import ArgumentTypeError, CanonicalizationError, MalformedReceiptError
 
 MAX_RECEIPT_BYTES = 32 * 1024 * 1024
@@ -97,10 +97,18 @@ def _line_of(text: str, index: int) -> int:
 
 
 def _duplicate_location(text: str, key: str) -> str:
-    pattern = re.compile(re.escape(json.dumps(key)) + r"\s*:")
-    matches = list(pattern.finditer(text))
-    if len(matches) >= 2:
-        return f"line {_line_of(text, matches[1].start())}"
+    """``line N`` of the key's second occurrence as written without escapes; "" if not found so.
+
+    Plain substring search, linear in the text: a regex built from a long key cost minutes.
+    """
+    needle = json.dumps(key, ensure_ascii=False)
+    seen, start = 0, 0
+    while (found := text.find(needle, start)) >= 0:
+        start = found + len(needle)
+        if text[start:].lstrip(" \t\r\n")[:1] == ":":
+            seen += 1
+            if seen == 2:
+                return f"line {_line_of(text, found)}"
     return ""
 
 
@@ -129,7 +137,7 @@ def parse_json_text(text: str, source: str) -> Any:
         ) from None
     except _DuplicateKey as exc:
         raise MalformedReceiptError(
-            f"duplicate object key {exc.key!r}",
+            f"duplicate object key {shown_key(exc.key)}",
             source=source,
             where=_duplicate_location(text, exc.key),
             code="duplicate-key",

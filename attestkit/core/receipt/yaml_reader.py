@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from attestkit.core.textsafe import shown_key
 from attestkit.errors import MalformedReceiptError
 
 _INT_DEC = re.compile(r"[-+]?[0-9]+\Z")
@@ -137,7 +138,7 @@ def parse_yaml_text(text: str, source: str) -> Any:
                             if is_plain_merge:
                                 raise _fail("YAML merge keys are not allowed", source, event, "yaml-merge")
                             if value in container:
-                                raise _fail(f"duplicate object key {value!r}", source, event, "duplicate-key")
+                                raise _fail(f"duplicate object key {shown_key(value)}", source, event, "duplicate-key")
                             frame[1] = (value,)
                             continue
                         key = frame[1][0]

@@ -203,3 +203,20 @@ def test_yaml_written_reads_back_as_written(pairs: list[tuple[str, str]]) -> Non
 def test_yaml_line_break_characters_round_trip(value: str) -> None:
     receipt = make_receipt(note=value)
     assert parse_receipt(receipt_to_text(receipt, "yaml").encode(), fmt="yaml").data == receipt
+
+
+def test_a_long_duplicate_key_is_found_in_linear_time_and_shown_cut() -> None:
+    """Adversarial review: a regex built from a 16 MiB duplicate key took over 60 s and 4 GB, and the
+    "one line" error quoted the whole key."""
+    key = "é" * 2**20
+    text = '{\n"%s": 1,\n"%s": 2\n}' % (key, key)
+    with pytest.raises(MalformedReceiptError) as caught:
+        parse_receipt(text.encode(), source="dup.json")
+    message = str(caught.value)
+    assert caught.value.code == "duplicate-key" and "line 3" in message and len(message) < 400, message[:500]
+    assert f"({len(key)} characters)" in message
+    short = "é" * 900  # YAML keys are at most 1024 characters
+    yaml_text = f"a: 1\n'{short}': 1\n'{short}': 2\n"
+    with pytest.raises(MalformedReceiptError) as yaml_caught:
+        parse_receipt(yaml_text.encode(), source="dup.yaml", fmt="yaml")
+    assert yaml_caught.value.code == "duplicate-key" and len(str(yaml_caught.value)) < 400

@@ -220,6 +220,13 @@ def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
     data = dict(obj)
     if "signature" in data and not isinstance(data["signature"], str):
         raise MalformedReceiptError("signature must be a string", source=source, where="/signature", code="type")
+    if "signature" in data and not data["signature"].isascii():
+        try:  # the one member outside the signing input: §2's rules hold for it too
+            data["signature"].encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedReceiptError(
+                "lone surrogate in string", source=source, where="/signature", code="lone-surrogate"
+            ) from None
     timestamp = check_receipt_shape(data, source)
     return Receipt._read(data, signing_input, source, timestamp)
 

@@ -220,3 +220,17 @@ def test_a_long_duplicate_key_is_found_in_linear_time_and_shown_cut() -> None:
     with pytest.raises(MalformedReceiptError) as yaml_caught:
         parse_receipt(yaml_text.encode(), source="dup.yaml", fmt="yaml")
     assert yaml_caught.value.code == "duplicate-key" and len(str(yaml_caught.value)) < 400
+
+
+def test_a_lone_surrogate_in_the_signature_is_malformed() -> None:
+    """Adversarial review: §2's no-lone-surrogates rule was not applied to ``signature`` (outside the
+    signing input): the receipt was called well-formed and failed as ``signature-format``."""
+    from attestkit import verify_receipt
+    from attestkit.core.crypto.keys import PrivateKey
+
+    text = json.dumps(make_receipt())[:-1] + ', "signature": "ed25519:\\ud800"}'
+    with pytest.raises(MalformedReceiptError) as caught:
+        parse_receipt(text.encode(), source="r.json")
+    assert caught.value.code == "lone-surrogate" and "/signature" in str(caught.value)
+    result = verify_receipt(text.encode(), trusted_keys=[PrivateKey.from_seed(b"\x01" * 32).public_key])
+    assert not result.valid and result.checks[0].name == "format" and not result.checks[0].passed

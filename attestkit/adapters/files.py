@@ -429,7 +429,14 @@ def load_private_key_env(environ: Mapping[str, str] | None = None) -> PrivateKey
 
 
 def load_signing_key(key_file: str | None, environ: Mapping[str, str] | None = None) -> PrivateKey:
-    """The signing key: *key_file* (``--key``), else ``ATTESTKIT_SIGNING_KEY``; :class:`UsageError` if neither."""
+    """The signing key: *key_file* (``--key``), else ``ATTESTKIT_SIGNING_KEY``; :class:`UsageError` if neither.
+
+    This process is made non-dumpable first: a process of the same user (one a build step left
+    behind) can then read neither its memory nor its ``/proc/PID/environ``, where the key may be.
+    """
+    from attestkit.core.forking import not_dumpable
+
+    not_dumpable()
     if key_file is not None:
         return load_private_key_file(key_file, environ)
     key = load_private_key_env(environ)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from blake3 import blake3
 
-from tests.conftest import CliResult, assert_one_line_error
+from tests.conftest import CliResult, assert_one_line_error, make_receipt
 
 BENIGN = 'version: "0.1"\nsteps:\n  build:\n    run: "true"\n'
 
@@ -96,6 +96,37 @@ def test_a_running_step_cannot_read_the_runs_memory_or_environment() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command", ["sign", "receipt finalize"])
+def test_commands_that_load_the_signing_key_are_not_dumpable(command: str, tmp_path: Path) -> None:
+    # Adversarial review: `receipt finalize` and `sign` stayed dumpable, so a process a recorded
+    # step left behind (setsid) read ATTESTKIT_SIGNING_KEY from /proc/<finalize>/environ. Run in
+    # a fresh interpreter through the CLI entry point; the flag is read after the command.
+    from attestkit.core.crypto.keys import PrivateKey
+
+    key = PrivateKey.from_seed(b"\x07" * 32)
+    (tmp_path / "u.json").write_text(json.dumps(make_receipt()))
+    recorded = [sys.executable, "-m", "attestkit", "record", "--receipt", "d.json", "--name", "a", "--", "true"]
+    assert subprocess.run(recorded, cwd=tmp_path, capture_output=True, timeout=60).returncode == 0  # its own process
+    args = (
+        ["sign", "u.json", "-o", "r.json"]
+        if command == "sign"
+        else ["receipt", "finalize", "--receipt", "d.json", "-o", "r.json"]
+    )
+    code = (
+        "import ctypes, sys\n"
+        "from attestkit.cli import run\n"
+        "libc = ctypes.CDLL(None)\n"
+        "assert libc.prctl(3, 0, 0, 0, 0) == 1\n"
+        f"status = run({args!r})\n"
+        "print('exit', status, 'dumpable', libc.prctl(3, 0, 0, 0, 0))\n"
+    )
+    env = {**os.environ, "ATTESTKIT_SIGNING_KEY": key.to_pem().decode()}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+    )
+    assert done.stdout.strip().endswith("exit 0 dumpable 0"), done.stdout + done.stderr
 
 
 def test_a_draft_member_a_step_added_is_refused_not_signed(workspace: Path, cli: Callable[..., CliResult]) -> None:

@@ -8,6 +8,7 @@ from binascii import unhexlify
 from datetime import datetime
 from typing import Any
 
+from attestkit.core.textsafe import shown_key
 from attestkit.core.timeutil import parse_rfc3339
 from attestkit.errors import MalformedReceiptError
 
@@ -42,9 +43,9 @@ def _check_files(files: Any, path: str, source: str, pointer: str) -> None:
     for rel, digest in files.items():
         reason = unsafe_path_reason(rel)
         if reason is not None or rel.endswith("/"):
-            raise _fail(f"unsafe file path {rel!r} in files", source, pointer, "unsafe-path")
+            raise _fail(f"unsafe file path {shown_key(rel)} in files", source, pointer, "unsafe-path")
         if not isinstance(digest, str) or not DIGEST_RE.match(digest):
-            raise _fail(f"files[{rel!r}] must be blake3:<64 hex>", source, pointer, "digest-format")
+            raise _fail(f"files[{shown_key(rel)}] must be blake3:<64 hex>", source, pointer, "digest-format")
 
 
 def _check_artifacts(entries: Any, source: str, pointer: str) -> None:
@@ -59,7 +60,7 @@ def _check_artifacts(entries: Any, source: str, pointer: str) -> None:
             raise _fail("artifact path must be a string", source, here + "/path")
         reason = unsafe_path_reason(path)
         if reason is not None:
-            raise _fail(f"unsafe artifact path {path!r}: {reason}", source, here + "/path", "unsafe-path")
+            raise _fail(f"unsafe artifact path {shown_key(path)}: {reason}", source, here + "/path", "unsafe-path")
         digest = entry.get("hash")
         if not isinstance(digest, str) or not DIGEST_RE.match(digest):
             raise _fail("artifact hash must be blake3:<64 hex>", source, here + "/hash", "digest-format")
@@ -188,7 +189,7 @@ def _check_format_rules(data: dict[str, Any], source: str) -> None:
         if not isinstance(name, str):
             raise _fail("step name must be a string (receipt_format attestkit/v2)", source, f"/steps/{index}/name")
         if name in seen:
-            raise _fail(f"step name {name[:80]!r} repeats an earlier step's (receipt_format attestkit/v2: one step per name)",
+            raise _fail(f"step name {shown_key(name)} repeats an earlier step's (receipt_format attestkit/v2: one step per name)",
                         source, f"/steps/{index}/name", "duplicate-step")  # fmt: skip
         seen.add(name)
 

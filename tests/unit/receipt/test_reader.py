@@ -234,3 +234,11 @@ def test_a_lone_surrogate_in_the_signature_is_malformed() -> None:
     assert caught.value.code == "lone-surrogate" and "/signature" in str(caught.value)
     result = verify_receipt(text.encode(), trusted_keys=[PrivateKey.from_seed(b"\x01" * 32).public_key])
     assert not result.valid and result.checks[0].name == "format" and not result.checks[0].passed
+
+
+def test_errors_quote_long_receipt_paths_cut() -> None:
+    receipt = make_receipt()
+    receipt["steps"][0]["outputs"][0]["path"] = "../" + "a" * 1_000_000
+    with pytest.raises(MalformedReceiptError) as caught:
+        parse_receipt(json.dumps(receipt).encode(), source="r.json")
+    assert caught.value.code == "unsafe-path" and len(str(caught.value)) < 400

@@ -234,6 +234,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
         "an artifact's BLAKE3 digest differs from the receipt",
         "do not deploy this artifact",
     ),
+    (
+        "files-mismatch",
+        "artifacts",
+        "a directory output's files map does not reproduce its digest (per-file names nobody checked)",
+        "do not deploy it; re-record the directory with attestkit run or record",
+    ),
     ("size-mismatch", "artifacts", "an artifact's size differs from the receipt", "do not deploy this artifact"),
     ("missing", "artifacts", "a recorded artifact is not in the directory", "pass the directory the pipeline produced"),
     ("unreadable", "artifacts", "an artifact cannot be read", "check permissions"),

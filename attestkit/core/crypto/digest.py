@@ -19,7 +19,7 @@ import stat
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import TYPE_CHECKING
@@ -677,6 +677,16 @@ def digest_of_manifest(entries: Sequence[ManifestEntry]) -> str:
     return PREFIX + blake3(manifest_bytes(entries)).hexdigest()
 
 
+def files_map_digest(files: Mapping[str, str]) -> str:
+    """The directory digest a ``files`` map (relpath -> ``blake3:<hex>``) stands for.
+
+    The map holds one manifest line per entry, so a map equal to the directory's manifest
+    reproduces its digest; any map that does not is not what the directory holds.
+    """
+    lines = sorted((rel.encode("utf-8"), normalize_digest(d)[len(PREFIX) :]) for rel, d in files.items())
+    return PREFIX + blake3(b"".join(b"%s  %s\n" % (hex_.encode("ascii"), rel) for rel, hex_ in lines)).hexdigest()
+
+
 def hash_tree(path: str | os.PathLike[str]) -> str:
     """``blake3:<hex>`` directory digest (symlinks hashed as links, never followed)."""
     return digest_of_manifest(tree_manifest(path))
@@ -731,6 +741,7 @@ __all__ = [
     "FILE_FLAGS",
     "ManifestEntry",
     "digest_of_manifest",
+    "files_map_digest",
     "hash_bytes",
     "hash_fd",
     "hash_file",

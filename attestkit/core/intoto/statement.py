@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attestkit.core.crypto.canonical import canonicalize
+from attestkit.core.crypto.digest import files_map_digest, normalize_digest
 from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.receipt.shape import unsafe_path_reason
 
@@ -46,14 +47,19 @@ def expected_subjects(receipt: Mapping[str, Any]) -> dict[str, str]:
     """Subject name -> blake3 hex for the receipt's outputs, in first-recorded order.
 
     A directory output with a ``files`` map gives one entry per file (``dir/rel``); without one,
-    the directory itself (its manifest digest).
+    or with one that does not reproduce the directory's digest (names and digests nobody could
+    check), the directory itself (its manifest digest).
     """
     subjects: dict[str, str] = {}
     for step in receipt.get("steps") or []:
         for output in step.get("outputs") or []:
             path = output["path"]
             files = output.get("files")
-            if path.endswith("/") and isinstance(files, Mapping):
+            if (
+                path.endswith("/")
+                and isinstance(files, Mapping)
+                and files_map_digest(files) == normalize_digest(output["hash"])
+            ):
                 for rel in sorted(files, key=str.encode):
                     subjects.setdefault(path + rel, _hex_of(files[rel]))
             else:

@@ -21,6 +21,7 @@ from attestkit.core.crypto.digest import (
     FILE_FLAGS,
     ManifestEntry,
     digest_of_manifest,
+    files_map_digest,
     hash_fd,
     hash_file_hex,
     normalize_digest,
@@ -230,6 +231,14 @@ def _check_one(
             pointer,
             expected,
             actual,
+        )
+    files = entry.get("files")
+    if is_dir and isinstance(files, Mapping) and files_map_digest(files) != expected:
+        # The digest matched, but the per-file digests a summary or export would name did not:
+        # they are recorded digests too, and nobody checked them.
+        detail = _tree_difference(files, manifests.get(key))
+        return ArtifactFinding(
+            path, "files-mismatch", f"{path}: the recorded files map is not what the directory holds{detail}", pointer
         )
     return None
 

@@ -161,3 +161,46 @@ def test_files_map_is_validated(key: PrivateKey) -> None:
     with pytest.raises(MalformedReceiptError) as info:
         receipt_from_mapping(receipt)
     assert info.value.code == "unsafe-path"
+
+
+def test_a_files_map_that_lies_under_a_true_directory_digest(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey
+) -> None:
+    """Adversarial review: the directory digest matched, so `verify --artifacts` said VALID and
+    `--summary-out` signed PASSED for the files map's names and digests (`installer.exe`, which
+    does not exist); `export` without --artifacts named them as subjects too."""
+    import base64
+    import json
+
+    from attestkit.core.crypto.digest import tree_manifest
+
+    root, outputs, _ = _setup(tmp_path)
+    true_files = {e.relpath: "blake3:" + e.hexdigest for e in tree_manifest(root / "dist")}
+    fake = "blake3:" + "66" * 32
+    lying = dict(outputs[0], files={"app.bin": fake, "installer.exe": fake})
+    receipt = make_receipt()
+    receipt["steps"][0]["outputs"] = [lying]
+    write_json(tmp_path / "r.json", sign_receipt(receipt, key))
+    (tmp_path / "gate.key").write_bytes(PrivateKey.from_seed(b"\x42" * 32).to_pem())
+    (tmp_path / "gate.key").chmod(0o600)
+    trust = ["--public-key", key.public_key.text, "--now", NOW]
+    checked = cli("verify", "r.json", *trust, "--artifacts", str(root), "--json")
+    assert checked.code == 1, checked.out + checked.err
+    codes = {c["code"] for c in json.loads(checked.out)["checks"] if not c["passed"]}
+    assert codes == {"files-mismatch"}
+    summary = cli("verify", "r.json", *trust, "--artifacts", str(root), "--summary-out", "r.vsa", "--key", "gate.key")
+    assert summary.code == 1
+    if (tmp_path / "r.vsa").exists():
+        payload = json.loads(base64.b64decode(json.loads((tmp_path / "r.vsa").read_text())["payload"]))
+        assert payload["predicate"]["verificationResult"] != "PASSED"
+    exported = cli("export", "r.json", *trust, "--key", "gate.key", "-o", "r.env")
+    if exported.code == 0:
+        statement = json.loads(base64.b64decode(json.loads((tmp_path / "r.env").read_text())["payload"]))
+        assert [s["name"] for s in statement["subject"]] == ["dist/"], statement["subject"]
+    # A true files map still names the files.
+    receipt["steps"][0]["outputs"] = [dict(outputs[0], files=true_files)]
+    write_json(tmp_path / "t.json", sign_receipt(receipt, key))
+    assert cli("verify", "t.json", *trust, "--artifacts", str(root)).code == 0
+    assert cli("export", "t.json", *trust, "--key", "gate.key", "-o", "t.env").code == 0
+    statement = json.loads(base64.b64decode(json.loads((tmp_path / "t.env").read_text())["payload"]))
+    assert sorted(s["name"] for s in statement["subject"]) == ["dist/app.bin", "dist/sub/lib.so"]

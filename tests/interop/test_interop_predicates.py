@@ -132,6 +132,14 @@ def test_test_result_verdicts(key: PrivateKey) -> None:
     assert verdict({"total": 5, "passed": 4, "failed": 0, "skipped": 1}) == "WARNED"
     assert verdict({"total": 5, "passed": 4, "failed": 1}) == "FAILED"
     assert verdict({"total": 0, "passed": 0, "failed": 0}) == "FAILED"
+    # Adversarial review: counts that all passed beside a step that exited 1 were exported PASSED.
+    failing = make_receipt(
+        attestations={
+            "test": {"type": "attest/test", "predicate": {"test_results": {"total": 1, "passed": 1, "failed": 0}}}
+        }
+    )
+    failing["steps"][0]["exit_code"] = 1
+    assert test_result(failing)["result"] == "FAILED"
     with pytest.raises(UsageError, match="no test attestation"):
         test_result(make_receipt(attestations={}))
 

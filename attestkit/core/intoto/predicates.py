@@ -127,8 +127,9 @@ def provenance(receipt: Mapping[str, Any], builder_id: str) -> dict[str, Any]:
 def test_result(receipt: Mapping[str, Any]) -> dict[str, Any]:
     """in-toto Test Result v0.1 from the receipt's ``attestations.test`` counts.
 
-    ``FAILED`` when a test failed or none ran, ``WARNED`` when some were skipped, else
-    ``PASSED``. The receipt records counts, not test names, so the name lists are left out;
+    ``FAILED`` when a test failed, none ran, or a step of the run exited non-zero (counts that
+    say all passed beside a failed step are not a pass), ``WARNED`` when some were skipped,
+    else ``PASSED``. The receipt records counts, not test names, so the name lists are left out;
     ``configuration`` holds the pipeline (by digest) and the receipt itself.
     """
     counts = _test_counts(receipt)
@@ -139,7 +140,11 @@ def test_result(receipt: Mapping[str, Any]) -> dict[str, Any]:
             code="export-no-tests",
         )
     total, failed, skipped = counts
-    result = "FAILED" if failed or total == 0 else "WARNED" if skipped else "PASSED"
+    steps = receipt.get("steps")
+    step_failed = isinstance(steps, list) and any(
+        isinstance(step, Mapping) and step.get("exit_code") != 0 for step in steps
+    )
+    result = "FAILED" if failed or total == 0 or step_failed else "WARNED" if skipped else "PASSED"
     configuration: list[dict[str, Any]] = []
     if isinstance(receipt.get("pipeline_hash"), str):
         configuration.append({"name": "pipeline", "digest": {"blake3": _hex(receipt["pipeline_hash"])}})

@@ -28,11 +28,14 @@ class Subject:
     name: str
     checks: tuple[Check, ...]
     passed: bool
+    qualifier: str | None = None  # a passing verdict's reservation, as the text shows it: VALID (untrusted)
 
 
 def subject_of(result: VerificationResult) -> Subject:
     """The report subject for one receipt's verification."""
-    return Subject(result.source, result.checks, result.valid)
+    trust = result.chain_of_trust
+    qualifier = trust if result.valid and trust != "verified" else None
+    return Subject(result.source, result.checks, result.valid, qualifier)
 
 
 def rule_id(check: Check) -> str:
@@ -294,6 +297,8 @@ def markdown_summary(subjects: Sequence[Subject], title: str = "attestkit verify
     for subject in subjects:
         failed = "; ".join(f"{c.name}: {c.message}" for c in subject.checks if not c.passed)
         verdict = "✅ valid" if subject.passed else "❌ invalid"
+        if subject.passed and subject.qualifier:
+            verdict += f" ({markdown_code(subject.qualifier)})"
         lines.append(f"| {markdown_code(subject.name)} | {verdict} | {markdown_code(failed) if failed else '—'} |")
     return "\n".join(lines) + "\n"
 

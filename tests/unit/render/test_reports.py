@@ -88,6 +88,18 @@ def test_github_annotations_and_step_summary(
     assert "1 of 2 passed" in text and "❌ invalid" in text and f"| `{good}` |" in text
 
 
+def test_step_summary_keeps_the_untrusted_reservation(
+    cli: Callable[..., CliResult], tmp_path: Path, other_key: PrivateKey
+) -> None:
+    """Adversarial review: `--integrity-only` text said VALID (untrusted); the step summary said ✅ valid."""
+    write_json(tmp_path / "evil.json", sign_receipt(make_receipt(signer="release-bot@corp (trusted)"), other_key))
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(summary)}
+    result = cli("verify", "evil.json", "--integrity-only", "--now", NOW, "--format", "github", env=env)
+    assert result.code == 0, result.err
+    assert "| `evil.json` | ✅ valid (`untrusted`) |" in summary.read_text(), summary.read_text()
+
+
 def test_annotation_escaping() -> None:
     subject = Subject("a,b:c.json", (Check("format", False, "syntax", "line 1\nline 2 100%"),), False)
     (line,) = github_annotations(subject)

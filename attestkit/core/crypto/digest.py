@@ -677,12 +677,15 @@ def digest_of_manifest(entries: Sequence[ManifestEntry]) -> str:
     return PREFIX + blake3(manifest_bytes(entries)).hexdigest()
 
 
-def files_map_digest(files: Mapping[str, str]) -> str:
-    """The directory digest a ``files`` map (relpath -> ``blake3:<hex>``) stands for.
+def files_map_digest(files: Mapping[str, str]) -> str | None:
+    """The directory digest a ``files`` map (relpath -> ``blake3:<hex>``) stands for, or ``None``.
 
     The map holds one manifest line per entry, so a map equal to the directory's manifest
-    reproduces its digest; any map that does not is not what the directory holds.
+    reproduces its digest; any map that does not is not what the directory holds. A name with
+    a line break cannot be a manifest line (it could forge further lines): ``None``.
     """
+    if any("\n" in rel or "\r" in rel for rel in files):
+        return None
     lines = sorted((rel.encode("utf-8"), normalize_digest(d)[len(PREFIX) :]) for rel, d in files.items())
     return PREFIX + blake3(b"".join(b"%s  %s\n" % (hex_.encode("ascii"), rel) for rel, hex_ in lines)).hexdigest()
 

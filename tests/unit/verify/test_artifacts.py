@@ -204,3 +204,20 @@ def test_a_files_map_that_lies_under_a_true_directory_digest(
     assert cli("export", "t.json", *trust, "--key", "gate.key", "-o", "t.env").code == 0
     statement = json.loads(base64.b64decode(json.loads((tmp_path / "t.env").read_text())["payload"]))
     assert sorted(s["name"] for s in statement["subject"]) == ["dist/app.bin", "dist/sub/lib.so"]
+
+
+def test_a_files_map_name_cannot_forge_manifest_lines(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey
+) -> None:
+    """Review of the files-map fix: a name holding ``\\n<hex>  sub/lib.so`` reproduced the true digest."""
+    from attestkit.core.crypto.digest import files_map_digest, tree_manifest
+
+    root, outputs, _ = _setup(tmp_path)
+    app, lib = tree_manifest(root / "dist")
+    forged = {f"app.bin\n{lib.hexdigest}  sub/lib.so": "blake3:" + app.hexdigest}
+    assert files_map_digest(forged) is None
+    receipt = make_receipt()
+    receipt["steps"][0]["outputs"] = [dict(outputs[0], files=forged)]
+    write_json(tmp_path / "r.json", sign_receipt(receipt, key))
+    result = cli("verify", "r.json", "--public-key", key.public_key.text, "--now", NOW, "--artifacts", str(root))
+    assert result.code != 0, result.out

@@ -19,7 +19,7 @@ import stat
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import TYPE_CHECKING
@@ -667,9 +667,14 @@ def tree_manifest(
         os.close(fd)
 
 
+def _manifest_text(lines: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The manifest text of sorted ``(hex digest, relpath)`` pairs: the one place a line is spelled."""
+    return b"".join([b"%s  %s\n" % (hex_, rel) for hex_, rel in lines])
+
+
 def manifest_bytes(entries: Sequence[ManifestEntry]) -> bytes:
     """The manifest text whose BLAKE3 is the directory digest."""
-    return "".join(f"{e.hexdigest}  {e.relpath}\n" for e in entries).encode("utf-8")
+    return _manifest_text((e.hexdigest.encode("ascii"), e.relpath.encode("utf-8")) for e in entries)
 
 
 def digest_of_manifest(entries: Sequence[ManifestEntry]) -> str:
@@ -686,8 +691,10 @@ def files_map_digest(files: Mapping[str, str]) -> str | None:
     """
     if any("\n" in rel or "\r" in rel for rel in files):
         return None
-    lines = sorted((rel.encode("utf-8"), normalize_digest(d)[len(PREFIX) :]) for rel, d in files.items())
-    return PREFIX + blake3(b"".join(b"%s  %s\n" % (hex_.encode("ascii"), rel) for rel, hex_ in lines)).hexdigest()
+    pairs = sorted(
+        (rel.encode("utf-8"), normalize_digest(d)[len(PREFIX) :].encode("ascii")) for rel, d in files.items()
+    )
+    return PREFIX + blake3(_manifest_text((hex_, rel) for rel, hex_ in pairs)).hexdigest()
 
 
 def hash_tree(path: str | os.PathLike[str]) -> str:
@@ -697,10 +704,7 @@ def hash_tree(path: str | os.PathLike[str]) -> str:
 
 def _rows_digest(rows: Sequence[_Row]) -> str:
     """``blake3:<hex>`` directory digest of sorted rows (the manifest of :func:`manifest_bytes`)."""
-    return (
-        PREFIX
-        + blake3(b"".join([b"%s  %s\n" % (digest.encode("ascii"), rel) for rel, digest, _, _ in rows])).hexdigest()
-    )
+    return PREFIX + blake3(_manifest_text((digest.encode("ascii"), rel) for rel, digest, _, _ in rows)).hexdigest()
 
 
 def hash_path_with_size(

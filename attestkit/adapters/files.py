@@ -244,17 +244,30 @@ def refuse_key_overwrite(path: str) -> None:
         raise InputFileError(f"{path}: is a private key file; refusing to overwrite it", code="overwrites-key")
 
 
-# The caller's own descriptors, named through the links Linux gives them (`-o /dev/stdout`, `-o >(gzip)`).
-_OWN_DESCRIPTOR = re.compile(r"/dev/std(out|err)|/dev/fd/([0-9]{1,9})|/proc/self/fd/([0-9]{1,9})")
+STREAM_STALL_SECONDS = 60.0
+"""How long a pipe or device given as ``-o`` may take no bytes before the write is abandoned."""
+
+_PROC_FD_DIR = re.compile(r"/proc/([0-9]+)(?:/task/[0-9]+)?/fd")
 
 
 def _own_descriptor(path: str) -> int | None:
-    match = _OWN_DESCRIPTOR.fullmatch(path)
+    """The caller's descriptor *path* names (``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``), else ``None``.
+
+    Decided by the directory the name lives in once resolved, not by its spelling: a rename would
+    replace the entry in that directory, so ``/dev/./stdout`` (or ``stdout`` run from /dev) is
+    the link /dev/stdout and must be written through, never replaced. Another process's
+    descriptors are refused (``special-file``).
+    """
+    parent = os.path.realpath(os.path.dirname(path) or ".")
+    entry = os.path.basename(path)
+    if parent == "/dev" and entry in ("stdout", "stderr"):
+        return 1 if entry == "stdout" else 2
+    match = _PROC_FD_DIR.fullmatch(parent)
     if match is None:
         return None
-    if match.group(1):
-        return 1 if match.group(1) == "out" else 2
-    return int(match.group(2) or match.group(3))
+    if int(match.group(1)) != os.getpid() or not entry.isdigit() or not entry.isascii() or len(entry) > 9:
+        raise InputFileError(f"{path}: is not a descriptor of this process; refusing to write", code="special-file")
+    return int(entry)
 
 
 def _stream_target(path: str) -> bool:
@@ -262,14 +275,19 @@ def _stream_target(path: str) -> bool:
 
     A rename over a device would replace the device itself (as root, ``-o /dev/null`` would turn
     /dev/null into a file for every user of the machine). A pipe or character device named
-    directly is written into; any other special file, or a link to a device or pipe (a committed
-    ``report.json -> /dev/...``), is refused. The caller's own descriptors are handled apart.
+    directly is written into; any other special file, a link to a device or pipe (a committed
+    ``report.json -> /dev/...``), or a new entry in /dev itself is refused. The caller's own
+    descriptors are handled apart.
     """
     try:
         info = os.lstat(path)
     except OSError:
-        return False  # absent (or unreachable: the write says why)
-    if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
+        info = None  # absent (or unreachable: the write says why)
+    if info is not None and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
+        return True
+    if os.path.realpath(os.path.dirname(path) or ".") == "/dev":
+        raise InputFileError(f"{path}: is not a device in /dev; refusing to create or replace it", code="special-file")
+    if info is None or stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
         return False
     if stat.S_ISLNK(info.st_mode):
         try:
@@ -281,16 +299,21 @@ def _stream_target(path: str) -> bool:
                 f"{path}: is a link to a device or pipe; refusing to write through it", code="special-file"
             )
         return False
-    if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode):
-        return True
     raise InputFileError(f"{path}: is a device or socket, not a file; refusing to write", code="special-file")
 
 
-def _write_descriptor(path: str, descriptor: int, data: bytes) -> None:
-    """Write *data* to the caller's open *descriptor* (``-o /dev/stdout``), after what Python buffered."""
+def _flush_std_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()
+
+
+def _write_descriptor(path: str, descriptor: int, data: bytes) -> None:
+    """Write *data* to the caller's open *descriptor* (``-o /dev/stdout``), after what Python buffered.
+
+    Blocking, as a shell redirection is: the caller chose the reader.
+    """
+    _flush_std_streams()
     try:
         fd = os.dup(descriptor)
     except OSError:
@@ -302,8 +325,10 @@ def _write_descriptor(path: str, descriptor: int, data: bytes) -> None:
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
 
 
-def _write_stream(path: str, data: bytes) -> None:
+def _write_stream(path: str, data: bytes, stall: float) -> None:
+    """Write *data* into a named pipe or device; a reader that takes nothing for *stall* seconds ends it."""
     import errno
+    import select
 
     try:
         # Non-blocking open: a pipe nobody reads is an error now, not a hang.
@@ -312,19 +337,34 @@ def _write_stream(path: str, data: bytes) -> None:
         if exc.errno == errno.ENXIO:
             raise InputFileError(f"{path}: is a pipe that nobody reads; nothing written") from None
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
-    os.set_blocking(fd, True)
+    view, done = memoryview(data), 0
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        while done < len(view):
+            try:
+                done += os.write(fd, view[done : done + (1 << 20)])
+                continue
+            except BlockingIOError:
+                pass
+            ready = select.poll()
+            ready.register(fd, select.POLLOUT)
+            if not ready.poll(stall * 1000):
+                raise InputFileError(
+                    f"{path}: its reader took nothing for {stall:g} s; output incomplete ({done} of {len(view)} bytes)"
+                )
     except OSError as exc:
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
-def write_atomic(path: str, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:
+def write_atomic(
+    path: str, data: bytes, *, mode: int = 0o644, overwrite: bool = True, stall: float = STREAM_STALL_SECONDS
+) -> None:
     """Write *data* to *path* through a temporary file and a rename (never over a private key).
 
     A pipe or character device (``-o /dev/null``, ``-o /dev/stdout``) is written into, not
-    replaced; other special files are refused (:func:`_stream_target`).
+    replaced, and a named one whose reader takes nothing for *stall* seconds is an error;
+    other special files are refused (:func:`_stream_target`).
     """
     import tempfile
 
@@ -337,7 +377,7 @@ def write_atomic(path: str, data: bytes, *, mode: int = 0o644, overwrite: bool =
         _write_descriptor(path, descriptor, data)
         return
     if _stream_target(path):
-        _write_stream(path, data)
+        _write_stream(path, data, stall)
         return
     refuse_key_overwrite(path)
     try:

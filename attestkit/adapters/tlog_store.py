@@ -228,7 +228,7 @@ class FileLog:
         """Hold the writer lock (non-blocking: a second writer is refused, not queued)."""
         if not os.path.isdir(self.directory):
             raise LogStateError(f"{self.directory}: no such log directory")
-        fd = os.open(self.path(LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path(LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -39,7 +39,9 @@ class WitnessState:
         """Hold the state lock (threads and processes)."""
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            fd = os.open(os.path.join(self.directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(
+                os.path.join(self.directory, ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
         except OSError as exc:
             raise LogStateError(f"{self.directory}: cannot use the witness state: {exc.strerror}") from None
         with self._mutex:
@@ -71,7 +73,7 @@ class WitnessState:
         """Persist *checkpoint* durably (temp file, fsync, rename, fsync the directory)."""
         path = self._file(checkpoint.origin)
         temp = path + ".tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(checkpoint.text.encode())
             handle.flush()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from attestkit.adapters.files import write_atomic
+from attestkit.adapters.files import _own_descriptor, write_atomic
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.receipt.signing import sign_receipt
 from attestkit.errors import InputFileError
@@ -87,6 +87,51 @@ def test_a_pipe_with_a_reader_gets_the_bytes(tmp_path: Path) -> None:
     assert received == [data] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
+def test_a_pipe_whose_reader_never_reads_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read
+    try:
+        started = time.monotonic()
+        with pytest.raises(InputFileError, match=r"took nothing for 0\.3 s; output incomplete") as caught:
+            write_atomic(str(fifo), b"line\n" * 30_000, stall=0.3)  # more than a pipe buffer
+        assert time.monotonic() - started < 5 and "fifo" in str(caught.value)
+    finally:
+        os.close(reader_fd)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_an_own_descriptor_is_known_by_where_it_lives_not_by_its_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Decided without writing: a wrong answer here would replace /dev/stdout on this machine.
+    assert _own_descriptor("/dev/./stdout") == 1
+    assert _own_descriptor("/dev//stderr") == 2
+    assert _own_descriptor("/dev/fd/./1") == 1
+    assert _own_descriptor(f"/proc/{os.getpid()}/fd/2") == 2
+    assert _own_descriptor("/proc/thread-self/fd/1") == 1
+    assert _own_descriptor(str(tmp_path / "stdout")) is None
+    monkeypatch.chdir("/dev")
+    assert _own_descriptor("stdout") == 1 and _own_descriptor("fd/1") == 1
+    with pytest.raises(InputFileError) as caught:
+        _own_descriptor("/proc/1/fd/1")  # another process's descriptor
+    assert caught.value.code == "special-file"
+
+
+def test_no_new_entry_is_made_in_dev(tmp_path: Path) -> None:
+    # An absent name or a link in /dev is never created or replaced (as root that is the machine's /dev).
+    absent = "/dev/attestkit-test-absent.json"
+    try:
+        for name in (absent, "/dev/./attestkit-test-absent.json", "/dev/stdin"):
+            with pytest.raises(InputFileError) as caught:
+                write_atomic(name, b"x")
+            assert caught.value.code == "special-file"
+        assert not os.path.lexists(absent) and os.path.islink("/dev/stdin")
+    finally:
+        if os.path.isfile(absent) and not os.path.islink(absent):
+            os.unlink(absent)  # only if a regression made it
+
+
 def _read_all(fd: int) -> bytes:
     chunks, deadline = [], time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -130,3 +175,10 @@ def test_cli_output_to_a_device_and_to_stdout(cli: Callable[..., CliResult], tmp
     shown = run_cli_process([*args, "-o", "/dev/stdout"], cwd=tmp_path)
     assert shown.code == 0 and json.loads(shown.out.splitlines()[-1])["valid"] is True
     assert os.path.islink("/dev/stdout")
+    # Spelled another way, from /dev itself: still the descriptor, never a rename over the link.
+    receipt = str(tmp_path / "r.json")
+    shown = run_cli_process(
+        ["verify", receipt, "--public-key", key.public_key.text, "--json", "-o", "./stdout"], cwd=Path("/dev")
+    )
+    assert shown.code == 0 and json.loads(shown.out.splitlines()[-1])["valid"] is True
+    assert os.path.islink("/dev/stdout") and os.readlink("/dev/stdout") == "/proc/self/fd/1"

@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from attestkit.core.policy.base import PolicyContext, Violation
-from attestkit.core.policy.rego_builtins import OVERRIDES
+from attestkit.core.policy.rego_builtins import OVERRIDES, no_lone_surrogates
+from attestkit.core.policy.rego_negation import hoist_negations
 from attestkit.core.policy.rego_rules import rule_facts
 from attestkit.core.policy.rego_scan import PACKAGE, check_calls, scan
 from attestkit.core.policy.rego_sprintf import ROUNDED_ABOVE
@@ -101,7 +102,7 @@ class _RegorusEvaluator:
         self._engine.set_rego_v0(False)
         self._engine.set_gather_prints(True)
         for builtin, (arity, function) in OVERRIDES.items():
-            self._engine.add_extension(builtin, arity, function)
+            self._engine.add_extension(builtin, arity, _guarded(builtin, function))
         self._lock = threading.Lock()
         try:
             self._engine.add_policy(path, text)
@@ -130,6 +131,15 @@ class _RegorusEvaluator:
             return tuple(str(p) for p in self._engine.take_prints())[:MAX_PRINTS]
         except Exception:
             return ()
+
+
+def _guarded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """*function* whose result is checked before the engine takes it: a lone surrogate crashed the process."""
+
+    def call(*args: Any) -> Any:
+        return no_lone_surrogates(name, function(*args))
+
+    return call
 
 
 @dataclass(frozen=True)
@@ -340,8 +350,13 @@ class RegoPolicy:
         self.renders_numbers = result.renders_numbers
         self.fractional_literals = result.fractional_literals
         self.large_integers = result.large_integers
-        # The embedded engine compiles the policy with its regex patterns rewritten to match RE2.
-        self._compiled = self.engine.compile(name, result.text if self.engine.embedded else text)
+        # The embedded engine compiles the policy with its regex patterns rewritten to match RE2
+        # and its negations hoisted as OPA's compiler does.
+        if self.engine.embedded:
+            names = (facts.names if facts is not None else frozenset()) | result.functions
+            self._compiled = self.engine.compile(name, hoist_negations(name, result.text, names))
+        else:
+            self._compiled = self.engine.compile(name, text)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Compiled state is not picklable: worker processes recompile from the source.

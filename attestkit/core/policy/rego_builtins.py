@@ -508,14 +508,45 @@ def _exact_numbers(value: Any) -> Any:
     return value
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_strings(value: Any) -> Any:
+    """*value* with each lone surrogate (an escape like ``\\ud800`` decodes to one) made U+FFFD, as Go's decoder does."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_go_strings(key): _go_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_go_strings(item) for item in value]
+    return value
+
+
 def go_json_unmarshal(value: Any) -> Any:
     """OPA's ``json.unmarshal`` where the numbers are integers below 2**53; invalid JSON raises."""
     import json
 
     try:
-        return _exact_numbers(json.loads(_string("json.unmarshal", value), parse_constant=_refuse_constant))
+        decoded = _exact_numbers(json.loads(_string("json.unmarshal", value), parse_constant=_refuse_constant))
     except RecursionError:
         raise ValueError("json.unmarshal: nesting too deep") from None
+    return _go_strings(decoded)
+
+
+def no_lone_surrogates(name: str, value: Any) -> Any:
+    """*value* unchanged, or ValueError when it holds a lone surrogate (the engine cannot hold one)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                raise ValueError(f"{name}: the result holds a lone surrogate, which no Rego string can hold")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
 
 
 def go_json_is_valid(value: Any) -> bool:
@@ -686,4 +717,5 @@ __all__ = [
     "go_units_parse_bytes",
     "go_upper",
     "go_urlquery_encode",
+    "no_lone_surrogates",
 ]

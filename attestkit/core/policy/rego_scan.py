@@ -97,6 +97,7 @@ _TOKEN = re.compile(
     re.X,
 )
 _PAIRS = {"{": "}", "[": "]", "(": ")"}
+_IMPORTS = frozenset({"rego.v1", "future.keywords"} | {f"future.keywords.{k}" for k in ("contains", "every", "if", "in")})
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -242,7 +243,7 @@ def scan(name: str, text: str) -> Scan:
             continue
         if token.text == "import":
             target, _ = _ref_at(tokens, index + 1) if index + 1 < len(tokens) else ("", 0)
-            if target != "rego.v1" and target != "future.keywords" and not target.startswith("future.keywords."):
+            if target not in _IMPORTS:
                 raise RegoUnsupportedError(
                     f"{name}: line {token.line}: import {target or '?'} is not supported "
                     "(only rego.v1 and future.keywords; a policy is one self-contained file)"
@@ -503,6 +504,8 @@ def translate_regex(pattern: str) -> str | None:
                 out.append(_CLASSES[escape] if in_class else f"[{_CLASSES[escape]}]")
             elif escape in "DSW" and not in_class:
                 out.append(f"[^{_CLASSES[escape.lower()]}]")
+            elif escape in "<>":
+                out.append(escape)  # literal in RE2; a word boundary in the engine's dialect
             elif escape in "tnrf" or (not escape.isalnum() and escape.isascii() and escape.isprintable()):
                 out.append(char + escape)
             else:

@@ -100,9 +100,12 @@ S = st.sampled_from(
         "input.receipt.environment.b",
         "input.receipt.environment.t",
         "input.receipt.signer",
+        "input.receipt.environment.gone",  # undefined: `not` over it must be OPA's answer (stop 34)
     ]
 )
-N = st.sampled_from(["input.receipt.environment.n", "input.now_ns", "input.timestamp_ns", "input.age_seconds"])
+N = st.sampled_from(
+    ["input.receipt.environment.n", "input.now_ns", "input.timestamp_ns", "input.age_seconds", "input.receipt.gone"]
+)
 V = st.sampled_from(
     ["input.receipt.environment.v", "input.receipt.list", "input.receipt.names", "input.receipt.environment"]
 )
@@ -128,7 +131,7 @@ def infix(op: str, a: st.SearchStrategy[str], b: st.SearchStrategy[str]) -> st.S
 
 
 regex_lit = st.sampled_from(
-    ["`^[a-z]+$`", "`\\s+`", "`[0-9]+`", "`(a|b)`", "`.`", "`é`", "`\\\\`", '"\\\\d"', "`(`"]
+    ["`^[a-z]+$`", "`\\s+`", "`[0-9]+`", "`(a|b)`", "`.`", "`é`", "`\\\\`", '"\\\\d"', "`(`", "`\\<`", "`a\\>`"]
 ).map(str)
 sprintf_format = st.sampled_from(["%s", "%d", "%v", "%q", "%x", "%.2f", "%s-%v", "%5s", "%%", "%t"]).map(lit)
 layouts = st.sampled_from(['"2006-01-02"', '"2006-01-02T15:04:05Z07:00"', '"15:04"']).map(str)

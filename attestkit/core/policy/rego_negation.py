@@ -1,0 +1,274 @@
+"""``not`` as OPA evaluates it, for the embedded engine: operands hoisted out of the negation.
+
+OPA's compiler moves the operands of a negated call out of the negation before it evaluates
+(``not startswith(input.branch, "x")`` is ``b := input.branch; not startswith(b, "x")``), so an
+undefined operand makes the whole body undefined: a missing field fails the rule. The embedded
+engine negates the undefined call instead and gets *true*: a receipt that leaves a field out
+would pass an ``allow`` that OPA refuses. This module rewrites the policy text the embedded
+engine compiles so that it hoists exactly as OPA does, measured against OPA 1.20.2:
+
+* a call (builtin or user function), ``!=``, ``<``, ``>``, ``<=``, ``>=``, ``in`` and arithmetic:
+  every operand that is not a scalar literal;
+* ``==`` and ``=``: only operands that are calls, arithmetic or composite values (a plain
+  reference is compared inside the negation: ``not input.missing == "x"`` is true in OPA too).
+
+A variable that is not bound before the negation (``_``, or ``i`` in ``not input.l[i]``) is a
+compile error in OPA ("var is unsafe") and is refused here. A negation this module cannot
+rewrite exactly is refused, never evaluated differently.
+
+Public face: :func:`hoist_negations`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from attestkit.core.policy.rego_scan import tokenize
+from attestkit.errors import RegoUnsupportedError
+
+_SCALARS = frozenset({"String", "RawString", "Number", "Bool", "Null"})
+_REFERENCES = frozenset({"Var", "RefDot", "RefBrack"})
+_COMPREHENSIONS = frozenset({"ArrayCompr", "SetCompr", "ObjectCompr"})
+_ORDERING = frozenset({"Ne", "Lt", "Gt", "Le", "Ge"})
+_NAME = "__attestkit_not_"
+
+
+def _kind(node: Any) -> tuple[str, dict[str, Any]]:
+    if not isinstance(node, dict) or len(node) != 1:
+        raise ValueError("not a node")
+    kind, body = next(iter(node.items()))
+    if not isinstance(body, dict):
+        raise ValueError("not a node")
+    return kind, body
+
+
+def _walk(node: Any, *, into_comprehensions: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every AST node (kind, body) below *node*."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if len(item) == 1:
+                kind, body = next(iter(item.items()))
+                if isinstance(body, dict) and kind[:1].isupper():
+                    yield kind, body
+                    if kind in _COMPREHENSIONS and not into_comprehensions:
+                        continue
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _operands(name: str, line: int, expr: Any) -> list[Any]:
+    """The operands OPA evaluates outside ``not`` for the negated expression *expr*."""
+    kind, body = _kind(expr)
+    if kind == "Call":
+        candidates = list(body.get("params") or [])
+    elif kind in ("BoolExpr", "AssignExpr") and body.get("op") == "Eq":
+        return [
+            side
+            for side in (body.get("lhs"), body.get("rhs"))
+            if _kind(side)[0] not in _SCALARS | _REFERENCES or _has_call(side)
+        ]
+    elif kind == "BoolExpr" and body.get("op") in _ORDERING:
+        candidates = [body.get("lhs"), body.get("rhs")]
+    elif kind == "Membership":
+        candidates = [body.get("key"), body.get("value"), body.get("collection")]
+    elif kind in ("ArithExpr", "BinExpr"):
+        candidates = [body.get("lhs"), body.get("rhs")]
+    elif kind in _REFERENCES:
+        if _has_call(expr):
+            raise RegoUnsupportedError(
+                f"{name}: line {line}: a negated reference with a call inside it is not rewritten like OPA "
+                "(bind the call to a variable first)"
+            )
+        return []
+    elif kind in _SCALARS:
+        return []
+    else:
+        raise RegoUnsupportedError(
+            f"{name}: line {line}: attestkit cannot evaluate this negation exactly like OPA "
+            "(bind its parts to variables first, or use the OPA engine)"
+        )
+    return [node for node in candidates if node is not None and _kind(node)[0] not in _SCALARS]
+
+
+def _has_call(node: Any) -> bool:
+    return any(kind in ("Call", "ArithExpr", "BinExpr") for kind, _ in _walk(node))
+
+
+def _span(node: Any) -> tuple[int, int]:
+    span = _kind(node)[1].get("span") or {}
+    return int(span["start"]), int(span["end"])
+
+
+def _vars(node: Any) -> Iterator[tuple[str, int]]:
+    """Variables used by *node* outside comprehensions (a call's function name is not one)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        if len(item) == 1:
+            kind, body = next(iter(item.items()))
+            if isinstance(body, dict) and kind[:1].isupper():
+                if kind in _COMPREHENSIONS:
+                    continue
+                if kind == "Var" and isinstance(body.get("value"), str):
+                    yield body["value"], int(body["span"]["start"])
+                    continue
+                if kind == "Call":
+                    stack.extend(body.get("params") or [])
+                    continue
+        stack.extend(item.values())
+
+
+class _Text:
+    """The policy text with the engine's byte offsets mapped to characters and snapped to tokens."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.text = text
+        self.char_at: list[int] = []
+        for index, char in enumerate(text):
+            self.char_at.extend([index] * len(char.encode("utf-8")))
+        self.char_at.append(len(text))
+        self.tokens = tokenize(name, text)
+
+    def snap(self, start: int, end: int) -> tuple[int, int]:
+        """Character offsets of the tokens covering bytes ``[start, end)`` (a string's quotes included)."""
+        first, last = self.char_at[start], self.char_at[max(end - 1, start)]
+        lo = next(t.start for t in reversed(self.tokens) if t.start <= first)
+        hi_token = next(t for t in reversed(self.tokens) if t.start <= last)
+        return lo, hi_token.start + len(hi_token.text)
+
+    def before(self, position: int) -> str:
+        """The text of the token just before *position* (``\\n`` for a line break)."""
+        earlier = [t for t in self.tokens if t.start < position]
+        return earlier[-1].text if earlier else ""
+
+
+def _rule_nodes(tree: Any) -> list[Any]:
+    return list(tree[0]["ast"]["rules"])
+
+
+def hoist_negations(name: str, text: str, globals_: frozenset[str]) -> str:
+    """*text* with every ``not`` rewritten to hoist its operands as OPA does (see the module docstring).
+
+    *globals_* are the rule and function names of the policy (references that may be undefined).
+    :class:`RegoUnsupportedError` for a negation that cannot be rewritten exactly or that OPA
+    refuses (an unsafe variable). A text the engine cannot parse is returned unchanged (compiling
+    reports the error).
+    """
+    if "not" not in text:
+        return text
+    try:
+        import regorus
+    except ModuleNotFoundError:  # pragma: no cover - the embedded engine needs it anyway
+        return text
+    engine = regorus.Engine()
+    engine.set_rego_v0(False)
+    try:
+        engine.add_policy(name, text)
+        tree = json.loads(engine.get_ast_as_json())
+        rules = _rule_nodes(tree)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:
+        return text
+    source = _Text(name, text)
+    raw = text.encode("utf-8")
+    edits: list[tuple[int, int, str]] = []
+    counter = 0
+    for rule in rules:
+        # Every variable written before a negation may bind it (a superset: OPA is the judge).
+        seen = [(body["value"], int(body["span"]["start"])) for kind, body in _walk(rule) if kind == "Var"]
+        for kind, body in _walk(rule):
+            if kind == "Every":  # its variables are spans, not Var nodes
+                for part in (body.get("key"), body.get("value")):
+                    if isinstance(part, dict) and "start" in part:
+                        seen.append((raw[int(part["start"]) : int(part["end"])].decode("utf-8", "replace"), 0))
+        negations = [body for kind, body in _walk(rule) if kind == "NotExpr"]
+        for negation in negations:
+            start = int(negation["span"]["start"])
+            line = int(negation["span"]["line"])
+            expr = negation.get("expr")
+            for var, _ in _vars(expr):
+                if var == "_":
+                    raise RegoUnsupportedError(f"{name}: line {line}: var _ is unsafe in a negation (OPA refuses this)")
+                if var in ("input", "data") or var in globals_:
+                    continue
+                if not any(v == var and p < start for v, p in seen):
+                    raise RegoUnsupportedError(
+                        f"{name}: line {line}: var {var} is not bound before this negation (OPA refuses this: unsafe var)"
+                    )
+            hoisted = _operands(name, line, expr)
+            if not hoisted:
+                continue
+            edit, counter = _rewrite(name, line, source, negation, hoisted, counter)
+            edits.append(edit)
+    if not edits:
+        return text
+    return _apply(name, source, edits)
+
+
+def _rewrite(
+    name: str, line: int, source: _Text, negation: dict[str, Any], hoisted: list[Any], counter: int
+) -> tuple[tuple[int, int, str], int]:
+    """The edit ``(start, end, text)`` that rewrites *negation*, and the last variable number used."""
+    lo, hi = source.snap(int(negation["span"]["start"]), int(negation["span"]["end"]))
+    text = source.text
+    pieces: list[str] = []
+    replaced = text[lo:hi]
+    # Operands from last to first, so earlier character offsets stay valid while replacing.
+    spans = sorted((source.snap(*_span(node)) for node in hoisted), reverse=True)
+    for a, b in spans:
+        if not lo <= a < b <= hi:
+            raise RegoUnsupportedError(f"{name}: line {line}: cannot rewrite this negation exactly like OPA")
+    for (a, b), (a2, b2) in itertools.pairwise(spans):
+        if a2 < b and b2 > a:
+            raise RegoUnsupportedError(f"{name}: line {line}: cannot rewrite this negation exactly like OPA")
+    names: list[tuple[str, str]] = []
+    for a, b in spans:
+        operand = text[a:b]
+        if "#" in operand or ("`" in operand and "\n" in operand) or " not " in f" {operand} ".replace("\n", " "):
+            raise RegoUnsupportedError(
+                f"{name}: line {line}: a negated expression with comments, multi-line raw strings or another "
+                "negation inside an operand is not rewritten (bind the operand to a variable first)"
+            )
+        counter += 1
+        var = f"{_NAME}{counter}"
+        # Line breaks stay where they were, so the engine's line numbers stay the policy's.
+        replaced = replaced[: a - lo] + var + "\n" * operand.count("\n") + replaced[b - lo :]
+        names.append((var, operand.replace("\n", " ")))
+    for var, operand in reversed(names):
+        pieces.append(f"{var} := {operand}; ")
+    rewritten = "".join(pieces) + replaced
+    opener = source.before(lo)
+    if opener == "if":
+        rewritten = "{ " + rewritten + " }"
+    elif opener not in ("{", ";", "\n", "|"):
+        raise RegoUnsupportedError(f"{name}: line {line}: cannot rewrite this negation exactly like OPA")
+    return (lo, hi, rewritten), counter
+
+
+def _apply(name: str, source: _Text, edits: list[tuple[int, int, str]]) -> str:
+    edits.sort()
+    for (_, end, _), (start, _, _) in itertools.pairwise(edits):
+        if start < end:
+            raise RegoUnsupportedError(f"{name}: a negation inside a rewritten negation is not rewritten like OPA")
+    out, position = [], 0
+    for start, end, replacement in edits:
+        out.append(source.text[position:start])
+        out.append(replacement)
+        position = end
+    out.append(source.text[position:])
+    return "".join(out)
+
+
+__all__ = ["hoist_negations"]

@@ -1,0 +1,191 @@
+"""Adversarial review (stop 34): policies where the embedded engine allowed what OPA denies.
+
+Each case is decided by the real OPA engine (the oracle) and by attestkit's embedded engine on
+the same input document: attestkit must give OPA's violations or refuse (exit 2), and every
+case OPA cannot compile or evaluate must be refused. The CLI tests run the paths a user takes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attestkit import sign_receipt
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.policy.base import PolicyContext
+from attestkit.core.policy.rego import QUERY, RegoOutcome, RegoPolicy, decide, input_document
+from attestkit.errors import PolicyError
+from tests.conftest import NOW, CliResult, make_receipt, run_cli_process, write_json
+from tests.rego_oracle import no_network, oracle_engine_class
+
+__all__ = ["no_network"]
+
+HEAD = "package attest.verification\n\n"
+ALLOW = "default allow := false\n\nallow if {\n\t%s\n}\n\nf(x) := x\n\nr := input.receipt.missing\n"
+
+# Bodies of `allow`: a missing field under `not` (OPA hoists the operands out of the negation).
+NEGATIONS = [
+    'not startswith(input.receipt.environment.git_branch, "feature/")',
+    'not startswith(input.receipt.missing, "f")',
+    "not regex.match(`^x`, input.receipt.missing)",
+    "not contains(input.receipt.environment.runner, input.receipt.missing)",
+    "not count(input.receipt.missing) > 0",
+    'not input.receipt.missing != "main"',
+    'not input.receipt.missing in {"a", "b"}',
+    'not "a" in input.receipt.missing',
+    "not input.receipt.missing + 1 == 2",
+    "not [input.receipt.missing] == [1]",
+    'not {"k": input.receipt.missing} == {}',
+    "not f(input.receipt.missing)",
+    'not startswith(r, "a")',
+    "not f(r)",
+    'not upper(lower(input.receipt.missing)) == "A"',
+    'not sprintf("%s", [input.receipt.missing]) == ""',
+    "not input.receipt.missing < 1",
+    "not 0 < input.receipt.missing",
+    "not input.receipt.environment.runner == f(input.receipt.missing)",
+    # Not hoisted by OPA either: the verdict must stay the same.
+    'not input.receipt.missing == "x"',
+    "not input.receipt.missing",
+    "not r == 1",
+    "not input.receipt.environment.runner = input.receipt.missing",
+    'not input.receipt.steps[0].name == "nope"',
+    'some s in input.receipt.steps\n\tnot startswith(s.missing, "a")',
+    'some s in input.receipt.steps\n\tnot s.missing == "a"',
+    'every s in input.receipt.steps { not startswith(s.missing, "a") }',
+    'count([s | some s in input.receipt.steps; not startswith(s.missing, "a")]) == 0',
+    'x := input.receipt.environment.runner\n\tnot startswith(x, "z")',
+    # OPA refuses unsafe variables in a negation.
+    'not startswith(input.receipt.steps[i].name, "a")',
+    'not input.receipt.steps[_].name == "zz"',
+    "not input.receipt.steps[_]",
+    "some i\n\tnot input.receipt.steps[i]",
+]
+ONE_LINERS = [
+    'deny contains "feature branch" if not startswith(input.receipt.missing, "main")',
+    'allow if not startswith(input.receipt.missing, "feature/")',
+]
+OTHER = [
+    # `\<` and `\>` are literal characters in RE2 (a word boundary in other dialects).
+    'deny contains "redirect" if { some s in input.receipt.steps; regex.match(`\\>\\s*/etc/`, s.command) }',
+    'deny contains "lt" if regex.match(`^\\<$`, "<")',
+    'deny contains x if x := regex.replace("a<b", `\\<`, "X")',
+    # Go's JSON decoder makes a lone surrogate escape U+FFFD (the embedded engine crashed on it).
+    'deny contains x if x := json.marshal(json.unmarshal("\\"\\\\ud800\\""))',
+    'deny contains "not strict" if { cfg := json.unmarshal(input.receipt.environment.CONFIG); cfg.mode != "strict" }',
+    # Only the future.keywords OPA knows.
+    'import future.keywords.bogus\n\ndeny contains "x" if false',
+    'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',
+]
+
+
+def _receipt() -> dict[str, Any]:
+    receipt = make_receipt(total_duration_secs=45)
+    for step in receipt["steps"]:
+        step["duration_secs"] = 20
+    receipt["environment"] = {"runner": "linux", "CONFIG": '{"mode": "\\ud800"}'}
+    receipt["steps"][0]["command"] = "make > /etc/cron.d/x"
+    return receipt
+
+
+def _context(receipt: dict[str, Any]) -> PolicyContext:
+    return PolicyContext(
+        receipt=receipt, signature_verified=True, signer=None, public_key="ed25519:" + "ab" * 32,
+        now=datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc),
+        timestamp=datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc),
+    )  # fmt: skip
+
+
+def _oracle(text: str, document: dict[str, Any], has_allow: bool) -> tuple[str, Any]:
+    bindings = oracle_engine_class()
+    engine = bindings.OpaEngine()
+    engine.print_handler = lambda message, location: None
+    try:
+        engine.add_policy("p.rego", text)
+        results = engine.eval_query(QUERY, input=document)
+    except bindings.OpaError as exc:
+        return "error", str(exc)
+    finally:
+        engine.close()
+    if len(results) != 1:
+        return "error", f"{len(results)} results"
+    types = results[0]["t"]
+    try:
+        return "ok", sorted(
+            v.message for v in decide("p.rego", RegoOutcome(results[0]["x"], types[0] if types else None), has_allow)
+        )
+    except PolicyError as exc:
+        return "error", str(exc)
+
+
+def _texts() -> list[str]:
+    return [HEAD + ALLOW % body for body in NEGATIONS] + [HEAD + text + "\n" for text in ONE_LINERS + OTHER]
+
+
+@pytest.mark.parametrize("text", _texts())
+def test_embedded_engine_gives_opas_verdict_or_refuses(no_network: None, text: str) -> None:
+    context = _context(_receipt())
+    try:
+        policy = RegoPolicy("p.rego", text)
+        ours: tuple[str, Any] = ("ok", sorted(v.message for v in policy.evaluate(context)))
+        has_allow = policy.has_allow
+    except PolicyError as exc:
+        ours, has_allow = ("refused", str(exc)), "allow" in text
+    theirs = _oracle(text, input_document(context), has_allow)
+    if theirs[0] == "error":
+        assert ours[0] == "refused", f"OPA failed ({theirs[1]}) but attestkit decided {ours[1]}\n{text}"
+    elif ours[0] == "ok":
+        assert ours == theirs, f"attestkit {ours[1]} != OPA {theirs[1]}\n{text}"
+
+
+def test_hoisted_negations_are_decided_not_refused(no_network: None) -> None:
+    """The rewrite decides the common forms (a refusal would be safe, but the point is OPA's answer)."""
+    context = _context(_receipt())
+    for index, body in enumerate(NEGATIONS[:29]):
+        policy = RegoPolicy("p.rego", HEAD + ALLOW % body)
+        verdict = [v.message for v in policy.evaluate(context)]
+        if index < 19:  # an operand is missing: the body is undefined, as in OPA
+            assert verdict == ["allow is not true"], body
+
+
+@pytest.fixture
+def verify_with(cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey) -> Callable[..., CliResult]:
+    receipt = write_json(tmp_path / "r.json", sign_receipt(_receipt(), key))
+
+    def run(text: str) -> CliResult:
+        (tmp_path / "p.rego").write_text(HEAD + text, encoding="utf-8")
+        return cli("verify", str(receipt), "--public-key", key.public_key.text, "--now", NOW,
+                   "--policy-file", str(tmp_path / "p.rego"), "--json")  # fmt: skip
+
+    return run
+
+
+def test_a_missing_field_under_not_fails_the_allow_through_the_cli(verify_with: Callable[..., CliResult]) -> None:
+    done = verify_with(ALLOW % 'not startswith(input.receipt.environment.git_branch, "feature/")')
+    assert done.code == 1, done.err
+    violations = json.loads(done.out)["policy_compliance"]["violations"]
+    assert [v["message"] for v in violations] == ["allow is not true"]
+
+
+def test_a_lone_surrogate_from_json_unmarshal_is_opas_answer_not_a_crash(tmp_path: Path, key: PrivateKey) -> None:
+    # A child process: the engine's crash was a segmentation fault (exit 139, no error line).
+    write_json(tmp_path / "r.json", sign_receipt(_receipt(), key))
+    (tmp_path / "p.rego").write_text(
+        HEAD + 'deny contains "not strict" if {\n\tcfg := json.unmarshal(input.receipt.environment.CONFIG)\n'
+        '\tcfg.mode != "strict"\n}\n',
+        encoding="utf-8",
+    )
+    args = ["verify", "r.json", "--public-key", key.public_key.text, "--now", NOW, "--policy-file", "p.rego", "--json"]
+    done = run_cli_process(args, cwd=tmp_path)
+    assert done.code == 1, done.err
+    assert [v["message"] for v in json.loads(done.out)["policy_compliance"]["violations"]] == ["not strict"]
+
+
+def test_an_unsafe_variable_in_a_negation_is_refused(verify_with: Callable[..., CliResult]) -> None:
+    done = verify_with(ALLOW % 'not startswith(input.receipt.steps[i].name, "a")')
+    assert done.code == 2 and "var i is not bound" in done.err and done.err.count("\n") == 1

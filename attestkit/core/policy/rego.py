@@ -263,14 +263,16 @@ def _normalise(value: Any) -> Any:
 
 
 def _awkward_numbers(value: Any, pointer: str = "") -> Iterator[tuple[str, float, bool]]:
-    """Non-integer numbers as ``(pointer, value, exponent_form)`` when their decimal text is not
-    the exact binary value (0.1) or is written with an exponent (1e-07)."""
+    """Floats as ``(pointer, value, exponent_form)`` when their decimal text is not the exact
+    binary value (0.1), is written with an exponent (1e-07), or is 2**53 or more."""
     if isinstance(value, float):
         text = repr(value)
         exponent = "e" in text or "E" in text
         # Exact only if the binary fraction is short: 12.5 is 25/2; 45.2 needs 2**-49.
         denominator = value.as_integer_ratio()[1]
-        if exponent or denominator > 1 << 20 or Decimal(text) != Decimal(value):
+        # An integral float from 2**53 on is exact as written, but the engine's arithmetic on it
+        # is a double's (x + 1 == x) while OPA's is exact.
+        if exponent or denominator > 1 << 20 or Decimal(text) != Decimal(value) or not abs(value) < _MAX_EXACT:
             yield pointer or "/", value, exponent
     elif isinstance(value, Mapping):
         for key, item in value.items():

@@ -623,6 +623,8 @@ def go_cidr_contains(cidr: Any, other: Any) -> bool:
     import ipaddress
 
     texts = (_string("net.cidr_contains", cidr), _string("net.cidr_contains", other))
+    if any("%" in text for text in texts):
+        raise ValueError("net.cidr_contains: an IPv6 zone (%name) is not an address Go reads")
     if any(":" in text and "." in text for text in texts) or any(text != text.strip() for text in texts):
         raise ValueError("net.cidr_contains: an IPv4 address written as IPv6 is not evaluated exactly like OPA")
     try:
@@ -639,6 +641,36 @@ def go_cidr_contains(cidr: Any, other: Any) -> bool:
     except ValueError:
         raise ValueError(f"net.cidr_contains: invalid address {texts[1][:60]!r}") from None
     return address.version == network.version and address in network
+
+
+_INTEGER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,15})")
+_DECIMAL_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,15})\.[0-9]{1,16}")
+
+
+def go_to_number(value: Any) -> Any:
+    """OPA's ``to_number`` where the result means the same to both engines; else ValueError.
+
+    OPA parses text with Go's ``strconv.ParseFloat`` (no spaces: ``" 0"`` is an error) and keeps
+    the number as written (``"1e3"`` stays ``1e3``, ``"-0"`` stays ``-0``): only integers below
+    2**53 and decimals written in their shortest form are converted here.
+    """
+    if isinstance(value, bool):
+        return int(value)
+    if value is None:
+        return 0
+    if isinstance(value, (int, float)):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"to_number: operand must be one of {{boolean, null, number, string}}, got {type(value).__name__}"
+        )
+    if _INTEGER_TEXT.fullmatch(value) and value != "-0" and abs(int(value)) < 2**53:
+        return int(value)
+    if _DECIMAL_TEXT.fullmatch(value) and repr(float(value)) == value:
+        return float(value)
+    raise ValueError(
+        f"to_number: {value[:40]!r} is not converted exactly like OPA (spaces, exponents, signs, large numbers)"
+    )
 
 
 # name -> (number of arguments, implementation)
@@ -666,6 +698,7 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "units.parse_bytes": (1, go_units_parse_bytes),
     "time.clock": (1, go_time_clock),
     "net.cidr_contains": (2, go_cidr_contains),
+    "to_number": (1, go_to_number),
     "time.date": (1, go_time_date),
     "time.weekday": (1, go_time_weekday),
     "array.flatten": (1, go_array_flatten),
@@ -713,6 +746,7 @@ __all__ = [
     "go_time_date",
     "go_time_format",
     "go_time_weekday",
+    "go_to_number",
     "go_units_parse",
     "go_units_parse_bytes",
     "go_upper",

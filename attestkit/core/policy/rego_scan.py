@@ -97,7 +97,9 @@ _TOKEN = re.compile(
     re.X,
 )
 _PAIRS = {"{": "}", "[": "]", "(": ")"}
-_IMPORTS = frozenset({"rego.v1", "future.keywords"} | {f"future.keywords.{k}" for k in ("contains", "every", "if", "in")})
+_IMPORTS = frozenset(
+    {"rego.v1", "future.keywords"} | {f"future.keywords.{k}" for k in ("contains", "every", "if", "in")}
+)
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 

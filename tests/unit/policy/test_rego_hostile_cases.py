@@ -78,6 +78,12 @@ OTHER = [
     # Go's JSON decoder makes a lone surrogate escape U+FFFD (the embedded engine crashed on it).
     'deny contains x if x := json.marshal(json.unmarshal("\\"\\\\ud800\\""))',
     'deny contains "not strict" if { cfg := json.unmarshal(input.receipt.environment.CONFIG); cfg.mode != "strict" }',
+    # Go's ParseFloat takes no spaces; Go's address parser no IPv6 zone.
+    'deny contains "critical" if to_number(input.receipt.environment.max_critical) >= 1',
+    "default allow := false\n\nallow if to_number(input.receipt.environment.max_critical) < 1",
+    'deny contains x if x := to_number("1e3")',
+    'deny contains "in" if net.cidr_contains("fe80::/10", "fe80::1%eth0")',
+    'deny contains x if x := to_number("12")',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',
@@ -88,7 +94,7 @@ def _receipt() -> dict[str, Any]:
     receipt = make_receipt(total_duration_secs=45)
     for step in receipt["steps"]:
         step["duration_secs"] = 20
-    receipt["environment"] = {"runner": "linux", "CONFIG": '{"mode": "\\ud800"}'}
+    receipt["environment"] = {"runner": "linux", "CONFIG": '{"mode": "\\ud800"}', "max_critical": " 0"}
     receipt["steps"][0]["command"] = "make > /etc/cron.d/x"
     return receipt
 
@@ -151,6 +157,23 @@ def test_hoisted_negations_are_decided_not_refused(no_network: None) -> None:
         verdict = [v.message for v in policy.evaluate(context)]
         if index < 19:  # an operand is missing: the body is undefined, as in OPA
             assert verdict == ["allow is not true"], body
+
+
+def test_arithmetic_on_an_integral_float_of_2_53_or_more_is_refused(no_network: None) -> None:
+    # 9.1e15 + 1 is 9.1e15 in doubles; OPA computes exactly and sees the sum differ.
+    receipt = make_receipt(total_duration_secs=9100000000000001.0)
+    receipt["steps"] = [
+        dict(receipt["steps"][0], duration_secs=9100000000000000.0),
+        dict(receipt["steps"][0], duration_secs=1),
+    ]
+    text = (
+        HEAD
+        + 'deny contains "sum" if input.receipt.total_duration_secs != sum([s.duration_secs | some s in input.receipt.steps])\n'
+    )
+    context = _context(receipt)
+    with pytest.raises(PolicyError, match=r"rounds differently"):
+        RegoPolicy("p.rego", text).evaluate(context)
+    assert _oracle(text, input_document(context), False) == ("ok", ["sum"])
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import calendar
 import datetime
+import functools
 import hashlib
 import hmac
 import itertools
@@ -666,11 +667,70 @@ def go_to_number(value: Any) -> Any:
         )
     if _INTEGER_TEXT.fullmatch(value) and value != "-0" and abs(int(value)) < 2**53:
         return int(value)
-    if _DECIMAL_TEXT.fullmatch(value) and repr(float(value)) == value:
+    if _DECIMAL_TEXT.fullmatch(value) and repr(float(value)) == value and not float(value).is_integer():
         return float(value)
     raise ValueError(
         f"to_number: {value[:40]!r} is not converted exactly like OPA (spaces, exponents, signs, large numbers)"
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _glob_regex(pattern: str, delimiters: tuple[str, ...]) -> re.Pattern[str]:
+    """The regular expression Go's glob library (gobwas/glob, as OPA uses it) matches for *pattern*."""
+    other = "[^" + "".join(re.escape(d) for d in delimiters) + "]"
+    out: list[str] = []
+    depth, index = 0, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("**", index):
+            out.append("(?s:.*)")
+            index += 2
+            continue
+        if char == "*":
+            out.append(other + "*")
+        elif char == "?":
+            out.append(other)
+        elif char == "{":
+            depth += 1
+            out.append("(?:")
+        elif char == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif char == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(char))
+        index += 1
+    if depth:
+        raise ValueError("glob.match: an unclosed { is matched differently by Go's glob library")
+    return re.compile("".join(out))
+
+
+def go_glob_match(pattern: Any, delimiters: Any, match: Any) -> bool:
+    """OPA's ``glob.match`` (runes, not bytes: ``?`` matches one character; ``**`` crosses delimiters).
+
+    Delimiters must be single characters (OPA: "array of runes"); none means ``["."]``. Go's
+    library says ``?`` matches the empty string: that case is refused rather than copied.
+    """
+    text = _string("glob.match", pattern)
+    subject = _string("glob.match", match)
+    if not isinstance(delimiters, list) or not all(isinstance(d, str) and len(d) == 1 for d in delimiters):
+        raise ValueError("glob.match: operand 2 must be array of runes")
+    if "?" in text and (subject == "" or not (text.isascii() and subject.isascii())):
+        # Go's library matches ? against the empty string, and counts bytes next to literal text.
+        raise ValueError("glob.match: ? against an empty or non-ASCII string is not decided like OPA")
+    if "{" in text and not (text.isascii() and subject.isascii()):
+        raise ValueError("glob.match: {} with non-ASCII text is matched differently by Go's glob library")
+    if "***" in text or "*?" in text or "?*" in text or re.search(r"\{[^}]*[*?]", text):
+        raise ValueError(
+            "glob.match: ***, ? beside *, and wildcards inside {} are matched differently by Go's glob library"
+        )
+    if "**" in text.strip("*") and len(subject) < len(re.sub(r"\{[^}]*\}|\*", "", text)):
+        # Go's library lets the text before and after ** overlap (a**a matches "a").
+        raise ValueError(
+            "glob.match: text around ** longer than the string is matched differently by Go's glob library"
+        )
+    return _glob_regex(text, tuple(delimiters) or (".",)).fullmatch(subject) is not None
 
 
 # name -> (number of arguments, implementation)
@@ -699,6 +759,7 @@ OVERRIDES: dict[str, tuple[int, Callable[..., Any]]] = {
     "time.clock": (1, go_time_clock),
     "net.cidr_contains": (2, go_cidr_contains),
     "to_number": (1, go_to_number),
+    "glob.match": (3, go_glob_match),
     "time.date": (1, go_time_date),
     "time.weekday": (1, go_time_weekday),
     "array.flatten": (1, go_array_flatten),
@@ -728,6 +789,7 @@ __all__ = [
     "go_cidr_contains",
     "go_count",
     "go_format_int",
+    "go_glob_match",
     "go_hmac",
     "go_hmac_equal",
     "go_indexof",

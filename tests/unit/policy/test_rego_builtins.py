@@ -397,3 +397,28 @@ def test_zone_rules_outside_1970_to_2037_are_refused(no_network: None) -> None:
     assert _ours('time.clock([4118083200000000000, "America/New_York"])', {})[0] is False  # 2100
     assert _ours('time.clock([-2208988800000000000, "Europe/Amsterdam"])', {})[0] is False  # 1900
     assert _ours('time.clock([1795168800000000000, "America/New_York"])', {}) == (True, [5, 0, 0])
+
+
+# ---- glob.match, to_number (adversarial review, stop 34) ---------------------------------------
+
+_glob_patterns = st.lists(st.sampled_from([*"ab./*?{},", "**", "é", "😀"]), max_size=6).map("".join)
+_glob_subjects = st.text(st.sampled_from([*"ab./,", "é", "😀"]), max_size=5)
+_delimiters = st.sampled_from([[], ["/"], ["."], ["/", "."], ["a"], ["😀"], [""], ["ab"]])
+
+
+@SETTINGS
+@given(pattern=_glob_patterns, delimiters=_delimiters, subject=_glob_subjects)
+def test_glob_match(no_network: None, pattern: str, delimiters: list[str], subject: str) -> None:
+    # Go's glob library counts runes (? matches one emoji) and ** crosses delimiters; its quirks are refused.
+    agree_or_fail(f"glob.match({json.dumps(pattern)}, input.d, input.s)", {"d": delimiters, "s": subject})
+
+
+@SETTINGS
+@given(
+    value=st.one_of(
+        st.text("0129.-+e xE_", max_size=8),
+        st.sampled_from([" 0", "1e3", "-0", "007", "12", "0.5", "9007199254740993"]),
+    )
+)
+def test_to_number(no_network: None, value: str) -> None:
+    agree_or_fail("to_number(input.a)", {"a": value})

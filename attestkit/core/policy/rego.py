@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from attestkit.core import interruption
 from attestkit.core.policy.base import PolicyContext, Violation
 from attestkit.core.policy.rego_builtins import OVERRIDES, no_lone_surrogates
 from attestkit.core.policy.rego_negation import hoist_negations
@@ -77,7 +78,9 @@ def engine_error_text(path: str, raw: str) -> str:
     text = raw.split("Stack backtrace")[0]
     position = _ENGINE_POSITION.search(text)
     message = _ENGINE_MESSAGE.search(text)
-    detail = message.group(1).strip() if message else " ".join(text.split())[:200]
+    detail = (
+        message.group(1).strip() if message else " ".join(text.split())[:200] or "the engine stopped without a message"
+    )
     return f"{path}: line {position.group(1)}: {detail}" if position else f"{path}: {detail}"
 
 
@@ -115,6 +118,7 @@ class _RegorusEvaluator:
     def evaluate(self, document: Mapping[str, Any]) -> RegoOutcome:
         """Evaluate the query on *document*."""
         with self._lock:
+            interruption.take()
             try:
                 self._engine.set_input_json(json.dumps(document, ensure_ascii=False, allow_nan=False))
                 raw = self._engine.eval_query_as_json(QUERY)
@@ -122,6 +126,9 @@ class _RegorusEvaluator:
                 raise
             except BaseException as exc:  # regorus raises RuntimeError, and pyo3's PanicException on Rust panics
                 self._drain()
+                pending = interruption.take()
+                if pending is not None:
+                    raise pending from None
                 raise RegoEvaluationError(f"could not evaluate {engine_error_text(self._path, str(exc))}") from None
             prints = self._drain()
         return parse_query_result(self._path, raw, prints)
@@ -134,10 +141,21 @@ class _RegorusEvaluator:
 
 
 def _guarded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """*function* whose result is checked before the engine takes it: a lone surrogate crashed the process."""
+    """*function* whose result is checked before the engine takes it: a lone surrogate crashed the process.
+
+    An interruption raised while it runs (the per-receipt time budget's alarm, Ctrl-C) reaches the
+    engine as an error string; it is kept here so that the evaluation re-raises it, not a "could
+    not evaluate" that hides the budget.
+    """
 
     def call(*args: Any) -> Any:
-        return no_lone_surrogates(name, function(*args))
+        try:
+            return no_lone_surrogates(name, function(*args))
+        except Exception:
+            raise
+        except BaseException as exc:
+            interruption.note(exc)
+            raise
 
     return call
 

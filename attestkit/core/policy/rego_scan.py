@@ -506,10 +506,9 @@ def translate_regex(pattern: str) -> str | None:
                 out.append(_CLASSES[escape] if in_class else f"[{_CLASSES[escape]}]")
             elif escape in "DSW" and not in_class:
                 out.append(f"[^{_CLASSES[escape.lower()]}]")
-            elif escape in "<>":
-                out.append(escape)  # literal in RE2; a word boundary in the engine's dialect
             elif escape in "tnrf" or (not escape.isalnum() and escape.isascii() and escape.isprintable()):
-                out.append(char + escape)
+                # \< and \> are literal in RE2, a word boundary in the engine's dialect.
+                out.append(escape if escape in "<>" else char + escape)
             else:
                 return None
             index += 2

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, ClassVar
 
-from attestkit.core import forking
+from attestkit.core import forking, interruption
 from attestkit.core.policy.base import Violation
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.verify.result import Check, VerificationResult
@@ -104,7 +104,7 @@ _armed = False
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
     if _armed:
-        raise _OverBudget
+        raise interruption.note(_OverBudget())
 
 
 def _alarm_usable() -> bool:

@@ -212,3 +212,23 @@ def test_a_lone_surrogate_from_json_unmarshal_is_opas_answer_not_a_crash(tmp_pat
 def test_an_unsafe_variable_in_a_negation_is_refused(verify_with: Callable[..., CliResult]) -> None:
     done = verify_with(ALLOW % 'not startswith(input.receipt.steps[i].name, "a")')
     assert done.code == 2 and "var i is not bound" in done.err and done.err.count("\n") == 1
+
+
+def test_the_time_budget_stops_a_long_evaluation_as_a_budget_finding(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey
+) -> None:
+    # A hostile receipt with many steps against a pairwise policy: the alarm fired inside one of
+    # attestkit's builtins and came out as "could not evaluate p.rego: " (exit 2, no reason).
+    receipt = _receipt()
+    receipt["steps"] = [dict(receipt["steps"][0], name=f"s{i}") for i in range(3000)]
+    write_json(tmp_path / "r.json", sign_receipt(receipt, key))
+    (tmp_path / "p.rego").write_text(
+        HEAD + 'deny contains "duplicate step" if {\n\tsome i, a in input.receipt.steps\n'
+        "\tsome j, b in input.receipt.steps\n\ti < j\n\tcount(a.name) == count(b.name)\n\ta.name == b.name\n}\n",
+        encoding="utf-8",
+    )
+    args = ["verify", "r.json", "--public-key", key.public_key.text, "--now", NOW, "--policy-file", "p.rego"]
+    done = cli(*args, "--receipt-timeout", "1s", "--json", cwd=tmp_path)
+    assert done.code == 1, done.err
+    result = json.loads(done.out)
+    assert result["valid"] is False and "budget" in done.out

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from attestkit.core import interruption
 from attestkit.core.policy.base import PolicyContext, Violation
 from attestkit.core.policy.rego_builtins import OVERRIDES, no_lone_surrogates
-from attestkit.core.policy.rego_negation import hoist_negations
+from attestkit.core.policy.rego_rewrite import rewrite_like_opa
 from attestkit.core.policy.rego_rules import rule_facts
 from attestkit.core.policy.rego_scan import PACKAGE, check_calls, scan
 from attestkit.core.policy.rego_sprintf import ROUNDED_ABOVE
@@ -371,10 +371,10 @@ class RegoPolicy:
         self.fractional_literals = result.fractional_literals
         self.large_integers = result.large_integers
         # The embedded engine compiles the policy with its regex patterns rewritten to match RE2
-        # and its negations hoisted as OPA's compiler does.
+        # and its negations and head terms moved as OPA's compiler does.
         if self.engine.embedded:
             names = (facts.names if facts is not None else frozenset()) | result.functions
-            self._compiled = self.engine.compile(name, hoist_negations(name, result.text, names))
+            self._compiled = self.engine.compile(name, rewrite_like_opa(name, result.text, names))
         else:
             self._compiled = self.engine.compile(name, text)
 

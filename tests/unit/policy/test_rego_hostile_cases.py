@@ -84,6 +84,13 @@ OTHER = [
     'deny contains x if x := to_number("1e3")',
     'deny contains "in" if net.cidr_contains("fe80::/10", "fe80::1%eth0")',
     'deny contains x if x := to_number("12")',
+    # A function undefined for some members of a deny head; walk as a value.
+    'f(x) := "one" if x == 1\n\ndeny contains f(s) if { some s in input.receipt.list }',
+    'failed(code) := "a step failed" if code == 3\n\ndeny contains failed(code) if {\n\tsome code in [s.exit_code | some s in input.receipt.steps]\n}',
+    'deny contains x if x := json.marshal(walk({"a": [1]}))',
+    # OPA refuses these at compile time.
+    "allow if { some x }",
+    'deny contains "d" if glob.match("a**", ["/"], "a/b")',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',
@@ -96,6 +103,8 @@ def _receipt() -> dict[str, Any]:
         step["duration_secs"] = 20
     receipt["environment"] = {"runner": "linux", "CONFIG": '{"mode": "\\ud800"}', "max_critical": " 0"}
     receipt["steps"][0]["command"] = "make > /etc/cron.d/x"
+    receipt["steps"].append(dict(receipt["steps"][0], name="test", exit_code=3))
+    receipt["list"] = [1, 2, 3]
     return receipt
 
 

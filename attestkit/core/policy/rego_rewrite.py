@@ -1,11 +1,13 @@
-"""``not`` as OPA evaluates it, for the embedded engine: operands hoisted out of the negation.
+"""Rewrites of a policy's text so the embedded engine evaluates it as OPA's compiler would.
 
-OPA's compiler moves the operands of a negated call out of the negation before it evaluates
+Two places where OPA's compiler moves terms before it evaluates, and the embedded engine does
+not, measured against OPA 1.20.2:
+
+**Negations.** OPA moves the operands of a negated call out of the negation
 (``not startswith(input.branch, "x")`` is ``b := input.branch; not startswith(b, "x")``), so an
 undefined operand makes the whole body undefined: a missing field fails the rule. The embedded
-engine negates the undefined call instead and gets *true*: a receipt that leaves a field out
-would pass an ``allow`` that OPA refuses. This module rewrites the policy text the embedded
-engine compiles so that it hoists exactly as OPA does, measured against OPA 1.20.2:
+engine negates the undefined call and gets *true*: a receipt that leaves a field out would pass
+an ``allow`` that OPA refuses. Hoisted as OPA does:
 
 * a call (builtin or user function), ``!=``, ``<``, ``>``, ``<=``, ``>=``, ``in`` and arithmetic:
   every operand that is not a scalar literal;
@@ -13,10 +15,17 @@ engine compiles so that it hoists exactly as OPA does, measured against OPA 1.20
   reference is compared inside the negation: ``not input.missing == "x"`` is true in OPA too).
 
 A variable that is not bound before the negation (``_``, or ``i`` in ``not input.l[i]``) is a
-compile error in OPA ("var is unsafe") and is refused here. A negation this module cannot
-rewrite exactly is refused, never evaluated differently.
+compile error in OPA ("var is unsafe") and is refused here.
 
-Public face: :func:`hoist_negations`.
+**Heads of multi-value rules.** In ``deny contains f(s) if { some s in xs }`` OPA evaluates the
+head after the body, member by member, and a member whose head is undefined is simply left out.
+The embedded engine dropped *every* member when a call in the head was undefined for one of
+them. A head term with a call in it is evaluated at the end of the body instead:
+``deny contains h if { some s in xs; h := f(s) }``.
+
+A construct these rewrites cannot handle exactly is refused, never evaluated differently.
+
+Public face: :func:`rewrite_like_opa`.
 """
 
 from __future__ import annotations
@@ -157,6 +166,25 @@ def _rule_nodes(tree: Any) -> list[Any]:
     return list(tree[0]["ast"]["rules"])
 
 
+def _parse(name: str, text: str) -> Any:
+    """The engine's syntax tree of *text*, or ``None`` when it cannot parse it (compiling says why)."""
+    try:
+        import regorus
+    except ModuleNotFoundError:  # pragma: no cover - the embedded engine needs it anyway
+        return None
+    engine = regorus.Engine()
+    engine.set_rego_v0(False)
+    try:
+        engine.add_policy(name, text)
+        tree = json.loads(engine.get_ast_as_json())
+        _rule_nodes(tree)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:
+        return None
+    return tree
+
+
 def hoist_negations(name: str, text: str, globals_: frozenset[str]) -> str:
     """*text* with every ``not`` rewritten to hoist its operands as OPA does (see the module docstring).
 
@@ -167,20 +195,10 @@ def hoist_negations(name: str, text: str, globals_: frozenset[str]) -> str:
     """
     if "not" not in text:
         return text
-    try:
-        import regorus
-    except ModuleNotFoundError:  # pragma: no cover - the embedded engine needs it anyway
+    tree = _parse(name, text)
+    if tree is None:
         return text
-    engine = regorus.Engine()
-    engine.set_rego_v0(False)
-    try:
-        engine.add_policy(name, text)
-        tree = json.loads(engine.get_ast_as_json())
-        rules = _rule_nodes(tree)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException:
-        return text
+    rules = _rule_nodes(tree)
     source = _Text(name, text)
     raw = text.encode("utf-8")
     edits: list[tuple[int, int, str]] = []
@@ -261,7 +279,9 @@ def _apply(name: str, source: _Text, edits: list[tuple[int, int, str]]) -> str:
     edits.sort()
     for (_, end, _), (start, _, _) in itertools.pairwise(edits):
         if start < end:
-            raise RegoUnsupportedError(f"{name}: a negation inside a rewritten negation is not rewritten like OPA")
+            raise RegoUnsupportedError(
+                f"{name}: overlapping rewrites (a negation inside a rewritten term) are not made"
+            )
     out, position = [], 0
     for start, end, replacement in edits:
         out.append(source.text[position:start])
@@ -271,4 +291,97 @@ def _apply(name: str, source: _Text, edits: list[tuple[int, int, str]]) -> str:
     return "".join(out)
 
 
-__all__ = ["hoist_negations"]
+def _head_terms(rule: Any) -> list[Any]:
+    """The head terms of a multi-value rule (``contains`` key; ``deny[k] := v`` key and value) that hold a call."""
+    kind, spec = _kind(rule)
+    if kind != "Spec":
+        return []
+    head_kind, head = _kind(spec.get("head"))
+    terms: list[Any] = []
+    if head_kind == "Set":
+        terms.append(head.get("key"))
+    elif head_kind == "Compr" and _kind(head.get("refr"))[0] == "RefBrack":
+        terms.append(_kind(head.get("refr"))[1].get("index"))
+        assign = head.get("assign")
+        if isinstance(assign, dict):
+            terms.append(assign.get("value"))
+    return [term for term in terms if term is not None and _has_call(term)]
+
+
+def hoist_head_terms(name: str, text: str) -> str:
+    """*text* with each call in the head of a multi-value rule evaluated at the end of its body."""
+    tree = _parse(name, text)
+    if tree is None:
+        return text
+    source = _Text(name, text)
+    edits: list[tuple[int, int, str]] = []
+    counter = 0
+    for rule in _rule_nodes(tree):
+        terms = _head_terms(rule)
+        if not terms:
+            continue
+        spec = _kind(rule)[1]
+        line = int(spec["span"]["line"])
+        bodies = spec.get("bodies") or []
+        if len(bodies) != 1:
+            raise RegoUnsupportedError(
+                f"{name}: line {line}: a call in the head of a rule without one body is not evaluated like OPA "
+                "(bind it to a variable in the body)"
+            )
+        assignments = []
+        for term in terms:
+            lo, hi = source.snap(*_span(term))
+            operand = source.text[lo:hi]
+            if "#" in operand or ("`" in operand and "\n" in operand):
+                raise RegoUnsupportedError(f"{name}: line {line}: cannot move this head term into the body like OPA")
+            counter += 1
+            var = f"__attestkit_head_{counter}"
+            edits.append((lo, hi, var + "\n" * operand.count("\n")))
+            assignments.append(f"{var} := {operand.replace(chr(10), ' ')}")
+        query = bodies[0]["query"]["span"]
+        q_lo, q_hi = source.snap(int(query["start"]), int(query["end"]))
+        body = source.text[q_lo:q_hi]
+        if body.startswith("{") and body.endswith("}"):
+            edits.append((q_hi - 1, q_hi - 1, "; " + "; ".join(assignments) + " "))
+        else:
+            edits.append((q_lo, q_lo, "{ "))
+            edits.append((q_hi, q_hi, "; " + "; ".join(assignments) + " }"))
+    return _apply(name, source, edits) if edits else text
+
+
+def check_like_opa(name: str, text: str) -> None:
+    """Refuse what OPA's compiler refuses and the embedded engine would evaluate differently.
+
+    ``walk(x)`` with one argument is a relation in OPA (every ``[path, value]`` pair) and a
+    single value in the embedded engine; ``some x`` whose ``x`` is never used is OPA's
+    ``declared var x unused``.
+    """
+    tree = _parse(name, text)
+    if tree is None:
+        return
+    raw = text.encode("utf-8")
+    for rule in _rule_nodes(tree):
+        used = {body["value"] for kind, body in _walk(rule) if kind == "Var"}
+        for kind, body in _walk(rule):
+            line = int((body.get("span") or {}).get("line", 0))
+            if kind == "Call" and _kind(body.get("fcn"))[0] == "Var" and len(body.get("params") or []) == 1:
+                if _kind(body["fcn"])[1].get("value") == "walk":
+                    raise RegoUnsupportedError(
+                        f"{name}: line {line}: walk(x) as a value is a relation in OPA; write walk(x, [path, value])"
+                    )
+            if kind == "SomeVars":
+                for part in body.get("vars") or []:
+                    declared = raw[int(part["start"]) : int(part["end"])].decode("utf-8", "replace")
+                    if declared not in used:
+                        raise RegoUnsupportedError(
+                            f"{name}: line {line}: declared var {declared} unused (OPA refuses to compile this)"
+                        )
+
+
+def rewrite_like_opa(name: str, text: str, globals_: frozenset[str]) -> str:
+    """*text* checked and rewritten as OPA's compiler does: head terms, then negations (module docstring)."""
+    check_like_opa(name, text)
+    return hoist_negations(name, hoist_head_terms(name, text), globals_)
+
+
+__all__ = ["check_like_opa", "hoist_head_terms", "hoist_negations", "rewrite_like_opa"]

@@ -81,8 +81,16 @@ def _evaluate(text: str, contexts: dict[str, Any]) -> str:
     return EXPRESSION.sub(lookup, text)
 
 
-def run_action(action_path: Path, workspace: Path, runner_temp: Path, inputs: dict[str, str]) -> ActionRun:
-    """Run action.yml's steps as a runner would; returns exit code, logs, outputs, step summary."""
+def run_action(
+    action_path: Path,
+    workspace: Path,
+    runner_temp: Path,
+    inputs: dict[str, str],
+    environ: dict[str, str] | None = None,
+) -> ActionRun:
+    """Run action.yml's steps as a runner would; returns exit code, logs, outputs, step summary.
+
+    *environ* adds variables every step sees (a workflow's ``env:``)."""
     declared = ACTION["inputs"]
     assert set(inputs) <= set(declared), set(inputs) - set(declared)
     for name, meta in declared.items():
@@ -103,6 +111,7 @@ def run_action(action_path: Path, workspace: Path, runner_temp: Path, inputs: di
         PIP_NO_INDEX="1",
         PIP_FIND_LINKS=str(_wheelhouse()),
     )
+    base.update(environ or {})
     stdout, stderr, run = [], [], ActionRun(0, "", "", {}, "")
     for number, step in enumerate(ACTION["runs"]["steps"]):
         script = step["run"]
@@ -523,3 +532,127 @@ def test_an_input_in_an_error_cannot_start_a_workflow_command(
         line.startswith("::warning") for line in run.stdout.splitlines()
     )
     assert any("report-format must be" in line and "%0A::warning::injected" in line for line in run.annotations())
+
+
+# --- code committed to the workspace never runs -----------------------------------------
+
+# Each is committed by the pull request being judged; the action's steps run with the workspace
+# as their directory, so an interpreter that puts it on sys.path runs the committed code.
+_FAKE_VERDICT = """
+def fake_verdict(argv):  # what a forged attestkit prints and writes: every receipt passed
+    if "--version" in argv:
+        print("attestkit, version 0.1.0")
+    if "--output" in argv:
+        with open(argv[argv.index("--output") + 1], "w") as out:
+            out.write('{"valid": true}\\n')
+"""
+
+# A forged attestkit package: run as attestkit it passes everything; its report writer forges too.
+_FORGED_ATTESTKIT = {
+    "attestkit/__init__.py": _FAKE_VERDICT
+    + "import sys\nif sys.argv[0] != '-c':  # run as attestkit itself\n    fake_verdict(sys.argv)\n    raise SystemExit(0)\n",
+    "attestkit/__main__.py": "",
+    "attestkit/errors.py": "class AttestkitError(Exception):\n    pass\n",
+    "attestkit/adapters/__init__.py": "",
+    "attestkit/adapters/files.py": "def write_atomic(path, data):\n"
+    "    with open(path, 'w') as out:\n        out.write('{\"valid\": true}\\n')\n",
+}
+
+_SHADOWS: dict[str, dict[str, str]] = {
+    # `python -` (the outputs step) imports json: claim that every receipt passed
+    "json.py": {
+        "json.py": """import os, sys
+if sys.argv[0] == "-":
+    print("exit-code=0\\nvalid=true\\ntotal=7\\nvalid-count=7\\ninvalid-count=0\\nerror-count=0\\nreport=\\nsarif=")
+    sys.stdout.flush()
+    os._exit(0)
+sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+del sys.modules["json"]
+import json as _json
+sys.modules["json"] = _json
+""",
+    },
+    # `python3 -m venv DIR`: a venv whose python and attestkit forge the verdict
+    "venv.py": {
+        "venv.py": """import os, sys
+bin = os.path.join(sys.argv[-1], "bin")
+os.makedirs(bin, exist_ok=True)
+fake = os.path.join(bin, "fake.py")
+with open(fake, "w") as f:
+    f.write('''import subprocess, sys
+%s
+argv = sys.argv[1:]
+if "pip" in argv or "-c" in argv:
+    sys.exit(0)
+if "attestkit" in argv or "verify" in argv:
+    fake_verdict(argv)
+    sys.exit(0)
+sys.exit(subprocess.run([%r, *argv], cwd="/").returncode)
+''' % (FAKE_VERDICT, sys.executable))
+for name in ("python", "attestkit"):
+    with open(os.path.join(bin, name), "w") as f:
+        f.write("#!/bin/sh\\nexec %s %s " % (sys.executable, fake) + '"$@"\\n')
+    os.chmod(os.path.join(bin, name), 0o755)
+""".replace("FAKE_VERDICT", repr(_FAKE_VERDICT)),
+    },
+    # `python -m pip install ACTION`: install the forged attestkit instead
+    "pip/": {
+        "pip/__init__.py": "",
+        "pip/__main__.py": """import os, sys, sysconfig
+for name, text in FORGED.items():
+    path = os.path.join(sysconfig.get_path("purelib"), name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+script = os.path.join(os.path.dirname(sys.executable), "attestkit")
+with open(script, "w") as f:
+    f.write("#!%s\\nimport attestkit\\n" % sys.executable)
+os.chmod(script, 0o755)
+""".replace("FORGED", repr(_FORGED_ATTESTKIT)),
+    },
+    # `python -c 'from attestkit.adapters.files import write_atomic ...'`: a forged report
+    "attestkit/": _FORGED_ATTESTKIT,
+}
+
+
+@pytest.mark.parametrize(
+    ("shadow", "environ"),
+    [
+        ("json.py", {}),
+        ("venv.py", {}),
+        ("pip/", {}),
+        ("attestkit/", {}),
+        ("attestkit/", {"PYTHONPATH": "."}),  # a workflow's `env: PYTHONPATH: .` (or src)
+    ],
+)
+def test_code_committed_to_the_workspace_cannot_decide_the_verdict(
+    action_path: Path, runner_temp: Path, tmp_path: Path, shadow: str, environ: dict[str, str]
+) -> None:
+    """Adversarial review: ``python3 -m venv``, ``python -m pip``, ``python -c`` and ``python -``
+    ran with the workspace first on sys.path, so a committed venv.py, pip/, attestkit/ or json.py
+    forged a passing verdict (every interpreter call now runs isolated, ``-I``)."""
+    workspace = tmp_path / "repo"
+    workspace.mkdir()
+    build_corpus(workspace, rounds=1)
+    for name, text in _SHADOWS[shadow].items():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / name).write_text(text)
+    fresh = shadow in ("venv.py", "pip/")  # these act while the venv is made
+    temp = tmp_path / "runner_temp" if fresh else runner_temp
+    temp.mkdir(exist_ok=True)
+    inputs = {
+        "receipts": "receipts",
+        "keyring": "keyring.yaml",
+        "policies": "steps-succeeded",
+        "artifacts": "artifacts",
+        "fail-on-invalid": "false",
+    }
+    run = run_action(action_path, workspace, temp, inputs, environ)
+    assert run.code == 0, run.stdout + run.stderr
+    assert (run.outputs["valid"], run.outputs["exit-code"]) == ("false", "1"), run.outputs
+    assert (run.outputs["total"], run.outputs["valid-count"], run.outputs["invalid-count"]) == ("7", "1", "6")
+    report = [json.loads(line) for line in Path(run.outputs["report"]).read_text().splitlines()]
+    assert [r["valid"] for r in report].count(False) == 6, report
+    # The default, fail-on-invalid: true, fails the step.
+    inputs.pop("fail-on-invalid")
+    assert run_action(action_path, workspace, temp, inputs, environ).code == 1

@@ -656,3 +656,35 @@ def test_code_committed_to_the_workspace_cannot_decide_the_verdict(
     # The default, fail-on-invalid: true, fails the step.
     inputs.pop("fail-on-invalid")
     assert run_action(action_path, workspace, temp, inputs, environ).code == 1
+
+
+# --- a report the action cannot write fails the step ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"sarif-file": "attestkit.sarif", "fail-on-invalid": "false"},
+        {"report-format": "sarif", "report-file": "attestkit.sarif", "fail-on-invalid": "false"},
+        {"report-format": "junit", "report-file": "attestkit.sarif"},
+    ],
+)
+def test_a_report_that_cannot_be_written_fails_the_step(
+    action_path: Path, runner_temp: Path, tmp_path: Path, inputs: dict[str, str]
+) -> None:
+    """Adversarial review: the SARIF pass ran with ``2>/dev/null`` and its exit code dropped, so a
+    committed directory ``attestkit.sarif/`` of clean SARIF was uploaded as the result."""
+    workspace = tmp_path / "repo"
+    workspace.mkdir()
+    build_corpus(workspace, rounds=1)
+    (workspace / "attestkit.sarif").mkdir()
+    clean = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "attestkit"}}, "results": []}]}
+    (workspace / "attestkit.sarif" / "clean.sarif").write_text(json.dumps(clean))
+    run = run_action(action_path, workspace, runner_temp, {"receipts": "receipts", "keyring": "keyring.yaml", **inputs})
+    assert run.code == 2, run.stdout + run.stderr
+    assert (run.outputs["valid"], run.outputs["exit-code"]) == ("false", "2")
+    assert run.outputs["sarif"] == "" and run.outputs["report"] == ""
+    name = "sarif-file" if "sarif-file" in inputs else "report-file"
+    errors = run.annotations()
+    assert any(e.startswith(f"::error title=attestkit action::{name}: ") and "attestkit.sarif" in e for e in errors)
+    assert all("\n" not in e for e in errors)

@@ -18,7 +18,8 @@ from typing import Any
 from attestkit.core.crypto.canonical import canonicalize
 from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.core.timeutil import format_rfc3339, parse_optional_rfc3339
-from attestkit.errors import AttestkitError, TrustStoreError
+from attestkit.core.trust.fields import check_instant, names_argument
+from attestkit.errors import ArgumentTypeError, AttestkitError, TrustStoreError
 
 DELEGATION_TYPE = "attestkit/delegation/v1"
 _KEY = re.compile(r"ed25519:([0-9a-fA-F]{64})\Z")
@@ -37,6 +38,17 @@ class Delegation:
     not_after: datetime | None
     signature_valid: bool
     may_delegate: bool = False
+
+    def __post_init__(self) -> None:
+        ArgumentTypeError.check(self.delegator, PublicKey, "Delegation.delegator")
+        ArgumentTypeError.check(self.delegate, bytes, "Delegation.delegate")
+        if self.identity is not None:
+            ArgumentTypeError.check(self.identity, str, "Delegation.identity")
+        object.__setattr__(self, "scopes", names_argument(self.scopes, "Delegation.scopes"))
+        check_instant(self.not_before, "Delegation.not_before")
+        check_instant(self.not_after, "Delegation.not_after")
+        ArgumentTypeError.check(self.signature_valid, bool, "Delegation.signature_valid")
+        ArgumentTypeError.check(self.may_delegate, bool, "Delegation.may_delegate")
 
 
 def create_delegation(

@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from attestkit.core.crypto.keys import PublicKey, parse_public_key
-from attestkit.errors import KeyFormatError, TrustStoreError
+from attestkit.core.trust.fields import check_instant, names_argument
+from attestkit.errors import ArgumentTypeError, KeyFormatError, TrustStoreError
 
 if TYPE_CHECKING:
     from attestkit.core.trust.delegation import Delegation
@@ -84,6 +85,11 @@ def weakens(existing: Revocation, requested: Revocation) -> str | None:
     return None
 
 
+def _check_optional_str(value: object, what: str) -> None:
+    if value is not None:
+        ArgumentTypeError.check(value, str, what)
+
+
 @dataclass(frozen=True)
 class TrustedKey:
     """A public key the verifier trusts, with optional identity, window and scopes.
@@ -101,6 +107,20 @@ class TrustedKey:
     roles: tuple[str, ...] = ()
     source: str | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.public_key, PublicKey):
+            hint = " (parse text with attestkit.parse_public_key)" if isinstance(self.public_key, (str, bytes)) else ""
+            raise ArgumentTypeError(
+                f"TrustedKey.public_key must be PublicKey, not {type(self.public_key).__name__}{hint}"
+            )
+        _check_optional_str(self.identity, "TrustedKey.identity")
+        for name in ("not_before", "not_after", "revoked_at"):
+            check_instant(getattr(self, name), f"TrustedKey.{name}")
+        _check_optional_str(self.revocation_reason, "TrustedKey.revocation_reason")
+        _check_optional_str(self.source, "TrustedKey.source")
+        object.__setattr__(self, "scopes", names_argument(self.scopes, "TrustedKey.scopes"))
+        object.__setattr__(self, "roles", names_argument(self.roles, "TrustedKey.roles"))
+
     @property
     def revocation(self) -> Revocation | None:
         """``(revoked_at, reason)``, or ``None`` when the entry is not revoked."""
@@ -115,6 +135,15 @@ class KeyRevocation:
     revoked_at: datetime
     reason: str | None = None
     source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.public_key, PublicKey):
+            raise ArgumentTypeError(f"KeyRevocation.public_key must be PublicKey, not {type(self.public_key).__name__}")
+        if self.revoked_at is None:
+            raise ArgumentTypeError("KeyRevocation.revoked_at must be a timezone-aware datetime, not None")
+        check_instant(self.revoked_at, "KeyRevocation.revoked_at")
+        _check_optional_str(self.reason, "KeyRevocation.reason")
+        _check_optional_str(self.source, "KeyRevocation.source")
 
 
 def _latest(first: datetime | None, second: datetime | None) -> datetime | None:

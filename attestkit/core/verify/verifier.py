@@ -50,6 +50,8 @@ class VerifyOptions:
         A.duration_argument(self.tolerance, "tolerance")
         object.__setattr__(self, "policies", A.policies_argument(self.policies))
         A.directory_argument(self.artifacts_dir, "artifacts_dir")
+        if self.scope is not None:
+            ArgumentTypeError.check(self.scope, str, "scope")
         if (self.log_proofs or self.require_log) and self.log_policy is None:
             raise UsageError("a log proof (or require_log) needs a witness policy (log_policy)", option="log_policy")
         if not self.integrity_only and len(self.trusted) == 0:

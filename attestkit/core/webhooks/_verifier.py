@@ -72,6 +72,9 @@ class MemoryReplayGuard:
     """A bounded in-process replay guard (oldest entries evicted first)."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
+        ArgumentTypeError.check(max_entries, int, "max_entries")
+        if max_entries < 1:  # a guard that may keep nothing evicts every delivery before it is checked
+            raise UsageError(f"max_entries must be 1 or more, not {max_entries}")
         self._entries: OrderedDict[str, float] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
@@ -81,11 +84,13 @@ class MemoryReplayGuard:
         with self._lock:
             while self._entries:
                 oldest_key, expires = next(iter(self._entries.items()))
-                if expires > now and len(self._entries) < self._max:
+                if expires >= now and len(self._entries) < self._max:
                     break
                 del self._entries[oldest_key]
             expires_at = self._entries.get(key)
-            if expires_at is not None and expires_at > now:
+            # Still remembered at the very instant it expires: a replay exactly 2 x tolerance
+            # later may still carry a timestamp inside the window.
+            if expires_at is not None and expires_at >= now:
                 return True
             self._entries[key] = now + ttl
             self._entries.move_to_end(key)
@@ -141,7 +146,7 @@ class WebhookVerifier:
 
     Raises :class:`~attestkit.errors.WebhookSecretError` for a secret that cannot serve the
     pinned schemes (without pinning: one that can serve none), and ``UsageError`` for an
-    unknown scheme name.
+    unknown scheme name or a *tolerance* that is not more than zero.
     """
 
     def __init__(
@@ -155,8 +160,12 @@ class WebhookVerifier:
         names = _scheme_names(schemes)
         parsed = _secret_list(secrets)
         ArgumentTypeError.check(tolerance, timedelta, "tolerance")
-        if tolerance < timedelta(0):
-            raise UsageError("the webhook timestamp tolerance must not be negative")
+        if tolerance <= timedelta(0):
+            # Zero would also make the replay guard remember nothing (it keeps 2 x tolerance),
+            # and other libraries read 0 as "no timestamp check": refused, not guessed.
+            raise UsageError(
+                f"the webhook timestamp tolerance must be more than 0, not {tolerance}", option="tolerance"
+            )
         self._schemes: tuple[Scheme, ...] = tuple(SCHEME_TABLE[name] for name in names)
         table = [[scheme.key_for(secret) for scheme in self._schemes] for secret in parsed]
         self._keys: dict[str, tuple[Any, ...]] = {

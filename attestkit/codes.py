@@ -307,6 +307,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("webhook-replay", "webhook", "a delivery id was seen before", "drop the delivery"),
     ("webhook-secret", "error", "a webhook secret is malformed or too short", "see docs/webhooks for secret forms"),
     ("webhook-input-type", "error", "a webhook body or header is not bytes/str", "pass the raw request body as bytes"),
+    (
+        "webhook-serialise",
+        "error",
+        "a WebhookVerifier or webhook secret was pickled or copied (secrets are never serialised)",
+        "build the verifier from its secrets in each process that verifies",
+    ),
     # ---- fetching
     ("fetch", "error", "a receipt could not be fetched", "read the message"),
     ("bad-id", "error", "an execution id is not acceptable", "pass the id as ATTEST shows it"),

@@ -35,7 +35,13 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}\Z")
 
 
 class Secret:
-    """A configured secret as bytes (a ``str`` is its UTF-8 encoding); never shown in a repr."""
+    """A configured secret as bytes (a ``str`` is its UTF-8 encoding); never shown in a repr,
+    never pickled.
+
+    Secrets and the keys derived from them stay in this wrapper down to the HMAC call, which
+    reads ``.raw`` in its argument list: so no frame's locals (what a traceback with
+    ``capture_locals=True``, or an error tracker, records) hold the secret's bytes.
+    """
 
     __slots__ = ("raw",)
 
@@ -45,9 +51,20 @@ class Secret:
     def __repr__(self) -> str:
         return "Secret(<redacted>)"
 
+    def __reduce_ex__(self, protocol: object) -> Any:
+        raise refuse_serialising("a webhook secret")
+
     def prefixed(self, prefix: bytes) -> bool:
         """True when the secret starts with a Standard Webhooks prefix such as ``whsec_``."""
         return self.raw.startswith(prefix)
+
+
+def refuse_serialising(what: str) -> WebhookSecretError:
+    """The error for an attempt to pickle or copy *what*, which holds webhook secrets."""
+    return WebhookSecretError(
+        f"{what} holds webhook secrets and is never pickled or copied: build it where it is used",
+        code="webhook-serialise",
+    )
 
 
 def as_secret(value: object, position: int) -> Secret:
@@ -147,7 +164,7 @@ def _matching_mac(keys: Sequence[Any], message: bytes, provided: Sequence[bytes]
     """
     found: bytes | None = None
     for key in keys:
-        expected = hmac.digest(key, message, hashlib.sha256)
+        expected = hmac.digest(key.raw, message, hashlib.sha256)
         for candidate in provided:
             if hmac.compare_digest(expected, candidate):
                 found = expected
@@ -176,8 +193,9 @@ class Scheme:
     timestamped: ClassVar[bool]
 
     def key_for(self, secret: Secret) -> Any | None:
-        """The verification key *secret* gives this scheme, or None when it cannot serve it."""
-        return None if secret.raw.startswith((b"whpk_", b"whsk_")) else secret.raw
+        """The verification key *secret* gives this scheme (a :class:`Secret` for an HMAC key),
+        or None when it cannot serve it."""
+        return None if secret.raw.startswith((b"whpk_", b"whsk_")) else secret
 
     def why_not(self, secret: Secret) -> str:
         """Why :meth:`key_for` gave None (never quotes the secret)."""
@@ -230,7 +248,7 @@ class BodyMacScheme(Scheme):
 
     def sign(self, body: bytes, secret: Secret, message_id: str | None, timestamp: int) -> dict[str, str]:
         """``{Header: sha256=<hex>}``."""
-        mac = hmac.digest(self._signing_key(secret), body, hashlib.sha256).hex()
+        mac = hmac.digest(self._signing_key(secret).raw, body, hashlib.sha256).hex()
         return {self.header: f"sha256={mac}"}
 
 
@@ -288,7 +306,7 @@ class StripeScheme(Scheme):
 
     def sign(self, body: bytes, secret: Secret, message_id: str | None, timestamp: int) -> dict[str, str]:
         """``{"Stripe-Signature": "t=<ts>,v1=<hex>"}``."""
-        mac = hmac.digest(self._signing_key(secret), b"%d." % timestamp + body, hashlib.sha256).hex()
+        mac = hmac.digest(self._signing_key(secret).raw, b"%d." % timestamp + body, hashlib.sha256).hex()
         return {"Stripe-Signature": f"t={timestamp},v1={mac}"}
 
 
@@ -313,7 +331,7 @@ class StandardScheme(Scheme):
     )
 
     def key_for(self, secret: Secret) -> Any | None:
-        """``("hmac", key)`` for a ``whsec_`` secret, ``("ed25519", PublicKey)`` for ``whpk_``."""
+        """``("hmac", Secret)`` for a ``whsec_`` secret, ``("ed25519", PublicKey)`` for ``whpk_``."""
         if secret.prefixed(b"whsk_"):
             return None
         if secret.prefixed(b"whpk_"):
@@ -327,9 +345,10 @@ class StandardScheme(Scheme):
                 return ("ed25519", PublicKey.from_raw(raw))
             except KeyFormatError:
                 return None
-        text = secret.raw[len(b"whsec_") :] if secret.prefixed(b"whsec_") else secret.raw
-        key = _b64_loose_padding(text)
-        return ("hmac", key) if key else None
+        key = Secret(
+            _b64_loose_padding(secret.raw[len(b"whsec_") :] if secret.prefixed(b"whsec_") else secret.raw) or b""
+        )
+        return ("hmac", key) if key.raw else None
 
     def why_not(self, secret: Secret) -> str:
         """Why the secret cannot serve Standard Webhooks."""
@@ -401,7 +420,7 @@ class StandardScheme(Scheme):
             kind, key = self._signing_key(secret)
             if kind != "hmac":
                 raise WebhookSecretError("a whpk_ key is public and cannot sign; use its whsk_ signing key")
-            signature = "v1," + base64.b64encode(hmac.digest(key, content, hashlib.sha256)).decode("ascii")
+            signature = "v1," + base64.b64encode(hmac.digest(key.raw, content, hashlib.sha256)).decode("ascii")
         return {"webhook-id": ident, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 

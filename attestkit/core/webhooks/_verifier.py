@@ -24,6 +24,7 @@ from attestkit.core.webhooks._schemes import (
     Secret,
     as_secret,
     lower_headers,
+    refuse_serialising,
     require_bytes,
 )
 from attestkit.errors import (
@@ -196,13 +197,16 @@ class WebhookVerifier:
         self._fast: tuple[str, str, str, str, tuple[_KeyedSha256, ...]] | None = None
         if len(self._schemes) == 1 and isinstance(only, BodyMacScheme) and replay_guard is None:
             header = only.header
-            states = tuple(_keyed_sha256(key) for key in self._keys[only.name])
+            states = tuple(_keyed_sha256(key.raw) for key in self._keys[only.name])
             self._fast = (only.name, header, header.lower(), header.upper(), states)
 
     @property
     def schemes(self) -> tuple[str, ...]:
         """The schemes this receiver accepts, in precedence order."""
         return tuple(scheme.name for scheme in self._schemes)
+
+    def __reduce_ex__(self, protocol: object) -> Any:
+        raise refuse_serialising("a WebhookVerifier")
 
     def __repr__(self) -> str:
         return f"WebhookVerifier(schemes={self.schemes!r}, secrets=<{sum(map(len, self._keys.values()))} keys>)"

@@ -7,6 +7,7 @@ value that canonicalises is also a value attestkit accepts.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import Any
@@ -73,11 +74,26 @@ def _utf16_key(key: str) -> bytes:
     return key.encode("utf-16-be", "surrogatepass")
 
 
+# Containers whose members are read as the builtins store them. Any other subclass, and every
+# subclass of str, int or float, is refused: its own __repr__, __hash__, __lt__ or __getitem__
+# would decide the signing bytes (or what a policy later reads) instead of its value.
+_DICTS = (dict, OrderedDict)
+_ARRAYS = (list, tuple)
+
+
+def _not_json(value: object) -> CanonicalizationError:
+    t = type(value)
+    base = next((b for b in (str, bool, int, float, dict, list, tuple) if isinstance(value, b)), None)
+    hint = f" (a subclass of {base.__name__}: convert it to a plain {base.__name__})" if base is not None else ""
+    return CanonicalizationError(f"value of type {t.__name__} is not JSON{hint}", code="not-json")
+
+
 def canonicalize(value: Any) -> bytes:
     """Serialise *value* as RFC 8785 canonical JSON, UTF-8 encoded.
 
     Raises :class:`CanonicalizationError` (with a JSON pointer) for values the contract
-    does not allow.
+    does not allow, and for any value whose type is not exactly a JSON builtin (``dict``,
+    ``OrderedDict``, ``list``, ``tuple``, ``str``, ``int``, ``float``, ``bool``, ``None``).
     """
     # Long by design: one recursive closure, so the hot path pays no call per value (benchmarks/README.md).
     parts: list[str] = []
@@ -85,6 +101,7 @@ def canonicalize(value: Any) -> bytes:
     encode = _encode_string
     # Local names and exact-type checks first: this loop is the verifier's hot path.
     str_, dict_, list_, float_, int_ = str, dict, list, float, int
+    dicts, arrays = _DICTS, _ARRAYS
 
     def emit(node: Any, depth: int) -> None:
         # Long by design: the recursive closure of canonicalize: one branch per JSON type.
@@ -94,7 +111,7 @@ def canonicalize(value: Any) -> bytes:
                 _check_string(node)
             append(encode(node))
             return
-        if t is dict_ or isinstance(node, dict_):
+        if t is dict_ or t in dicts:
             if depth >= MAX_DEPTH:
                 raise CanonicalizationError(f"nesting deeper than {MAX_DEPTH} containers", code="depth")
             keys = list_(node)
@@ -115,6 +132,11 @@ def canonicalize(value: Any) -> bytes:
                 keys.sort(key=_utf16_key)
             sep = "{"
             for key in keys:
+                if type(key) is not str_:  # a subclass's __hash__ or __lt__ decided membership and order
+                    raise CanonicalizationError(
+                        f"object key of type {type(key).__name__} is a str subclass, not a plain string",
+                        code="non-string-key",
+                    )
                 append(sep)
                 sep = ","
                 append(encode(key))
@@ -130,7 +152,7 @@ def canonicalize(value: Any) -> bytes:
                     raise
             append("}" if sep == "," else "{}")
             return
-        if t is list_ or isinstance(node, (list_, tuple)):
+        if t is list_ or t in arrays:
             if depth >= MAX_DEPTH:
                 raise CanonicalizationError(f"nesting deeper than {MAX_DEPTH} containers", code="depth")
             sep = "["
@@ -150,15 +172,15 @@ def canonicalize(value: Any) -> bytes:
             append("false")
         elif node is None:
             append("null")
-        elif t is int_ or isinstance(node, int_):
+        elif t is int_:
             if -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:
                 append(int_.__repr__(node))
             else:
                 raise CanonicalizationError("integer outside +/-(2^53-1)", code="integer-range")
-        elif t is float_ or isinstance(node, float_):
+        elif t is float_:
             append(format_number(node))
         else:
-            raise CanonicalizationError(f"value of type {t.__name__} is not JSON", code="not-json")
+            raise _not_json(node)
 
     emit(value, 0)
     return "".join(parts).encode("utf-8")

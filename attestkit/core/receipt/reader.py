@@ -212,13 +212,23 @@ def receipt_from_mapping(obj: Any, *, source: str = "<receipt>") -> Receipt:
             source=source,
             code="envelope",
         )
-    unsigned = {k: v for k, v in obj.items() if k != "signature"}
+    # One snapshot: the signing input and the data checks read are the same members (a mapping's
+    # items() and dict(obj) can disagree).
+    data = dict(obj)
+    odd_key = next((k for k in data if type(k) is not str), None)
+    if odd_key is not None:  # its own __eq__ could pass it off as "signature", outside the signing input
+        raise MalformedReceiptError(
+            f"object key of type {type(odd_key).__name__} is not a plain string",
+            source=source,
+            where="/",
+            code="non-string-key",
+        )
+    unsigned = {k: v for k, v in data.items() if k != "signature"}
     try:
         signing_input = canonicalize(unsigned)
     except CanonicalizationError as exc:
         raise MalformedReceiptError(exc.reason, source=source, where=exc.pointer or "/", code=exc.code) from None
-    data = dict(obj)
-    if "signature" in data and not isinstance(data["signature"], str):
+    if "signature" in data and type(data["signature"]) is not str:
         raise MalformedReceiptError("signature must be a string", source=source, where="/signature", code="type")
     if "signature" in data and not data["signature"].isascii():
         try:  # the one member outside the signing input: §2's rules hold for it too

@@ -12,6 +12,17 @@ from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import ArgumentTypeError
 
 
+def _document(entry: object) -> BulkItem:
+    """One ``(label, bytes)`` pair of :meth:`Verifier.verify_many` as a bulk item, or refused."""
+    if not isinstance(entry, tuple) or len(entry) != 2:
+        raise ArgumentTypeError(f"verify_many: expected (label, bytes) pairs, got {type(entry).__name__}")
+    label, data = entry
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        hint = " (pass a parsed receipt to Verifier.verify)" if isinstance(data, Mapping) else ""
+        raise ArgumentTypeError(f"verify_many: a receipt must be bytes, not {type(data).__name__}{hint}")
+    return BulkItem(label, bytes(data))
+
+
 class Verifier:
     """The library's front door: configure once, then verify one receipt or many::
 
@@ -40,7 +51,9 @@ class Verifier:
         receipt is a result, so one bad receipt never stops the others; a receipt that could not
         be checked at all raises its error (never skipped).
         """
-        items = (BulkItem(label, data) for label, data in documents)
+        if jobs is not None:
+            ArgumentTypeError.check(jobs, int, "jobs")
+        items = (_document(entry) for entry in documents)
         for outcome in verify_many(items, self.options, jobs=jobs):
             if outcome.error is not None:
                 raise outcome.error

@@ -21,7 +21,7 @@ from attestkit.core.policy.base import Violation
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.verify.result import Check, VerificationResult
 from attestkit.core.verify.verifier import VerifyOptions, malformed_result, verify_bytes
-from attestkit.errors import AttestkitError, MalformedReceiptError, UsageError
+from attestkit.errors import ArgumentTypeError, AttestkitError, MalformedReceiptError, UsageError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -178,6 +178,19 @@ class BulkItem(_Record):
         path: str | None = None,
         read: Callable[[str], bytes] | None = None,
     ) -> None:
+        ArgumentTypeError.check(label, str, "a BulkItem's label")
+        if data is not None:
+            ArgumentTypeError.check(data, (bytes, bytearray), "a BulkItem's data")
+        if error is not None:
+            ArgumentTypeError.check(error, AttestkitError, "a BulkItem's error")
+        if fmt not in (None, "json", "yaml"):
+            raise UsageError(f"a BulkItem's fmt must be 'json', 'yaml' or None, not {fmt!r}")
+        if path is not None:
+            ArgumentTypeError.check(path, str, "a BulkItem's path")
+        if read is not None and not callable(read):
+            raise ArgumentTypeError(f"a BulkItem's read must be a function, not {type(read).__name__}")
+        if data is None and error is None and (path is None or read is None):
+            raise UsageError(f"BulkItem {label!r} holds no receipt: give its bytes, its error, or a path and read")
         _set(self, "label", label)
         _set(self, "data", data)
         _set(self, "error", error)
@@ -455,6 +468,8 @@ def _run(
     budget: Budget,
 ) -> Iterator[list[BulkOutcome] | BatchReport]:
     """Each batch's outcomes or report, in input order, from this process or from *jobs* workers."""
+    if jobs is not None:
+        ArgumentTypeError.check(jobs, int, "jobs")
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 and (not budget.seconds or _alarm_usable()):
         for batch in _batches(items, BATCH):

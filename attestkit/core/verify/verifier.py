@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from attestkit.core.tlog.transparency import Transparency
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
+MAX_TOLERANCE = timedelta(days=366)  # clock skew, not a way to accept any future date
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class VerifyOptions:
         object.__setattr__(self, "trusted", A.trusted_keys_argument(self.trusted, "trusted"))
         A.instant_argument(self.now, "now")
         A.duration_argument(self.tolerance, "tolerance")
+        if self.tolerance > MAX_TOLERANCE:
+            raise UsageError(f"tolerance: at most {MAX_TOLERANCE.days} days, got {self.tolerance}", option="tolerance")
         object.__setattr__(self, "policies", A.policies_argument(self.policies))
         A.directory_argument(self.artifacts_dir, "artifacts_dir")
         if self.scope is not None:

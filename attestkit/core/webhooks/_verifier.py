@@ -129,11 +129,17 @@ def _moment(now: datetime | float | None) -> float:
     if now is None:
         return time.time()
     if isinstance(now, datetime):
+        if now.utcoffset() is None:  # .timestamp() would read it in the machine's local time
+            raise UsageError("now must be a timezone-aware datetime, not a naive one (add tzinfo=timezone.utc)")
         return now.timestamp()
     ArgumentTypeError.check(now, (int, float), "now")
-    if not math.isfinite(now):  # NaN compares false: the window check would pass
+    try:
+        moment = float(now)
+    except OverflowError:
+        raise UsageError("now is too large for a number of POSIX seconds") from None
+    if not math.isfinite(moment):  # NaN compares false: the window check would pass
         raise UsageError(f"now must be a finite number of POSIX seconds, not {now!r}")
-    return float(now)
+    return moment
 
 
 class WebhookVerifier:
@@ -220,6 +226,8 @@ class WebhookVerifier:
         bytes or *headers* not a mapping of ``str``.
         """
         fast = self._fast
+        if fast is not None and now is not None:
+            _moment(now)  # checked even where no timestamp is read: a bad argument is refused alike
         if fast is not None:
             # Everything here costs about as much as the HMAC of a 1 KiB body, so it is written
             # out flat; anything unusual falls through to the general path below.

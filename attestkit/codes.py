@@ -40,6 +40,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ),
     ("file", "error", "an input file cannot be read as asked (exit 2)", "check the path and its type"),
     ("too-large", "error", "an input is over its documented size bound", "see docs/security.md for the bounds"),
+    (
+        "output-lost",
+        "error",
+        "standard output could not be written (its reader closed the pipe, the disk is full, it is closed): the output is incomplete, whatever the verdict (exit 2)",
+        "keep the reader of the output open until the command ends (`head -c1` closes it early)",
+    ),
     ("special-file", "error", "an input is a FIFO, device, socket or escaping link", "pass a regular file"),
     (
         "echoed-credentials",

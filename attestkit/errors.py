@@ -251,6 +251,13 @@ class InputFileError(CouldNotCheckError):
     code = "file"
 
 
+class OutputLostError(CouldNotCheckError):
+    """Standard output could not be written (its reader went away, the disk is full, it is
+    closed): whatever the verdict, it did not get out, so the run could not be completed (exit 2)."""
+
+    code = "output-lost"
+
+
 class KeyFormatError(CouldNotCheckError):
     """A key could not be read, has the wrong type or is not acceptable."""
 
@@ -349,6 +356,7 @@ __all__ = [
     "MalformedReceiptError",
     "MerkleProofError",
     "NoteVerificationError",
+    "OutputLostError",
     "PipelineError",
     "PolicyError",
     "RegoEvaluationError",

@@ -8,6 +8,7 @@ answer cannot move the cursor, recolour the log or add a line.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import click
+
+    from attestkit.cli.streams import StandardStreams
 
 
 def _error(message: str) -> None:
@@ -36,16 +39,40 @@ def _usage_error(exc: click.exceptions.UsageError) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return the process exit code."""
+    """Run the CLI and return the process exit code.
+
+    Output that did not get out (stdout's reader went away, the disk is full) is exit 2 with a
+    line saying so; a stderr that cannot be written loses only messages, never the exit code
+    (:mod:`attestkit.cli.streams`).
+    """
+    from attestkit.cli.streams import StandardStreams
+
+    with StandardStreams() as streams:
+        code = _run(argv, streams)
+    return code
+
+
+def _run(argv: Sequence[str] | None, streams: StandardStreams) -> int:
     import click
 
     from attestkit.cli.app import app
+    from attestkit.cli.streams import lost_output
     from attestkit.errors import AttestkitError
 
     try:
-        result = app.main(args=list(argv) if argv is not None else None, prog_name="attestkit", standalone_mode=False)
+        try:
+            result = app.main(
+                args=list(argv) if argv is not None else None, prog_name="attestkit", standalone_mode=False
+            )
+        except SystemExit:
+            # click's main() ends a broken pipe it saw itself with sys.exit(1) even outside
+            # standalone mode (and swaps in its own streams): output was lost, not "invalid".
+            if streams.output is not None and streams.output.lost is not None:
+                raise streams.output.lost from None
+            raise lost_output(OSError(errno.EPIPE, "Broken pipe")) from None
+        streams.settle()
     except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
+        return _settled(int(exc.exit_code), streams)
     except click.exceptions.UsageError as exc:
         _usage_error(exc)
         return 2
@@ -66,10 +93,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130  # 128 + SIGINT, as shells report it
-    except BrokenPipeError:
-        # Downstream closed the pipe (e.g. `| head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    except BrokenPipeError as exc:
+        # A pipe written past the stand-ins (a child process's, a raw descriptor): output lost.
+        _error(str(lost_output(exc)))
         return 2
     except Exception as exc:  # never a traceback for users
         if os.environ.get("ATTESTKIT_DEBUG"):
@@ -77,6 +103,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         _error(f"internal error ({type(exc).__name__}); rerun with ATTESTKIT_DEBUG=1 for details")
         return 2
     return result if isinstance(result, int) else 0
+
+
+def _settled(code: int, streams: StandardStreams) -> int:
+    """*code*, unless what was written to stdout did not get out (then exit 2, said on stderr)."""
+    from attestkit.errors import OutputLostError
+
+    try:
+        streams.settle()
+    except OutputLostError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    return code
 
 
 def main() -> None:

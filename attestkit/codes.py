@@ -46,7 +46,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
         "standard output could not be written (its reader closed the pipe, the disk is full, it is closed): the output is incomplete, whatever the verdict (exit 2)",
         "keep the reader of the output open until the command ends (`head -c1` closes it early)",
     ),
-    ("special-file", "error", "an input is a FIFO, device, socket or escaping link", "pass a regular file"),
+    (
+        "special-file",
+        "error",
+        "an input is a FIFO, device, socket or escaping link, or a link found below a directory",
+        "pass a regular file (name a link's target itself)",
+    ),
     (
         "echoed-credentials",
         "error",

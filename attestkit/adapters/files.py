@@ -53,8 +53,17 @@ def _too_large(path: str, what: str, limit: int, size: int | None) -> InputFileE
 
 
 def _open_for_reading(path: str, what: str, *, regular_only: bool) -> tuple[int, os.stat_result]:
-    """Open for reading without ever blocking on a FIFO found by walking; refuse special files when *regular_only*."""
+    """Open for reading without ever blocking on a FIFO found by walking; refuse special files when *regular_only*.
+
+    With *regular_only* (a file found in a directory) a symbolic link is not followed either: a
+    committed link could lead out of the tree (to ``/proc/self/environ``, a private key) and an
+    error would quote what it read there.
+    """
+    import errno
+
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    if regular_only:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         # A FIFO named on the command line is waited for, as `cat` would (opening it without
         # blocking and clearing the flag would read EOF before its writer comes); anything
@@ -69,6 +78,11 @@ def _open_for_reading(path: str, what: str, *, regular_only: bool) -> tuple[int,
     except PermissionError:
         raise InputFileError(f"{path}: permission denied reading {what}") from None
     except OSError as exc:
+        if regular_only and exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+            raise InputFileError(
+                f"{path}: is a symbolic link, not a regular file; links below a directory are not followed: name its target to check it",
+                code="special-file",
+            ) from None
         raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
     try:
         info = os.fstat(fd)

@@ -76,23 +76,43 @@ FIXTURE_SUFFIXES = (".json", ".yaml", ".yml")
 EXPECT_SUFFIX = ".expect.yaml"
 
 
-def _fixtures(arguments: tuple[str, ...]) -> list[str]:
-    """Fixture receipts: the files given, and every receipt file below a directory given (name order)."""
+def _fixtures(arguments: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """Fixture receipts: the files given, and every receipt file below a directory given (name order).
+
+    Each comes with whether it was found by walking: such a file, and its expectation, must be
+    a regular file (a link is not followed, as ``verify DIR`` does); a link to a directory
+    below one is refused, never skipped silently.
+    """
     import os
 
-    found: list[str] = []
+    from attestkit.errors import InputFileError
+
+    found: list[tuple[str, bool]] = []
     for argument in arguments:
         if os.path.isdir(argument):
             for folder, subfolders, files in os.walk(argument):
                 subfolders.sort()
+                for name in subfolders:
+                    if os.path.islink(os.path.join(folder, name)):
+                        where = os.path.join(folder, name)
+                        raise InputFileError(
+                            f"{where}: a symbolic link to a directory is not followed; name the directory to test it",
+                            code="special-file",
+                        )
                 found.extend(
-                    os.path.join(folder, name)
+                    (os.path.join(folder, name), True)
                     for name in sorted(files)
                     if name.lower().endswith(FIXTURE_SUFFIXES) and not name.endswith((EXPECT_SUFFIX, ".expect.yml"))
                 )
         else:
-            found.append(argument)
+            found.append((argument, False))
     return found
+
+
+def _read(path: str, what: str, walked: bool) -> bytes:
+    from attestkit.adapters.files import MAX_OTHER_FILE_BYTES, read_bounded
+
+    return read_bounded(path, what, MAX_OTHER_FILE_BYTES, regular_only=walked)
 
 
 def _expectation_path(fixture: str) -> str:
@@ -133,16 +153,17 @@ def test_cmd(fixtures: tuple[str, ...], policy_names: tuple[str, ...], policy_fi
     if not cases:
         raise UsageError(f"no fixture receipts (*.json, *.yaml) in {', '.join(fixtures)}")
     rows = []
-    for fixture in cases:
+    for fixture, walked in cases:
         expect_path = _expectation_path(fixture)
-        if not os.path.exists(expect_path):
+        if not os.path.lexists(expect_path):
             raise UsageError(
                 f"{fixture}: no expectation file {expect_path} (verdict: pass|fail)", code="policy-fixture"
             )
         expectation = parse_expectation(
-            parse_document(read_bytes(expect_path, "expectation file"), source=expect_path, fmt="yaml"), expect_path
+            parse_document(_read(expect_path, "expectation file", walked), source=expect_path, fmt="yaml"),
+            expect_path,
         )
-        data = read_bytes(fixture, "fixture receipt")
+        data = _read(fixture, "fixture receipt", walked)
         from attestkit.core.receipt.reader import format_for_name
 
         receipt = receipt_from_mapping(

@@ -277,3 +277,58 @@ def test_a_receipt_name_that_is_not_utf8_is_reported_in_every_format(cli: Cli, t
     assert lines.code == 0
     record = json.loads(lines.out.encode("utf-8"))  # strict UTF-8: no lone surrogate written
     assert record["receipt"] == "r/x\\udcff.json"
+
+
+@pytest.mark.parametrize(
+    "extra", [("--jobs", "1"), ("--jobs", "2"), ("--summary-out", "s.json")], ids=["1", "2", "summary"]
+)
+def test_a_linked_file_below_the_one_named_is_not_followed(
+    cli: Cli, tmp_path: Path, key: PrivateKey, extra: tuple[str, ...]
+) -> None:
+    (tmp_path / "receipts").mkdir()
+    (tmp_path / "secret").mkdir()
+    write_json(tmp_path / "receipts" / "a.json", sign_receipt(make_receipt(), key))
+    (tmp_path / "secret" / "a.env").write_text("TOKEN=SUPERSECRET-value\n")
+    write_json(tmp_path / "secret" / "good.json", sign_receipt(make_receipt(), key))  # even a valid one
+    (tmp_path / "receipts" / "leak.json").symlink_to("../secret/a.env")
+    (tmp_path / "receipts" / "env.yaml").symlink_to("/proc/self/environ")
+    (tmp_path / "receipts" / "valid.json").symlink_to("../secret/good.json")
+    result = cli("verify", "receipts", *extra, "--public-key", key.public_key.text, "--now", NOW, "--json")
+    assert result.code == 2, result
+    assert "SUPERSECRET" not in result.out + result.err
+    errors = {line["receipt"]: line["error"] for line in result.json_lines() if "error" in line}
+    assert {name: e["code"] for name, e in errors.items()} == {
+        "receipts/leak.json": "special-file",
+        "receipts/env.yaml": "special-file",
+        "receipts/valid.json": "special-file",
+    }
+    assert all("symbolic link" in e["message"] and "name its target" in e["message"] for e in errors.values())
+    named = cli("verify", "secret/good.json", "--public-key", key.public_key.text, "--now", NOW)
+    assert named.code == 0, named  # the target named itself is checked
+
+
+def test_policy_test_does_not_follow_a_linked_fixture_or_expectation(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "secret.txt").write_text("SUPERSECRET: value\n")
+    write_json(tmp_path / "cases" / "ok.json", make_receipt())
+    (tmp_path / "cases" / "ok.expect.yaml").write_text("verdict: pass\n")
+    policy = ["--policy", "steps-succeeded"]
+    assert cli("policy", "test", "cases", *policy).code == 0
+    (tmp_path / "cases" / "ok.expect.yaml").unlink()
+    (tmp_path / "cases" / "ok.expect.yaml").symlink_to("../secret.txt")
+    linked_expectation = cli("policy", "test", "cases", *policy)
+    assert linked_expectation.code == 2, linked_expectation
+    assert_one_line_error(linked_expectation)
+    assert "symbolic link" in linked_expectation.err and "SUPERSECRET" not in linked_expectation.err
+    (tmp_path / "cases" / "ok.expect.yaml").unlink()
+    (tmp_path / "cases" / "ok.expect.yaml").write_text("verdict: pass\n")
+    (tmp_path / "cases" / "z.json").symlink_to("../secret.txt")
+    (tmp_path / "cases" / "z.expect.yaml").write_text("verdict: pass\n")
+    linked_fixture = cli("policy", "test", "cases", *policy)
+    assert linked_fixture.code == 2, linked_fixture
+    assert_one_line_error(linked_fixture)
+    assert "cases/z.json" in linked_fixture.err and "SUPERSECRET" not in linked_fixture.err
+    (tmp_path / "cases" / "z.json").unlink()
+    (tmp_path / "cases" / "sub").symlink_to("..", target_is_directory=True)
+    linked_dir = cli("policy", "test", "cases", *policy)
+    assert linked_dir.code == 2 and "symbolic link to a directory" in linked_dir.err, linked_dir

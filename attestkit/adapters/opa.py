@@ -28,10 +28,31 @@ MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 
 
 def find_opa(explicit: str | None = None) -> str:
-    """The ``opa`` executable: *explicit*, else ``$ATTESTKIT_OPA``, else ``opa`` on ``PATH``."""
-    candidate = explicit or os.environ.get("ATTESTKIT_OPA") or shutil.which("opa")
-    if not candidate:
-        raise UsageError("--rego-engine opa: no opa binary found; set ATTESTKIT_OPA=/path/to/opa or put opa on PATH")
+    """The ``opa`` executable: *explicit*, else ``$ATTESTKIT_OPA``, else ``opa`` on ``PATH``.
+
+    It must be an absolute path: a relative one (``ATTESTKIT_OPA=tools/opa``, or a ``PATH``
+    entry such as ``.`` or ``bin``) is resolved against the working directory, which in CI is
+    the checkout under review, so the code being judged would choose its judge.
+    """
+    if explicit:
+        candidate, source = explicit, "the opa path"
+    elif os.environ.get("ATTESTKIT_OPA"):
+        candidate, source = os.environ["ATTESTKIT_OPA"], "ATTESTKIT_OPA"
+    else:
+        found = shutil.which("opa")
+        if not found:
+            raise UsageError(
+                "--rego-engine opa: no opa binary found; set ATTESTKIT_OPA=/path/to/opa or put opa on PATH"
+            )
+        candidate, source = found, "opa on PATH"
+    if not os.path.isabs(candidate):
+        where = (
+            "is found through a relative PATH entry" if source == "opa on PATH" else f"is {candidate}, a relative path"
+        )
+        raise UsageError(
+            f"--rego-engine opa: {source} {where}, resolved against the working directory (the checkout); "
+            f"give an absolute path (ATTESTKIT_OPA=/path/to/opa)"
+        )
     if not os.path.isfile(candidate) or not os.access(candidate, os.X_OK):
         raise UsageError(f"--rego-engine opa: {candidate} is not an executable file")
     return candidate

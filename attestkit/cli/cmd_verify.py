@@ -544,7 +544,8 @@ def verify(
         raise UsageError("--dask and --jobs exclude each other (the cluster's workers do the work)")
     budget = Budget(seconds=receipt_timeout.total_seconds(), max_bytes=receipt_max_bytes)
     policy_data: dict[str, bytes] = {}
-    policies = load_policies(policy_names, policy_files, rego_engine, quiet, identities, policy_data)
+    policies = load_policies(policy_names, policy_files, rego_engine, quiet, identities, policy_data,
+                             announce_engine=fmt == "text" and not as_json and not quiet)  # fmt: skip
     options = build_options(
         public_keys,
         trusted_files,

@@ -28,17 +28,27 @@ def rego_engine_option(function: Any) -> Any:
     )(function)
 
 
-def rego_engine_from(choice: str | None) -> RegoEngine | None:
-    """The engine for *choice* (None: ``opa`` when ``$ATTESTKIT_OPA`` is set, else the embedded one)."""
+def rego_engine_from(choice: str | None, *, quiet: bool = True) -> RegoEngine | None:
+    """The engine for *choice* (None: ``opa`` when ``$ATTESTKIT_OPA`` is set, else the embedded one).
+
+    Unless *quiet*, a line on stderr says when the opa binary, not the embedded engine, decides.
+    """
     import os
 
-    if choice is None:
-        choice = "opa" if os.environ.get("ATTESTKIT_OPA") else "embedded"
-    if choice == "embedded":
+    chosen = choice
+    if chosen is None:
+        chosen = "opa" if os.environ.get("ATTESTKIT_OPA") else "embedded"
+    if chosen == "embedded":
         return None
     from attestkit.adapters.opa import OpaBinaryEngine, find_opa
 
-    return OpaBinaryEngine(find_opa())
+    engine = OpaBinaryEngine(find_opa())
+    if not quiet:
+        from attestkit.cli.output import warn
+
+        why = "--rego-engine opa" if choice is not None else "ATTESTKIT_OPA is set"
+        warn(f"Rego policies are evaluated by {engine.opa}, not the embedded engine ({why})")
+    return engine
 
 
 def _printable(text: str) -> str:
@@ -57,10 +67,12 @@ def load_policies(
     quiet: bool = False,
     identities: tuple[str, ...] = (),
     read_into: dict[str, bytes] | None = None,
+    announce_engine: bool = False,
 ) -> tuple[Policy, ...]:
     """``--identity`` pins, built-in policies by name, then policy files (.yaml/.yml rules or .rego).
 
     *read_into*, when given, receives each file's bytes as evaluated (for the summary's digests).
+    With *announce_engine*, a line on stderr says when the opa binary evaluates the ``.rego`` files.
     """
     policies: list[Policy] = []
     if identities:
@@ -75,7 +87,8 @@ def load_policies(
     if files:
         from attestkit.core.policy.loader import load_policy_text
 
-        engine = rego_engine_from(rego_engine) if any(p.lower().endswith(".rego") for p in files) else None
+        rego = any(p.lower().endswith(".rego") for p in files)
+        engine = rego_engine_from(rego_engine, quiet=not announce_engine) if rego else None
         for path in files:
             data = read_bytes(path, "policy file", MAX_POLICY_FILE_BYTES)
             if read_into is not None:

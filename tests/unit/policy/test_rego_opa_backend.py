@@ -132,3 +132,61 @@ def test_library_opa_engine_errors(opa: Path) -> None:
     assert isinstance(policy, RegoPolicy)
     with pytest.raises(RegoEvaluationError, match="conflict"):
         policy._compiled.evaluate({"now_ns": 1})
+
+
+_APPROVES_ALL = """#!/bin/sh
+cat >/dev/null
+[ "$1" = check ] && exit 0
+echo '{"result":[{"bindings":{"x":{"allow":true},"t":[]}}]}'
+"""
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A checkout under review that ships its own "opa", one that approves everything."""
+    from attestkit import PrivateKey, sign_receipt
+    from tests.conftest import make_receipt, write_json
+
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "opa").write_text(_APPROVES_ALL)
+    (tools / "opa").chmod(0o755)
+    key = PrivateKey.generate()
+    (tmp_path / "k.pub").write_text(key.public_key.text + "\n")
+    failed = make_receipt()
+    failed["steps"][0]["exit_code"] = 1
+    write_json(tmp_path / "r.json", sign_receipt(failed, key))
+    (tmp_path / "policy.rego").write_text(
+        'package attest.verification\n\ndeny contains "a step failed" if { some s in input.receipt.steps; s.exit_code != 0 }\n'
+    )
+    return tmp_path
+
+
+_VERIFY = ("verify", "r.json", "--public-key", "k.pub", "--now", NOW, "--policy-file", "policy.rego")
+
+
+def test_a_relative_attestkit_opa_is_a_usage_error(checkout: Path) -> None:
+    assert run(*_VERIFY, cwd=checkout).returncode == 1  # the embedded engine: the failed step is denied
+    for extra in ((), ("--rego-engine", "opa")):
+        done = run(*_VERIFY, *extra, env={"ATTESTKIT_OPA": "tools/opa"}, cwd=checkout)
+        assert done.returncode == 2, done
+        assert done.stderr.count("\n") == 1 and "ATTESTKIT_OPA" in done.stderr and "absolute path" in done.stderr
+        assert "VALID" not in done.stdout
+
+
+def test_opa_found_through_a_relative_path_entry_is_refused(checkout: Path) -> None:
+    path = os.pathsep.join(["tools", os.environ.get("PATH", os.defpath)])
+    done = run(*_VERIFY, "--rego-engine", "opa", env={"PATH": path}, cwd=checkout)
+    assert done.returncode == 2, done
+    assert done.stderr.count("\n") == 1 and "relative PATH entry" in done.stderr
+    policy_check = run("policy", "check", "policy.rego", "--rego-engine", "opa", env={"PATH": path}, cwd=checkout)
+    assert policy_check.returncode == 2 and "relative PATH entry" in policy_check.stderr
+
+
+def test_text_output_says_when_the_opa_binary_decides(checkout: Path) -> None:
+    opa = str(checkout / "tools" / "opa")  # absolute: the operator's choice, and said
+    text = run(*_VERIFY, env={"ATTESTKIT_OPA": opa}, cwd=checkout)
+    assert text.returncode == 0
+    assert f"Rego policies are evaluated by {opa}, not the embedded engine (ATTESTKIT_OPA is set)" in text.stderr
+    as_json = run(*_VERIFY, "--json", env={"ATTESTKIT_OPA": opa}, cwd=checkout)
+    assert as_json.returncode == 0 and as_json.stderr == "" and json.loads(as_json.stdout)["valid"] is True

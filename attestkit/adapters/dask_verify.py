@@ -73,7 +73,9 @@ def _item_for(entry: Input) -> BulkItem:
     from attestkit.core.receipt.reader import format_for_name
 
     try:
-        return BulkItem(entry, read_receipt_bytes(entry), fmt=format_for_name(entry))
+        # Without blocking, and a regular file only: a worker thread has no alarm to end a wait
+        # on a FIFO nobody writes, and the budget would never hold.
+        return BulkItem(entry, read_receipt_bytes(entry, regular=True), fmt=format_for_name(entry))
     except AttestkitError as exc:
         return BulkItem(entry, error=exc)
 

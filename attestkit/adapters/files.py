@@ -52,17 +52,21 @@ def _too_large(path: str, what: str, limit: int, size: int | None) -> InputFileE
     return InputFileError(f"{shown}: {what} {amount} {_limit_text(limit)}", code="too-large")
 
 
-def _open_for_reading(path: str, what: str, *, regular_only: bool) -> tuple[int, os.stat_result]:
+def _open_for_reading(
+    path: str, what: str, *, regular_only: bool, follow_links: bool | None = None
+) -> tuple[int, os.stat_result]:
     """Open for reading without ever blocking on a FIFO found by walking; refuse special files when *regular_only*.
 
     With *regular_only* (a file found in a directory) a symbolic link is not followed either: a
     committed link could lead out of the tree (to ``/proc/self/environ``, a private key) and an
-    error would quote what it read there.
+    error would quote what it read there. *follow_links* (default: not *regular_only*) says
+    otherwise: a path a caller named is followed, and must still lead to a regular file.
     """
     import errno
 
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-    if regular_only:
+    nofollow = regular_only if follow_links is None else not follow_links
+    if nofollow:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         # A FIFO named on the command line is waited for, as `cat` would (opening it without
@@ -78,7 +82,7 @@ def _open_for_reading(path: str, what: str, *, regular_only: bool) -> tuple[int,
     except PermissionError:
         raise InputFileError(f"{path}: permission denied reading {what}") from None
     except OSError as exc:
-        if regular_only and exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+        if nofollow and exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
             raise InputFileError(
                 f"{path}: is a symbolic link, not a regular file; links below a directory are not followed: name its target to check it",
                 code="special-file",
@@ -136,12 +140,15 @@ def path_argument(path: str | os.PathLike[str]) -> str:
     return path
 
 
-def read_bounded(path: str, what: str, limit: int, *, regular_only: bool = False) -> bytes:
+def read_bounded(
+    path: str, what: str, limit: int, *, regular_only: bool = False, follow_links: bool | None = None
+) -> bytes:
     """Read a whole file, but never more than *limit* bytes (``-`` is standard input).
 
     FIFOs are opened without blocking and special files are refused when *regular_only*
     (anything found by walking a directory); a named special file such as ``/dev/stdin``
-    is read, still bounded. A file over the limit raises :class:`InputFileError` with code
+    is read, still bounded. A link is not followed when *regular_only*, unless *follow_links*.
+    A file over the limit raises :class:`InputFileError` with code
     ``too-large`` after reading at most *limit* + 1 bytes (none when its size is known).
     """
     path = path_argument(path)
@@ -150,7 +157,7 @@ def read_bounded(path: str, what: str, limit: int, *, regular_only: bool = False
         if len(data) > limit:
             raise _too_large(path, what, limit, None)
         return data
-    fd, info = _open_for_reading(path, what, regular_only=regular_only)
+    fd, info = _open_for_reading(path, what, regular_only=regular_only, follow_links=follow_links)
     try:
         return _read_fd(fd, path, what, limit, info.st_size if stat.S_ISREG(info.st_mode) else None)
     finally:
@@ -162,12 +169,16 @@ def read_bytes(path: str, what: str = "file", limit: int = MAX_OTHER_FILE_BYTES)
     return read_bounded(path, what, limit)
 
 
-def read_receipt_bytes(path: str, *, walked: bool = False) -> bytes:
+def read_receipt_bytes(path: str, *, walked: bool = False, regular: bool = False) -> bytes:
     """A receipt file's bytes, at most the 32 MiB receipt limit (over it: malformed, exit 1).
 
-    *walked* (a file found below a directory) requires a regular file.
+    *walked* (a file found below a directory) requires a regular file, not reached through a
+    link. *regular* (a path a batch worker reads: nobody is there to feed a FIFO) requires a
+    regular file too, opened without blocking, but follows a link the caller named.
     """
     try:
+        if regular and not walked:
+            return read_bounded(path, "receipt", MAX_RECEIPT_BYTES, regular_only=True, follow_links=True)
         return read_bounded(path, "receipt", MAX_RECEIPT_BYTES, regular_only=walked)
     except InputFileError as exc:
         if exc.code != "too-large":

@@ -207,3 +207,39 @@ def test_batches_and_the_window_are_bounded_by_bytes() -> None:
     huge = [BulkItem("h", b"x" * (MAX_BATCH_BYTES + 1)), BulkItem("small", b"{}")]
     assert [[i.label for i in b] for b, _ in _batches(huge, 256)] == [["h"], ["small"]]
     assert [len(b) for b, _ in _batches(["p"] * 600, 256)] == [256, 256, 88]
+
+
+def test_a_fifo_or_device_among_the_paths_is_a_special_file_row_not_a_hang(
+    client: object, corpus: Corpus, tmp_path: Path
+) -> None:
+    import threading
+
+    from attestkit.core.verify.bulk import Budget
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)  # nobody ever writes it: a blocking open would wait forever in the worker
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    valid = next(p for p in corpus.paths if p.endswith("-valid.json"))
+    (tmp_path / "named-link.json").symlink_to(valid)  # a link the caller names is followed
+    paths = [valid, str(fifo), "/dev/null", str(tmp_path / "zero.json"), str(tmp_path / "named-link.json")]
+    done: dict[str, list[Verdict]] = {}
+
+    def run() -> None:
+        done["v"] = verify_paths(client, paths, corpus.options(), budget=Budget(seconds=5))  # type: ignore[arg-type]
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():  # the old code: release the worker so the module's cluster survives
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(30)
+        pytest.fail("verify_paths hung on a FIFO among the paths")
+    got = done["v"]
+    assert [v.receipt for v in got] == paths
+    assert [(v.status, v.code) for v in got] == [
+        ("valid", "ok"),
+        ("error", "special-file"),
+        ("error", "special-file"),
+        ("error", "special-file"),
+        ("valid", "ok"),
+    ]

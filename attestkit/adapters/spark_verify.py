@@ -63,7 +63,9 @@ def verdict_schema() -> pyarrow.Schema:
     return schema
 
 
-def _items(batch: pyarrow.RecordBatch) -> list[BulkItem]:
+def _items(batch: pyarrow.RecordBatch, first: int = 0, partition: int | None = None) -> list[BulkItem]:
+    """The batch's rows as items; a row with a null ``id`` is labelled by its place: row *first* + i
+    of the partition (``<partition P row N>``, unique in the job and the same on every run)."""
     names = batch.schema.names
     if "id" not in names or "receipt" not in names:
         raise UsageError(f"receipt batches need columns 'id' (string) and 'receipt' (binary), not {names}")
@@ -71,7 +73,8 @@ def _items(batch: pyarrow.RecordBatch) -> list[BulkItem]:
     for row, (label, data) in enumerate(
         zip(batch.column("id").to_pylist(), batch.column("receipt").to_pylist(), strict=True)
     ):
-        name = str(label) if label is not None else f"<row {row}>"
+        where = f"row {first + row}" if partition is None else f"partition {partition} row {first + row}"
+        name = str(label) if label is not None else f"<{where}>"
         if isinstance(data, (bytes, bytearray)):
             items.append(BulkItem(name, bytes(data)))
         else:
@@ -94,9 +97,22 @@ def verify_arrow_batches(
 ) -> Iterator[pyarrow.RecordBatch]:
     """One verdict batch per receipt batch, rows in the same order (*options_blob* from ``options_to_bytes``)."""
     options = options_from_bytes(options_blob)
+    partition = _partition_id()
+    first = 0  # rows are counted across the partition's batches, not per batch
     for batch in batches:
-        outcomes = verify_batch(_items(batch), options, budget)
+        outcomes = verify_batch(_items(batch, first, partition), options, budget)
+        first += batch.num_rows
         yield _batch_of([verdict_of(o) for o in outcomes])
+
+
+def _partition_id() -> int | None:
+    """The Spark partition this task reads (None outside a Spark task)."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:  # pragma: no cover - the [spark] extra installs it
+        return None
+    context = TaskContext.get()
+    return None if context is None else int(context.partitionId())
 
 
 def arrow_verifier(

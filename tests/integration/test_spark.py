@@ -122,3 +122,29 @@ def test_binary_files_dataframe(spark: Any, corpus: Corpus) -> None:
             verdict.key_id,
             list(verdict.policy_ids),
         ), name
+
+
+def test_rows_without_id_are_labelled_uniquely_across_batches(corpus: Corpus) -> None:
+    data = Path(corpus.paths[0]).read_bytes()
+    schema = pa.schema([("id", pa.string()), ("receipt", pa.binary())])
+    batches = [pa.RecordBatch.from_pydict({"id": [None, "named", None], "receipt": [data] * 3}, schema=schema)] * 3
+    out = pa.Table.from_batches(list(verify_arrow_batches(batches, options_to_bytes(corpus.options())))).to_pylist()
+    labels = [r["receipt"] for r in out]
+    assert labels == ["<row 0>", "named", "<row 2>", "<row 3>", "named", "<row 5>", "<row 6>", "named", "<row 8>"]
+
+
+def test_rows_without_id_on_spark_are_labelled_by_partition_and_row(spark: Any, corpus: Corpus) -> None:
+    data = Path(corpus.paths[0]).read_bytes()
+    rows = [(None if i % 3 else f"id-{i}", data) for i in range(24)]
+    previous = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "4")  # several Arrow batches per partition
+    try:
+        frame = spark.createDataFrame(rows, "id string, receipt binary").coalesce(2)
+        first = [r["receipt"] for r in verify_dataframe(frame, corpus.options()).collect()]
+        again = [r["receipt"] for r in verify_dataframe(frame, corpus.options()).collect()]
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", previous)
+    unnamed = [label for label in first if not label.startswith("id-")]
+    assert len(unnamed) == 16 and len(set(unnamed)) == 16, first  # unique in the job
+    assert all(label.startswith("<partition ") and " row " in label for label in unnamed)
+    assert again == first  # and the same on every run

@@ -153,7 +153,7 @@ def read_bounded(
     """
     path = path_argument(path)
     if path == "-":
-        data = sys.stdin.buffer.read(limit + 1)
+        data = _stdin().read(limit + 1)
         if len(data) > limit:
             raise _too_large(path, what, limit, None)
         return data
@@ -187,6 +187,13 @@ def read_receipt_bytes(path: str, *, walked: bool = False, regular: bool = False
         raise MalformedReceiptError(exc.message.split(": ", 1)[1], source=source, code="size") from None
 
 
+def _stdin() -> BinaryIO:
+    """Standard input's bytes; :class:`InputFileError` when it is closed (``<&-``: Python has no ``sys.stdin``)."""
+    if sys.stdin is None:
+        raise InputFileError("<stdin>: standard input is closed; nothing to read")
+    return sys.stdin.buffer
+
+
 def iter_lines(path: str, what: str, limit: int) -> Iterator[tuple[int, bytes | AttestkitError]]:
     """(line number, bytes) of each non-blank line of a file (``-``: stdin), each at most *limit*.
 
@@ -196,7 +203,7 @@ def iter_lines(path: str, what: str, limit: int) -> Iterator[tuple[int, bytes | 
     handle: BinaryIO
     try:
         if path == "-":
-            handle = sys.stdin.buffer
+            handle = _stdin()
         else:
             fd, _ = _open_for_reading(path, what, regular_only=False)
             handle = open(fd, "rb", buffering=_CHUNK)
@@ -228,7 +235,7 @@ def iter_lines(path: str, what: str, limit: int) -> Iterator[tuple[int, bytes | 
             if line.strip():
                 yield number, line[:-1] if line.endswith(b"\n") else line
     finally:
-        if handle is not sys.stdin.buffer:
+        if path != "-":
             handle.close()
 
 

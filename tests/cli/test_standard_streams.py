@@ -92,3 +92,12 @@ def test_a_closed_stderr_is_not_taken_by_the_next_file_opened(corpus: Path) -> N
     assert done.returncode == 2
     report = (corpus / "report.txt").read_bytes() if (corpus / "report.txt").exists() else b""
     assert b"attestkit: error" not in report
+
+
+@pytest.mark.parametrize("inputs", [("-",), ("--jsonl", "-")], ids=["receipt", "jsonl"])
+def test_a_closed_stdin_is_a_clear_error(corpus: Path, inputs: tuple[str, ...]) -> None:
+    # Python has no sys.stdin when descriptor 0 is closed: reading `-` was an internal error.
+    done = _shell("<&-", _verify(*inputs), corpus)
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "internal error" not in err and "Traceback" not in err
+    assert "standard input is closed" in err

@@ -71,17 +71,19 @@ def _walk(node: Any, *, into_comprehensions: bool = True) -> Iterator[tuple[str,
             stack.extend(item)
 
 
-def _operands(name: str, line: int, expr: Any) -> list[Any]:
+def _operands(name: str, line: int, expr: Any, globals_: frozenset[str]) -> list[Any]:
     """The operands OPA evaluates outside ``not`` for the negated expression *expr*."""
     kind, body = _kind(expr)
     if kind == "Call":
         candidates = list(body.get("params") or [])
     elif kind in ("BoolExpr", "AssignExpr") and body.get("op") == "Eq":
-        return [
-            side
-            for side in (body.get("lhs"), body.get("rhs"))
-            if _kind(side)[0] not in _SCALARS | _REFERENCES or _has_call(side)
-        ]
+        hoisted = []
+        for side in (body.get("lhs"), body.get("rhs")):
+            if _kind(side)[0] not in _SCALARS | _REFERENCES or _has_call(side):
+                hoisted.append(side)
+            elif _kind(side)[0] in _REFERENCES:
+                hoisted.extend(_ref_parts(side, globals_))
+        return hoisted
     elif kind == "BoolExpr" and body.get("op") in _ORDERING:
         candidates = [body.get("lhs"), body.get("rhs")]
     elif kind == "Membership":
@@ -94,7 +96,7 @@ def _operands(name: str, line: int, expr: Any) -> list[Any]:
                 f"{name}: line {line}: a negated reference with a call inside it is not rewritten like OPA "
                 "(bind the call to a variable first)"
             )
-        return []
+        return _ref_parts(expr, globals_)
     elif kind in _SCALARS:
         return []
     else:
@@ -185,6 +187,110 @@ def _parse(name: str, text: str) -> Any:
     return tree
 
 
+def _span_text(raw: bytes, part: Any) -> str | None:
+    if isinstance(part, dict) and "start" in part and "end" in part:
+        return raw[int(part["start"]) : int(part["end"])].decode("utf-8", "replace")
+    return None
+
+
+def _check_bound(name: str, rule: Any, raw: bytes, globals_: frozenset[str]) -> None:
+    """Refuse a negation using a variable no earlier statement of its own query (or an enclosing one) binds.
+
+    OPA refuses such a policy (``rego_unsafe_var_error``); the embedded engine would read the
+    variable as undefined and the negation as true. Scopes follow Rego: a comprehension's or an
+    ``every`` body's variables stay inside it; each ``else`` body stands alone; function
+    arguments are bound for every body. ``some x`` declares without binding.
+    """
+    kind, spec = _kind(rule)
+    head = spec.get("head") if kind == "Spec" else None
+    arguments: set[str] = set()
+    if isinstance(head, dict) and "Func" in head:
+        arguments = {var for var, _ in _vars(head["Func"].get("args") or [])}
+    if head is not None:
+        _nested_queries(name, head, set(arguments), raw, globals_)  # comprehensions in a head value
+    for body in spec.get("bodies") or [] if kind == "Spec" else []:
+        query = body.get("query") if isinstance(body, dict) else None
+        if isinstance(query, dict):
+            _check_query(name, query, set(arguments), raw, globals_)
+
+
+def _check_query(name: str, query: dict[str, Any], bound: set[str], raw: bytes, globals_: frozenset[str]) -> None:
+    for statement in query.get("stmts") or []:
+        literal = statement.get("literal") if isinstance(statement, dict) else None
+        if not isinstance(literal, dict):
+            continue
+        kind, body = _kind(literal)
+        if kind == "NotExpr":
+            line = int(body["span"]["line"])
+            for var, _ in _vars(body.get("expr")):
+                if var == "_":
+                    raise RegoUnsupportedError(f"{name}: line {line}: var _ is unsafe in a negation (OPA refuses this)")
+                if var not in bound and var not in globals_ and var not in ("input", "data"):
+                    raise RegoUnsupportedError(
+                        f"{name}: line {line}: var {var} is not bound before this negation (OPA refuses this: unsafe var)"
+                    )
+            if any(k == "Call" and _callee(b) == "print" for k, b in _walk(body.get("expr"))):
+                raise RegoUnsupportedError(f"{name}: line {line}: print inside a negation is not evaluated like OPA")
+        _nested_queries(name, literal, bound, raw, globals_)
+        if kind == "Every":
+            bound |= {var for var, _ in _vars(body.get("domain"))}
+        elif kind != "SomeVars":
+            bound |= {var for var, _ in _vars(literal)}
+
+
+def _nested_queries(name: str, node: Any, bound: set[str], raw: bytes, globals_: frozenset[str]) -> None:
+    """Check the queries of the comprehensions and ``every`` bodies inside *node*, in their own scopes."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        if len(item) == 1:
+            kind, body = next(iter(item.items()))
+            if isinstance(body, dict) and (kind in _COMPREHENSIONS or kind == "Every"):
+                inner = set(bound)
+                if kind == "Every":
+                    inner |= {t for t in (_span_text(raw, body.get("key")), _span_text(raw, body.get("value"))) if t}
+                    stack.append(body.get("domain"))
+                if isinstance(body.get("query"), dict):
+                    _check_query(name, body["query"], inner, raw, globals_)
+                continue
+        stack.extend(item.values())
+
+
+def _callee(call: dict[str, Any]) -> str | None:
+    fcn = call.get("fcn")
+    if isinstance(fcn, dict) and "Var" in fcn:
+        value = fcn["Var"].get("value")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _ref_parts(node: Any, globals_: frozenset[str]) -> list[Any]:
+    """The parts of a reference OPA evaluates before it: non-ground indices and a composite head."""
+    parts: list[Any] = []
+    while True:
+        kind, body = _kind(node)
+        if kind == "RefBrack":
+            index = body.get("index")
+            index_kind, index_body = _kind(index)
+            if index_kind == "Var":
+                if index_body.get("value") in globals_:
+                    parts.append(index)
+            elif index_kind not in _SCALARS:
+                parts.append(index)
+            node = body.get("refr")
+        elif kind == "RefDot":
+            node = body.get("refr")
+        else:
+            if kind not in _SCALARS and kind != "Var":
+                parts.append(node)  # [input.x][0], {"k": input.x}.k
+            return parts
+
+
 def hoist_negations(name: str, text: str, globals_: frozenset[str]) -> str:
     """*text* with every ``not`` rewritten to hoist its operands as OPA does (see the module docstring).
 
@@ -204,28 +310,12 @@ def hoist_negations(name: str, text: str, globals_: frozenset[str]) -> str:
     edits: list[tuple[int, int, str]] = []
     counter = 0
     for rule in rules:
-        # Every variable written before a negation may bind it (a superset: OPA is the judge).
-        seen = [(body["value"], int(body["span"]["start"])) for kind, body in _walk(rule) if kind == "Var"]
-        for kind, body in _walk(rule):
-            if kind == "Every":  # its variables are spans, not Var nodes
-                for part in (body.get("key"), body.get("value")):
-                    if isinstance(part, dict) and "start" in part:
-                        seen.append((raw[int(part["start"]) : int(part["end"])].decode("utf-8", "replace"), 0))
+        _check_bound(name, rule, raw, globals_)
         negations = [body for kind, body in _walk(rule) if kind == "NotExpr"]
         for negation in negations:
-            start = int(negation["span"]["start"])
             line = int(negation["span"]["line"])
             expr = negation.get("expr")
-            for var, _ in _vars(expr):
-                if var == "_":
-                    raise RegoUnsupportedError(f"{name}: line {line}: var _ is unsafe in a negation (OPA refuses this)")
-                if var in ("input", "data") or var in globals_:
-                    continue
-                if not any(v == var and p < start for v, p in seen):
-                    raise RegoUnsupportedError(
-                        f"{name}: line {line}: var {var} is not bound before this negation (OPA refuses this: unsafe var)"
-                    )
-            hoisted = _operands(name, line, expr)
+            hoisted = _operands(name, line, expr, globals_)
             if not hoisted:
                 continue
             edit, counter = _rewrite(name, line, source, negation, hoisted, counter)
@@ -354,7 +444,7 @@ def check_like_opa(name: str, text: str) -> None:
 
     ``walk(x)`` with one argument is a relation in OPA (every ``[path, value]`` pair) and a
     single value in the embedded engine; ``some x`` whose ``x`` is never used is OPA's
-    ``declared var x unused``.
+    ``declared var x unused`` (an ``every`` variable too); ``1[0]`` is OPA's "illegal ref".
     """
     tree = _parse(name, text)
     if tree is None:
@@ -369,6 +459,22 @@ def check_like_opa(name: str, text: str) -> None:
                     raise RegoUnsupportedError(
                         f"{name}: line {line}: walk(x) as a value is a relation in OPA; write walk(x, [path, value])"
                     )
+            if kind in ("RefBrack", "RefDot"):
+                root = body.get("refr")
+                while isinstance(root, dict) and _kind(root)[0] in ("RefBrack", "RefDot"):
+                    root = _kind(root)[1].get("refr")
+                if isinstance(root, dict) and _kind(root)[0] in _SCALARS:
+                    raise RegoUnsupportedError(
+                        f"{name}: line {line}: illegal ref (its head cannot be a {_kind(root)[0].lower()})"
+                    )
+            if kind == "Every":
+                inner = {b["value"] for k, b in _walk(body.get("query")) if k == "Var"}
+                for part in (body.get("key"), body.get("value")):
+                    declared = _span_text(raw, part)
+                    if declared and declared != "_" and declared not in inner:
+                        raise RegoUnsupportedError(
+                            f"{name}: line {line}: declared var {declared} unused (OPA refuses to compile this)"
+                        )
             if kind == "SomeVars":
                 for part in body.get("vars") or []:
                     declared = raw[int(part["start"]) : int(part["end"])].decode("utf-8", "replace")
@@ -380,6 +486,8 @@ def check_like_opa(name: str, text: str) -> None:
 
 def rewrite_like_opa(name: str, text: str, globals_: frozenset[str]) -> str:
     """*text* checked and rewritten as OPA's compiler does: head terms, then negations (module docstring)."""
+    if "__attestkit_" in text:
+        raise RegoUnsupportedError(f"{name}: names starting with __attestkit_ are reserved for attestkit's rewrites")
     check_like_opa(name, text)
     return hoist_negations(name, hoist_head_terms(name, text), globals_)
 

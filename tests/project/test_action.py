@@ -615,31 +615,25 @@ os.chmod(script, 0o755)
 }
 
 
-@pytest.mark.parametrize(
-    ("shadow", "environ"),
-    [
-        ("json.py", {}),
-        ("venv.py", {}),
-        ("pip/", {}),
-        ("attestkit/", {}),
-        ("attestkit/", {"PYTHONPATH": "."}),  # a workflow's `env: PYTHONPATH: .` (or src)
-    ],
-)
-def test_code_committed_to_the_workspace_cannot_decide_the_verdict(
-    action_path: Path, runner_temp: Path, tmp_path: Path, shadow: str, environ: dict[str, str]
-) -> None:
+def test_code_committed_to_the_workspace_cannot_decide_the_verdict(action_path: Path, tmp_path: Path) -> None:
     """Adversarial review: ``python3 -m venv``, ``python -m pip``, ``python -c`` and ``python -``
     ran with the workspace first on sys.path, so a committed venv.py, pip/, attestkit/ or json.py
-    forged a passing verdict (every interpreter call now runs isolated, ``-I``)."""
+    forged a passing verdict (every interpreter call now runs isolated, ``-I``).
+
+    All of them at once, with a workflow's ``env: PYTHONPATH: .``, and a fresh runner temp (venv.py
+    and pip/ act while the venv is made): each alone forged the verdict on the old action, and
+    once one is closed the next is reached, so one run shows every one closed.
+    """
     workspace = tmp_path / "repo"
     workspace.mkdir()
     build_corpus(workspace, rounds=1)
-    for name, text in _SHADOWS[shadow].items():
-        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
-        (workspace / name).write_text(text)
-    fresh = shadow in ("venv.py", "pip/")  # these act while the venv is made
-    temp = tmp_path / "runner_temp" if fresh else runner_temp
-    temp.mkdir(exist_ok=True)
+    for shadow in _SHADOWS.values():
+        for name, text in shadow.items():
+            (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+            (workspace / name).write_text(text)
+    temp = tmp_path / "runner_temp"
+    temp.mkdir()
+    environ = {"PYTHONPATH": "."}
     inputs = {
         "receipts": "receipts",
         "keyring": "keyring.yaml",

@@ -65,13 +65,16 @@ def parse_rfc3339(text: str) -> datetime:
         raise ValueError(f"date-time out of range ({_RANGE}): {text[:64]!r}") from None
 
 
-def parse_optional_rfc3339(value: object) -> datetime | None:
-    """``None`` for ``None``, else an RFC 3339 string parsed; ``ValueError`` otherwise."""
+def parse_optional_rfc3339(value: object, *, ceil: bool = False) -> datetime | None:
+    """``None`` for ``None``, else an RFC 3339 string parsed; ``ValueError`` otherwise.
+
+    *ceil* rounds a sub-microsecond fraction up (:func:`parse_rfc3339_ceil`), else it is cut.
+    """
     if value is None:
         return None
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 string")
-    return parse_rfc3339(value)
+    return parse_rfc3339_ceil(value) if ceil else parse_rfc3339(value)
 
 
 def to_unix_ns(moment: datetime) -> int:
@@ -88,6 +91,36 @@ def rfc3339_unix_ns(text: str) -> int:
     fraction = match.group(7) if match is not None else None
     extra = int((fraction[7:] + "000")[:3]) if fraction and len(fraction) > 7 else 0
     return to_unix_ns(moment) + extra
+
+
+def rfc3339_unix_ns_span(text: str) -> tuple[int, int]:
+    """The nanoseconds since the Unix epoch that an RFC 3339 date-time may mean, as (earliest, latest).
+
+    Equal when the fraction has at most 9 digits; otherwise the instant lies strictly between
+    them (the 10th digit on is below a nanosecond), so a comparison that must not pass in
+    doubt can use the side that fails: *latest* against an end, *earliest* against a start.
+    """
+    earliest = rfc3339_unix_ns(text)
+    match = _RFC3339.match(text)
+    fraction = (match.group(7) or "") if match is not None else ""
+    return earliest, earliest + (1 if fraction[10:].strip("0") else 0)
+
+
+def parse_rfc3339_ceil(text: str) -> datetime:
+    """:func:`parse_rfc3339`, rounded up to the next microsecond when the fraction has more digits.
+
+    For the start of a validity window: a ``datetime`` keeps microseconds, and cutting the rest
+    would open the window up to a microsecond early.
+    """
+    moment = parse_rfc3339(text)
+    match = _RFC3339.match(text)
+    fraction = (match.group(7) or "") if match is not None else ""
+    if not fraction[7:].strip("0"):
+        return moment
+    try:
+        return moment + timedelta(microseconds=1)
+    except OverflowError:
+        raise ValueError(f"date-time out of range ({_RANGE}): {text[:64]!r}") from None
 
 
 def parse_duration(text: str) -> timedelta:
@@ -159,6 +192,9 @@ __all__ = [
     "parse_instant",
     "parse_optional_rfc3339",
     "parse_rfc3339",
+    "parse_rfc3339_ceil",
+    "rfc3339_unix_ns",
+    "rfc3339_unix_ns_span",
     "to_unix_ns",
     "utc_now",
 ]

@@ -25,7 +25,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from attestkit.core.crypto.keys import PublicKey, key_id_of
-from attestkit.core.timeutil import format_rfc3339
+from attestkit.core.timeutil import format_rfc3339, rfc3339_unix_ns_span, to_unix_ns
 from attestkit.core.trust.store import REVOKE_ALWAYS, TrustedKey, TrustStore, is_revoked
 
 if TYPE_CHECKING:
@@ -96,18 +96,60 @@ def _link(raw: bytes, identity: str | None, source: str) -> ChainLink:
     return ChainLink("ed25519:" + raw.hex(), key_id_of(raw), identity, source)
 
 
-def entry_problem(entry: TrustedKey, timestamp: datetime, scope: str | None = None) -> TrustDecision | None:
+Span = tuple[int, int]
+"""A receipt's time in Unix nanoseconds as (earliest, latest) it may mean (:func:`rfc3339_unix_ns_span`)."""
+
+
+def _span(timestamp: datetime, span: Span | None) -> Span:
+    if span is not None:
+        return span
+    exact = to_unix_ns(timestamp)
+    return exact, exact
+
+
+def _before(span: Span, start: datetime | None) -> bool:
+    """Whether the instant is before a window's *start* (its earliest reading decides)."""
+    return start is not None and span[0] < to_unix_ns(start)
+
+
+def _after(span: Span, end: datetime | None) -> bool:
+    """Whether the instant is after a window's *end* (its latest reading decides)."""
+    return end is not None and span[1] > to_unix_ns(end)
+
+
+def receipt_span(timestamp: datetime, text: object) -> Span:
+    """The span of a receipt's ``timestamp`` *text*, full precision, when it is what *timestamp* was parsed from.
+
+    A ``datetime`` keeps microseconds: compared alone, a receipt up to 999 ns after a window's
+    end would be inside it.
+    """
+    exact = to_unix_ns(timestamp)
+    if isinstance(text, str):
+        try:
+            earliest, latest = rfc3339_unix_ns_span(text)
+        except ValueError:
+            return exact, exact
+        if earliest // 1000 == exact // 1000:
+            return earliest, latest
+    return exact, exact
+
+
+def entry_problem(
+    entry: TrustedKey, timestamp: datetime, scope: str | None = None, *, span: Span | None = None
+) -> TrustDecision | None:
     """Why a keyring entry does not vouch for a receipt made at *timestamp*, or ``None``.
 
-    The one place that states the key-status rules: revocation, validity window, scope.
+    The one place that states the key-status rules: revocation, validity window, scope. The
+    window is compared at *span*'s full precision when given (see :func:`receipt_span`).
     """
     key_id = entry.public_key.key_id
     if is_revoked(entry.revoked_at, entry.revocation_reason, timestamp):
         reason = entry.revocation_reason or "revoked"
         return TrustDecision(REVOKED, "revoked", f"key {key_id} was revoked ({reason})")
-    if entry.not_before is not None and timestamp < entry.not_before:
+    exact = _span(timestamp, span) if entry.not_before is not None or entry.not_after is not None else (0, 0)
+    if _before(exact, entry.not_before):
         return TrustDecision(EXPIRED, "not-yet-valid", f"receipt predates key {key_id}'s validity window")
-    if entry.not_after is not None and timestamp > entry.not_after:
+    if _after(exact, entry.not_after):
         return TrustDecision(EXPIRED, "expired", f"receipt is after key {key_id}'s validity window")
     if scope is not None and scope not in entry.scopes:
         return TrustDecision(UNTRUSTED, "out-of-scope", f"key {key_id} is not trusted for scope {scope!r}")
@@ -121,15 +163,15 @@ def _revocation_problem(raw: bytes, store: TrustStore, timestamp: datetime) -> T
     return None
 
 
-def _link_problem(link: Delegation, timestamp: datetime, scope: str | None) -> TrustDecision | None:
+def _link_problem(link: Delegation, span: Span, scope: str | None) -> TrustDecision | None:
     delegate_id = key_id_of(link.delegate)
     if not link.signature_valid:
         return TrustDecision(UNTRUSTED, "bad-delegation", f"delegation to key {delegate_id} has a bad signature")
-    if link.not_before is not None and timestamp < link.not_before:
+    if _before(span, link.not_before):
         return TrustDecision(
             EXPIRED, "delegation-not-yet-valid", f"receipt predates the delegation to key {delegate_id}"
         )
-    if link.not_after is not None and timestamp > link.not_after:
+    if _after(span, link.not_after):
         return TrustDecision(
             EXPIRED, "delegation-expired", f"receipt is after the delegation to key {delegate_id} ended"
         )
@@ -153,8 +195,16 @@ class _State:
 class _Search:
     """One trust question: is *leaf* reachable from a root at *timestamp* (and in *scope*)?"""
 
-    def __init__(self, store: TrustStore, delegations: Iterable[Delegation], timestamp: datetime, scope: str | None):
+    def __init__(
+        self,
+        store: TrustStore,
+        delegations: Iterable[Delegation],
+        timestamp: datetime,
+        scope: str | None,
+        span: Span | None = None,
+    ):
         self.store, self.timestamp, self.scope = store, timestamp, scope
+        self.span = _span(timestamp, span)
         self.by_delegator: dict[bytes, list[Delegation]] = {}
         self.by_delegate: dict[bytes, list[Delegation]] = {}
         for statement in delegations:
@@ -171,7 +221,7 @@ class _Search:
         for entry in self.store.keys:
             raw = entry.public_key.raw
             if raw in self.by_delegator and ROOT_ROLE in entry.roles:
-                if entry_problem(entry, self.timestamp, self.scope) is None:
+                if entry_problem(entry, self.timestamp, self.scope, span=self.span) is None:
                     frontier.append(_State(raw, None, (_link(raw, entry.identity, "keyring"),), 0))
         expanded: set[tuple[bytes, str | None]] = set()
         while frontier:
@@ -196,7 +246,7 @@ class _Search:
     def _follow(self, state: _State, statement: Delegation, skip_entries: bool) -> _State | None:
         self.explored += 1
         target = statement.delegate
-        problem = _link_problem(statement, self.timestamp, self.scope)
+        problem = _link_problem(statement, self.span, self.scope)
         if problem is not None:
             self._refuse(target, problem)
             return None
@@ -268,14 +318,14 @@ class _Search:
             self.explored += 1
             delegator = statement.delegator.raw
             entry = self.store.lookup(statement.delegator)
-            problem = _link_problem(statement, self.timestamp, self.scope)
+            problem = _link_problem(statement, self.span, self.scope)
             if problem is None and (delegator == raw or delegator in path):
                 problem = TrustDecision(
                     UNTRUSTED, "delegation-cycle", f"delegation chain through key {key_id} has a cycle"
                 )
             if problem is None and entry is not None:
                 problem = (
-                    entry_problem(entry, self.timestamp, self.scope)
+                    entry_problem(entry, self.timestamp, self.scope, span=self.span)
                     if ROOT_ROLE in entry.roles
                     else TrustDecision(
                         UNTRUSTED,
@@ -333,15 +383,19 @@ def decide_trust(
     scope: str | None = None,
     claimed_signer: str | None = None,
     extra_delegations: Sequence[Delegation] = (),
+    span: Span | None = None,
 ) -> TrustDecision:
-    """Whether *key* is trusted for a receipt made at *timestamp* (and in *scope*)."""
+    """Whether *key* is trusted for a receipt made at *timestamp* (and in *scope*).
+
+    Windows are compared at *span*'s precision when given (:func:`receipt_span`).
+    """
     entry = store.lookup(key)
     if entry is not None:
-        decision = entry_problem(entry, timestamp, scope) or store.derived(
+        decision = entry_problem(entry, timestamp, scope, span=span) or store.derived(
             "trusted-decision", key.raw, lambda: _entry_trusted(entry)
         )
     else:
-        search = _Search(store, (*extra_delegations, *store.delegations), timestamp, scope)
+        search = _Search(store, (*extra_delegations, *store.delegations), timestamp, scope, span)
         search.run(frozenset({key.raw}))
         found = search.found.get(key.raw)
         decision = _choose(found, claimed_signer) if found else search.diagnose(key.raw)
@@ -379,9 +433,10 @@ def decide_receipt_trust(
     An unusable statement is ignored (it can only fail to grant trust) and named when the
     decision is not ``verified``.
     """
+    span = receipt_span(timestamp, data.get("timestamp"))
     statements = data.get("delegations")
     if store.lookup(key) is not None or not isinstance(statements, list) or not statements:
-        return decide_trust(key, store, timestamp, scope=scope, claimed_signer=claimed_signer)
+        return decide_trust(key, store, timestamp, scope=scope, claimed_signer=claimed_signer, span=span)
     if len(statements) > MAX_RECEIPT_DELEGATIONS:
         return TrustDecision(
             UNTRUSTED,
@@ -398,7 +453,9 @@ def decide_receipt_trust(
             parsed.append(parse_delegation(statement))
         except TrustStoreError as exc:
             problems.append(f"delegations/{index}: {exc.message}")
-    decision = decide_trust(key, store, timestamp, scope=scope, claimed_signer=claimed_signer, extra_delegations=parsed)
+    decision = decide_trust(
+        key, store, timestamp, scope=scope, claimed_signer=claimed_signer, extra_delegations=parsed, span=span
+    )
     if problems and not decision.trusted:
         return TrustDecision(
             decision.status,
@@ -459,9 +516,11 @@ __all__ = [
     "ROOT_ROLE",
     "ChainLink",
     "ChainStatus",
+    "Span",
     "TrustDecision",
     "check_can_delegate",
     "decide_receipt_trust",
     "decide_trust",
     "entry_problem",
+    "receipt_span",
 ]

@@ -86,8 +86,9 @@ def create_delegation(
 
 
 def _date(value: Any, name: str) -> datetime | None:
+    """A date field; ``not_before`` is rounded up to the microsecond (the window never opens early)."""
     try:
-        return parse_optional_rfc3339(value)
+        return parse_optional_rfc3339(value, ceil=name == "not_before")
     except ValueError as exc:
         raise TrustStoreError(f"delegation {name}: {exc}") from None
 

@@ -50,9 +50,10 @@ _TOP_LEVEL = {"version", "keys", "revocations", "delegations"}
 ROLES = ("root", "signer")
 
 
-def _date(value: Any, where: str, source: str) -> datetime | None:
+def _date(value: Any, where: str, source: str, *, start: bool = False) -> datetime | None:
+    """A date field; a window's *start* is rounded up to the microsecond (never opens early)."""
     try:
-        return parse_optional_rfc3339(value)
+        return parse_optional_rfc3339(value, ceil=start)
     except ValueError as exc:
         raise TrustStoreError(f"{source}: {where}: {exc}") from None
 
@@ -135,7 +136,7 @@ def keyring_from_document(document: Any, source: str = "<keyring>") -> TrustStor
         roles = item.get("roles") or []
         if not isinstance(roles, list) or not all(r in ROLES for r in roles):
             raise TrustStoreError(f"{source}: {where}: roles must be a list of {', '.join(ROLES)}")
-        not_before = _date(item.get("not_before"), where + ".not_before", source)
+        not_before = _date(item.get("not_before"), where + ".not_before", source, start=True)
         not_after = _date(item.get("not_after"), where + ".not_after", source)
         if not_before and not_after and not_after < not_before:
             raise TrustStoreError(f"{source}: {where}: not_after is before not_before")

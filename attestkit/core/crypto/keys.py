@@ -129,6 +129,9 @@ def parse_public_key(text: str) -> PublicKey:
     """Parse one public key: ``ed25519:<hex>``, PEM SubjectPublicKeyInfo or ``ssh-ed25519`` line."""
     ArgumentTypeError.check(text, str, "a public key")
     value = text.strip()
+    if not value.startswith("-----BEGIN") and len(value.splitlines()) > 1:
+        # A second key (or any second line) would be ignored, not trusted: say so instead.
+        raise KeyFormatError("holds more than one line; a public key is one line: give one key")
     match = _TEXT_KEY.match(value)
     if match:
         return PublicKey.from_raw(bytes.fromhex(match.group(1)))

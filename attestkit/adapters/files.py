@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
+from attestkit.core.textsafe import shown_argument
 from attestkit.core.trust.store import TrustStore
 from attestkit.errors import (
     ArgumentTypeError,
@@ -441,16 +442,30 @@ def _passphrase(environ: Mapping[str, str]) -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
+def _hidden(exc: InputFileError, path: str, what: str) -> InputFileError:
+    """*exc* about *path* with the path described instead of repeated when it may be key text."""
+    shown = shown_argument(path, what)
+    if shown == path:
+        return exc
+    rest = exc.message[len(path) :] if exc.message.startswith(path) else ": cannot be read"
+    return InputFileError(shown + rest, code=exc.code)
+
+
 def load_private_key_file(path: str, environ: Mapping[str, str] | None = None) -> PrivateKey:
-    """Load a private key file, refusing one that group or others can access."""
+    """Load a private key file, refusing one that group or others can access.
+
+    A *path* that is not a file's name (key text pasted in its place) is never repeated in an error.
+    """
     path = path_argument(path)
     env = os.environ if environ is None else environ
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise InputFileError(f"{path}: key file not found") from None
+        shown = shown_argument(path, "key file")
+        hint = f" (a key's text goes in {SIGNING_KEY_ENV}, not in place of a file)" if shown != path else ""
+        raise InputFileError(f"{shown}: key file not found{hint}") from None
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read key file: {exc.strerror}") from None
+        raise InputFileError(f"{shown_argument(path, 'key file')}: cannot read key file: {exc.strerror}") from None
     if stat.S_ISREG(info.st_mode) and _holds_public_key(path):
         # Said before the permission rule: no chmod makes a public key sign.
         raise KeyFormatError(
@@ -520,15 +535,20 @@ def load_signing_key(key_file: str | None, environ: Mapping[str, str] | None = N
 
 
 def load_public_key(value: str) -> PublicKey:
-    """A public key from a literal (``ed25519:<hex>``, ``ssh-ed25519 ...``) or a file holding one."""
+    """A public key from a literal (``ed25519:<hex>``, ``ssh-ed25519 ...``) or a file holding one.
+
+    Errors never repeat a *value* that is not a file's name (it may be a private key pasted
+    in): :func:`attestkit.core.textsafe.shown_argument` describes it instead.
+    """
     value = path_argument(value)
     text = value.strip()
     if text.startswith(("ed25519:", "ssh-ed25519 ", "-----BEGIN")):
         return parse_public_key(text)
     if not os.path.exists(value):
         if _BARE_HEX.fullmatch(text):
-            raise KeyFormatError(f"{value}: a bare key: write it as ed25519:{text.lower()}")
-        raise KeyFormatError(f"{value}: not a public key literal and no such file")
+            # Not repeated: 64 hex digits may as well be a private key's seed.
+            raise KeyFormatError("a bare 64-hex key (not shown): write it as ed25519:<the 64 hex digits>")
+        raise KeyFormatError(f"{shown_argument(value, 'public key')}: not a public key literal and no such file")
     data = read_bytes(value, "public key file", MAX_KEY_FILE_BYTES)
     try:
         return parse_public_key(data.decode("utf-8"))
@@ -540,7 +560,10 @@ def load_public_key(value: str) -> PublicKey:
 
 def load_trusted_keys_file(path: str) -> TrustStore:
     """Parse a trusted-keys file (key lines, PEM blocks or a keyring)."""
-    data = read_bytes(path, "trusted keys file", MAX_TRUST_FILE_BYTES)
+    try:
+        data = read_bytes(path, "trusted keys file", MAX_TRUST_FILE_BYTES)
+    except InputFileError as exc:
+        raise _hidden(exc, path, "trusted keys file") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

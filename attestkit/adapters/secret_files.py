@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 
+from attestkit.core.textsafe import shown_argument
 from attestkit.errors import InputFileError, KeyPermissionError, WebhookSecretError
 
 #: A secret file larger than this is refused (secrets are tens of bytes).
@@ -30,26 +31,28 @@ def read_private_file(path: str, what: str, limit: int) -> bytes:
 
     The one reader for key-like secret files (webhook secrets, tokens): opened without blocking
     on a FIFO, checked by ``fstat`` of the open file (a swap after a path check cannot slip
-    through), refused with the ``chmod 600`` hint when group or others can access it.
+    through), refused with the ``chmod 600`` hint when group or others can access it. A *path*
+    that cannot be a file's name (a secret pasted in its place) is described, never repeated.
     """
+    shown = shown_argument(path, what)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise InputFileError(f"{path}: {what} not found") from None
+        raise InputFileError(f"{shown}: {what} not found") from None
     except PermissionError:
-        raise InputFileError(f"{path}: permission denied reading {what}") from None
+        raise InputFileError(f"{shown}: permission denied reading {what}") from None
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
+        raise InputFileError(f"{shown}: cannot read {what}: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise InputFileError(f"{path}: {what} is not a regular file (a directory)")
+            raise InputFileError(f"{shown}: {what} is not a regular file (a directory)")
         if not stat.S_ISREG(info.st_mode):
-            raise InputFileError(f"{path}: {what} is not a regular file")
+            raise InputFileError(f"{shown}: {what} is not a regular file")
         if info.st_mode & 0o077:
             raise KeyPermissionError(
-                f"{path}: {what} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
-                f"run: chmod 600 {path}"
+                f"{shown}: {what} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+                f"run: chmod 600 {shown}"
             )
         chunks: list[bytes] = []
         size = 0
@@ -60,11 +63,11 @@ def read_private_file(path: str, what: str, limit: int) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read {what}: {exc.strerror}") from None
+        raise InputFileError(f"{shown}: cannot read {what}: {exc.strerror}") from None
     finally:
         os.close(fd)
     if size > limit:
-        raise InputFileError(f"{path}: {what} is larger than {limit // 1024} KiB")
+        raise InputFileError(f"{shown}: {what} is larger than {limit // 1024} KiB")
     return b"".join(chunks)
 
 

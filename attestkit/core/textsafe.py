@@ -95,7 +95,31 @@ def shown_key(key: str) -> str:
     return f"{key[:MAX_KEY_SHOWN]!r}... ({len(key)} characters)"
 
 
+MAX_ARGUMENT_SHOWN = 256  # characters of a command-line value an error may repeat (longer: described)
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_SECRET_MARKS = ("PRIVATE KEY", "PRIVATE+KEY", "-----BEGIN")  # PEM, OpenSSH, a signed-note key, any PEM
+
+
+def shown_argument(value: str, what: str) -> str:
+    """*value* (a path or key given as an argument) as an error may show it.
+
+    Itself when it can be a file's path: one line of at most :data:`MAX_ARGUMENT_SHOWN`
+    characters with no key marker. Anything else (key text pasted where a path goes:
+    ``--key "$(cat a.key)"``) is described, never repeated: ``the WHAT value (N characters,
+    not shown)``.
+    """
+    upper = value.upper()
+    if (
+        len(value) <= MAX_ARGUMENT_SHOWN
+        and not _LINE_BREAKS.intersection(value)
+        and not any(mark in upper for mark in _SECRET_MARKS)
+    ):
+        return value
+    return f"the {what} value ({len(value)} characters, not shown)"
+
+
 __all__ = [
+    "MAX_ARGUMENT_SHOWN",
     "MAX_KEY_SHOWN",
     "ascii_digits",
     "escape_lines",
@@ -103,5 +127,6 @@ __all__ = [
     "has_unsafe_chars",
     "is_unsafe_char",
     "json_text",
+    "shown_argument",
     "shown_key",
 ]

@@ -83,7 +83,7 @@ def test_public_key_type_keeps_the_loaders_error(key: PrivateKey, tmp_path: Path
     pub = tmp_path / "k.pub"
     pub.write_text(key.public_key.to_openssh() + "\n")
     assert PUBLIC_KEY.convert(str(pub), option, None) == key.public_key
-    with pytest.raises(KeyFormatError, match="ed25519:" + key.public_key.text[8:]):
+    with pytest.raises(KeyFormatError, match="ed25519:<the 64 hex digits>"):
         PUBLIC_KEY.convert(key.public_key.text[8:], option, None)  # a bare 64-hex key gets the prefix hint
 
 
@@ -190,8 +190,9 @@ def test_bare_hex_key_suggests_the_prefix(key: PrivateKey) -> None:
     bare = key.public_key.text.removeprefix("ed25519:")
     with pytest.raises(KeyFormatError, match="ed25519:<64 hex>"):
         parse_public_key(bare)
-    with pytest.raises(KeyFormatError, match=f"write it as ed25519:{bare}"):
+    with pytest.raises(KeyFormatError, match="write it as ed25519:<the 64 hex digits>") as caught:
         load_public_key(bare.upper())
+    assert bare not in str(caught.value).lower()  # 64 hex digits may be a private seed: not repeated
 
 
 def test_a_dsse_envelope_is_not_read_as_a_receipt(tmp_path: Path) -> None:

@@ -208,7 +208,7 @@ def test_key_messages(cli: Cli, tmp_path: Path, key: PrivateKey, signed_file: Pa
     assert key_path not in in_env.err  # the variable's value is not echoed
     bare = key.public_key.text.removeprefix("ed25519:")
     hint = cli("verify", str(signed_file), "--public-key", bare)
-    assert hint.code == 2 and f"write it as ed25519:{bare}" in hint.err
+    assert hint.code == 2 and "write it as ed25519:<the 64 hex digits>" in hint.err and bare not in hint.err
     assert_one_line_error(hint)
 
 

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from attestkit.core.crypto.keys import PublicKey, parse_public_key
+from attestkit.core.textsafe import shown_argument
 from attestkit.core.timeutil import format_rfc3339, parse_optional_rfc3339
 from attestkit.core.trust.delegation import parse_delegation
 from attestkit.core.trust.store import (
@@ -199,6 +200,12 @@ def _selected(text: Any, selector: str) -> PublicKey | None:
     return key if selector == key.key_id or selector.strip().lower() == key.text.lower() else None
 
 
+def _quoted_selector(selector: str) -> str:
+    """*selector* quoted for an error, or described when it may be key text (never repeated then)."""
+    shown = shown_argument(selector, "key")
+    return repr(selector) if shown == selector else shown
+
+
 def _index_of(items: Sequence[Any], selector: str) -> int | None:
     for index, item in enumerate(items):
         if isinstance(item, Mapping) and _selected(item.get("public_key"), selector) is not None:
@@ -305,7 +312,7 @@ def revoke_key(
         key = _delegated_key(result, selector)
         if key is None:
             raise KeyringEditError(
-                f"{source}: no key {selector!r} in the keyring; to revoke a key it does not list, "
+                f"{source}: no key {_quoted_selector(selector)} in the keyring; to revoke a key it does not list, "
                 "give the full ed25519:<hex> key",
                 code="unknown-key",
             )
@@ -338,7 +345,7 @@ def rotate_key(
     result = _checked(document, source)
     index = _index_of(result["keys"], selector)
     if index is None:
-        raise KeyringEditError(f"{source}: no key {selector!r} in the keyring", code="unknown-key")
+        raise KeyringEditError(f"{source}: no key {_quoted_selector(selector)} in the keyring", code="unknown-key")
     old = result["keys"][index]
     _apply_revocation(old, "superseded", now + transition, parse_public_key(old["public_key"]).key_id, source)
     entry = {

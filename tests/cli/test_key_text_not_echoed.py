@@ -1,0 +1,75 @@
+"""Key text pasted where a path goes is never repeated in an error (``--public-key "$(cat a.key)"``).
+
+Errors used to quote the whole value: the private key landed in the CI log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from attestkit.adapters.secret_files import read_private_file
+from attestkit.errors import InputFileError
+from tests.conftest import CliResult, assert_one_line_error, make_receipt, write_json
+
+Cli = Callable[..., CliResult]
+
+
+@pytest.fixture()
+def keyed(cli: Cli, tmp_path: Path) -> tuple[str, Path, Path]:
+    """(private key text, signed receipt, keyring trusting the key)."""
+    assert cli("keys", "generate", "--out-dir", str(tmp_path), "--name", "a").code == 0
+    ring = tmp_path / "ring.yaml"
+    assert cli("keys", "trust", str(tmp_path / "a.pub"), "--keyring", str(ring)).code == 0
+    signed = tmp_path / "r.json"
+    unsigned = write_json(tmp_path / "r.u.json", make_receipt())
+    assert cli("sign", str(unsigned), "--key", str(tmp_path / "a.key"), "-o", str(signed)).code == 0
+    return (tmp_path / "a.key").read_text(), signed, ring
+
+
+def _assert_not_echoed(result: CliResult, secret: str) -> None:
+    assert result.code == 2, (result.out, result.err)
+    assert_one_line_error(result)
+    body = [line for line in secret.splitlines() if not line.startswith("-----")]
+    shown = result.out + result.err
+    assert body and not any(line in shown for line in body), result.err
+    assert "PRIVATE" not in shown and "not shown" in result.err, result.err
+
+
+def test_public_key_value_holding_a_private_key(cli: Cli, keyed: tuple[str, Path, Path]) -> None:
+    secret, signed, _ = keyed
+    for value in ("'" + secret + "'", secret.replace("-----BEGIN PRIVATE KEY-----\n", "")):
+        _assert_not_echoed(cli("verify", str(signed), "--public-key", value), secret)
+        _assert_not_echoed(cli("keys", "show", value), secret)
+
+
+def test_key_and_keyring_values_holding_a_private_key(cli: Cli, keyed: tuple[str, Path, Path]) -> None:
+    secret, signed, ring = keyed
+    _assert_not_echoed(cli("sign", str(signed), "--key", secret, "-o", "out.json"), secret)
+    _assert_not_echoed(cli("verify", str(signed), "--trusted-keys-file", secret), secret)
+    # "--": a positional value starting with "-" would be read as an option (click quotes it).
+    _assert_not_echoed(cli("keys", "revoke", "--keyring", str(ring), "--reason", "retired", "--", secret), secret)
+    _assert_not_echoed(cli("keys", "rotate", "--keyring", str(ring), "--old", secret, "--out-dir", "new"), secret)
+
+
+def test_a_short_path_is_still_named(cli: Cli, keyed: tuple[str, Path, Path]) -> None:
+    _, signed, _ = keyed
+    result = cli("sign", str(signed), "--key", "missing.key")
+    assert result.code == 2 and "missing.key: key file not found" in result.err
+
+
+def test_bare_hex_is_not_repeated(cli: Cli, keyed: tuple[str, Path, Path]) -> None:
+    _, signed, _ = keyed
+    seed_like = "ab" * 32
+    result = cli("verify", str(signed), "--public-key", seed_like)
+    assert result.code == 2 and seed_like not in result.err and "ed25519:<the 64 hex digits>" in result.err
+
+
+def test_secret_files_do_not_repeat_pasted_secrets() -> None:
+    secret = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
+    with pytest.raises(InputFileError) as caught:
+        read_private_file(secret, "token file", 4096)
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in caught.value.message
+    assert caught.value.message.startswith("the token file value (")

@@ -437,9 +437,26 @@ def write_atomic(
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
 
 
+def _env_bytes(value: str, name: str) -> bytes:
+    """A variable's value as the bytes the environment held (``os.environb``), never shown in an error.
+
+    ``os.environ`` decodes bytes that are not UTF-8 to lone surrogates (surrogateescape);
+    ``os.fsencode`` gives the original bytes back.
+    """
+    try:
+        return os.fsencode(value)
+    except UnicodeEncodeError:  # a mapping given by a library caller, not the environment
+        raise KeyFormatError(f"{name} cannot be encoded as bytes (value not shown)", code="passphrase") from None
+
+
 def _passphrase(environ: Mapping[str, str]) -> bytes | None:
     value = environ.get(PASSPHRASE_ENV)
-    return value.encode("utf-8") if value else None
+    return _env_bytes(value, PASSPHRASE_ENV) if value else None
+
+
+def passphrase_for_new_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The passphrase to encrypt a new private key with: ``ATTESTKIT_KEY_PASSPHRASE``, or ``None``."""
+    return _passphrase(os.environ if environ is None else environ)
 
 
 def _hidden(exc: InputFileError, path: str, what: str) -> InputFileError:
@@ -510,7 +527,7 @@ def load_private_key_env(environ: Mapping[str, str] | None = None) -> PrivateKey
             code="key-path-in-env",
         )
     try:
-        return parse_private_key(text.encode("utf-8"), _passphrase(env))
+        return parse_private_key(_env_bytes(text, SIGNING_KEY_ENV), _passphrase(env))
     except KeyFormatError as exc:
         raise KeyFormatError(f"{SIGNING_KEY_ENV}: {exc.message}", code=exc.code) from None
 
@@ -679,6 +696,7 @@ __all__ = [
     "load_public_key",
     "load_signing_key",
     "load_trusted_keys_file",
+    "passphrase_for_new_key",
     "read_bounded",
     "read_bytes",
     "read_receipt_bytes",

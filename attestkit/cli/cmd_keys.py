@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from attestkit.adapters.files import (
-    PASSPHRASE_ENV,
     load_private_key_file,
     load_public_key,
     load_trusted_keys_file,
+    passphrase_for_new_key,
     read_bytes,
     write_keypair,
 )
@@ -52,9 +52,9 @@ def generate(out_dir: str, name: str) -> int:
     The private key is encrypted when ATTESTKIT_KEY_PASSPHRASE is set. Existing files are
     never overwritten.
     """
-    passphrase = os.environ.get(PASSPHRASE_ENV)
+    passphrase = passphrase_for_new_key()
     key = PrivateKey.generate()
-    key_path, pub_path = write_keypair(out_dir, name, key, passphrase.encode("utf-8") if passphrase else None)
+    key_path, pub_path = write_keypair(out_dir, name, key, passphrase)
     out(f"private key: {safe(str(key_path))}")
     out(f"public key:  {safe(str(pub_path))}")
     out(f"{key.public_key.text}")
@@ -162,9 +162,8 @@ def rotate_cmd(keyring_path: str, old_key: str, out_dir: str, name: str, transit
 
     old_key = _key_selector(old_key)
     now = utc_now()
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    new_key, key_path, _ = rotate(keyring_path, old_key, out_dir, name, now, transition,
-                                  passphrase.encode("utf-8") if passphrase else None)  # fmt: skip
+    passphrase = passphrase_for_new_key()
+    new_key, key_path, _ = rotate(keyring_path, old_key, out_dir, name, now, transition, passphrase)
     out(f"new key {new_key.public_key.text} (key id {new_key.public_key.key_id}) written to {safe(str(key_path))}")
     out(f"old key {safe(str(old_key))} superseded from {format_rfc3339(now + transition)}")
     return 0

@@ -210,6 +210,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
         "set the passphrase variable",
     ),
     (
+        "empty-passphrase",
+        "error",
+        "ATTESTKIT_KEY_PASSPHRASE is set but empty where a new key would be encrypted (exit 2)",
+        "set the passphrase (check the CI secret exists), or unset the variable for an unencrypted key",
+    ),
+    (
         "public-not-private",
         "error",
         "a public key file was given where a private key is needed",

@@ -455,8 +455,22 @@ def _passphrase(environ: Mapping[str, str]) -> bytes | None:
 
 
 def passphrase_for_new_key(environ: Mapping[str, str] | None = None) -> bytes | None:
-    """The passphrase to encrypt a new private key with: ``ATTESTKIT_KEY_PASSPHRASE``, or ``None``."""
-    return _passphrase(os.environ if environ is None else environ)
+    """The passphrase to encrypt a new private key with: ``ATTESTKIT_KEY_PASSPHRASE``, or ``None`` if unset.
+
+    Set but empty is refused (:class:`UsageError`, ``empty-passphrase``): CI expands a missing
+    secret to "", and the key would be written unencrypted without a word.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(PASSPHRASE_ENV)
+    if value is None:
+        return None
+    if not value:
+        raise UsageError(
+            f"{PASSPHRASE_ENV} is set but empty (a missing CI secret?): set the passphrase, "
+            f"or unset the variable to write an unencrypted key",
+            code="empty-passphrase",
+        )
+    return _env_bytes(value, PASSPHRASE_ENV)
 
 
 def _hidden(exc: InputFileError, path: str, what: str) -> InputFileError:

@@ -49,8 +49,8 @@ def keys() -> None:
 def generate(out_dir: str, name: str) -> int:
     """Write DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub.
 
-    The private key is encrypted when ATTESTKIT_KEY_PASSPHRASE is set. Existing files are
-    never overwritten.
+    The private key is encrypted when ATTESTKIT_KEY_PASSPHRASE is set (set but empty is an
+    error). Existing files are never overwritten.
     """
     passphrase = passphrase_for_new_key()
     key = PrivateKey.generate()

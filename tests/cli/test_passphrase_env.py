@@ -1,7 +1,9 @@
-"""ATTESTKIT_KEY_PASSPHRASE as the environment holds it: any bytes.
+"""ATTESTKIT_KEY_PASSPHRASE as the environment holds it: any bytes, and never "" for a new key.
 
 A passphrase that is not UTF-8 used to end in ``internal error (UnicodeEncodeError)`` (with
-ATTESTKIT_DEBUG=1, a traceback quoting a character of it), even for an unencrypted key.
+ATTESTKIT_DEBUG=1, a traceback quoting a character of it), even for an unencrypted key; an
+empty one (a missing CI secret) made ``keys generate`` and ``keys rotate`` write an
+unencrypted key without a word.
 """
 
 from __future__ import annotations
@@ -54,3 +56,27 @@ def test_non_utf8_signing_key_variable(cli_process: Cli, tmp_path: Path) -> None
     result = cli_process("sign", _unsigned(tmp_path), env={"ATTESTKIT_SIGNING_KEY": "-----BEGIN \udcff"})
     assert result.code == 2 and "internal error" not in result.err
     assert_one_line_error(result)
+
+
+def test_empty_passphrase_is_refused_for_a_new_key(cli: Cli, tmp_path: Path) -> None:
+    env = {"ATTESTKIT_KEY_PASSPHRASE": ""}
+    made = cli("keys", "generate", "--out-dir", str(tmp_path / "k"), "--name", "e", env=env)
+    assert made.code == 2, made.out
+    assert_one_line_error(made)
+    assert "ATTESTKIT_KEY_PASSPHRASE is set but empty" in made.err
+    assert not (tmp_path / "k" / "e.key").exists()
+    assert cli("keys", "generate", "--out-dir", str(tmp_path / "k"), "--name", "old").code == 0
+    ring = str(tmp_path / "ring.yaml")
+    assert cli("keys", "trust", str(tmp_path / "k" / "old.pub"), "--keyring", ring).code == 0
+    before = Path(ring).read_text()
+    rotated = cli("keys", "rotate", "--keyring", ring, "--old", str(tmp_path / "k" / "old.pub"),
+                  "--out-dir", str(tmp_path / "new"), env=env)  # fmt: skip
+    assert rotated.code == 2 and "set but empty" in rotated.err
+    assert_one_line_error(rotated)
+    assert Path(ring).read_text() == before and not (tmp_path / "new" / "attestkit.key").exists()
+
+
+def test_empty_passphrase_still_reads_an_unencrypted_key(cli: Cli, tmp_path: Path) -> None:
+    assert cli("keys", "generate", "--out-dir", str(tmp_path), "--name", "a").code == 0
+    signed = cli("sign", _unsigned(tmp_path), "--key", str(tmp_path / "a.key"), env={"ATTESTKIT_KEY_PASSPHRASE": ""})
+    assert signed.code == 0, signed.err

@@ -482,47 +482,85 @@ def _hidden(exc: InputFileError, path: str, what: str) -> InputFileError:
     return InputFileError(shown + rest, code=exc.code)
 
 
-def load_private_key_file(path: str, environ: Mapping[str, str] | None = None) -> PrivateKey:
-    """Load a private key file, refusing one that group or others can access.
+def _read_key_file(path: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of the key file *path* and the ``fstat`` of the file they were read from.
 
-    A *path* that is not a file's name (key text pasted in its place) is never repeated in an error.
+    Opened without blocking (a FIFO with no writer cannot hang us) and judged by the opened
+    descriptor, so what is checked is what is read: it must be a regular file (a FIFO, device
+    or socket cannot be held to the mode rule). A symbolic link is followed, as to any file.
     """
-    path = path_argument(path)
-    env = os.environ if environ is None else environ
+    shown = shown_argument(path, "key file")
     try:
-        info = os.stat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        shown = shown_argument(path, "key file")
         hint = f" (a key's text goes in {SIGNING_KEY_ENV}, not in place of a file)" if shown != path else ""
         raise InputFileError(f"{shown}: key file not found{hint}") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{shown}: is a directory, expected a key file") from None
+    except PermissionError:
+        raise InputFileError(f"{shown}: permission denied reading key file") from None
     except OSError as exc:
-        raise InputFileError(f"{shown_argument(path, 'key file')}: cannot read key file: {exc.strerror}") from None
-    if stat.S_ISREG(info.st_mode) and _holds_public_key(path):
+        raise InputFileError(f"{shown}: cannot read key file: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputFileError(f"{shown}: is a directory, expected a key file")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputFileError(
+                f"{shown}: not a regular file; a key file must be one (a pipe or device cannot be held to "
+                f"mode 0600: pass the key's text in {SIGNING_KEY_ENV} instead)",
+                code="special-file",
+            )
+        return _read_fd(fd, shown, "key file", MAX_KEY_FILE_BYTES, info.st_size), info
+    except OSError as exc:
+        raise InputFileError(f"{shown}: cannot read key file: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _private_key_from_file(path: str, data: bytes, info: os.stat_result, env: Mapping[str, str]) -> PrivateKey:
+    """The private key in *data*, read from *path* whose opened file is *info*."""
+    if data.lstrip()[:128].startswith((b"ed25519:", b"ssh-ed25519 ", b"-----BEGIN PUBLIC KEY-----")):
         # Said before the permission rule: no chmod makes a public key sign.
         raise KeyFormatError(
             f"{path}: is a public key, not a private key: sign with the private key file (NAME.key, not NAME.pub)",
             code="public-not-private",
         )
-    if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+    if info.st_mode & 0o077:
         raise KeyPermissionError(
             f"{path}: private key is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
             f"run: chmod 600 {path}"
         )
-    data = read_bytes(path, "key file", MAX_KEY_FILE_BYTES)
     try:
         return parse_private_key(data, _passphrase(env))
     except KeyFormatError as exc:
         raise KeyFormatError(f"{path}: {exc.message}", code=exc.code) from None
 
 
-def _holds_public_key(path: str) -> bool:
-    """Whether a (world-readable) file starts like a public key; only its first line is looked at."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(128).lstrip()
-    except OSError:
-        return False
-    return head.startswith((b"ed25519:", b"ssh-ed25519 ", b"-----BEGIN PUBLIC KEY-----"))
+def load_private_key_file(path: str, environ: Mapping[str, str] | None = None) -> PrivateKey:
+    """Load a private key file: a regular file that neither group nor others can access.
+
+    The file is opened once, without blocking, and the rules are applied to the opened file
+    (:func:`_read_key_file`). A *path* that is not a file's name (key text pasted in its
+    place) is never repeated in an error.
+    """
+    path = path_argument(path)
+    data, info = _read_key_file(path)
+    return _private_key_from_file(path, data, info, os.environ if environ is None else environ)
+
+
+def load_key_file_public(value: str, environ: Mapping[str, str] | None = None) -> PublicKey:
+    """``keys show``: the public key of a private key file (mode rule applied), a public key file, or a literal.
+
+    A file is opened once, without blocking, and must be a regular file.
+    """
+    value = path_argument(value)
+    if value.strip().startswith(("ed25519:", "ssh-ed25519 ", "-----BEGIN")) or not os.path.lexists(value):
+        return load_public_key(value)
+    data, info = _read_key_file(value)
+    if b"PRIVATE KEY" in data.lstrip()[:64]:
+        return _private_key_from_file(value, data, info, os.environ if environ is None else environ).public_key
+    return _public_key_from_file(value, data)
 
 
 def load_private_key_env(environ: Mapping[str, str] | None = None) -> PrivateKey | None:
@@ -580,7 +618,10 @@ def load_public_key(value: str) -> PublicKey:
             # Not repeated: 64 hex digits may as well be a private key's seed.
             raise KeyFormatError("a bare 64-hex key (not shown): write it as ed25519:<the 64 hex digits>")
         raise KeyFormatError(f"{shown_argument(value, 'public key')}: not a public key literal and no such file")
-    data = read_bytes(value, "public key file", MAX_KEY_FILE_BYTES)
+    return _public_key_from_file(value, read_bytes(value, "public key file", MAX_KEY_FILE_BYTES))
+
+
+def _public_key_from_file(value: str, data: bytes) -> PublicKey:
     try:
         return parse_public_key(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -705,6 +746,7 @@ __all__ = [
     "PASSPHRASE_ENV",
     "SIGNING_KEY_ENV",
     "iter_lines",
+    "load_key_file_public",
     "load_private_key_env",
     "load_private_key_file",
     "load_public_key",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from attestkit.adapters.files import (
+    load_key_file_public,
     load_private_key_file,
     load_public_key,
     load_trusted_keys_file,
@@ -25,7 +26,7 @@ from attestkit.core.crypto.keys import PrivateKey, PublicKey
 from attestkit.core.timeutil import format_rfc3339, utc_now
 from attestkit.core.trust.keyring import ROLES
 from attestkit.core.trust.store import REVOCATION_REASONS, TrustStore
-from attestkit.errors import KeyFormatError, TrustStoreError
+from attestkit.errors import TrustStoreError
 
 if TYPE_CHECKING:
     from attestkit.core.trust.delegation import Delegation
@@ -67,18 +68,7 @@ def generate(out_dir: str, name: str) -> int:
 @click.option("--format", "fmt", type=click.Choice(["text", "pem", "openssh"]), default="text", show_default=True)
 def show(keyfile: str, fmt: str) -> int:
     """Print the public key and key id of a private or public key FILE."""
-    try:
-        with open(keyfile, "rb") as handle:
-            head = handle.read(64)
-    except OSError:
-        head = b""
-    if b"PRIVATE KEY" in head:
-        public = load_private_key_file(keyfile).public_key
-    else:
-        try:
-            public = load_public_key(keyfile)
-        except KeyFormatError as exc:
-            raise exc from None
+    public = load_key_file_public(keyfile)
     if fmt == "pem":
         out(public.to_pem().decode("ascii").rstrip("\n"))
     elif fmt == "openssh":

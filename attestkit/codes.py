@@ -210,6 +210,12 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
         "set the passphrase variable",
     ),
     (
+        "kdf-cost",
+        "error",
+        "an encrypted private key asks its key derivation for more work than the bound (docs/security.md)",
+        "re-encrypt the key with the default cost",
+    ),
+    (
         "empty-passphrase",
         "error",
         "ATTESTKIT_KEY_PASSPHRASE is set but empty where a new key would be encrypted (exit 2)",

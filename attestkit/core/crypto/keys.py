@@ -21,6 +21,14 @@ try:  # PyNaCl's own cffi binding of libsodium (what nacl.bindings wraps)
 except ImportError:  # pragma: no cover - a PyNaCl without it: the public wrapper serves
     _sodium = None
 
+# Bounds on the work a private key file may ask of its key derivation (docs/security.md): each
+# is checked from the file's header before any derivation runs, so a key asking for more is
+# refused at once instead of pinning a CPU (the formats allow up to 2**32-1 rounds, and more).
+MAX_BCRYPT_ROUNDS = 1024  # OpenSSH bcrypt_pbkdf rounds (ssh-keygen -a; its default is 16)
+MAX_PBKDF2_ITERATIONS = 10_000_000  # PKCS#8 PBES2/PBKDF2 and PBES1 iterations (cryptography writes 2048)
+MAX_SCRYPT_COST = 1 << 23  # PKCS#8 scrypt N * r * p (openssl pkcs8 -scrypt writes 16384 * 8 * 1)
+MAX_SCRYPT_MEMORY = 64 << 20  # PKCS#8 scrypt 128 * r * (N + p) bytes (that default: 16 MiB)
+
 _TEXT_KEY = re.compile(r"ed25519:([0-9a-fA-F]{64})\Z")
 _SSH_LINE = re.compile(r"ssh-ed25519\s+([A-Za-z0-9+/=]+)(\s.*)?\Z")
 
@@ -248,10 +256,13 @@ def parse_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKe
         _one_pem_block(stripped)
     try:
         if stripped.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
+            _check_openssh_kdf(stripped)
             key = serialization.load_ssh_private_key(stripped, passphrase)
         elif stripped.startswith(b"-----BEGIN"):
-            if b"ENCRYPTED" in stripped.split(b"\n", 1)[0] and not passphrase:
-                raise KeyFormatError("private key is encrypted; set ATTESTKIT_KEY_PASSPHRASE", code="passphrase")
+            if b"ENCRYPTED" in stripped.split(b"\n", 1)[0]:
+                if not passphrase:
+                    raise KeyFormatError("private key is encrypted; set ATTESTKIT_KEY_PASSPHRASE", code="passphrase")
+                _check_pkcs8_kdf(stripped)
             key = serialization.load_pem_private_key(stripped, passphrase)
         else:
             raise KeyFormatError("not a PEM or OpenSSH private key")
@@ -313,6 +324,142 @@ def _openssh_encrypted(data: bytes) -> bool:
     return cipher != b"none"
 
 
+def _kdf_too_costly(what: str, asked: int, limit: int, fix: str) -> KeyFormatError:
+    return KeyFormatError(
+        f"private key's {what} is {asked}; at most {limit} is accepted (re-encrypt it: {fix})", code="kdf-cost"
+    )
+
+
+def _check_openssh_kdf(data: bytes) -> None:
+    """:class:`KeyFormatError` (``kdf-cost``) when an OpenSSH key's bcrypt rounds exceed :data:`MAX_BCRYPT_ROUNDS`.
+
+    The header is read as ``cryptography`` reads it (the text between the first BEGIN and END
+    lines, lenient base64), so the rounds checked are the rounds it would run.
+    """
+    import binascii
+
+    begin, end = b"-----BEGIN OPENSSH PRIVATE KEY-----", b"-----END OPENSSH PRIVATE KEY-----"
+    start = data.find(begin) + len(begin)
+    stop = data.find(end, start)
+    if stop < 0:
+        return  # cryptography refuses it before any derivation
+    try:
+        blob = memoryview(binascii.a2b_base64(data[start:stop]))
+    except (binascii.Error, ValueError):
+        return  # likewise
+    magic = b"openssh-key-v1\x00"
+    if bytes(blob[: len(magic)]) != magic:
+        return
+    fields: list[bytes] = []
+    rest = blob[len(magic) :]
+    for _ in range(3):  # ciphername, kdfname, kdfoptions
+        if len(rest) < 4 or int.from_bytes(rest[:4], "big") > len(rest) - 4:
+            raise KeyFormatError("private key could not be decoded (truncated OpenSSH header)", code="key-decode")
+        length = int.from_bytes(rest[:4], "big")
+        fields.append(bytes(rest[4 : 4 + length]))
+        rest = rest[4 + length :]
+    if fields[1] != b"bcrypt":
+        return  # "none" derives nothing; another KDF is refused by cryptography
+    options = fields[2]
+    salt_length = int.from_bytes(options[:4], "big") if len(options) >= 4 else -1
+    if salt_length < 0 or len(options) != 4 + salt_length + 4:
+        raise KeyFormatError("private key could not be decoded (bad bcrypt parameters)", code="key-decode")
+    rounds = int.from_bytes(options[4 + salt_length :], "big")
+    if rounds > MAX_BCRYPT_ROUNDS:
+        raise _kdf_too_costly("bcrypt rounds count", rounds, MAX_BCRYPT_ROUNDS, "ssh-keygen -p -a 16 -f KEYFILE")
+
+
+def _der(data: bytes, offset: int = 0) -> tuple[int, bytes, int]:
+    """(tag, content, offset after) of the DER element at *offset*; ``ValueError`` if it is not DER."""
+    if offset + 2 > len(data):
+        raise ValueError("truncated")
+    tag, length = data[offset], data[offset + 1]
+    offset += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 1 <= count <= 4 or offset + count > len(data):
+            raise ValueError("bad length")
+        length = int.from_bytes(data[offset : offset + count], "big")
+        offset += count
+    if offset + length > len(data):
+        raise ValueError("truncated")
+    return tag, data[offset : offset + length], offset + length
+
+
+def _der_items(content: bytes) -> list[tuple[int, bytes]]:
+    items: list[tuple[int, bytes]] = []
+    offset = 0
+    while offset < len(content):
+        tag, value, offset = _der(content, offset)
+        items.append((tag, value))
+    return items
+
+
+def _der_int(item: tuple[int, bytes]) -> int:
+    tag, value = item
+    if tag != 0x02 or not value or value[0] & 0x80:
+        raise ValueError("not a non-negative INTEGER")
+    return int.from_bytes(value, "big")
+
+
+_OID_PBES2 = bytes.fromhex("2a864886f70d01050d")  # 1.2.840.113549.1.5.13
+_OID_PBKDF2 = bytes.fromhex("2a864886f70d01050c")  # 1.2.840.113549.1.5.12
+_OID_SCRYPT = bytes.fromhex("2b06010401da47040b")  # 1.3.6.1.4.1.11591.4.11
+_PBES1_PREFIXES = (bytes.fromhex("2a864886f70d0105"), bytes.fromhex("2a864886f70d010c01"))  # PKCS#5 v1, PKCS#12
+
+
+def _check_pkcs8_kdf(data: bytes) -> None:
+    """:class:`KeyFormatError` unless an encrypted PKCS#8 key's derivation is within the bounds.
+
+    Read from the DER header before anything is derived: PBES2 with PBKDF2 (iterations at most
+    :data:`MAX_PBKDF2_ITERATIONS`) or scrypt (N x r x p at most :data:`MAX_SCRYPT_COST`, its
+    memory at most :data:`MAX_SCRYPT_MEMORY`: ``cryptography`` sets no limit of its own), or
+    PBES1 / PKCS#12 PBE (iterations). A header that is not plain DER in one of these forms is
+    refused (OpenSSL also reads BER, whose parameters this reader would not see).
+    """
+    import base64
+    import binascii
+
+    lines = data.strip().split(b"\n")
+    try:
+        der = base64.b64decode(b"".join(line.strip() for line in lines[1:-1]), validate=True)
+        algorithm = _der_items(_expect(_der(der), 0x30))[0]
+        oid, params = _der_items(_expect(algorithm, 0x30))[:2]
+        if _expect(oid, 0x06) == _OID_PBES2:
+            kdf = _der_items(_expect(_der_items(_expect(params, 0x30))[0], 0x30))
+            kdf_oid, kdf_params = _expect(kdf[0], 0x06), _der_items(_expect(kdf[1], 0x30))
+            if kdf_oid == _OID_PBKDF2:
+                iterations = _der_int(kdf_params[1])
+            elif kdf_oid == _OID_SCRYPT:
+                n, r, p = (_der_int(kdf_params[index]) for index in (1, 2, 3))
+                fix = "openssl pkcs8 -topk8 -v2 aes-256-cbc"
+                if n * r * p > MAX_SCRYPT_COST:
+                    raise _kdf_too_costly("scrypt cost N*r*p", n * r * p, MAX_SCRYPT_COST, fix)
+                if 128 * r * (n + p) > MAX_SCRYPT_MEMORY:
+                    raise _kdf_too_costly("scrypt memory 128*r*(N+p)", 128 * r * (n + p), MAX_SCRYPT_MEMORY, fix)
+                return
+            else:
+                raise KeyFormatError("encrypted private key uses an unsupported key derivation", code="unsupported-key")
+        elif _expect(oid, 0x06).startswith(_PBES1_PREFIXES):
+            iterations = _der_int(_der_items(_expect(params, 0x30))[1])
+        else:
+            raise KeyFormatError("encrypted private key uses an unsupported encryption scheme", code="unsupported-key")
+    except (ValueError, IndexError, binascii.Error):
+        raise KeyFormatError(
+            "private key could not be decoded (its encryption parameters are not plain DER)", code="key-decode"
+        ) from None
+    if iterations > MAX_PBKDF2_ITERATIONS:
+        raise _kdf_too_costly(
+            "iteration count", iterations, MAX_PBKDF2_ITERATIONS, "openssl pkcs8 -topk8 -v2 aes-256-cbc -iter 2048"
+        )
+
+
+def _expect(item: tuple[int, bytes, int] | tuple[int, bytes], tag: int) -> bytes:
+    if item[0] != tag:
+        raise ValueError(f"expected tag {tag:#x}")
+    return item[1]
+
+
 def _load_ignoring_passphrase(data: bytes) -> object:
     from cryptography.hazmat.primitives import serialization
 
@@ -324,4 +471,14 @@ def _load_ignoring_passphrase(data: bytes) -> object:
         raise KeyFormatError("private key could not be decoded", code="key-decode") from None
 
 
-__all__ = ["PrivateKey", "PublicKey", "key_id_of", "parse_private_key", "parse_public_key"]
+__all__ = [
+    "MAX_BCRYPT_ROUNDS",
+    "MAX_PBKDF2_ITERATIONS",
+    "MAX_SCRYPT_COST",
+    "MAX_SCRYPT_MEMORY",
+    "PrivateKey",
+    "PublicKey",
+    "key_id_of",
+    "parse_private_key",
+    "parse_public_key",
+]

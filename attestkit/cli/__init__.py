@@ -34,8 +34,17 @@ def _usage_error(exc: click.exceptions.UsageError) -> None:
     if exc.ctx is not None:
         sys.stderr.write(exc.ctx.get_usage() + "\n")
         sys.stderr.write(f"Try '{exc.ctx.command_path} --help' for help.\n\n")
-    sys.stderr.write(f"Error: {escape_text(exc.format_message())}\n")
+    sys.stderr.write(f"Error: {escape_text(_without_key_text(exc.format_message()))}\n")
     sys.stderr.flush()
+
+
+def _without_key_text(message: str) -> str:
+    """*message*, unless it quotes key text (``keys show "$(cat a.key)"`` is read as an unknown option)."""
+    from attestkit.core.textsafe import holds_key_text
+
+    if holds_key_text(message):
+        return "a command-line value holds key text (not shown): give key files by path"
+    return message
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -77,7 +86,7 @@ def _run(argv: Sequence[str] | None, streams: StandardStreams) -> int:
         _usage_error(exc)
         return 2
     except click.ClickException as exc:
-        _error(exc.format_message())
+        _error(_without_key_text(exc.format_message()))
         return 2
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort

@@ -100,6 +100,12 @@ _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _SECRET_MARKS = ("PRIVATE KEY", "PRIVATE+KEY", "-----BEGIN")  # PEM, OpenSSH, a signed-note key, any PEM
 
 
+def holds_key_text(text: str) -> bool:
+    """Whether *text* holds a private key's or PEM block's marker (so it is never shown)."""
+    upper = text.upper()
+    return any(mark in upper for mark in _SECRET_MARKS)
+
+
 def shown_argument(value: str, what: str) -> str:
     """*value* (a path or key given as an argument) as an error may show it.
 
@@ -108,12 +114,7 @@ def shown_argument(value: str, what: str) -> str:
     ``--key "$(cat a.key)"``) is described, never repeated: ``the WHAT value (N characters,
     not shown)``.
     """
-    upper = value.upper()
-    if (
-        len(value) <= MAX_ARGUMENT_SHOWN
-        and not _LINE_BREAKS.intersection(value)
-        and not any(mark in upper for mark in _SECRET_MARKS)
-    ):
+    if len(value) <= MAX_ARGUMENT_SHOWN and not _LINE_BREAKS.intersection(value) and not holds_key_text(value):
         return value
     return f"the {what} value ({len(value)} characters, not shown)"
 
@@ -125,6 +126,7 @@ __all__ = [
     "escape_lines",
     "escape_text",
     "has_unsafe_chars",
+    "holds_key_text",
     "is_unsafe_char",
     "json_text",
     "shown_argument",

@@ -73,3 +73,14 @@ def test_secret_files_do_not_repeat_pasted_secrets() -> None:
         read_private_file(secret, "token file", 4096)
     assert "b3BlbnNzaC1rZXktdjEAAAAA" not in caught.value.message
     assert caught.value.message.startswith("the token file value (")
+
+
+def test_key_text_read_as_an_unknown_option_is_not_quoted(cli: Cli, keyed: tuple[str, Path, Path]) -> None:
+    # A positional value starting with "-" is an option to click, whose usage error quoted it whole.
+    secret, _, ring = keyed
+    body = [line for line in secret.splitlines() if not line.startswith("-----")]
+    for args in (("keys", "show", secret), ("keys", "revoke", "--keyring", str(ring), "--reason", "retired", secret)):
+        result = cli(*args)
+        shown = result.out + result.err
+        assert result.code == 2 and body and not any(line in shown for line in body), result.err
+        assert "PRIVATE" not in shown and "not shown" in result.err, result.err

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
+from attestkit.adapters.secret_files import read_regular_file
 from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
 from attestkit.core.textsafe import shown_argument
@@ -483,39 +484,18 @@ def _hidden(exc: InputFileError, path: str, what: str) -> InputFileError:
 
 
 def _read_key_file(path: str) -> tuple[bytes, os.stat_result]:
-    """The bytes of the key file *path* and the ``fstat`` of the file they were read from.
-
-    Opened without blocking (a FIFO with no writer cannot hang us) and judged by the opened
-    descriptor, so what is checked is what is read: it must be a regular file (a FIFO, device
-    or socket cannot be held to the mode rule). A symbolic link is followed, as to any file.
-    """
-    shown = shown_argument(path, "key file")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        hint = f" (a key's text goes in {SIGNING_KEY_ENV}, not in place of a file)" if shown != path else ""
-        raise InputFileError(f"{shown}: key file not found{hint}") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{shown}: is a directory, expected a key file") from None
-    except PermissionError:
-        raise InputFileError(f"{shown}: permission denied reading key file") from None
-    except OSError as exc:
-        raise InputFileError(f"{shown}: cannot read key file: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputFileError(f"{shown}: is a directory, expected a key file")
-        if not stat.S_ISREG(info.st_mode):
-            raise InputFileError(
-                f"{shown}: not a regular file; a key file must be one (a pipe or device cannot be held to "
-                f"mode 0600: pass the key's text in {SIGNING_KEY_ENV} instead)",
-                code="special-file",
-            )
-        return _read_fd(fd, shown, "key file", MAX_KEY_FILE_BYTES, info.st_size), info
-    except OSError as exc:
-        raise InputFileError(f"{shown}: cannot read key file: {exc.strerror}") from None
-    finally:
-        os.close(fd)
+    """The bytes of the key file *path* and the ``fstat`` of the file they were read from
+    (:func:`~attestkit.adapters.secret_files.read_regular_file`; the mode rule is applied by
+    the caller, after a public key given in its place is told apart). A symbolic link is
+    followed, as to any file."""
+    return read_regular_file(
+        path,
+        "key file",
+        MAX_KEY_FILE_BYTES,
+        private=False,
+        not_found_hint=f" (a key's text goes in {SIGNING_KEY_ENV}, not in place of a file)",
+        special_hint=f" (a pipe or device cannot be held to mode 0600: pass the key's text in {SIGNING_KEY_ENV} instead)",
+    )
 
 
 def _private_key_from_file(path: str, data: bytes, info: os.stat_result, env: Mapping[str, str]) -> PrivateKey:

@@ -26,19 +26,25 @@ def _is_text(data: bytes) -> bool:
     return all(ch.isprintable() or ch in "\r\n" for ch in text)
 
 
-def read_private_file(path: str, what: str, limit: int) -> bytes:
-    """The bytes of *path*, a regular file only its owner can access, at most *limit* of them.
+def read_regular_file(
+    path: str, what: str, limit: int, *, private: bool, not_found_hint: str = "", special_hint: str = ""
+) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file *path* (at most *limit*) and the ``fstat`` of what was read.
 
-    The one reader for key-like secret files (webhook secrets, tokens): opened without blocking
-    on a FIFO, checked by ``fstat`` of the open file (a swap after a path check cannot slip
-    through), refused with the ``chmod 600`` hint when group or others can access it. A *path*
-    that cannot be a file's name (a secret pasted in its place) is described, never repeated.
+    The one opener for key and secret files: opened without blocking (a FIFO with no writer
+    cannot hang us) and judged by the opened descriptor, so what is checked is what is read (a
+    swap after a path check cannot slip through). A FIFO, device or socket is refused
+    (``special-file``): it cannot be held to the mode rule. With *private*, a file that group
+    or others can access is refused with the ``chmod 600`` hint. A *path* that cannot be a
+    file's name (a secret pasted in its place) is described, never repeated.
     """
     shown = shown_argument(path, what)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise InputFileError(f"{shown}: {what} not found") from None
+        raise InputFileError(f"{shown}: {what} not found{not_found_hint if shown != path else ''}") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{shown}: is a directory, not a regular file; a {what} must be one") from None
     except PermissionError:
         raise InputFileError(f"{shown}: permission denied reading {what}") from None
     except OSError as exc:
@@ -46,10 +52,12 @@ def read_private_file(path: str, what: str, limit: int) -> bytes:
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise InputFileError(f"{shown}: {what} is not a regular file (a directory)")
+            raise InputFileError(f"{shown}: is a directory, not a regular file; a {what} must be one")
         if not stat.S_ISREG(info.st_mode):
-            raise InputFileError(f"{shown}: {what} is not a regular file")
-        if info.st_mode & 0o077:
+            raise InputFileError(
+                f"{shown}: not a regular file; a {what} must be one{special_hint}", code="special-file"
+            )
+        if private and info.st_mode & 0o077:
             raise KeyPermissionError(
                 f"{shown}: {what} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
                 f"run: chmod 600 {shown}"
@@ -67,8 +75,14 @@ def read_private_file(path: str, what: str, limit: int) -> bytes:
     finally:
         os.close(fd)
     if size > limit:
-        raise InputFileError(f"{shown}: {what} is larger than {limit // 1024} KiB")
-    return b"".join(chunks)
+        raise InputFileError(f"{shown}: {what} is larger than the limit of {limit // 1024} KiB", code="too-large")
+    return b"".join(chunks), info
+
+
+def read_private_file(path: str, what: str, limit: int) -> bytes:
+    """The bytes of *path*, a regular file only its owner can access, at most *limit* of them
+    (:func:`read_regular_file` with the mode rule)."""
+    return read_regular_file(path, what, limit, private=True)[0]
 
 
 def read_secret_file(path: str, what: str = "secret file") -> bytes:
@@ -81,4 +95,4 @@ def read_secret_file(path: str, what: str = "secret file") -> bytes:
     return data
 
 
-__all__ = ["MAX_SECRET_BYTES", "read_private_file", "read_secret_file"]
+__all__ = ["MAX_SECRET_BYTES", "read_private_file", "read_regular_file", "read_secret_file"]

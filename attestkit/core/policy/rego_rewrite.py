@@ -31,57 +31,30 @@ Public face: :func:`rewrite_like_opa`.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from typing import Any
 
+from attestkit.core.policy.rego_ast import COMPREHENSIONS, node_kind, parse_policy, rule_nodes, walk
 from attestkit.core.policy.rego_scan import tokenize
 from attestkit.errors import RegoUnsupportedError
 
 _SCALARS = frozenset({"String", "RawString", "Number", "Bool", "Null"})
 _REFERENCES = frozenset({"Var", "RefDot", "RefBrack"})
-_COMPREHENSIONS = frozenset({"ArrayCompr", "SetCompr", "ObjectCompr"})
 _ORDERING = frozenset({"Ne", "Lt", "Gt", "Le", "Ge"})
 _NAME = "__attestkit_not_"
 
 
-def _kind(node: Any) -> tuple[str, dict[str, Any]]:
-    if not isinstance(node, dict) or len(node) != 1:
-        raise ValueError("not a node")
-    kind, body = next(iter(node.items()))
-    if not isinstance(body, dict):
-        raise ValueError("not a node")
-    return kind, body
-
-
-def _walk(node: Any, *, into_comprehensions: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every AST node (kind, body) below *node*."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if len(item) == 1:
-                kind, body = next(iter(item.items()))
-                if isinstance(body, dict) and kind[:1].isupper():
-                    yield kind, body
-                    if kind in _COMPREHENSIONS and not into_comprehensions:
-                        continue
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
 def _operands(name: str, line: int, expr: Any, globals_: frozenset[str]) -> list[Any]:
     """The operands OPA evaluates outside ``not`` for the negated expression *expr*."""
-    kind, body = _kind(expr)
+    kind, body = node_kind(expr)
     if kind == "Call":
         candidates = list(body.get("params") or [])
     elif kind in ("BoolExpr", "AssignExpr") and body.get("op") == "Eq":
         hoisted = []
         for side in (body.get("lhs"), body.get("rhs")):
-            if _kind(side)[0] not in _SCALARS | _REFERENCES or _has_call(side):
+            if node_kind(side)[0] not in _SCALARS | _REFERENCES or _has_call(side):
                 hoisted.append(side)
-            elif _kind(side)[0] in _REFERENCES:
+            elif node_kind(side)[0] in _REFERENCES:
                 hoisted.extend(_ref_parts(side, globals_))
         return hoisted
     elif kind == "BoolExpr" and body.get("op") in _ORDERING:
@@ -104,15 +77,15 @@ def _operands(name: str, line: int, expr: Any, globals_: frozenset[str]) -> list
             f"{name}: line {line}: attestkit cannot evaluate this negation exactly like OPA "
             "(bind its parts to variables first, or use the OPA engine)"
         )
-    return [node for node in candidates if node is not None and _kind(node)[0] not in _SCALARS]
+    return [node for node in candidates if node is not None and node_kind(node)[0] not in _SCALARS]
 
 
 def _has_call(node: Any) -> bool:
-    return any(kind in ("Call", "ArithExpr", "BinExpr") for kind, _ in _walk(node))
+    return any(kind in ("Call", "ArithExpr", "BinExpr") for kind, _ in walk(node))
 
 
 def _span(node: Any) -> tuple[int, int]:
-    span = _kind(node)[1].get("span") or {}
+    span = node_kind(node)[1].get("span") or {}
     return int(span["start"]), int(span["end"])
 
 
@@ -129,7 +102,7 @@ def _vars(node: Any) -> Iterator[tuple[str, int]]:
         if len(item) == 1:
             kind, body = next(iter(item.items()))
             if isinstance(body, dict) and kind[:1].isupper():
-                if kind in _COMPREHENSIONS:
+                if kind in COMPREHENSIONS:
                     continue
                 if kind == "Var" and isinstance(body.get("value"), str):
                     yield body["value"], int(body["span"]["start"])
@@ -164,29 +137,6 @@ class _Text:
         return earlier[-1].text if earlier else ""
 
 
-def _rule_nodes(tree: Any) -> list[Any]:
-    return list(tree[0]["ast"]["rules"])
-
-
-def _parse(name: str, text: str) -> Any:
-    """The engine's syntax tree of *text*, or ``None`` when it cannot parse it (compiling says why)."""
-    try:
-        import regorus
-    except ModuleNotFoundError:  # pragma: no cover - the embedded engine needs it anyway
-        return None
-    engine = regorus.Engine()
-    engine.set_rego_v0(False)
-    try:
-        engine.add_policy(name, text)
-        tree = json.loads(engine.get_ast_as_json())
-        _rule_nodes(tree)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException:
-        return None
-    return tree
-
-
 def _span_text(raw: bytes, part: Any) -> str | None:
     if isinstance(part, dict) and "start" in part and "end" in part:
         return raw[int(part["start"]) : int(part["end"])].decode("utf-8", "replace")
@@ -201,7 +151,7 @@ def _check_bound(name: str, rule: Any, raw: bytes, globals_: frozenset[str]) -> 
     ``every`` body's variables stay inside it; each ``else`` body stands alone; function
     arguments are bound for every body. ``some x`` declares without binding.
     """
-    kind, spec = _kind(rule)
+    kind, spec = node_kind(rule)
     head = spec.get("head") if kind == "Spec" else None
     arguments: set[str] = set()
     if isinstance(head, dict) and "Func" in head:
@@ -219,7 +169,7 @@ def _check_query(name: str, query: dict[str, Any], bound: set[str], raw: bytes, 
         literal = statement.get("literal") if isinstance(statement, dict) else None
         if not isinstance(literal, dict):
             continue
-        kind, body = _kind(literal)
+        kind, body = node_kind(literal)
         if kind == "NotExpr":
             line = int(body["span"]["line"])
             for var, _ in _vars(body.get("expr")):
@@ -229,7 +179,7 @@ def _check_query(name: str, query: dict[str, Any], bound: set[str], raw: bytes, 
                     raise RegoUnsupportedError(
                         f"{name}: line {line}: var {var} is not bound before this negation (OPA refuses this: unsafe var)"
                     )
-            if any(k == "Call" and _callee(b) == "print" for k, b in _walk(body.get("expr"))):
+            if any(k == "Call" and _callee(b) == "print" for k, b in walk(body.get("expr"))):
                 raise RegoUnsupportedError(f"{name}: line {line}: print inside a negation is not evaluated like OPA")
         _nested_queries(name, literal, bound, raw, globals_)
         if kind == "Every":
@@ -250,7 +200,7 @@ def _nested_queries(name: str, node: Any, bound: set[str], raw: bytes, globals_:
             continue
         if len(item) == 1:
             kind, body = next(iter(item.items()))
-            if isinstance(body, dict) and (kind in _COMPREHENSIONS or kind == "Every"):
+            if isinstance(body, dict) and (kind in COMPREHENSIONS or kind == "Every"):
                 inner = set(bound)
                 if kind == "Every":
                     inner |= {t for t in (_span_text(raw, body.get("key")), _span_text(raw, body.get("value"))) if t}
@@ -273,10 +223,10 @@ def _ref_parts(node: Any, globals_: frozenset[str]) -> list[Any]:
     """The parts of a reference OPA evaluates before it: non-ground indices and a composite head."""
     parts: list[Any] = []
     while True:
-        kind, body = _kind(node)
+        kind, body = node_kind(node)
         if kind == "RefBrack":
             index = body.get("index")
-            index_kind, index_body = _kind(index)
+            index_kind, index_body = node_kind(index)
             if index_kind == "Var":
                 if index_body.get("value") in globals_:
                     parts.append(index)
@@ -291,27 +241,27 @@ def _ref_parts(node: Any, globals_: frozenset[str]) -> list[Any]:
             return parts
 
 
-def hoist_negations(name: str, text: str, globals_: frozenset[str]) -> str:
+def hoist_negations(name: str, text: str, globals_: frozenset[str], *, tree: Any = None) -> str:
     """*text* with every ``not`` rewritten to hoist its operands as OPA does (see the module docstring).
 
     *globals_* are the rule and function names of the policy (references that may be undefined).
     :class:`RegoUnsupportedError` for a negation that cannot be rewritten exactly or that OPA
     refuses (an unsafe variable). A text the engine cannot parse is returned unchanged (compiling
-    reports the error).
+    reports the error). *tree*: its :func:`parse_policy` tree when the caller has it.
     """
     if "not" not in text:
         return text
-    tree = _parse(name, text)
+    tree = parse_policy(name, text) if tree is None else tree
     if tree is None:
         return text
-    rules = _rule_nodes(tree)
+    rules = rule_nodes(tree)
     source = _Text(name, text)
     raw = text.encode("utf-8")
     edits: list[tuple[int, int, str]] = []
     counter = 0
     for rule in rules:
         _check_bound(name, rule, raw, globals_)
-        negations = [body for kind, body in _walk(rule) if kind == "NotExpr"]
+        negations = [body for kind, body in walk(rule) if kind == "NotExpr"]
         for negation in negations:
             line = int(negation["span"]["line"])
             expr = negation.get("expr")
@@ -383,34 +333,35 @@ def _apply(name: str, source: _Text, edits: list[tuple[int, int, str]]) -> str:
 
 def _head_terms(rule: Any) -> list[Any]:
     """The head terms of a multi-value rule (``contains`` key; ``deny[k] := v`` key and value) that hold a call."""
-    kind, spec = _kind(rule)
+    kind, spec = node_kind(rule)
     if kind != "Spec":
         return []
-    head_kind, head = _kind(spec.get("head"))
+    head_kind, head = node_kind(spec.get("head"))
     terms: list[Any] = []
     if head_kind == "Set":
         terms.append(head.get("key"))
-    elif head_kind == "Compr" and _kind(head.get("refr"))[0] == "RefBrack":
-        terms.append(_kind(head.get("refr"))[1].get("index"))
+    elif head_kind == "Compr" and node_kind(head.get("refr"))[0] == "RefBrack":
+        terms.append(node_kind(head.get("refr"))[1].get("index"))
         assign = head.get("assign")
         if isinstance(assign, dict):
             terms.append(assign.get("value"))
     return [term for term in terms if term is not None and _has_call(term)]
 
 
-def hoist_head_terms(name: str, text: str) -> str:
-    """*text* with each call in the head of a multi-value rule evaluated at the end of its body."""
-    tree = _parse(name, text)
+def hoist_head_terms(name: str, text: str, *, tree: Any = None) -> str:
+    """*text* with each call in the head of a multi-value rule evaluated at the end of its body
+    (*tree*: its :func:`parse_policy` tree when the caller has it)."""
+    tree = parse_policy(name, text) if tree is None else tree
     if tree is None:
         return text
     source = _Text(name, text)
     edits: list[tuple[int, int, str]] = []
     counter = 0
-    for rule in _rule_nodes(tree):
+    for rule in rule_nodes(tree):
         terms = _head_terms(rule)
         if not terms:
             continue
-        spec = _kind(rule)[1]
+        spec = node_kind(rule)[1]
         line = int(spec["span"]["line"])
         bodies = spec.get("bodies") or []
         if len(bodies) != 1:
@@ -439,36 +390,37 @@ def hoist_head_terms(name: str, text: str) -> str:
     return _apply(name, source, edits) if edits else text
 
 
-def check_like_opa(name: str, text: str) -> None:
+def check_like_opa(name: str, text: str, *, tree: Any = None) -> None:
     """Refuse what OPA's compiler refuses and the embedded engine would evaluate differently.
 
     ``walk(x)`` with one argument is a relation in OPA (every ``[path, value]`` pair) and a
     single value in the embedded engine; ``some x`` whose ``x`` is never used is OPA's
     ``declared var x unused`` (an ``every`` variable too); ``1[0]`` is OPA's "illegal ref".
+    *tree*: its :func:`parse_policy` tree when the caller has it.
     """
-    tree = _parse(name, text)
+    tree = parse_policy(name, text) if tree is None else tree
     if tree is None:
         return
     raw = text.encode("utf-8")
-    for rule in _rule_nodes(tree):
-        used = {body["value"] for kind, body in _walk(rule) if kind == "Var"}
-        for kind, body in _walk(rule):
+    for rule in rule_nodes(tree):
+        used = {body["value"] for kind, body in walk(rule) if kind == "Var"}
+        for kind, body in walk(rule):
             line = int((body.get("span") or {}).get("line", 0))
-            if kind == "Call" and _kind(body.get("fcn"))[0] == "Var" and len(body.get("params") or []) == 1:
-                if _kind(body["fcn"])[1].get("value") == "walk":
+            if kind == "Call" and node_kind(body.get("fcn"))[0] == "Var" and len(body.get("params") or []) == 1:
+                if node_kind(body["fcn"])[1].get("value") == "walk":
                     raise RegoUnsupportedError(
                         f"{name}: line {line}: walk(x) as a value is a relation in OPA; write walk(x, [path, value])"
                     )
             if kind in ("RefBrack", "RefDot"):
                 root = body.get("refr")
-                while isinstance(root, dict) and _kind(root)[0] in ("RefBrack", "RefDot"):
-                    root = _kind(root)[1].get("refr")
-                if isinstance(root, dict) and _kind(root)[0] in _SCALARS:
+                while isinstance(root, dict) and node_kind(root)[0] in ("RefBrack", "RefDot"):
+                    root = node_kind(root)[1].get("refr")
+                if isinstance(root, dict) and node_kind(root)[0] in _SCALARS:
                     raise RegoUnsupportedError(
-                        f"{name}: line {line}: illegal ref (its head cannot be a {_kind(root)[0].lower()})"
+                        f"{name}: line {line}: illegal ref (its head cannot be a {node_kind(root)[0].lower()})"
                     )
             if kind == "Every":
-                inner = {b["value"] for k, b in _walk(body.get("query")) if k == "Var"}
+                inner = {b["value"] for k, b in walk(body.get("query")) if k == "Var"}
                 for part in (body.get("key"), body.get("value")):
                     declared = _span_text(raw, part)
                     if declared and declared != "_" and declared not in inner:
@@ -488,8 +440,12 @@ def rewrite_like_opa(name: str, text: str, globals_: frozenset[str]) -> str:
     """*text* checked and rewritten as OPA's compiler does: head terms, then negations (module docstring)."""
     if "__attestkit_" in text:
         raise RegoUnsupportedError(f"{name}: names starting with __attestkit_ are reserved for attestkit's rewrites")
-    check_like_opa(name, text)
-    return hoist_negations(name, hoist_head_terms(name, text), globals_)
+    tree = parse_policy(name, text)
+    if tree is None:
+        return text  # compiling reports why it cannot be parsed
+    check_like_opa(name, text, tree=tree)
+    moved = hoist_head_terms(name, text, tree=tree)
+    return hoist_negations(name, moved, globals_, tree=tree if moved == text else None)
 
 
 __all__ = ["check_like_opa", "hoist_head_terms", "hoist_negations", "rewrite_like_opa"]

@@ -19,11 +19,11 @@ Public face: :class:`RuleFacts`, :func:`rule_facts`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from attestkit.core.policy.rego_ast import parse_policy, rule_nodes, walk
 from attestkit.errors import PolicyError
 
 
@@ -58,20 +58,6 @@ def _head(rule: dict[str, Any]) -> tuple[str | None, int, Any]:
     return _root_name(variant.get("refr")), int(node["span"]["line"]), [parts, node.get("bodies")]
 
 
-def _referenced(node: Any) -> Iterator[str]:
-    """Every variable name used anywhere inside *node*."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            var = item.get("Var")
-            if isinstance(var, dict) and isinstance(var.get("value"), str):
-                yield var["value"]
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
 def _cycle(graph: dict[str, set[str]]) -> str | None:
     """A rule that depends on itself, directly or through others, or ``None``."""
     state: dict[str, int] = {}  # 1: being visited, 2: done
@@ -100,20 +86,10 @@ def rule_facts(name: str, text: str, statement_lines: frozenset[int]) -> RuleFac
     :class:`PolicyError` when a rule does not start a line the scan read as a statement, when
     a rule depends on itself, or when neither ``allow`` nor ``deny`` is defined.
     """
-    try:
-        import regorus
-    except ModuleNotFoundError:  # pragma: no cover - a dependency; without it the scan decides
+    tree = parse_policy(name, text)
+    if tree is None:
         return None
-    engine = regorus.Engine()
-    engine.set_rego_v0(False)
-    try:
-        engine.add_policy(name, text)
-        tree = json.loads(engine.get_ast_as_json())
-        rules = tree[0]["ast"]["rules"]
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException:  # a parse error (compiling reports it), or an AST this code cannot read
-        return None
+    rules = rule_nodes(tree)
     heads = [_head(rule) for rule in rules]
     names = frozenset(rule for rule, _, _ in heads if rule is not None)
     lines = tuple(line for _, line, _ in heads)
@@ -126,7 +102,13 @@ def rule_facts(name: str, text: str, statement_lines: frozenset[int]) -> RuleFac
     graph: dict[str, set[str]] = {rule: set() for rule in names}
     for rule, _, body in heads:
         if rule is not None:
-            graph[rule].update(used for used in _referenced(body) if used in names)
+            graph[rule].update(
+                used
+                for used in (
+                    node["value"] for kind, node in walk(body) if kind == "Var" and isinstance(node.get("value"), str)
+                )
+                if used in names
+            )
     looping = _cycle(graph)
     if looping is not None:
         raise PolicyError(

@@ -47,6 +47,32 @@ def oracle_engine_class() -> Any:
     return opa_bindings
 
 
+def oracle_decision(text: str, document: dict[str, Any], has_allow: bool) -> tuple[str, Any]:
+    """What the real OPA engine decides for policy *text* on *document*: ``("ok", sorted
+    violation messages)`` through attestkit's :func:`decide`, or ``("error", why)``."""
+    from attestkit.core.policy.rego import QUERY, RegoOutcome, decide
+    from attestkit.errors import PolicyError
+
+    bindings = oracle_engine_class()
+    engine = bindings.OpaEngine()
+    engine.print_handler = lambda message, location: None
+    try:
+        engine.add_policy("p.rego", text)
+        results = engine.eval_query(QUERY, input=document)
+    except bindings.OpaError as exc:
+        return "error", str(exc)
+    finally:
+        engine.close()
+    if len(results) != 1:
+        return "error", f"{len(results)} results"
+    types = results[0]["t"]
+    outcome = RegoOutcome(results[0]["x"], types[0] if types else None)
+    try:
+        return "ok", sorted(v.message for v in decide("p.rego", outcome, has_allow))
+    except PolicyError as exc:
+        return "error", str(exc)
+
+
 def write_opa_double(directory: Path) -> Path:
     """An executable ``opa`` in *directory* that runs the test double on the oracle."""
     script = directory / "opa"

@@ -32,12 +32,42 @@ def lost_output(exc: OSError) -> OutputLostError:
     return OutputLostError(f"cannot write to standard output: {reason}; the output is incomplete")
 
 
-class _Output(io.TextIOBase):
-    """Stands in for ``sys.stdout``: a failed write or flush raises :class:`OutputLostError`."""
+class _StandIn(io.TextIOBase):
+    """What both stand-ins pass through to the stream they wrap."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__()
         self._stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._stream.errors
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _Output(_StandIn):
+    """Stands in for ``sys.stdout``: a failed write or flush raises :class:`OutputLostError`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
         self.lost: OutputLostError | None = None
 
     def _failed(self, exc: OSError | ValueError) -> OutputLostError:
@@ -61,32 +91,9 @@ class _Output(io.TextIOBase):
         except (OSError, ValueError) as exc:
             raise self._failed(exc) from None
 
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        try:
-            return self._stream.isatty()
-        except (OSError, ValueError):
-            return False
-
-    def fileno(self) -> int:
-        return self._stream.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self._stream.encoding
-
-    @property
-    def errors(self) -> str | None:  # type: ignore[override]
-        return self._stream.errors
-
     @property
     def buffer(self) -> IO[bytes]:
         return cast(IO[bytes], _Binary(self))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
 
 class _Binary(io.RawIOBase):
@@ -122,12 +129,11 @@ class _Binary(io.RawIOBase):
         return self._text.isatty()
 
 
-class _Diagnostics(io.TextIOBase):
+class _Diagnostics(_StandIn):
     """Stands in for ``sys.stderr``: a write that fails is dropped (with all that follow)."""
 
     def __init__(self, stream: TextIO) -> None:
-        super().__init__()
-        self._stream = stream
+        super().__init__(stream)
         self._broken = False
 
     def write(self, text: str) -> int:
@@ -146,30 +152,8 @@ class _Diagnostics(io.TextIOBase):
             except (OSError, ValueError):
                 self._broken = True
 
-    def writable(self) -> bool:
-        return True
-
     def isatty(self) -> bool:
-        if self._broken:
-            return False
-        try:
-            return self._stream.isatty()
-        except (OSError, ValueError):
-            return False
-
-    def fileno(self) -> int:
-        return self._stream.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self._stream.encoding
-
-    @property
-    def errors(self) -> str | None:  # type: ignore[override]
-        return self._stream.errors
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+        return not self._broken and super().isatty()
 
 
 def _hold_closed_descriptors() -> None:

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attestkit.core.policy.base import PolicyContext
-from attestkit.core.policy.rego import QUERY, RegoOutcome, RegoPolicy, decide, input_document
+from attestkit.core.policy.rego import RegoPolicy, input_document
 from attestkit.errors import PolicyError
-from tests.rego_oracle import no_network, oracle_engine_class
+from tests.rego_oracle import no_network, oracle_decision
 
 __all__ = ["no_network"]  # the fixture, used by name below
 
@@ -269,25 +269,7 @@ def policies(draw: st.DrawFn) -> str:
     return "\n".join(rules)
 
 
-def _oracle(text: str, document: dict[str, Any], has_allow: bool) -> tuple[str, Any]:
-    bindings = oracle_engine_class()
-    engine = bindings.OpaEngine()
-    engine.print_handler = lambda message, location: None
-    try:
-        engine.add_policy("p.rego", text)
-        results = engine.eval_query(QUERY, input=document)
-    except bindings.OpaError as exc:
-        return "error", str(exc)
-    finally:
-        engine.close()
-    if len(results) != 1:
-        return "error", f"{len(results)} results"
-    types = results[0]["t"]
-    outcome = RegoOutcome(results[0]["x"], types[0] if types else None)
-    try:
-        return "ok", sorted(v.message for v in decide("p.rego", outcome, has_allow))
-    except PolicyError as exc:
-        return "error", str(exc)
+_oracle = oracle_decision
 
 
 def _ours(text: str, context: PolicyContext) -> tuple[str, Any, RegoPolicy | None]:

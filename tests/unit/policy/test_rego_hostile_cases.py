@@ -18,10 +18,10 @@ import pytest
 from attestkit import sign_receipt
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.policy.base import PolicyContext
-from attestkit.core.policy.rego import QUERY, RegoOutcome, RegoPolicy, decide, input_document
+from attestkit.core.policy.rego import RegoPolicy, input_document
 from attestkit.errors import PolicyError
 from tests.conftest import NOW, CliResult, make_receipt, run_cli_process, write_json
-from tests.rego_oracle import no_network, oracle_engine_class
+from tests.rego_oracle import no_network, oracle_decision
 
 __all__ = ["no_network"]
 
@@ -136,26 +136,7 @@ def _context(receipt: dict[str, Any]) -> PolicyContext:
     )  # fmt: skip
 
 
-def _oracle(text: str, document: dict[str, Any], has_allow: bool) -> tuple[str, Any]:
-    bindings = oracle_engine_class()
-    engine = bindings.OpaEngine()
-    engine.print_handler = lambda message, location: None
-    try:
-        engine.add_policy("p.rego", text)
-        results = engine.eval_query(QUERY, input=document)
-    except bindings.OpaError as exc:
-        return "error", str(exc)
-    finally:
-        engine.close()
-    if len(results) != 1:
-        return "error", f"{len(results)} results"
-    types = results[0]["t"]
-    try:
-        return "ok", sorted(
-            v.message for v in decide("p.rego", RegoOutcome(results[0]["x"], types[0] if types else None), has_allow)
-        )
-    except PolicyError as exc:
-        return "error", str(exc)
+_oracle = oracle_decision
 
 
 def _texts() -> list[str]:

@@ -4,13 +4,14 @@ The checks that must see a policy as a Rego parser does (which rules it defines,
 variables a negation uses, which constructs OPA's compiler refuses) read the abstract syntax
 tree regorus parses, as JSON: a node is a one-key mapping ``{Kind: {fields}}``.
 
-Public face: :func:`parse_policy`, :func:`rule_nodes`, :func:`node_kind`, :func:`walk`.
+Public face: :func:`parse_policy`, :func:`rule_nodes`, :func:`node_kind`, :func:`walk`,
+:func:`walk_pruned`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 COMPREHENSIONS = frozenset({"ArrayCompr", "SetCompr", "ObjectCompr"})
@@ -50,8 +51,11 @@ def node_kind(node: Any) -> tuple[str, dict[str, Any]]:
     return kind, body
 
 
-def walk(node: Any, *, into_comprehensions: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every node (kind, fields) at or below *node*."""
+def walk_pruned(
+    node: Any, children: Callable[[str, dict[str, Any]], Iterable[Any] | None]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every node (kind, fields) at or below *node*; below each node only what
+    ``children(kind, fields)`` returns is walked (``None``: all of it)."""
     stack = [node]
     while stack:
         item = stack.pop()
@@ -60,11 +64,26 @@ def walk(node: Any, *, into_comprehensions: bool = True) -> Iterator[tuple[str, 
                 kind, body = next(iter(item.items()))
                 if isinstance(body, dict) and kind[:1].isupper():
                     yield kind, body
-                    if kind in COMPREHENSIONS and not into_comprehensions:
+                    below = children(kind, body)
+                    if below is not None:
+                        stack.extend(below)
                         continue
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
 
 
-__all__ = ["COMPREHENSIONS", "node_kind", "parse_policy", "rule_nodes", "walk"]
+def _everything(kind: str, body: dict[str, Any]) -> None:
+    return None
+
+
+def _outside_comprehensions(kind: str, body: dict[str, Any]) -> tuple[()] | None:
+    return () if kind in COMPREHENSIONS else None
+
+
+def walk(node: Any, *, into_comprehensions: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every node (kind, fields) at or below *node* (a comprehension's inside only if asked)."""
+    return walk_pruned(node, _everything if into_comprehensions else _outside_comprehensions)
+
+
+__all__ = ["COMPREHENSIONS", "node_kind", "parse_policy", "rule_nodes", "walk", "walk_pruned"]

@@ -34,7 +34,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from attestkit.core.policy.rego_ast import COMPREHENSIONS, node_kind, parse_policy, rule_nodes, walk
+from attestkit.core.policy.rego_ast import COMPREHENSIONS, node_kind, parse_policy, rule_nodes, walk, walk_pruned
 from attestkit.core.policy.rego_scan import tokenize
 from attestkit.errors import RegoUnsupportedError
 
@@ -89,28 +89,17 @@ def _span(node: Any) -> tuple[int, int]:
     return int(span["start"]), int(span["end"])
 
 
+def _vars_below(kind: str, body: dict[str, Any]) -> list[Any] | None:
+    if kind in COMPREHENSIONS or kind == "Var":
+        return []
+    return (body.get("params") or []) if kind == "Call" else None
+
+
 def _vars(node: Any) -> Iterator[tuple[str, int]]:
     """Variables used by *node* outside comprehensions (a call's function name is not one)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-            continue
-        if not isinstance(item, dict):
-            continue
-        if len(item) == 1:
-            kind, body = next(iter(item.items()))
-            if isinstance(body, dict) and kind[:1].isupper():
-                if kind in COMPREHENSIONS:
-                    continue
-                if kind == "Var" and isinstance(body.get("value"), str):
-                    yield body["value"], int(body["span"]["start"])
-                    continue
-                if kind == "Call":
-                    stack.extend(body.get("params") or [])
-                    continue
-        stack.extend(item.values())
+    for kind, body in walk_pruned(node, _vars_below):
+        if kind == "Var" and isinstance(body.get("value"), str):
+            yield body["value"], int(body["span"]["start"])
 
 
 class _Text:
@@ -188,27 +177,21 @@ def _check_query(name: str, query: dict[str, Any], bound: set[str], raw: bytes, 
             bound |= {var for var, _ in _vars(literal)}
 
 
+def _scopes_below(kind: str, body: dict[str, Any]) -> list[Any] | None:
+    if kind == "Every":
+        return [body.get("domain")]
+    return [] if kind in COMPREHENSIONS else None
+
+
 def _nested_queries(name: str, node: Any, bound: set[str], raw: bytes, globals_: frozenset[str]) -> None:
     """Check the queries of the comprehensions and ``every`` bodies inside *node*, in their own scopes."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-            continue
-        if not isinstance(item, dict):
-            continue
-        if len(item) == 1:
-            kind, body = next(iter(item.items()))
-            if isinstance(body, dict) and (kind in COMPREHENSIONS or kind == "Every"):
-                inner = set(bound)
-                if kind == "Every":
-                    inner |= {t for t in (_span_text(raw, body.get("key")), _span_text(raw, body.get("value"))) if t}
-                    stack.append(body.get("domain"))
-                if isinstance(body.get("query"), dict):
-                    _check_query(name, body["query"], inner, raw, globals_)
-                continue
-        stack.extend(item.values())
+    for kind, body in walk_pruned(node, _scopes_below):
+        if kind in COMPREHENSIONS or kind == "Every":
+            inner = set(bound)
+            if kind == "Every":
+                inner |= {t for t in (_span_text(raw, body.get("key")), _span_text(raw, body.get("value"))) if t}
+            if isinstance(body.get("query"), dict):
+                _check_query(name, body["query"], inner, raw, globals_)
 
 
 def _callee(call: dict[str, Any]) -> str | None:

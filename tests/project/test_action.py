@@ -173,9 +173,48 @@ def action_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return checkout_copy(tmp_path_factory.mktemp("action") / "attestkit")
 
 
+@dataclass
+class HostileInstall:
+    """The action's first run, in a workspace whose committed code tries to forge the verdict."""
+
+    workspace: Path
+    runner_temp: Path
+    inputs: dict[str, str]
+    environ: dict[str, str]
+    run: ActionRun
+
+
 @pytest.fixture(scope="module")
-def runner_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("runner_temp")
+def hostile_install(action_path: Path, tmp_path_factory: pytest.TempPathFactory) -> HostileInstall:
+    """The action run once with an empty runner temp (so it makes its venv) in a workspace that
+    holds every shadow of ``_SHADOWS`` and a workflow's ``PYTHONPATH: .``: the venv it makes is
+    the one the other tests of this module reuse, as later steps of a job would."""
+    root = tmp_path_factory.mktemp("hostile")
+    workspace = root / "repo"
+    workspace.mkdir()
+    build_corpus(workspace, rounds=1)
+    for shadow in _SHADOWS.values():
+        for name, text in shadow.items():
+            (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+            (workspace / name).write_text(text)
+    temp = root / "runner_temp"
+    temp.mkdir()
+    environ = {"PYTHONPATH": "."}
+    inputs = {
+        "receipts": "receipts",
+        "keyring": "keyring.yaml",
+        "policies": "steps-succeeded",
+        "artifacts": "artifacts",
+        "fail-on-invalid": "false",
+    }
+    assert not (temp / "attestkit-action-venv").exists()
+    return HostileInstall(workspace, temp, inputs, environ, run_action(action_path, workspace, temp, inputs, environ))
+
+
+@pytest.fixture(scope="module")
+def runner_temp(hostile_install: HostileInstall) -> Path:
+    """The runner temp holding the venv the action made (in the hostile workspace)."""
+    return hostile_install.runner_temp
 
 
 def _passing_workspace(root: Path) -> Path:
@@ -615,41 +654,29 @@ os.chmod(script, 0o755)
 }
 
 
-def test_code_committed_to_the_workspace_cannot_decide_the_verdict(action_path: Path, tmp_path: Path) -> None:
+def test_code_committed_to_the_workspace_cannot_decide_the_verdict(
+    action_path: Path, hostile_install: HostileInstall
+) -> None:
     """Adversarial review: ``python3 -m venv``, ``python -m pip``, ``python -c`` and ``python -``
     ran with the workspace first on sys.path, so a committed venv.py, pip/, attestkit/ or json.py
     forged a passing verdict (every interpreter call now runs isolated, ``-I``).
 
     All of them at once, with a workflow's ``env: PYTHONPATH: .``, and a fresh runner temp (venv.py
-    and pip/ act while the venv is made): each alone forged the verdict on the old action, and
-    once one is closed the next is reached, so one run shows every one closed.
+    and pip/ act while the venv is made, see ``hostile_install``): each alone forged the verdict on
+    the old action, and once one is closed the next is reached, so one run shows every one closed.
     """
-    workspace = tmp_path / "repo"
-    workspace.mkdir()
-    build_corpus(workspace, rounds=1)
-    for shadow in _SHADOWS.values():
-        for name, text in shadow.items():
-            (workspace / name).parent.mkdir(parents=True, exist_ok=True)
-            (workspace / name).write_text(text)
-    temp = tmp_path / "runner_temp"
-    temp.mkdir()
-    environ = {"PYTHONPATH": "."}
-    inputs = {
-        "receipts": "receipts",
-        "keyring": "keyring.yaml",
-        "policies": "steps-succeeded",
-        "artifacts": "artifacts",
-        "fail-on-invalid": "false",
-    }
-    run = run_action(action_path, workspace, temp, inputs, environ)
+    run = hostile_install.run
     assert run.code == 0, run.stdout + run.stderr
     assert (run.outputs["valid"], run.outputs["exit-code"]) == ("false", "1"), run.outputs
     assert (run.outputs["total"], run.outputs["valid-count"], run.outputs["invalid-count"]) == ("7", "1", "6")
     report = [json.loads(line) for line in Path(run.outputs["report"]).read_text().splitlines()]
     assert [r["valid"] for r in report].count(False) == 6, report
     # The default, fail-on-invalid: true, fails the step.
-    inputs.pop("fail-on-invalid")
-    assert run_action(action_path, workspace, temp, inputs, environ).code == 1
+    inputs = {k: v for k, v in hostile_install.inputs.items() if k != "fail-on-invalid"}
+    again = run_action(
+        action_path, hostile_install.workspace, hostile_install.runner_temp, inputs, hostile_install.environ
+    )
+    assert again.code == 1
 
 
 # --- a report the action cannot write fails the step ------------------------------------

@@ -38,7 +38,7 @@ def parse_rfc3339(text: str) -> datetime:
     match = _RFC3339.match(text)
     if match is None:
         raise ValueError(f"not an RFC 3339 date-time: {text[:64]!r}")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    year, month, day, hour, minute, second = map(int, match.groups()[:6])
     fraction, offset = match.group(7), match.group(8)
     leap = second == 60
     if leap:

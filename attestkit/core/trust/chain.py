@@ -125,6 +125,11 @@ def receipt_span(timestamp: datetime, text: object) -> Span:
     """
     exact = to_unix_ns(timestamp)
     if isinstance(text, str):
+        dot = text.find(".")
+        if dot < 0 or len(text) - len(text[dot + 1 :].lstrip("0123456789")) - dot - 1 <= 6:
+            # No fraction, or one of at most 6 digits: the datetime holds all of it (the
+            # reading below would give the same span, one regex and one parse later).
+            return exact, exact
         try:
             earliest, latest = rfc3339_unix_ns_span(text)
         except ValueError:

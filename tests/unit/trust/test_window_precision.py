@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from attestkit import sign_receipt, verify_receipt
 from attestkit.core.crypto.canonical import canonicalize
 from attestkit.core.crypto.keys import PrivateKey
-from attestkit.core.timeutil import parse_rfc3339
+from attestkit.core.timeutil import parse_rfc3339, rfc3339_unix_ns_span, to_unix_ns
+from attestkit.core.trust.chain import receipt_span
 from attestkit.core.trust.delegation import create_delegation
 from attestkit.core.trust.keyring import parse_keyring
 from attestkit.core.trust.store import TrustedKey, TrustStore
@@ -104,3 +107,26 @@ def test_cli_receipt_999ns_after_not_after_is_expired(cli: Callable[..., CliResu
     assert result.code == 1, result.out + result.err
     (line,) = result.json_lines()
     assert line["chain_of_trust"] == "expired"
+
+
+@given(
+    digits=st.text("0123456789", max_size=14),
+    offset=st.sampled_from(["Z", "z", "+05:30", "-00:00"]),
+    dot=st.booleans(),
+    tail=st.sampled_from(["", "x", ".5"]),
+)
+def test_receipt_span_quick_path_equals_the_full_reading(digits: str, offset: str, dot: bool, tail: str) -> None:
+    """``receipt_span`` answers at once for at most 6 fraction digits (or none); it must give what
+    reading the text at full precision gives, for any text, valid or not."""
+    text = EDGE + ("." + digits if dot else "") + offset + tail
+    try:
+        moment = parse_rfc3339(text)
+    except ValueError:
+        moment = NOW_DT
+    exact = to_unix_ns(moment)
+    try:
+        earliest, latest = rfc3339_unix_ns_span(text)
+        full = (earliest, latest) if earliest // 1000 == exact // 1000 else (exact, exact)
+    except ValueError:
+        full = (exact, exact)
+    assert receipt_span(moment, text) == full

@@ -52,10 +52,12 @@ def _operands(name: str, line: int, expr: Any, globals_: frozenset[str]) -> list
     elif kind in ("BoolExpr", "AssignExpr") and body.get("op") == "Eq":
         hoisted = []
         for side in (body.get("lhs"), body.get("rhs")):
-            if node_kind(side)[0] not in _SCALARS | _REFERENCES or _has_call(side):
-                hoisted.append(side)
-            elif node_kind(side)[0] in _REFERENCES:
+            # A reference stays inside the negation; only its calls and dynamic parts move out
+            # (`not input.env[lower("X")] == 1` is `k := lower("X"); not input.env[k] == 1`).
+            if node_kind(side)[0] in _REFERENCES:
                 hoisted.extend(_ref_parts(side, globals_))
+            elif node_kind(side)[0] not in _SCALARS:
+                hoisted.append(side)
         return hoisted
     elif kind == "BoolExpr" and body.get("op") in _ORDERING:
         candidates = [body.get("lhs"), body.get("rhs")]
@@ -64,11 +66,6 @@ def _operands(name: str, line: int, expr: Any, globals_: frozenset[str]) -> list
     elif kind in ("ArithExpr", "BinExpr"):
         candidates = [body.get("lhs"), body.get("rhs")]
     elif kind in _REFERENCES:
-        if _has_call(expr):
-            raise RegoUnsupportedError(
-                f"{name}: line {line}: a negated reference with a call inside it is not rewritten like OPA "
-                "(bind the call to a variable first)"
-            )
         return _ref_parts(expr, globals_)
     elif kind in _SCALARS:
         return []

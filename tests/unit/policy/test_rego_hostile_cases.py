@@ -111,6 +111,18 @@ OTHER = [
     "default allow := false\n\nallow if not 1[0]",
     '__attestkit_not_1 := "deny-me"\n\ndeny contains "d" if {\n\tnot startswith(input.receipt.environment.runner, "z")\n\t__attestkit_not_1 == "deny-me"\n}',
     'allow if { i := 0; false } else := true if { not startswith(input.receipt.steps[i].name, "z") }',
+    # A call inside a reference's brackets under `not ... ==`: OPA moves only the call out of the
+    # negation, the reference stays inside (undefined == "x" is false, the negation true): the
+    # whole reference was moved out, the body became undefined and the deny never fired (review).
+    'deny contains "x" if not input.receipt.environment[lower("RUNNERX")] == "linux"',
+    'deny contains "x" if not input.receipt.steps[1 + 5].name == "build"',
+    'deny contains "x" if { y := 1; not input.receipt.steps[y + 1].name == "build" }',
+    'deny contains "x" if not input.receipt.environment.runner == input.receipt.environment[lower("X")]',
+    'deny contains "x" if not input.receipt.environment[lower("X")] = "linux"',
+    'deny contains "x" if not input.receipt.environment[lower("X")]',
+    'deny contains "x" if not input.receipt.environment[lower(input.receipt.missing)] == "linux"',
+    'deny contains "x" if not split(input.receipt.missing, ".")[0] == "a"',
+    'default allow := false\n\nallow if not input.receipt.environment[lower("X")] == 1',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from attestkit.errors import PolicyError, RegoUnsupportedError
 
@@ -394,6 +395,9 @@ def _check_v1_head(name: str, tokens: list[Token], index: int, rule: str, line: 
         )
 
 
+_sre: Any = __import__("re._constants").__dict__["_constants"]
+_sre_parse: Any = __import__("re._parser").__dict__["_parser"].parse
+_SubPattern: Any = __import__("re._parser").__dict__["_parser"].SubPattern
 _ARITHMETIC_BUILTINS = frozenset(["sum", "product", "to_number", "units.parse", "units.parse_bytes", "json.unmarshal"])
 _RENDERING_BUILTINS = frozenset(["sprintf", "json.marshal", "format_int", "base64.encode", "hex.encode"])
 
@@ -545,9 +549,31 @@ def translate_regex(pattern: str) -> str | None:
         with warnings.catch_warnings():  # Python's FutureWarnings on set syntax must not reach stderr
             warnings.simplefilter("ignore")
             re.compile(translated)
+            tree = _sre_parse(translated)
     except re.error:
         return None
-    return translated
+    return translated if _repeats_valid_in_re2(list(tree), 1000) else None
+
+
+def _repeats_valid_in_re2(items: list[Any], limit: int) -> bool:
+    """Go's ``repeatIsValid``: nested counted repeats (``(x{500}){3}``) make at most 1000 copies
+    of the innermost thing, or RE2 refuses the pattern ("invalid repeat count") where the
+    embedded engine accepts it. *items*: Python's parse of the pattern (same repeats)."""
+    for op, argument in items:
+        budget = limit
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            low, high, _ = argument
+            count = low if high == _sre.MAXREPEAT else high
+            if count == 0:
+                continue
+            if count > budget:
+                return False
+            budget //= count
+        parts = argument if isinstance(argument, tuple) else ()
+        nested = [p for part in parts for p in (part if isinstance(part, list) else [part])]
+        if not all(_repeats_valid_in_re2(list(p), budget) for p in nested if isinstance(p, _SubPattern)):
+            return False
+    return True
 
 
 def _literal_value(token: Token) -> str | None:

@@ -123,6 +123,11 @@ OTHER = [
     'deny contains "x" if not input.receipt.environment[lower(input.receipt.missing)] == "linux"',
     'deny contains "x" if not split(input.receipt.missing, ".")[0] == "a"',
     'default allow := false\n\nallow if not input.receipt.environment[lower("X")] == 1',
+    # RE2 refuses nested counted repeats of more than 1000 copies ("invalid repeat count"); the
+    # embedded engine matched them, and the allow passed where OPA could not evaluate (review).
+    "default allow := false\n\nallow if not regex.match(`(x{500}){3}`, input.receipt.environment.runner)",
+    'deny contains "m" if regex.match(`^(?:a{10}(b{10}c){10}){11}$`, input.receipt.environment.runner) == false',
+    'deny contains "m" if regex.match(`^(a{3}|[x]{2}){300}$`, input.receipt.environment.runner) == false',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',

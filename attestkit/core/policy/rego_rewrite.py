@@ -81,9 +81,20 @@ def _has_call(node: Any) -> bool:
     return any(kind in ("Call", "ArithExpr", "BinExpr") for kind, _ in walk(node))
 
 
-def _span(node: Any) -> tuple[int, int]:
-    span = node_kind(node)[1].get("span") or {}
-    return int(span["start"]), int(span["end"])
+def _child_nodes(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The nodes directly below a node's fields."""
+    stack: list[Any] = [value for key, value in body.items() if key != "span"]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if len(item) == 1:
+                kind, inner = next(iter(item.items()))
+                if isinstance(inner, dict) and kind[:1].isupper():
+                    yield kind, inner
+                    continue
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _vars_below(kind: str, body: dict[str, Any]) -> list[Any] | None:
@@ -116,6 +127,39 @@ class _Text:
         lo = next(t.start for t in reversed(self.tokens) if t.start <= first)
         hi_token = next(t for t in reversed(self.tokens) if t.start <= last)
         return lo, hi_token.start + len(hi_token.text)
+
+    def node_span(self, name: str, line: int, node: Any) -> tuple[int, int]:
+        """Character offsets of the text of *node* (a one-key ``{Kind: fields}`` mapping).
+
+        The engine's span of an object with several items starts at its last key, not at the
+        ``{``; a node starts at its leftmost part, an object at the ``{`` before its first key.
+        A span whose brackets do not pair up is refused rather than rewritten.
+        """
+        kind, body = node_kind(node)
+        lo = self._start(kind, body)
+        _, hi = self.snap(int(body["span"]["start"]), int(body["span"]["end"]))
+        depth = 0
+        for token in self.tokens:
+            if lo <= token.start < hi and token.kind == "op" and token.text in "([{)]}":
+                depth += 1 if token.text in "([{" else -1
+                if depth < 0:
+                    break
+        if depth != 0 or hi <= lo:
+            raise RegoUnsupportedError(f"{name}: line {line}: cannot rewrite this expression exactly like OPA")
+        return lo, hi
+
+    def _start(self, kind: str, body: dict[str, Any]) -> int:
+        span = body.get("span")
+        lo = self.snap(int(span["start"]), int(span["start"]) + 1)[0] if isinstance(span, dict) else len(self.text)
+        for child_kind, child in _child_nodes(body):
+            lo = min(lo, self._start(child_kind, child))
+        if kind == "Object" and body.get("fields"):
+            index = next(i for i, t in enumerate(self.tokens) if t.start == lo)
+            while index > 0 and self.tokens[index - 1].text in ("(", "\n"):
+                index -= 1
+            if index > 0 and self.tokens[index - 1].text == "{":
+                lo = self.tokens[index - 1].start
+        return lo
 
     def before(self, position: int) -> str:
         """The text of the token just before *position* (``\\n`` for a line break)."""
@@ -259,12 +303,12 @@ def _rewrite(
     name: str, line: int, source: _Text, negation: dict[str, Any], hoisted: list[Any], counter: int
 ) -> tuple[tuple[int, int, str], int]:
     """The edit ``(start, end, text)`` that rewrites *negation*, and the last variable number used."""
-    lo, hi = source.snap(int(negation["span"]["start"]), int(negation["span"]["end"]))
+    lo, hi = source.node_span(name, line, {"NotExpr": negation})
     text = source.text
     pieces: list[str] = []
     replaced = text[lo:hi]
     # Operands from last to first, so earlier character offsets stay valid while replacing.
-    spans = sorted((source.snap(*_span(node)) for node in hoisted), reverse=True)
+    spans = sorted((source.node_span(name, line, node) for node in hoisted), reverse=True)
     for a, b in spans:
         if not lo <= a < b <= hi:
             raise RegoUnsupportedError(f"{name}: line {line}: cannot rewrite this negation exactly like OPA")
@@ -351,7 +395,7 @@ def hoist_head_terms(name: str, text: str, *, tree: Any = None) -> str:
             )
         assignments = []
         for term in terms:
-            lo, hi = source.snap(*_span(term))
+            lo, hi = source.node_span(name, line, term)
             operand = source.text[lo:hi]
             if "#" in operand or ("`" in operand and "\n" in operand):
                 raise RegoUnsupportedError(f"{name}: line {line}: cannot move this head term into the body like OPA")
@@ -359,8 +403,7 @@ def hoist_head_terms(name: str, text: str, *, tree: Any = None) -> str:
             var = f"__attestkit_head_{counter}"
             edits.append((lo, hi, var + "\n" * operand.count("\n")))
             assignments.append(f"{var} := {operand.replace(chr(10), ' ')}")
-        query = bodies[0]["query"]["span"]
-        q_lo, q_hi = source.snap(int(query["start"]), int(query["end"]))
+        q_lo, q_hi = source.node_span(name, line, {"Query": bodies[0]["query"]})
         body = source.text[q_lo:q_hi]
         if body.startswith("{") and body.endswith("}"):
             edits.append((q_hi - 1, q_hi - 1, "; " + "; ".join(assignments) + " "))

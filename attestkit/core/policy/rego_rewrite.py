@@ -355,8 +355,27 @@ def _apply(name: str, source: _Text, edits: list[tuple[int, int, str]]) -> str:
     return "".join(out)
 
 
+def _head_indices(ref: Any) -> list[Any]:
+    """The bracket indices of a rule head's reference that are not scalar literals (``s.name`` in ``p[s.name].v``)."""
+    indices = []
+    while isinstance(ref, dict):
+        kind, body = node_kind(ref)
+        if kind == "RefBrack" and node_kind(body.get("index"))[0] not in _SCALARS:
+            indices.append(body.get("index"))
+        if kind not in _REFERENCES - {"Var"}:
+            break
+        ref = body.get("refr")
+    return indices
+
+
+def _may_be_undefined(node: Any) -> bool:
+    return any(kind in ("Call", "ArithExpr", "BinExpr", "RefDot", "RefBrack") for kind, _ in walk(node))
+
+
 def _head_terms(rule: Any) -> list[Any]:
-    """The head terms of a multi-value rule (``contains`` key; ``deny[k] := v`` key and value) that hold a call."""
+    """The head terms of a multi-value rule (``contains`` key; ``deny[k] := v`` key and value;
+    the computed indices of a reference head) that may be undefined for some members: a call or
+    a reference (``m[s.name]``, ``s.label``)."""
     kind, spec = node_kind(rule)
     if kind != "Spec":
         return []
@@ -364,12 +383,14 @@ def _head_terms(rule: Any) -> list[Any]:
     terms: list[Any] = []
     if head_kind == "Set":
         terms.append(head.get("key"))
-    elif head_kind == "Compr" and node_kind(head.get("refr"))[0] == "RefBrack":
-        terms.append(node_kind(head.get("refr"))[1].get("index"))
+        terms.extend(_head_indices(head.get("refr")))
+    elif head_kind == "Compr":
+        indices = _head_indices(head.get("refr"))
+        terms.extend(indices)
         assign = head.get("assign")
-        if isinstance(assign, dict):
+        if indices and isinstance(assign, dict):
             terms.append(assign.get("value"))
-    return [term for term in terms if term is not None and _has_call(term)]
+    return [term for term in terms if term is not None and _may_be_undefined(term)]
 
 
 def hoist_head_terms(name: str, text: str, *, tree: Any = None) -> str:
@@ -388,10 +409,12 @@ def hoist_head_terms(name: str, text: str, *, tree: Any = None) -> str:
         spec = node_kind(rule)[1]
         line = int(spec["span"]["line"])
         bodies = spec.get("bodies") or []
+        if not bodies:
+            continue  # one member, evaluated once: undefined is simply no member
         if len(bodies) != 1:
             raise RegoUnsupportedError(
-                f"{name}: line {line}: a call in the head of a rule without one body is not evaluated like OPA "
-                "(bind it to a variable in the body)"
+                f"{name}: line {line}: a call or reference in the head of a rule without one body is not "
+                "evaluated like OPA (bind it to a variable in the body)"
             )
         assignments = []
         for term in terms:

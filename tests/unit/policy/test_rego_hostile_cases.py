@@ -128,6 +128,21 @@ OTHER = [
     "default allow := false\n\nallow if not regex.match(`(x{500}){3}`, input.receipt.environment.runner)",
     'deny contains "m" if regex.match(`^(?:a{10}(b{10}c){10}){11}$`, input.receipt.environment.runner) == false',
     'deny contains "m" if regex.match(`^(a{3}|[x]{2}){300}$`, input.receipt.environment.runner) == false',
+    # A head term that is a reference undefined for some members (no call in it): the embedded
+    # engine dropped every member, OPA only those (review). Moved to the body's end like a call.
+    'm := {"build": "b-bad"}\n\ndeny contains m[s.name] if { some s in input.receipt.steps }',
+    'm := {"build": "b-bad"}\n\ndeny[m[s.name]] := 1 if { some s in input.receipt.steps }',
+    'm := {"build": "b-bad"}\n\ndeny[s.name] := m[s.name] if { some s in input.receipt.steps }',
+    'deny contains s.label if { some s in [{"label": "a"}, {"x": 1}, {"label": "c"}] }',
+    'deny contains {"n": s.name, "v": s.label} if { some s in [{"name": 1, "label": 2}, {"name": 3}] }',
+    'deny contains x.y if some x in [{"y": "a"}, {"z": 1}]',
+    'p contains x.y.z if { some x in [{"y": {"z": 1}}, {"y": 2}] }\n\ndeny contains x if { some x in p }',
+    'p[s.name] := 1 if { some s in [{"name": "a"}, {"x": 1}] }\n\ndeny contains x if { some x, _ in p }',
+    'p[s.name].v := 1 if { some s in [{"name": "a"}, {"x": 1}] }\n\ndeny contains x if { some x, _ in p }',
+    'p.q[s.n] contains s.v if { some s in [{"n": "a", "v": 1}, {"v": 2}] }\n\ndeny contains x if { some x, _ in p.q }',
+    "deny contains input.receipt.environment.runner",
+    "deny contains input.receipt.missing",
+    'deny contains lower("X")',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',
@@ -280,3 +295,13 @@ def test_objects_in_rewritten_terms_are_decided_like_opa(no_network: None, body:
     policy = RegoPolicy("p.rego", HEAD + body)
     assert sorted(v.message for v in policy.evaluate(context)) == expected
     assert _oracle(HEAD + body, input_document(context), policy.has_allow) == ("ok", expected)
+
+
+def test_a_head_reference_undefined_for_one_member_keeps_the_others_through_the_cli(
+    verify_with: Callable[..., CliResult],
+) -> None:
+    # The "test" step has no entry in m: OPA leaves that member out and denies "b-bad".
+    done = verify_with('m := {"build": "b-bad"}\n\ndeny contains m[s.name] if { some s in input.receipt.steps }\n')
+    assert done.code == 1, done.err
+    violations = json.loads(done.out)["policy_compliance"]["violations"]
+    assert [v["message"] for v in violations] == ["b-bad"]

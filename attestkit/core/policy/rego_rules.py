@@ -58,6 +58,68 @@ def _head(rule: dict[str, Any]) -> tuple[str | None, int, Any]:
     return _root_name(variant.get("refr")), int(node["span"]["line"]), [parts, node.get("bodies")]
 
 
+_PACKAGE_PATH = ("attest", "verification")
+
+
+def _ref_chain(node: Any) -> tuple[Any, list[Any]]:
+    """The root of a reference and its parts (a field name, an index node), outermost last."""
+    parts: list[Any] = []
+    while isinstance(node, dict) and len(node) == 1 and next(iter(node)) in ("RefDot", "RefBrack"):
+        kind, body = next(iter(node.items()))
+        if kind == "RefDot":
+            field = body.get("field")
+            parts.append(field[1] if isinstance(field, list) and len(field) == 2 else None)
+        else:
+            parts.append(body.get("index"))
+        node = body.get("refr")
+    return node, parts[::-1]
+
+
+def _static(part: Any) -> str | None:
+    """A reference part's name when it is written out (``.r``, ``["r"]``); None when computed."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, dict) and len(part) == 1:
+        kind, body = next(iter(part.items()))
+        if kind in ("String", "RawString") and isinstance(body, dict) and isinstance(body.get("value"), str):
+            return str(body["value"])
+    return None
+
+
+def _data_uses(node: Any, names: frozenset[str]) -> Iterator[str]:
+    """The rules of this package that references to ``data`` in *node* read.
+
+    ``data.attest.verification.r`` (or ``["r"]``) reads ``r``; ``data``, ``data.attest``,
+    ``data.attest.verification`` or a computed part (``data.attest.verification[k]``) read the
+    whole package, so every rule: OPA counts these for recursion at compile time, whether or
+    not evaluation reaches them.
+    """
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        root, parts = _ref_chain(item)
+        if parts and isinstance(root, dict) and "Var" in root and root["Var"].get("value") == "data":
+            path = [_static(part) for part in parts]
+            stack.extend(part for part in parts if isinstance(part, dict))
+        elif "Var" in item and isinstance(item["Var"], dict) and item["Var"].get("value") == "data":
+            path = []
+        else:
+            stack.extend(item.values())
+            continue
+        if any(part is not None and part != expected for part, expected in zip(path, _PACKAGE_PATH, strict=False)):
+            continue  # another package: no rules of this one
+        rule = path[len(_PACKAGE_PATH)] if len(path) > len(_PACKAGE_PATH) else None
+        if rule is not None:
+            yield from [rule] if rule in names else []
+        else:
+            yield from names
+
+
 def _cycle(graph: dict[str, set[str]]) -> str | None:
     """A rule that depends on itself, directly or through others, or ``None``."""
     state: dict[str, int] = {}  # 1: being visited, 2: done
@@ -109,6 +171,7 @@ def rule_facts(name: str, text: str, statement_lines: frozenset[int]) -> RuleFac
                 )
                 if used in names
             )
+            graph[rule].update(_data_uses(body, names))
     looping = _cycle(graph)
     if looping is not None:
         raise PolicyError(

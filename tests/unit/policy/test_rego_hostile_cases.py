@@ -143,6 +143,19 @@ OTHER = [
     "deny contains input.receipt.environment.runner",
     "deny contains input.receipt.missing",
     'deny contains lower("X")',
+    # Recursion through data.attest.verification (OPA refuses it at compile time, whether or not
+    # evaluation reaches it): the embedded engine only noticed it when it got there, and an
+    # allow whose recursive branch was never reached passed (review).
+    "r if { input.receipt.missing; data.attest.verification.r }\n\ndefault allow := false\n\nallow if { not r }",
+    'r if { input.receipt.missing; data.attest.verification["r"] }\n\ndefault allow := false\n\nallow if { not r }',
+    "r if { input.receipt.missing; x := data; x.attest.verification.r }\n\ndefault allow := false\n\nallow if { not r }",
+    "default allow := false\n\nallow if { count(data.attest.verification) > 0 }",
+    'default allow := false\n\nallow if { k := "r"; input.receipt.missing; data.attest.verification[k] }\n\n'
+    "allow if true\n\nr := 1",
+    'deny contains "x" if { some k, v in data.attest.verification; k == "zz" }',
+    # Not recursive: decided.
+    'r := 1\n\ndeny contains "x" if { data.attest["verification"].r == 1 }',
+    'deny contains "x" if { not data.other.r }',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',

@@ -55,7 +55,9 @@ def _head(rule: dict[str, Any]) -> tuple[str | None, int, Any]:
     variant: Any = next(iter(head.values()), {}) if isinstance(head, dict) else {}
     # The head's own reference names the rule: only its key and value can depend on other rules.
     parts = {key: value for key, value in variant.items() if key not in ("refr", "span", "args")}
-    return _root_name(variant.get("refr")), int(node["span"]["line"]), [parts, node.get("bodies")]
+    # ... and the computed parts of that reference (q in p[q] := 1).
+    indices = [part for part in _ref_chain(variant.get("refr"))[1] if isinstance(part, dict)]
+    return _root_name(variant.get("refr")), int(node["span"]["line"]), [parts, indices, node.get("bodies")]
 
 
 _PACKAGE_PATH = ("attest", "verification")

@@ -153,6 +153,11 @@ OTHER = [
     'default allow := false\n\nallow if { k := "r"; input.receipt.missing; data.attest.verification[k] }\n\n'
     "allow if true\n\nr := 1",
     'deny contains "x" if { some k, v in data.attest.verification; k == "zz" }',
+    # ... and through a computed part of a rule's head (q in p[q]).
+    "q := count(p)\n\np[q] := 1 if input.receipt.missing\n\ndefault allow := false\n\nallow if q == 0",
+    "q := count(p)\n\np[q].x := 1 if input.receipt.missing\n\ndefault allow := false\n\nallow if q == 0",
+    "q := count(p)\n\np[data.attest.verification.q] := 1 if input.receipt.missing\n\ndefault allow := false\n\n"
+    "allow if q == 0",
     # Not recursive: decided.
     'r := 1\n\ndeny contains "x" if { data.attest["verification"].r == 1 }',
     'deny contains "x" if { not data.other.r }',

@@ -482,6 +482,181 @@ def check_like_opa(name: str, text: str, *, tree: Any = None) -> None:
                         )
 
 
+def _bound_in(query: Any, bound: set[str]) -> set[str]:
+    """*bound* and the variables a query's positive statements mention (outside comprehensions):
+    more than OPA counts as safe, never less."""
+    out = set(bound)
+    for statement in (query.get("stmts") or []) if isinstance(query, dict) else []:
+        literal = statement.get("literal") if isinstance(statement, dict) else None
+        if not isinstance(literal, dict):
+            continue
+        kind, body = node_kind(literal)
+        if kind == "Every":
+            out |= {var for var, _ in _vars(body.get("domain"))}
+        elif kind not in ("NotExpr", "SomeVars"):
+            out |= {var for var, _ in _vars(literal)}
+    return out
+
+
+def _head_kind(rule: Any) -> tuple[str | None, str, int]:
+    """(name, kind, arity) of a rule head: kind is function, set, complete, object or default."""
+    kind, spec = node_kind(rule)
+    if kind == "Default":
+        root, _ = _ref_chain_root(spec.get("refr"))
+        return root, "default", -1
+    head_kind, head = node_kind(spec.get("head"))
+    root, depth = _ref_chain_root(head.get("refr"))
+    if head_kind == "Func":
+        return root, "function", len(head.get("args") or [])
+    if depth:
+        return root, "object", -1
+    return root, "set" if head_kind == "Set" else "complete", -1
+
+
+def _ref_chain_root(ref: Any) -> tuple[str | None, int]:
+    depth = 0
+    while isinstance(ref, dict) and node_kind(ref)[0] in ("RefDot", "RefBrack"):
+        ref = node_kind(ref)[1].get("refr")
+        depth += 1
+    if isinstance(ref, dict) and node_kind(ref)[0] == "Var":
+        value = node_kind(ref)[1].get("value")
+        return (value if isinstance(value, str) else None), depth
+    return None, depth
+
+
+def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset[str]) -> None:
+    """Refuse what OPA's compiler refuses for every input and the embedded engine notices only
+    when evaluation reaches it (so a receipt that never reaches it would be decided):
+
+    * a head variable no positive statement of its body binds (``r := y if { ... }``: unsafe var);
+    * ``some x`` then ``x := ...`` in the same query ("var x declared above");
+    * one name defined as a function and as a rule, or as a set and a single value, or
+      functions of different arities, or a call with the wrong number of arguments;
+    * a function used as a value (``x := f``).
+    """
+    rules = rule_nodes(tree)
+    raw = text.encode("utf-8")
+    kinds: dict[str, set[str]] = {}
+    defaults: set[str] = set()
+    arities: dict[str, set[int]] = {}
+    for rule in rules:
+        root, kind, arity = _head_kind(rule)
+        if root is None:
+            continue
+        if kind == "default":
+            defaults.add(root)
+        else:
+            kinds.setdefault(root, set()).add(kind)
+        if kind == "function":
+            arities.setdefault(root, set()).add(arity)
+    for root in defaults:
+        # A default rule is a single value, or a function's default.
+        kinds.setdefault(root, set()).add("function" if root in arities else "complete")
+    for root, found in sorted(kinds.items()):
+        if len(found) > 1:
+            raise RegoUnsupportedError(
+                f"{name}: {root} is defined as {' and as '.join(sorted(found))} rules (OPA: conflicting rules)"
+            )
+    for root, counts in sorted(arities.items()):
+        if len(counts) > 1:
+            raise RegoUnsupportedError(f"{name}: function {root} is defined with different numbers of arguments")
+    for rule in rules:
+        kind, spec = node_kind(rule)
+        if kind != "Spec":
+            continue
+        _check_head_safety(name, int(spec["span"]["line"]), spec, globals_)
+        queries = [
+            b["query"] for b in spec.get("bodies") or [] if isinstance(b, dict) and isinstance(b.get("query"), dict)
+        ]
+        queries += [body["query"] for _, body in walk(rule) if isinstance(body.get("query"), dict)]
+        for query in queries:
+            _check_redeclared(name, raw, query)
+        _check_function_uses(name, spec, arities)
+
+
+def _check_function_uses(name: str, spec: dict[str, Any], arities: dict[str, set[int]]) -> None:
+    """Calls of the policy's functions take its number of arguments (or one more, the output);
+    a function is never a value."""
+    uses = {"bodies": spec.get("bodies"), "head": _head_value(spec)}
+    callees: set[int] = set()
+    for kind, body in walk(uses):
+        if kind == "Call" and node_kind(body.get("fcn"))[0] == "Var":
+            callee = node_kind(body["fcn"])[1]
+            callees.add(id(callee))
+            counts = arities.get(str(callee.get("value")))
+            if counts and len(body.get("params") or []) - min(counts) not in (0, 1):
+                raise RegoUnsupportedError(
+                    f"{name}: line {int(body['span']['line'])}: function {callee.get('value')} takes {min(counts)} "
+                    "arguments (OPA refuses this call)"
+                )
+    for kind, body in walk(uses):
+        if kind == "Var" and body.get("value") in arities and id(body) not in callees:
+            raise RegoUnsupportedError(
+                f"{name}: line {int(body['span']['line'])}: function {body['value']} is used as a value, not called "
+                "(OPA refuses this)"
+            )
+
+
+def _head_value(spec: dict[str, Any]) -> Any:
+    head = node_kind(spec["head"])[1]
+    return [head.get("assign"), head.get("key"), head.get("args")]
+
+
+def _check_redeclared(name: str, raw: bytes, query: dict[str, Any]) -> None:
+    """``some x`` followed by ``x := ...`` in the same query: OPA's "var x declared above"."""
+    declared: set[str] = set()
+    for statement in query.get("stmts") or []:
+        literal = statement.get("literal") if isinstance(statement, dict) else None
+        if not isinstance(literal, dict):
+            continue
+        kind, body = node_kind(literal)
+        if kind == "SomeVars":
+            declared |= {text for text in (_span_text(raw, part) for part in body.get("vars") or []) if text}
+        elif kind == "Expr" and node_kind(body.get("expr"))[0] == "AssignExpr":
+            assign = node_kind(body["expr"])[1]
+            if assign.get("op") == "ColEq":
+                for var, _ in _vars(assign.get("lhs")):
+                    if var in declared:
+                        raise RegoUnsupportedError(
+                            f"{name}: line {int(assign['span']['line'])}: var {var} declared above (OPA refuses this)"
+                        )
+
+
+def _check_head_safety(name: str, line: int, spec: dict[str, Any], globals_: frozenset[str]) -> None:
+    """Each variable of a rule's head (key, value, computed reference parts) must be bound in its body."""
+    head_kind, head = node_kind(spec["head"])
+    arguments = {var for var, _ in _vars(head.get("args") or [])} if head_kind == "Func" else set()
+    _, parts = _head_ref_parts(head.get("refr"))
+    assign = head.get("assign")
+    terms = [*parts, head.get("key"), assign.get("value") if isinstance(assign, dict) else None]
+    bodies = [b for b in spec.get("bodies") or [] if isinstance(b, dict)]
+    main = next((b for b in bodies if not b.get("is_else")), None)
+    checks = [(terms, _bound_in(main.get("query") if main else None, arguments))]
+    for body in bodies:
+        if body.get("is_else") and isinstance(body.get("assign"), dict):
+            checks.append(([body["assign"].get("value")], _bound_in(body.get("query"), arguments)))
+    for nodes, bound in checks:
+        for node in nodes:
+            if node is None:
+                continue
+            for var, _ in _vars(node):
+                if var not in bound and var not in globals_ and var not in ("input", "data"):
+                    raise RegoUnsupportedError(
+                        f"{name}: line {line}: var {var} in the rule's head is not bound by its body "
+                        "(OPA refuses this: unsafe var)"
+                    )
+
+
+def _head_ref_parts(ref: Any) -> tuple[Any, list[Any]]:
+    parts = []
+    while isinstance(ref, dict) and node_kind(ref)[0] in ("RefDot", "RefBrack"):
+        kind, body = node_kind(ref)
+        if kind == "RefBrack":
+            parts.append(body.get("index"))
+        ref = body.get("refr")
+    return ref, parts
+
+
 def rewrite_like_opa(name: str, text: str, globals_: frozenset[str]) -> str:
     """*text* checked and rewritten as OPA's compiler does: head terms, then negations (module docstring)."""
     if "__attestkit_" in text:
@@ -490,6 +665,7 @@ def rewrite_like_opa(name: str, text: str, globals_: frozenset[str]) -> str:
     if tree is None:
         return text  # compiling reports why it cannot be parsed
     check_like_opa(name, text, tree=tree)
+    check_compiles_like_opa(name, text, tree, globals_)
     moved = hoist_head_terms(name, text, tree=tree)
     return hoist_negations(name, moved, globals_, tree=tree if moved == text else None)
 

@@ -161,6 +161,24 @@ OTHER = [
     # Not recursive: decided.
     'r := 1\n\ndeny contains "x" if { data.attest["verification"].r == 1 }',
     'deny contains "x" if { not data.other.r }',
+    # Compile errors OPA raises for every input that the embedded engine met only when evaluation
+    # reached them: with a receipt that never reached them the policy was decided (review).
+    'deny contains msg if { some s in input.receipt.steps; s.exit_code > 5; mesg := "x" }',
+    'deny[s.name] := msg if { some s in input.receipt.steps; s.exit_code > 5; mesg := "x" }',
+    "default allow := false\n\nallow if true\n\nr := zz if { input.receipt.missing }",
+    "default allow := false\n\nallow if true\n\nr[zz] := 1 if { input.receipt.missing }",
+    "default allow := false\n\nallow if true\n\nf(x) := y if { x > 0 }\n\nr if f(0)",
+    "default allow := false\n\nallow if true\n\nr if { false } else := zz",
+    "default allow := false\n\nallow if { input.receipt.missing; some x; x := 1 }\n\nallow if true",
+    "default allow := false\n\nallow if true\n\ndefault r := 1\n\nr contains 3 if input.receipt.missing",
+    "default allow := false\n\nallow if true\n\nr.a := 1\n\nr := 3 if input.receipt.missing",
+    "default allow := false\n\nallow if true\n\nf(x) := 1\n\nr if { input.receipt.missing; f(1, 2, 3) }",
+    "default allow := false\n\nallow if true\n\nf(x) := 1\n\nr if { input.receipt.missing; x := f }",
+    # ... and what OPA compiles stays decided.
+    'f(x) := x + 1\n\ndeny contains "d" if { f(1, y); y == 2 }',
+    "f(x) := y if { y := x } else := z if { z := 2 }\n\ndeny contains v if { v := f(1) }",
+    'r[k] := v if { some k, v in {"a": 1} }\n\nr.b := 2\n\ndeny contains k if { some k, _ in r }',
+    'f({"k": v}) := v\n\ndeny contains x if x := f({"k": "z"})',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',
@@ -323,3 +341,25 @@ def test_a_head_reference_undefined_for_one_member_keeps_the_others_through_the_
     assert done.code == 1, done.err
     violations = json.loads(done.out)["policy_compliance"]["violations"]
     assert [v["message"] for v in violations] == ["b-bad"]
+
+
+@pytest.mark.parametrize("command", ["verify", "policy test"])
+def test_a_head_variable_the_body_never_binds_is_refused_on_every_path(
+    cli: Callable[..., CliResult], tmp_path: Path, key: PrivateKey, command: str
+) -> None:
+    # A typo (mesg for msg): OPA refuses the policy; on a receipt whose steps all succeed the
+    # embedded engine never reached the head and passed it (exit 0).
+    receipt = make_receipt()
+    write_json(tmp_path / "r.json", sign_receipt(receipt, key))
+    (tmp_path / "r.expect.yaml").write_text("verdict: pass\n", encoding="utf-8")
+    (tmp_path / "p.rego").write_text(
+        HEAD + 'deny contains msg if {\n\tsome s in input.receipt.steps\n\ts.exit_code != 0\n\tmesg := "failed"\n}\n',
+        encoding="utf-8",
+    )
+    if command == "verify":
+        done = cli("verify", "r.json", "--public-key", key.public_key.text, "--now", NOW, "--policy-file", "p.rego",
+                   cwd=tmp_path)  # fmt: skip
+    else:
+        done = cli("policy", "test", "r.json", "--policy-file", "p.rego", cwd=tmp_path)
+    assert done.code == 2, (done.out, done.err)
+    assert "var msg" in done.err and done.err.count("\n") == 1

@@ -721,6 +721,10 @@ def go_glob_match(pattern: Any, delimiters: Any, match: Any) -> bool:
         raise ValueError("glob.match: ? against an empty or non-ASCII string is not decided like OPA")
     if "{" in text and not (text.isascii() and subject.isascii()):
         raise ValueError("glob.match: {} with non-ASCII text is matched differently by Go's glob library")
+    if "{" in text and ("{}" in text or "{," in text or ",}" in text or ",," in text):
+        # An empty alternative: Go's library matches {} as nothing after a wildcard and
+        # panics on some sequences of them (a{}, {}{}).
+        raise ValueError("glob.match: an empty alternative in {} is matched differently by Go's glob library")
     if "***" in text or "*?" in text or "?*" in text or re.search(r"\{[^}]*[*?]", text):
         raise ValueError(
             "glob.match: ***, ? beside *, and wildcards inside {} are matched differently by Go's glob library"
@@ -730,6 +734,9 @@ def go_glob_match(pattern: Any, delimiters: Any, match: Any) -> bool:
         raise ValueError(
             "glob.match: text around ** longer than the string is matched differently by Go's glob library"
         )
+    if len(text) >= 2 and text.count("?") == len(text) and len(delimiters) >= 2:
+        # Go's library lets a pattern of ?s alone match any of several delimiters (not one).
+        raise ValueError("glob.match: ?? with several delimiters is matched differently by Go's glob library")
     return _glob_regex(text, tuple(delimiters) or (".",)).fullmatch(subject) is not None
 
 

@@ -155,6 +155,47 @@ class _Diagnostics(_StandIn):
     def isatty(self) -> bool:
         return not self._broken and super().isatty()
 
+    @property
+    def buffer(self) -> IO[bytes]:
+        """The bytes side (``attestkit run`` pumps a step's stderr into it), dropping failed writes too."""
+        return cast(IO[bytes], _DiagnosticBytes(self))
+
+
+class _DiagnosticBytes(io.RawIOBase):
+    """``sys.stderr.buffer`` through :class:`_Diagnostics`: a write that fails is dropped, never raised.
+
+    A step's stderr pump that died on the first failed write would leave the step blocked on a
+    full pipe: the run hung.
+    """
+
+    def __init__(self, text: _Diagnostics) -> None:
+        super().__init__()
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data))
+        self._text.flush()
+        if not self._text._broken:
+            try:
+                raw = self._text._stream.buffer
+                raw.write(bytes(data))
+                raw.flush()
+            except (OSError, ValueError, AttributeError):
+                self._text._broken = True
+        return size
+
+    def flush(self) -> None:
+        self._text.flush()
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
+    def isatty(self) -> bool:
+        return self._text.isatty()
+
 
 def _hold_closed_descriptors() -> None:
     for fd, flags in ((0, os.O_WRONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):

@@ -101,3 +101,29 @@ def test_a_closed_stdin_is_a_clear_error(corpus: Path, inputs: tuple[str, ...]) 
     err = done.stderr.decode()
     assert done.returncode == 2 and "internal error" not in err and "Traceback" not in err
     assert "standard input is closed" in err
+
+
+@pytest.mark.parametrize("redirect", [pytest.param("2>/dev/full", marks=needs_dev_full), "gone-reader"])
+def test_run_with_a_stderr_that_cannot_be_written_still_finishes(
+    tmp_path: Path, key: PrivateKey, redirect: str
+) -> None:
+    # `attestkit run` pumped a step's stderr straight into the real stderr's buffer: the first
+    # failed write killed the pump, the step blocked on a full pipe and the run hung forever.
+    (tmp_path / "ci.key").write_bytes(key.to_pem())
+    (tmp_path / "ci.key").chmod(0o600)
+    (tmp_path / "attest.yaml").write_text(
+        'version: "0.1"\nsteps:\n  noisy:\n    run: |\n'
+        "      i=0; while [ $i -lt 3000 ]; do echo 'a line of step diagnostics to stderr' >&2; i=$((i+1)); done\n"
+        "      echo done\n"
+    )
+    argv = [*_cli_command(), "run", "attest.yaml", "--key", "ci.key", "-o", "r.json"]
+    if redirect == "gone-reader":  # stderr a pipe whose reader has gone (`2> >(head -c1)`)
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        done = subprocess.run(argv, cwd=tmp_path, env=_child_env(None), stdout=subprocess.PIPE, stderr=write_end,
+                              timeout=30)  # fmt: skip
+        os.close(write_end)
+    else:
+        done = _shell(redirect, argv, tmp_path)
+    assert done.returncode == 0
+    assert (tmp_path / "r.json").is_file()

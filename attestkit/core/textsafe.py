@@ -97,7 +97,15 @@ def shown_key(key: str) -> str:
 
 MAX_ARGUMENT_SHOWN = 256  # characters of a command-line value an error may repeat (longer: described)
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-_SECRET_MARKS = ("PRIVATE KEY", "PRIVATE+KEY", "-----BEGIN")  # PEM, OpenSSH, a signed-note key, any PEM
+_SECRET_MARKS = (
+    "PRIVATE KEY",
+    "PRIVATE+KEY",
+    "-----BEGIN",  # PEM, OpenSSH, a signed-note key, any PEM
+    "LS0TLS1CRUDJTI",  # base64 of "-----BEGIN" (a PEM file stored base64-encoded, as CI secrets often are)
+    "MC4CAQAWBQYDK2VWBCIEI",  # base64 of an Ed25519 PKCS#8 key's DER prefix (a PEM's body line)
+    "B3BLBNNZAC1RZXKTDJE",  # base64 of "openssh-key-v1" (an OpenSSH private key's body)
+)  # compared upper-cased
+_BARE_HEX_KEY = re.compile(r"\s*(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{128})\s*")  # a seed, or libsodium's seed + public key
 
 
 def holds_key_text(text: str) -> bool:
@@ -112,9 +120,14 @@ def shown_argument(value: str, what: str) -> str:
     Itself when it can be a file's path: one line of at most :data:`MAX_ARGUMENT_SHOWN`
     characters with no key marker. Anything else (key text pasted where a path goes:
     ``--key "$(cat a.key)"``) is described, never repeated: ``the WHAT value (N characters,
-    not shown)``.
+    not shown)``. Nor is a bare 64- or 128-hex value (an Ed25519 seed, or seed and public key).
     """
-    if len(value) <= MAX_ARGUMENT_SHOWN and not _LINE_BREAKS.intersection(value) and not holds_key_text(value):
+    if (
+        len(value) <= MAX_ARGUMENT_SHOWN
+        and not _LINE_BREAKS.intersection(value)
+        and not holds_key_text(value)
+        and not _BARE_HEX_KEY.fullmatch(value)
+    ):
         return value
     return f"the {what} value ({len(value)} characters, not shown)"
 

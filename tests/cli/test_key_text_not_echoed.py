@@ -84,3 +84,25 @@ def test_key_text_read_as_an_unknown_option_is_not_quoted(cli: Cli, keyed: tuple
         shown = result.out + result.err
         assert result.code == 2 and body and not any(line in shown for line in body), result.err
         assert "PRIVATE" not in shown and "not shown" in result.err, result.err
+
+
+def test_key_material_in_other_spellings_is_not_repeated(cli: Cli, keyed: tuple[str, Path, Path]) -> None:
+    # The fix quoted a value with no PEM marker: a base64-encoded PEM file (how CI secrets are
+    # often stored), a PEM's body line, or a bare 64-hex seed given to --key or a trust file.
+    import base64
+
+    secret, signed, ring = keyed
+    body = secret.splitlines()[1]
+    seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"  # RFC 8032 test 1's secret key
+    values = [base64.b64encode(secret.encode()).decode(), body, seed, seed.upper() + "cd" * 32]
+    for value in values:
+        for args in (
+            ("sign", str(signed), "--key", value, "-o", "out.json"),
+            ("verify", str(signed), "--trusted-keys-file", value),
+            ("verify", str(signed), "--public-key", value),
+            ("keys", "show", value),
+            ("keys", "revoke", "--keyring", str(ring), "--reason", "retired", value),
+        ):
+            result = cli(*args)
+            assert result.code == 2, (args, result.err)
+            assert value not in result.out + result.err and value.strip() not in result.err, result.err

@@ -26,6 +26,22 @@ def _is_text(data: bytes) -> bool:
     return all(ch.isprintable() or ch in "\r\n" for ch in text)
 
 
+_TOKEN_PREFIXES = ("whsec_", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "glpat-")
+
+
+def _shown_missing(path: str, shown: str, what: str, private: bool) -> str:
+    """How an error names a secret file *path* that does not exist.
+
+    A missing name is as likely the secret itself (``--secret-file "$HOOK_SECRET"``): for a
+    private file it is described unless it reads as a path (a ``/`` or ``.``, and no token prefix).
+    """
+    if not private or shown != path:
+        return shown
+    if ("/" in path or "." in path) and not any(prefix in path for prefix in _TOKEN_PREFIXES):
+        return shown
+    return f"the {what} value ({len(path)} characters, not shown)"
+
+
 def read_regular_file(
     path: str, what: str, limit: int, *, private: bool, not_found_hint: str = "", special_hint: str = ""
 ) -> tuple[bytes, os.stat_result]:
@@ -42,7 +58,8 @@ def read_regular_file(
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise InputFileError(f"{shown}: {what} not found{not_found_hint if shown != path else ''}") from None
+        missing = _shown_missing(path, shown, what, private)
+        raise InputFileError(f"{missing}: {what} not found{not_found_hint if missing == path else ''}") from None
     except IsADirectoryError:
         raise InputFileError(f"{shown}: is a directory, not a regular file; a {what} must be one") from None
     except PermissionError:

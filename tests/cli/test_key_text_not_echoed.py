@@ -106,3 +106,31 @@ def test_key_material_in_other_spellings_is_not_repeated(cli: Cli, keyed: tuple[
             result = cli(*args)
             assert result.code == 2, (args, result.err)
             assert value not in result.out + result.err and value.strip() not in result.err, result.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("webhook", "verify", "body", "--header", "X-Attest-Signature: sha256=00", "--secret-file"),
+        ("fetch", "--base-url", "http://127.0.0.1:9", "--execution", "x", "--token-file"),
+    ],
+    ids=["webhook-secret-file", "token-file"],
+)
+@pytest.mark.parametrize(
+    "secret", ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "ghp_0123456789abcdefABCDEF", "hunter2hunter2"]
+)
+def test_a_secret_given_as_a_secret_file_is_not_repeated(
+    cli: Cli, tmp_path: Path, args: tuple[str, ...], secret: str
+) -> None:
+    # `--secret-file "$HOOK_SECRET"`: 'whsec_...: webhook secret file not found' put the secret in the log.
+    (tmp_path / "body").write_bytes(b"{}")
+    result = cli(*args, secret)
+    assert result.code == 2 and secret not in result.out + result.err, result.err
+    assert "not shown" in result.err and "not found" in result.err, result.err
+
+
+def test_a_missing_secret_file_path_is_still_named(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "body").write_bytes(b"{}")
+    result = cli("webhook", "verify", "body", "--header", "X-Attest-Signature: sha256=00", "--secret-file",
+                 "secrets/hook.txt")  # fmt: skip
+    assert result.code == 2 and "secrets/hook.txt: webhook secret file not found" in result.err, result.err

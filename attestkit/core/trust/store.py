@@ -202,6 +202,19 @@ class TrustStore:
     _derived: dict[tuple[str, bytes], object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        from attestkit.core.trust.delegation import Delegation
+
+        for name, kind in (("keys", TrustedKey), ("delegations", Delegation), ("revocations", KeyRevocation)):
+            # A str, a lone entry or a generator would be read wrongly, or fail in the middle of a
+            # verify (AttributeError) the first time the search reached it.
+            given = getattr(self, name)
+            if isinstance(given, (str, bytes)) or not isinstance(given, (tuple, list)):
+                raise ArgumentTypeError(
+                    f"TrustStore.{name} must be a tuple of {kind.__name__}, not {type(given).__name__}"
+                )
+            for item in given:
+                ArgumentTypeError.check(item, kind, f"each of TrustStore.{name}")
+            object.__setattr__(self, name, tuple(given))
         for entry in self.keys:
             known = self._index.get(entry.public_key.raw)
             self._index[entry.public_key.raw] = entry if known is None else merge_entries(known, entry)

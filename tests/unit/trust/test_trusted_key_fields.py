@@ -91,3 +91,26 @@ def test_revocations_and_delegations_check_their_fields() -> None:
         Delegation(PUB, PUB.raw, None, "nonprod", None, None, True)  # type: ignore[arg-type]
     with pytest.raises(UsageError):
         Delegation(PUB, PUB.raw, None, ("a",), datetime(2020, 1, 1), None, True)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"keys": (PUB,)},  # a PublicKey where a TrustedKey goes
+        {"keys": "ed25519:" + PUB.raw.hex()},
+        {"keys": (TrustedKey(PUB) for _ in range(1))},
+        {"revocations": ("x",)},
+        {"delegations": ("x",)},  # accepted silently, then AttributeError in the middle of a verify
+        {"delegations": (None,)},
+    ],
+    ids=["public-key", "str", "generator", "revocation-str", "delegation-str", "delegation-none"],
+)
+def test_a_trust_store_checks_its_entries_when_built(fields: dict[str, Any]) -> None:
+    arguments: dict[str, Any] = {"keys": (TrustedKey(PUB, roles=("root",)),), **fields}
+    with pytest.raises(ArgumentTypeError, match="TrustStore"):
+        TrustStore(**arguments)
+
+
+def test_a_trust_store_takes_lists() -> None:
+    store = TrustStore([TrustedKey(PUB)], [], [])
+    assert store.keys == (TrustedKey(PUB),) and store.lookup(PUB) is not None

@@ -35,7 +35,7 @@ from attestkit.core.crypto.keys import PublicKey
 from attestkit.core.policy.base import Policy
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, format_for_name
 from attestkit.core.trust.store import TrustStore
-from attestkit.core.verify.bulk import BATCH, Budget, BulkItem, BulkOutcome, Input, PathList, Render, Tally
+from attestkit.core.verify.bulk import BATCH, MAX_JOBS, Budget, BulkItem, BulkOutcome, Input, PathList, Render, Tally
 from attestkit.core.verify.result import VerificationResult, unchecked_checks, unchecked_dict
 from attestkit.core.verify.verifier import VerifyOptions, verify_with_options
 from attestkit.errors import AttestkitError, InputFileError, UsageError
@@ -433,7 +433,10 @@ checked.
     "--jsonl", metavar="FILE", help="Also read receipts from a JSON Lines file (one receipt per line; - for stdin)."
 )
 @click.option(
-    "--jobs", type=click.IntRange(min=1), metavar="N", help="Worker processes (default: every core for many receipts)."
+    "--jobs",
+    type=click.IntRange(min=1, max=MAX_JOBS),
+    metavar="N",
+    help="Worker processes (default: every core for many receipts).",
 )
 @click.option(
     "--dask",

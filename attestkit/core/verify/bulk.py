@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 BATCH = 128  # the largest batch: each batch costs the parent a round trip (pickling, wake-ups, a future)
 FIRST_BATCH = 8  # batches start small and double, so that a short run still spreads over the workers
+MAX_JOBS = 1024  # worker processes a bulk run may ask for (each is forked when the pool starts)
 
 
 class _Record:
@@ -470,6 +471,8 @@ def _run(
     """Each batch's outcomes or report, in input order, from this process or from *jobs* workers."""
     if jobs is not None:
         ArgumentTypeError.check(jobs, int, "jobs")
+        if not 1 <= jobs <= MAX_JOBS:  # 10**6 forked a million workers (a hang); 0 and -1 passed as "default" or 1
+            raise UsageError(f"jobs must be from 1 to {MAX_JOBS} (or None for every core), not {jobs}", option="jobs")
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 and (not budget.seconds or _alarm_usable()):
         for batch in _batches(items, BATCH):
@@ -589,6 +592,7 @@ class Tally:
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "MAX_JOBS",
     "SMALL_RUN",
     "BatchReport",
     "Budget",

@@ -36,6 +36,10 @@ CASES: list[tuple[str, Callable[[], object], type[Exception]]] = [
     ("verify_many (label, None)", _many([("a", None)]), ArgumentTypeError),
     ("verify_many (None, bytes)", _many([(None, RAW)]), ArgumentTypeError),
     ("verify_many jobs='2'", _many([("a", RAW)], jobs="2"), ArgumentTypeError),
+    # 10**6 forked a million workers for one receipt (a hang); 0 and -1 passed silently.
+    ("verify_many jobs=10**6", _many([("a", RAW)], jobs=10**6), UsageError),
+    ("verify_many jobs=0", _many([("a", RAW)], jobs=0), UsageError),
+    ("verify_many jobs=-1", _many([("a", RAW)], jobs=-1), UsageError),
     (
         "bulk verify_many jobs=1.5",
         lambda: list(verify_many([BulkItem("a", RAW)], OPTIONS, jobs=1.5)),

@@ -9,6 +9,7 @@ secret; a file that is not UTF-8 text is used byte for byte.
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from attestkit.core.textsafe import shown_argument
@@ -29,17 +30,29 @@ def _is_text(data: bytes) -> bool:
 _TOKEN_PREFIXES = ("whsec_", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "glpat-")
 
 
-def _shown_missing(path: str, shown: str, what: str, private: bool) -> str:
-    """How an error names a secret file *path* that does not exist.
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 
-    A missing name is as likely the secret itself (``--secret-file "$HOOK_SECRET"``): for a
-    private file it is described unless it reads as a path (a ``/`` or ``.``, and no token prefix).
+
+def shown_secret_reference(value: str, what: str, *, env_name: bool = False) -> str:
+    """*value*, a secret file's path or (*env_name*) a variable's name, as an error may show it.
+
+    Either is as likely the secret itself pasted in its place (``--secret-file "$HOOK_SECRET"``,
+    ``--secret-env "$HOOK_SECRET"``): it is described unless it reads as what it should be (a
+    path holds a ``/`` or ``.``; a variable's name is upper-case ``A-Z0-9_``), with no token prefix.
     """
+    shown = shown_argument(value, what)
+    if shown != value or any(prefix in value for prefix in _TOKEN_PREFIXES):
+        return f"the {what} value ({len(value)} characters, not shown)"
+    if _ENV_NAME.fullmatch(value) if env_name else ("/" in value or "." in value):
+        return value
+    return f"the {what} value ({len(value)} characters, not shown)"
+
+
+def _shown_missing(path: str, shown: str, what: str, private: bool) -> str:
+    """How an error names a secret file *path* that does not exist (private: :func:`shown_secret_reference`)."""
     if not private or shown != path:
         return shown
-    if ("/" in path or "." in path) and not any(prefix in path for prefix in _TOKEN_PREFIXES):
-        return shown
-    return f"the {what} value ({len(path)} characters, not shown)"
+    return shown_secret_reference(path, what)
 
 
 def read_regular_file(
@@ -112,4 +125,4 @@ def read_secret_file(path: str, what: str = "secret file") -> bytes:
     return data
 
 
-__all__ = ["MAX_SECRET_BYTES", "read_private_file", "read_regular_file", "read_secret_file"]
+__all__ = ["MAX_SECRET_BYTES", "read_private_file", "read_regular_file", "read_secret_file", "shown_secret_reference"]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import click
 
 from attestkit.adapters.files import MAX_WEBHOOK_BODY_BYTES, read_bytes
-from attestkit.adapters.secret_files import read_secret_file
+from attestkit.adapters.secret_files import read_secret_file, shown_secret_reference
 from attestkit.cli.output import out
 from attestkit.cli.params import DURATION, INSTANT
 from attestkit.core.textsafe import escape_text
@@ -22,7 +22,9 @@ def _secrets(env_names: tuple[str, ...], files: tuple[str, ...]) -> list[str | b
     for name in env_names:
         value = os.environ.get(name)
         if not value:
-            raise UsageError(f"environment variable {name} is not set or empty")
+            # Never the name itself when it may be the secret (--secret-env "$HOOK_SECRET").
+            shown = shown_secret_reference(name, "--secret-env", env_name=True)
+            raise UsageError(f"environment variable {shown} is not set or empty")
         values.append(value)  # byte-exact: a secret's whitespace is part of the secret
     for path in files:
         values.append(read_secret_file(path, "webhook secret file"))  # bytes: binary secrets verify

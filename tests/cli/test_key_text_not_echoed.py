@@ -134,3 +134,18 @@ def test_a_missing_secret_file_path_is_still_named(cli: Cli, tmp_path: Path) -> 
     result = cli("webhook", "verify", "body", "--header", "X-Attest-Signature: sha256=00", "--secret-file",
                  "secrets/hook.txt")  # fmt: skip
     assert result.code == 2 and "secrets/hook.txt: webhook secret file not found" in result.err, result.err
+
+
+@pytest.mark.parametrize("secret", ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "hunter2hunter2", "c2VjcmV0+/=="])
+def test_a_secret_given_as_the_secret_variable_name_is_not_repeated(cli: Cli, tmp_path: Path, secret: str) -> None:
+    # `--secret-env "$HOOK_SECRET"`: 'environment variable whsec_...: is not set' put the secret in the log.
+    (tmp_path / "body").write_bytes(b"{}")
+    result = cli("webhook", "verify", "body", "--header", "X-Attest-Signature: sha256=00", "--secret-env", secret)
+    assert result.code == 2 and secret not in result.out + result.err and "not shown" in result.err, result.err
+
+
+def test_a_missing_secret_variable_is_still_named(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "body").write_bytes(b"{}")
+    result = cli("webhook", "verify", "body", "--header", "X-Attest-Signature: sha256=00", "--secret-env",
+                 "ATTESTKIT_TEST_UNSET_HOOK_SECRET")  # fmt: skip
+    assert result.code == 2 and "environment variable ATTESTKIT_TEST_UNSET_HOOK_SECRET is not set" in result.err

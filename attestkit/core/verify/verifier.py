@@ -108,14 +108,23 @@ def verify_parsed(receipt: Receipt, options: VerifyOptions) -> R.VerificationRes
 class _TrustOutcome:
     """The trust check, the contract's ``chain_of_trust``, and the decision behind them."""
 
-    __slots__ = ("chain", "check", "decision", "identity")
+    __slots__ = ("chain", "check", "decision", "identity", "store_identity")
 
-    def __init__(self, check: R.Check, chain: ChainStatus, decision: TrustDecision | None = None) -> None:
+    def __init__(
+        self,
+        check: R.Check,
+        chain: ChainStatus,
+        decision: TrustDecision | None = None,
+        entry_identity: str | None = None,
+    ) -> None:
         self.check = check
         self.chain = chain
         self.decision = decision
         # The identity the trust store established for the key (never a claim).
         self.identity = decision.identity if decision is not None and decision.trusted else None
+        # The trust store's identity for the key whether or not it is trusted now (revoked,
+        # expired, contradicted by the receipt's claim): the contract's reported `signer`.
+        self.store_identity = self.identity or entry_identity or (decision.identity if decision is not None else None)
 
 
 class _Facts:
@@ -232,7 +241,7 @@ def _policy_context(facts: _Facts, trust: _TrustOutcome) -> PolicyContext:
     return PolicyContext(
         receipt=facts.receipt.data,
         signature_verified=facts.signature.valid,
-        signer=trust.identity or facts.claimed_signer,
+        signer=trust.store_identity or facts.claimed_signer,
         public_key=facts.key_text,
         now=facts.now,
         timestamp=facts.timestamp,
@@ -254,7 +263,7 @@ def _result(
         facts.receipt.source,
         checks,
         facts.signature.valid,
-        trust.identity or facts.claimed_signer,
+        trust.store_identity or facts.claimed_signer,
         facts.key_text,
         key.key_id if key is not None else None,
         trust.chain,
@@ -291,7 +300,8 @@ def _check_trust(
         check = R.Check("trust", True, "integrity-only", f"integrity only: trust not established ({decision.message})")
         return _TrustOutcome(check, R.CHAIN_UNTRUSTED, decision)
     check = R.Check._passed_or_failed("trust", decision.trusted, decision.code, decision.message)
-    return _TrustOutcome(check, decision.status, decision)
+    entry = options.trusted.lookup(key)
+    return _TrustOutcome(check, decision.status, decision, entry.identity if entry is not None else None)
 
 
 def _check_timestamp(text: str, age: timedelta, tolerance: timedelta) -> tuple[R.Check, timedelta]:

@@ -1,0 +1,51 @@
+"""Contract conformance (CONTRACT.md, read line by line): corners where attestkit drifted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.receipt.signing import sign_receipt
+from tests.conftest import NOW, CliResult, make_receipt, write_json
+
+Cli = Callable[..., CliResult]
+
+
+def _keyring(path: Path, key: PrivateKey, **entry: str) -> Path:
+    lines = ["version: 1", "keys:", f"  - public_key: {key.public_key.text}"]
+    lines += [f"    {name}: {value}" for name, value in entry.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_json_signer_is_the_trust_stores_identity_even_when_the_claim_differs(
+    cli: Cli, tmp_path: Path, key: PrivateKey
+) -> None:
+    """Contract §5: "`signer` in `--json` is the signer identity: the trust store's identity for
+    the key when it has one, else the receipt's `signer` field, else null". A receipt claiming
+    another identity is refused (signer-mismatch), but its answer must not name the claim the
+    trust store contradicts as the signer."""
+    ring = _keyring(tmp_path / "ring.yaml", key, identity="ci@example.com")
+    liar = write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key, signer="release@example.com"))
+    result = cli("verify", str(liar), "--keyring", str(ring), "--now", NOW, "--json")
+    assert result.code == 1, result.err
+    assert result.json_lines()[0]["signature_verification"]["signer"] == "ci@example.com"
+
+
+def test_json_signer_of_a_revoked_or_expired_key_is_the_trust_stores_identity(
+    cli: Cli, tmp_path: Path, key: PrivateKey
+) -> None:
+    """Contract §5 (as above): the trust store has an identity for a revoked or expired key too;
+    `signer` reports it (the receipt stays invalid, exit 1), not null."""
+    receipt = write_json(tmp_path / "r.json", sign_receipt(make_receipt(), key))
+    for name, entry in {
+        "revoked": {"revoked_at": "2026-11-01T00:00:00Z", "reason": "superseded"},
+        "expired": {"not_after": "2026-11-01T00:00:00Z"},
+    }.items():
+        ring = _keyring(tmp_path / f"{name}.yaml", key, identity="ci@example.com", **entry)
+        result = cli("verify", str(receipt), "--keyring", str(ring), "--now", NOW, "--json")
+        assert result.code == 1, result.err
+        line = result.json_lines()[0]
+        assert line["chain_of_trust"] == name
+        assert line["signature_verification"]["signer"] == "ci@example.com"

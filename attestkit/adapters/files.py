@@ -702,7 +702,10 @@ def write_keypair(out_dir: str, name: str, key: PrivateKey, passphrase: bytes | 
     """Write ``DIR/NAME.key`` (PKCS#8 PEM, 0600) and ``DIR/NAME.pub``; never overwrite."""
     if not name or "/" in name or name.startswith("."):
         raise InputFileError(f"{name!r}: key name must be a plain file name")
-    os.makedirs(out_dir, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(out_dir, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"{out_dir}: cannot create the directory: {exc.strerror}") from None
     key_path = os.path.join(out_dir, f"{name}.key")
     pub_path = os.path.join(out_dir, f"{name}.pub")
     for existing in (key_path, pub_path):

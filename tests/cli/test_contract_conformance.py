@@ -7,7 +7,7 @@ from pathlib import Path
 
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.receipt.signing import sign_receipt
-from tests.conftest import NOW, CliResult, make_receipt, write_json
+from tests.conftest import NOW, CliResult, assert_one_line_error, make_receipt, write_json
 
 Cli = Callable[..., CliResult]
 
@@ -49,3 +49,14 @@ def test_json_signer_of_a_revoked_or_expired_key_is_the_trust_stores_identity(
         line = result.json_lines()[0]
         assert line["chain_of_trust"] == name
         assert line["signature_verification"]["signer"] == "ci@example.com"
+
+
+def test_keys_generate_into_an_uncreatable_directory_is_one_clear_line(cli: Cli, tmp_path: Path) -> None:
+    """Contract §4: exit 2 for a file that cannot be written, and "Errors go to stderr as one
+    clear line": an --out-dir below a regular file named the OS error class as an internal error."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    result = cli("keys", "generate", "--out-dir", str(tmp_path / "file" / "keys"))
+    assert result.code == 2
+    assert_one_line_error(result)
+    assert "internal error" not in result.err and "cannot create" in result.err, result.err
+    assert "keys" in result.err

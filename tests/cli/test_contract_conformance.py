@@ -60,3 +60,16 @@ def test_keys_generate_into_an_uncreatable_directory_is_one_clear_line(cli: Cli,
     assert_one_line_error(result)
     assert "internal error" not in result.err and "cannot create" in result.err, result.err
     assert "keys" in result.err
+
+
+def test_sign_refusal_names_an_empty_embedded_key_as_unnamed(cli: Cli, tmp_path: Path, key: PrivateKey) -> None:
+    """Contract §4: errors are one *clear* line. A receipt with placeholder proof fields
+    (``"signature": ""``, ``"signer_public_key": ""``) was refused with "already signed by ;"."""
+    key_file = tmp_path / "ci.key"
+    key_file.write_bytes(key.to_pem())
+    key_file.chmod(0o600)
+    receipt = write_json(tmp_path / "r.json", make_receipt(signature="", signer_public_key="", signature_algorithm=""))
+    result = cli("sign", str(receipt), "--key", str(key_file))
+    assert result.code == 2
+    assert_one_line_error(result)
+    assert "signed by an unnamed key;" in result.err, result.err

@@ -38,7 +38,7 @@ class SigningPlan:
 
 def _old_key(data: Mapping[str, Any]) -> str:
     text = data.get("signer_public_key")
-    if not isinstance(text, str):
+    if not isinstance(text, str) or not text.strip():
         return "an unnamed key"
     try:
         return f"{text} (key id {parse_public_key(text).key_id})"

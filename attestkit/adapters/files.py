@@ -304,6 +304,20 @@ def _own_descriptor(path: str) -> int | None:
     return int(entry)
 
 
+def _in_dev(parent: str) -> bool:
+    """Whether the resolved directory *parent* is /dev or on the file system /dev is.
+
+    That is /dev's subdirectories (``/dev/disk/by-uuid``) and /dev bind-mounted elsewhere when
+    /dev is a file system of its own (devtmpfs), not /dev/shm (a tmpfs of its own, where files
+    are written as anywhere else). When /dev is not a mount, its own path decides.
+    """
+    try:
+        here, dev, root = os.stat(parent).st_dev, os.stat("/dev").st_dev, os.stat("/").st_dev
+    except OSError:
+        return parent == "/dev"
+    return here == dev and (dev != root or parent == "/dev" or parent.startswith("/dev/"))
+
+
 def _stream_target(path: str) -> bool:
     """True when *path* is a pipe or character device to write into; :class:`InputFileError` for other specials.
 
@@ -319,7 +333,7 @@ def _stream_target(path: str) -> bool:
         info = None  # absent (or unreachable: the write says why)
     if info is not None and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
         return True
-    if os.path.realpath(os.path.dirname(path) or ".") == "/dev":
+    if _in_dev(os.path.realpath(os.path.dirname(path) or ".")):
         raise InputFileError(f"{path}: is not a device in /dev; refusing to create or replace it", code="special-file")
     if info is None or stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
         return False

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -182,3 +185,45 @@ def test_cli_output_to_a_device_and_to_stdout(cli: Callable[..., CliResult], tmp
     )
     assert shown.code == 0 and json.loads(shown.out.splitlines()[-1])["valid"] is True
     assert os.path.islink("/dev/stdout") and os.readlink("/dev/stdout") == "/proc/self/fd/1"
+
+
+_DEV_PROBE = """
+import sys
+from attestkit.adapters.files import write_atomic
+from attestkit.errors import InputFileError
+for target in sys.argv[1:]:
+    try:
+        write_atomic(target, b"x")
+        print("written", target)
+    except InputFileError as exc:
+        print(exc.code, target)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare")
+def test_no_new_entry_below_dev_or_in_dev_mounted_elsewhere(tmp_path: Path) -> None:
+    """Review, stop 35: only /dev itself was refused, so ``-o /dev/disk/x`` (as root) made a file
+    in the machine's /dev and /dev bind-mounted elsewhere was not seen. Run in a private mount
+    namespace whose /dev is a scratch tmpfs: nothing here can touch the machine's /dev."""
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    script = (
+        "mount -t tmpfs none /dev && mkdir /dev/sub /dev/shm && mount -t tmpfs none /dev/shm && "
+        f'mount --bind /dev "{bind}" && exec "$0" -c "$1" /dev/sub/x.json "{bind}/y.json" /dev/z.json '
+        f'/dev/shm/r.json "{tmp_path}/ok.json"'
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, sys.executable, _DEV_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "special-file /dev/sub/x.json",
+        f"special-file {bind}/y.json",
+        "special-file /dev/z.json",
+        "written /dev/shm/r.json",
+        f"written {tmp_path}/ok.json",
+    ]

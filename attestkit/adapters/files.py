@@ -278,6 +278,21 @@ def refuse_key_overwrite(path: str) -> None:
         raise InputFileError(f"{path}: is a private key file; refusing to overwrite it", code="overwrites-key")
 
 
+def open_fresh(path: str, mode: int = 0o666) -> BinaryIO:
+    """A new empty regular file at *path* for writing, whatever was there (a state file's temp).
+
+    An entry left at *path* is removed first and the file is created exclusively, never
+    through a link: a FIFO planted at a temp name would block the open for a reader, and a link
+    would be written through.
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    return os.fdopen(fd, "wb")
+
+
 STREAM_STALL_SECONDS = 60.0
 """How long a pipe or device given as ``-o`` may take no bytes before the write is abandoned."""
 
@@ -749,6 +764,7 @@ __all__ = [
     "load_public_key",
     "load_signing_key",
     "load_trusted_keys_file",
+    "open_fresh",
     "passphrase_for_new_key",
     "read_bounded",
     "read_bytes",

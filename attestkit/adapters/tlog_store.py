@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from attestkit.adapters.files import read_bounded
+from attestkit.adapters.files import open_fresh, read_bounded
 from attestkit.adapters.secret_files import read_private_file
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.tlog.audit import AuditReport, audit_log, check_consistent
@@ -266,7 +266,7 @@ class FileLog:
                 touched.add(missing)
             os.makedirs(parent, exist_ok=True)
             temp = os.path.join(tmp, f"{number}.tmp")
-            with open(temp, "wb") as handle:
+            with open_fresh(temp) as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from attestkit.adapters.files import open_fresh
 from attestkit.core.textsafe import ascii_digits
 from attestkit.core.tlog.checkpoint import Checkpoint, parse_checkpoint_text
 from attestkit.core.tlog.note import Signer, Verifier
@@ -73,8 +74,7 @@ class WitnessState:
         """Persist *checkpoint* durably (temp file, fsync, rename, fsync the directory)."""
         path = self._file(checkpoint.origin)
         temp = path + ".tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
+        with open_fresh(temp, 0o600) as handle:
             handle.write(checkpoint.text.encode())
             handle.flush()
             os.fsync(handle.fileno())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import os
 import subprocess
 import sys
 import threading
@@ -198,3 +199,34 @@ def test_cosign_needs_exactly_one_proof_source(tmp_path: Path, cli: Callable[...
     vkey = read_key_file(str(tmp_path / "log.key")).verifier.vkey
     result = cli("log", "cosign", "log/checkpoint", "--key", "w.key", "--state", "s", "--log-vkey", vkey, *args)
     assert result.code == 2 and "exactly one" in result.err
+
+
+def test_a_fifo_or_link_at_the_state_temp_name_is_replaced_not_opened(tmp_path: Path) -> None:
+    """Review, stop 35: the temp file was opened for writing as it was, so a FIFO left at its
+    name blocked the witness until something read it (and a link there made every store fail)."""
+    state = WitnessState(str(tmp_path / "ws"))
+    os.makedirs(state.directory, mode=0o700)
+    checkpoint = Checkpoint(ORIGIN, 7, tree_hash(_tree(7), 7))
+    temp = state._file(ORIGIN) + ".tmp"
+    os.mkfifo(temp)
+    outcome: list[BaseException | None] = []
+
+    def store() -> None:
+        try:
+            state.store(checkpoint)
+            outcome.append(None)
+        except BaseException as exc:  # recorded for the assertion below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=store, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # the old code: unblock it before failing
+        os.close(os.open(temp, os.O_RDONLY | os.O_NONBLOCK))
+    assert outcome == [None], "store blocked on a FIFO at its temp name"
+    assert state.load(ORIGIN) == checkpoint
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    os.symlink(victim, temp)
+    state.store(checkpoint)
+    assert victim.read_text() == "keep" and not os.path.lexists(temp)

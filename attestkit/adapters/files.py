@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -293,6 +294,8 @@ def open_fresh(path: str, mode: int = 0o666) -> BinaryIO:
     return os.fdopen(fd, "wb")
 
 
+_PIPE_BUFFER = 65536
+
 STREAM_STALL_SECONDS = 60.0
 """How long a pipe or device given as ``-o`` may take no bytes before the write is abandoned."""
 
@@ -389,7 +392,10 @@ def _write_descriptor(path: str, descriptor: int, data: bytes) -> None:
 
 
 def _write_stream(path: str, data: bytes, stall: float) -> None:
-    """Write *data* into a named pipe or device; a reader that takes nothing for *stall* seconds ends it."""
+    """Write *data* into a named pipe or device; a reader that takes nothing for *stall* seconds
+    ends it, and so does one that takes less than a pipe's buffer (64 KiB) per *stall* seconds
+    on average (a reader taking a few bytes just before each stall would stretch the write
+    without end)."""
     import errno
     import select
 
@@ -401,6 +407,7 @@ def _write_stream(path: str, data: bytes, stall: float) -> None:
             raise InputFileError(f"{path}: is a pipe that nobody reads; nothing written") from None
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
     view, done = memoryview(data), 0
+    deadline = time.monotonic() + stall * (1 + len(view) // _PIPE_BUFFER)
     try:
         while done < len(view):
             try:
@@ -410,10 +417,17 @@ def _write_stream(path: str, data: bytes, stall: float) -> None:
                 pass
             ready = select.poll()
             ready.register(fd, select.POLLOUT)
-            if not ready.poll(stall * 1000):
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise InputFileError(
-                    f"{path}: its reader took nothing for {stall:g} s; output incomplete ({done} of {len(view)} bytes)"
+                    f"{path}: its reader took less than 64 KiB per {stall:g} s; output incomplete "
+                    f"({done} of {len(view)} bytes)"
                 )
+            if not ready.poll(min(stall, left) * 1000):
+                if time.monotonic() < deadline:
+                    raise InputFileError(
+                        f"{path}: its reader took nothing for {stall:g} s; output incomplete ({done} of {len(view)} bytes)"
+                    )
     except OSError as exc:
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
     finally:

@@ -135,6 +135,35 @@ def test_no_new_entry_is_made_in_dev(tmp_path: Path) -> None:
             os.unlink(absent)  # only if a regression made it
 
 
+def test_a_pipe_whose_reader_trickles_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """Review, stop 35: the stall limit applied to each wait, so a reader taking 4 KiB just
+    before every stall stretched a write almost without end (here 512 KiB at 20 KiB/s: 25 s
+    with stall 0.3 s). The reader must take 64 KiB per stall period on average."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.2):
+            try:
+                os.read(reader_fd, 4096)
+            except BlockingIOError:
+                pass
+
+    reader = threading.Thread(target=trickle, daemon=True)
+    reader.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(InputFileError, match=r"took less than 64 KiB per 0\.3 s; output incomplete"):
+            write_atomic(str(fifo), b"x" * (512 * 1024), stall=0.3)
+        assert time.monotonic() - started < 10
+    finally:
+        stop.set()
+        reader.join(5)
+        os.close(reader_fd)
+
+
 def _read_all(fd: int) -> bytes:
     chunks, deadline = [], time.monotonic() + 10
     while time.monotonic() < deadline:

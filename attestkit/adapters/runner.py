@@ -273,16 +273,30 @@ class CannotStart(Exception):
 
 
 def _pump(
-    source: IO[bytes], sink: IO[bytes] | None, prefix: bytes, tail: deque[bytes] | None, lock: threading.Lock
+    source: IO[bytes],
+    sink: IO[bytes] | None,
+    prefix: bytes,
+    tail: deque[bytes] | None,
+    lock: threading.Lock,
+    *,
+    side: bool = False,
 ) -> None:
+    """Copy *source* line by line to *sink*. On the *side* thread (the step's stderr) a sink that
+    fails is dropped and the pipe still drained: a dead pump would leave the step blocked on
+    its full pipe, and the run hung. On the main thread the failure is raised (lost output)."""
     for line in source:
         if tail is not None:
             with lock:
                 tail.append(line)
         if sink is not None:
             with lock:
-                sink.write(prefix + line)
-                sink.flush()
+                try:
+                    sink.write(prefix + line)
+                    sink.flush()
+                except (OSError, ValueError):
+                    if not side:
+                        raise
+                    sink = None
 
 
 def run_command(
@@ -334,7 +348,12 @@ def run_command(
             assert process.stdout is not None and process.stderr is not None and output is not None
             lock = threading.Lock()
             tag = f"[{escape_text(prefix or '')}] ".encode()  # a step name is the pipeline file's text
-            side = threading.Thread(target=_pump, args=(process.stderr, errors or output, tag, tail, lock), daemon=True)
+            side = threading.Thread(
+                target=_pump,
+                args=(process.stderr, errors or output, tag, tail, lock),
+                kwargs={"side": True},
+                daemon=True,
+            )
             side.start()
             _pump(process.stdout, output, tag, tail, lock)
             side.join()

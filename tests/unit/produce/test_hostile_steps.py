@@ -3,13 +3,17 @@ receipt at the signing key, fork daemons, read the parent's secrets or edit the 
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from blake3 import blake3
@@ -234,3 +238,34 @@ def test_a_stranger_that_got_an_ended_steps_group_id_is_left_alone() -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+class _GoneSink(io.RawIOBase):
+    """A stderr whose every write fails, as ``2>/dev/full`` or a pipe whose reader left."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_step_whose_stderr_sink_fails_still_finishes() -> None:
+    """Review, stop 35: the stderr pump died on its first failed write, so a step writing more
+    than a pipe's buffer to stderr blocked for ever (library path; the CLI's stand-in drops
+    failed writes too). The step's stdout still arrives."""
+    from attestkit.adapters.runner import run_command
+
+    output = io.BytesIO()
+    script = "yes 'a line of step diagnostics' | head -n 20000 >&2; echo out"
+    finished: list[int] = []
+    worker = threading.Thread(
+        target=lambda: finished.append(
+            run_command(script, shell=True, env=dict(os.environ), prefix="s", output=output, errors=_GoneSink())  # type: ignore[arg-type]
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(30)
+    assert finished == [0], "the step blocked on its stderr pipe"
+    assert output.getvalue() == b"[s] out\n"

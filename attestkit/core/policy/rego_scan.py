@@ -540,9 +540,11 @@ def translate_regex(pattern: str) -> str | None:
             return None
         out.append(char)
         index += 1
-    if in_class:
-        return None
-    translated = "".join(out)
+    return None if in_class else _compiles_like_re2("".join(out))
+
+
+def _compiles_like_re2(translated: str) -> str | None:
+    """*translated* when it compiles and its nested repeats stay within RE2's limit, else None."""
     import warnings
 
     try:

@@ -96,15 +96,27 @@ class _Output(_StandIn):
         return cast(IO[bytes], _Binary(self))
 
 
-class _Binary(io.RawIOBase):
-    """``sys.stdout.buffer`` through :class:`_Output`: text written before it is flushed first."""
+class _BytesSide(io.RawIOBase):
+    """What both ``buffer`` stand-ins pass through to their text stand-in."""
 
-    def __init__(self, text: _Output) -> None:
+    def __init__(self, text: _StandIn) -> None:
         super().__init__()
         self._text = text
 
     def writable(self) -> bool:
         return True
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
+    def isatty(self) -> bool:
+        return self._text.isatty()
+
+
+class _Binary(_BytesSide):
+    """``sys.stdout.buffer`` through :class:`_Output`: text written before it is flushed first."""
+
+    _text: _Output
 
     def write(self, data: Any) -> int:
         self._text.flush()
@@ -121,12 +133,6 @@ class _Binary(io.RawIOBase):
             self._text._stream.buffer.flush()
         except (OSError, ValueError) as exc:
             raise self._text._failed(exc) from None
-
-    def fileno(self) -> int:
-        return self._text.fileno()
-
-    def isatty(self) -> bool:
-        return self._text.isatty()
 
 
 class _Diagnostics(_StandIn):
@@ -161,19 +167,14 @@ class _Diagnostics(_StandIn):
         return cast(IO[bytes], _DiagnosticBytes(self))
 
 
-class _DiagnosticBytes(io.RawIOBase):
+class _DiagnosticBytes(_BytesSide):
     """``sys.stderr.buffer`` through :class:`_Diagnostics`: a write that fails is dropped, never raised.
 
     A step's stderr pump that died on the first failed write would leave the step blocked on a
     full pipe: the run hung.
     """
 
-    def __init__(self, text: _Diagnostics) -> None:
-        super().__init__()
-        self._text = text
-
-    def writable(self) -> bool:
-        return True
+    _text: _Diagnostics
 
     def write(self, data: Any) -> int:
         size = len(memoryview(data))
@@ -189,12 +190,6 @@ class _DiagnosticBytes(io.RawIOBase):
 
     def flush(self) -> None:
         self._text.flush()
-
-    def fileno(self) -> int:
-        return self._text.fileno()
-
-    def isatty(self) -> bool:
-        return self._text.isatty()
 
 
 def _hold_closed_descriptors() -> None:

@@ -498,30 +498,40 @@ def _bound_in(query: Any, bound: set[str]) -> set[str]:
     return out
 
 
-def _head_kind(rule: Any) -> tuple[str | None, str, int]:
-    """(name, kind, arity) of a rule head: kind is function, set, complete, object or default."""
+def _head_kind(rule: Any) -> tuple[tuple[str, ...], str, int]:
+    """(path, kind, arity) of a rule head: *path* is the head's names up to its first computed
+    part; kind is function, set, complete, object (a computed part follows *path*) or default."""
     kind, spec = node_kind(rule)
     if kind == "Default":
-        root, _ = _ref_chain_root(spec.get("refr"))
-        return root, "default", -1
+        path, computed = _head_path(spec.get("refr"))
+        return path, "object" if computed else "default", len(spec.get("args") or [])
     head_kind, head = node_kind(spec.get("head"))
-    root, depth = _ref_chain_root(head.get("refr"))
+    path, computed = _head_path(head.get("refr"))
+    if computed:
+        return path, "object", -1
     if head_kind == "Func":
-        return root, "function", len(head.get("args") or [])
-    if depth:
-        return root, "object", -1
-    return root, "set" if head_kind == "Set" else "complete", -1
+        return path, "function", len(head.get("args") or [])
+    return path, "set" if head_kind == "Set" else "complete", -1
 
 
-def _ref_chain_root(ref: Any) -> tuple[str | None, int]:
-    depth = 0
+def _head_path(ref: Any) -> tuple[tuple[str, ...], bool]:
+    """The names of a head reference up to its first computed part, and whether one follows."""
+    names: list[str | None] = []
     while isinstance(ref, dict) and node_kind(ref)[0] in ("RefDot", "RefBrack"):
-        ref = node_kind(ref)[1].get("refr")
-        depth += 1
-    if isinstance(ref, dict) and node_kind(ref)[0] == "Var":
-        value = node_kind(ref)[1].get("value")
-        return (value if isinstance(value, str) else None), depth
-    return None, depth
+        kind, body = node_kind(ref)
+        if kind == "RefDot":
+            field = body.get("field")
+            names.append(field[1] if isinstance(field, list) and len(field) == 2 else None)
+        else:
+            index = body.get("index")
+            scalar = node_kind(index)[1].get("value") if isinstance(index, dict) and "String" in index else None
+            names.append(scalar if isinstance(scalar, str) else None)
+        ref = body.get("refr")
+    root = node_kind(ref)[1].get("value") if isinstance(ref, dict) and "Var" in ref else None
+    names.append(root if isinstance(root, str) else None)
+    names.reverse()
+    static = list(itertools.takewhile(lambda n: isinstance(n, str), names))
+    return tuple(str(n) for n in static), len(static) < len(names)
 
 
 def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset[str]) -> None:
@@ -536,30 +546,41 @@ def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset
     """
     rules = rule_nodes(tree)
     raw = text.encode("utf-8")
-    kinds: dict[str, set[str]] = {}
-    defaults: set[str] = set()
-    arities: dict[str, set[int]] = {}
+    kinds: dict[tuple[str, ...], set[str]] = {}
+    defaults: set[tuple[str, ...]] = set()
+    arities: dict[tuple[str, ...], set[int]] = {}
     for rule in rules:
-        root, kind, arity = _head_kind(rule)
-        if root is None:
+        path, kind, arity = _head_kind(rule)
+        if not path:
             continue
         if kind == "default":
-            defaults.add(root)
+            defaults.add(path)
+            if arity:
+                arities.setdefault(path, set()).add(arity)
         else:
-            kinds.setdefault(root, set()).add(kind)
+            kinds.setdefault(path, set()).add(kind)
         if kind == "function":
-            arities.setdefault(root, set()).add(arity)
-    for root in defaults:
+            arities.setdefault(path, set()).add(arity)
+    for path in defaults:
         # A default rule is a single value, or a function's default.
-        kinds.setdefault(root, set()).add("function" if root in arities else "complete")
-    for root, found in sorted(kinds.items()):
+        kinds.setdefault(path, set()).add("function" if path in arities else "complete")
+    for path, found in sorted(kinds.items()):
         if len(found) > 1:
             raise RegoUnsupportedError(
-                f"{name}: {root} is defined as {' and as '.join(sorted(found))} rules (OPA: conflicting rules)"
+                f"{name}: {'.'.join(path)} is defined as {' and as '.join(sorted(found))} rules (OPA: conflicting rules)"
             )
-    for root, counts in sorted(arities.items()):
+        if found != {"object"}:  # a value, a set or a function: no rule may define a part of it
+            inner = next((other for other in sorted(kinds) if other[: len(path)] == path != other), None)
+            if inner is not None:
+                raise RegoUnsupportedError(
+                    f"{name}: rule {'.'.join(path)} conflicts with rule {'.'.join(inner)} (OPA: conflicting rules)"
+                )
+    for path, counts in sorted(arities.items()):
         if len(counts) > 1:
-            raise RegoUnsupportedError(f"{name}: function {root} is defined with different numbers of arguments")
+            raise RegoUnsupportedError(
+                f"{name}: function {'.'.join(path)} is defined with different numbers of arguments"
+            )
+    functions = {path[0]: counts for path, counts in arities.items() if len(path) == 1 and counts}
     for rule in rules:
         kind, spec = node_kind(rule)
         if kind != "Spec":
@@ -571,30 +592,105 @@ def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset
         queries += [body["query"] for _, body in walk(rule) if isinstance(body.get("query"), dict)]
         for query in queries:
             _check_redeclared(name, raw, query)
-        _check_function_uses(name, spec, arities)
+        _check_function_uses(name, raw, spec, functions)
 
 
-def _check_function_uses(name: str, spec: dict[str, Any], arities: dict[str, set[int]]) -> None:
+def _check_function_uses(name: str, raw: bytes, spec: dict[str, Any], arities: dict[str, set[int]]) -> None:
     """Calls of the policy's functions take its number of arguments (or one more, the output);
-    a function is never a value."""
+    a function is never a value, and never called where a local variable shadows it."""
     uses = {"bodies": spec.get("bodies"), "head": _head_value(spec)}
-    callees: set[int] = set()
     for kind, body in walk(uses):
         if kind == "Call" and node_kind(body.get("fcn"))[0] == "Var":
             callee = node_kind(body["fcn"])[1]
-            callees.add(id(callee))
             counts = arities.get(str(callee.get("value")))
             if counts and len(body.get("params") or []) - min(counts) not in (0, 1):
                 raise RegoUnsupportedError(
                     f"{name}: line {int(body['span']['line'])}: function {callee.get('value')} takes {min(counts)} "
                     "arguments (OPA refuses this call)"
                 )
-    for kind, body in walk(uses):
-        if kind == "Var" and body.get("value") in arities and id(body) not in callees:
+    functions = frozenset(arities)
+    head_kind, head = node_kind(spec["head"])
+    arguments = {var for var, _ in _vars(head.get("args") or [])} if head_kind == "Func" else set()
+    _, parts = _head_ref_parts(head.get("refr"))
+    assign = head.get("assign")
+    terms = [*parts, head.get("key"), assign.get("value") if isinstance(assign, dict) else None]
+    bodies = [b for b in spec.get("bodies") or [] if isinstance(b, dict)]
+    if not any(not b.get("is_else") for b in bodies):
+        _function_values(name, raw, terms, arguments, functions)
+    for body in bodies:
+        query = body.get("query")
+        declared = _declared_in(name, raw, query, arguments, functions) if isinstance(query, dict) else arguments
+        if not body.get("is_else"):
+            _function_values(name, raw, terms, declared, functions)
+        elif isinstance(body.get("assign"), dict):
+            _function_values(name, raw, body["assign"].get("value"), declared, functions)
+
+
+def _uses_below(kind: str, body: dict[str, Any]) -> list[Any] | None:
+    if kind == "Call":
+        return body.get("params") or []
+    if kind == "Every":
+        return [body.get("domain")]
+    return [] if kind in COMPREHENSIONS else None
+
+
+def _function_values(name: str, raw: bytes, node: Any, declared: set[str], functions: frozenset[str]) -> None:
+    """Refuse in *node* (outside the scopes below it, which are checked in their own) a policy
+    function named as a value and not a local *declared* in scope (``kind := s.kind`` or
+    ``some kind in ...`` shadows function ``kind``, as in OPA), or called where a local shadows it."""
+    for kind, body in walk_pruned(node, _uses_below):
+        line = int((body.get("span") or {}).get("line", 0))
+        if kind == "Var" and body.get("value") in functions and body["value"] not in declared:
             raise RegoUnsupportedError(
-                f"{name}: line {int(body['span']['line'])}: function {body['value']} is used as a value, not called "
-                "(OPA refuses this)"
+                f"{name}: line {line}: function {body['value']} is used as a value, not called (OPA refuses this)"
             )
+        if kind == "Call" and _callee(body) in declared and _callee(body) in functions:
+            raise RegoUnsupportedError(
+                f"{name}: line {line}: called function {_callee(body)} shadowed (OPA refuses this)"
+            )
+        if kind == "Every":
+            inner = declared | {t for t in (_span_text(raw, body.get("key")), _span_text(raw, body.get("value"))) if t}
+            _declared_in(name, raw, body.get("query"), inner, functions)
+        elif kind in COMPREHENSIONS:
+            inner = _declared_in(name, raw, body.get("query"), declared, functions)
+            _function_values(name, raw, [body.get("term"), body.get("key"), body.get("value")], inner, functions)
+
+
+def _declared_in(name: str, raw: bytes, query: Any, declared: set[str], functions: frozenset[str]) -> set[str]:
+    """*declared* and the locals *query* declares (``:=``, ``some``), statement by statement,
+    each statement checked with :func:`_function_values` in the scope it sees."""
+    declared = set(declared)
+    called: set[str | None] = set()  # functions this query called so far (comprehensions included)
+    for statement in (query.get("stmts") or []) if isinstance(query, dict) else []:
+        literal = statement.get("literal") if isinstance(statement, dict) else None
+        if not isinstance(literal, dict):
+            continue
+        called |= {_callee(inner) for inner_kind, inner in walk(literal) if inner_kind == "Call"}
+        kind, body = node_kind(literal)
+        new: set[str] = set()
+        line = int((body.get("span") or {}).get("line", 0))
+        if kind in ("SomeVars", "SomeIn"):
+            if kind == "SomeVars":
+                some = {_span_text(raw, part) for part in body.get("vars") or []}
+            else:
+                some = {var for part in (body.get("key"), body.get("value")) for var, _ in _vars(part)}
+                _function_values(name, raw, body.get("collection"), declared, functions)
+            for shadowing in sorted(functions & {text for text in some if text}):
+                # OPA shadows the function; the embedded engine still reads the function there
+                raise RegoUnsupportedError(
+                    f"{name}: line {line}: some {shadowing} is named like function {shadowing}; rename the variable"
+                )
+        elif kind == "Expr" and node_kind(body.get("expr"))[0] == "AssignExpr":
+            assign = node_kind(body["expr"])[1]
+            if assign.get("op") == "ColEq":
+                new = {var for var, _ in _vars(assign.get("lhs"))}
+                for above in sorted(new & functions & called):  # kind := kind(x), or kind(x) before
+                    raise RegoUnsupportedError(f"{name}: line {line}: var {above} referenced above (OPA refuses this)")
+                _function_values(name, raw, assign.get("rhs"), declared, functions)
+                literal = assign.get("lhs")
+        declared |= new
+        _function_values(name, raw, literal, declared, functions)
+    return declared
 
 
 def _head_value(spec: dict[str, Any]) -> Any:

@@ -581,6 +581,7 @@ def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset
                 f"{name}: function {'.'.join(path)} is defined with different numbers of arguments"
             )
     functions = {path[0]: counts for path, counts in arities.items() if len(path) == 1 and counts}
+    _check_function_refs(name, tree, {("data", "attest", "verification", *path) for path in arities})
     for rule in rules:
         kind, spec = node_kind(rule)
         if kind != "Spec":
@@ -593,6 +594,21 @@ def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset
         for query in queries:
             _check_redeclared(name, raw, query)
         _check_function_uses(name, raw, spec, functions)
+
+
+def _check_function_refs(name: str, tree: Any, functions: set[tuple[str, ...]]) -> None:
+    """``data.attest.verification.f`` naming a function without calling it: OPA's "function
+    used as reference, not called" (the embedded engine read it as undefined)."""
+    fcns = [body.get("fcn") for kind, body in walk(tree) if kind == "Call"]
+    called = {id(fcn[next(iter(fcn))]) for fcn in fcns if isinstance(fcn, dict) and len(fcn) == 1}
+    for kind, body in walk(tree):
+        if kind in ("RefDot", "RefBrack") and id(body) not in called:
+            path, _ = _head_path({kind: body})
+            if any(path[: len(function)] == function for function in functions):
+                raise RegoUnsupportedError(
+                    f"{name}: line {int(body['span']['line'])}: function {path[3]} is used as a value, not called "
+                    "(OPA refuses this)"
+                )
 
 
 def _check_function_uses(name: str, raw: bytes, spec: dict[str, Any], arities: dict[str, set[int]]) -> None:

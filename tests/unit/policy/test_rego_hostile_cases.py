@@ -174,6 +174,10 @@ OTHER = [
     "default allow := false\n\nallow if true\n\nr.a := 1\n\nr := 3 if input.receipt.missing",
     "default allow := false\n\nallow if true\n\nf(x) := 1\n\nr if { input.receipt.missing; f(1, 2, 3) }",
     "default allow := false\n\nallow if true\n\nf(x) := 1\n\nr if { input.receipt.missing; x := f }",
+    # ... also named through data.attest.verification (decided: the allow passed) (review).
+    "default allow := false\n\nallow if true\n\nf(x) := 1\n\nr if { input.receipt.missing; x := data.attest.verification.f }",
+    'default allow := false\n\nallow if true\n\nf(x) := 1\n\nr if { input.receipt.missing; x := data.attest.verification["f"] }',
+    "default allow := false\n\nallow if true\n\nf(x) := 1\n\nr if { input.receipt.missing; data.attest.verification.f.g }",
     # ... and what OPA compiles stays decided.
     'f(x) := x + 1\n\ndeny contains "d" if { f(1, y); y == 2 }',
     "f(x) := y if { y := x } else := z if { z := 2 }\n\ndeny contains v if { v := f(1) }",

@@ -534,18 +534,8 @@ def _head_path(ref: Any) -> tuple[tuple[str, ...], bool]:
     return tuple(str(n) for n in static), len(static) < len(names)
 
 
-def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset[str]) -> None:
-    """Refuse what OPA's compiler refuses for every input and the embedded engine notices only
-    when evaluation reaches it (so a receipt that never reaches it would be decided):
-
-    * a head variable no positive statement of its body binds (``r := y if { ... }``: unsafe var);
-    * ``some x`` then ``x := ...`` in the same query ("var x declared above");
-    * one name defined as a function and as a rule, or as a set and a single value, or
-      functions of different arities, or a call with the wrong number of arguments;
-    * a function used as a value (``x := f``).
-    """
-    rules = rule_nodes(tree)
-    raw = text.encode("utf-8")
+def _check_rule_kinds(name: str, rules: list[Any]) -> dict[tuple[str, ...], set[int]]:
+    """Refuse rules OPA finds conflicting (per head path); the policy's functions' arities by path."""
     kinds: dict[tuple[str, ...], set[str]] = {}
     defaults: set[tuple[str, ...]] = set()
     arities: dict[tuple[str, ...], set[int]] = {}
@@ -580,7 +570,23 @@ def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset
             raise RegoUnsupportedError(
                 f"{name}: function {'.'.join(path)} is defined with different numbers of arguments"
             )
-    functions = {path[0]: counts for path, counts in arities.items() if len(path) == 1 and counts}
+    return arities
+
+
+def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset[str]) -> None:
+    """Refuse what OPA's compiler refuses for every input and the embedded engine notices only
+    when evaluation reaches it (so a receipt that never reaches it would be decided):
+
+    * a head variable no positive statement of its body binds (``r := y if { ... }``: unsafe var);
+    * ``some x`` then ``x := ...`` in the same query ("var x declared above");
+    * one name defined as a function and as a rule, or as a set and a single value, or
+      functions of different arities, or a call with the wrong number of arguments;
+    * a function used as a value (``x := f``).
+    """
+    rules = rule_nodes(tree)
+    raw = text.encode("utf-8")
+    arities = _check_rule_kinds(name, rules)
+    functions = {".".join(path): counts for path, counts in arities.items() if counts}  # checks.failed too
     _check_function_refs(name, tree, {("data", "attest", "verification", *path) for path in arities})
     for rule in rules:
         kind, spec = node_kind(rule)
@@ -660,9 +666,17 @@ def _function_values(name: str, raw: bytes, node: Any, declared: set[str], funct
             raise RegoUnsupportedError(
                 f"{name}: line {line}: function {body['value']} is used as a value, not called (OPA refuses this)"
             )
-        if kind == "Call" and _callee(body) in declared and _callee(body) in functions:
+        if kind in ("RefDot", "RefBrack"):
+            path, _ = _head_path({kind: body})
+            named = next((".".join(path[:n]) for n in range(2, len(path) + 1) if ".".join(path[:n]) in functions), None)
+            if named is not None and path[0] not in declared:  # checks.failed, checks["failed"]
+                raise RegoUnsupportedError(
+                    f"{name}: line {line}: function {named} is used as a value, not called (OPA refuses this)"
+                )
+        callee = _head_path(body.get("fcn"))[0] if kind == "Call" else ()
+        if callee and ".".join(callee) in functions and callee[0] in declared:
             raise RegoUnsupportedError(
-                f"{name}: line {line}: called function {_callee(body)} shadowed (OPA refuses this)"
+                f"{name}: line {line}: called function {'.'.join(callee)} shadowed (OPA refuses this)"
             )
         if kind == "Every":
             inner = declared | {t for t in (_span_text(raw, body.get("key")), _span_text(raw, body.get("value"))) if t}

@@ -208,6 +208,18 @@ OTHER = [
     'kind(n) := "b" if startswith(n, "b")\n\ndeny contains m if { some kind in ["a"]; m := kind }',
     'kind(n) := "b" if startswith(n, "b")\n\ndeny contains m if { kind = "a"; m := kind }',
     'kind(n) := "b" if startswith(n, "b")\n\ndeny contains m if { x := [kind | kind := 1]; m := kind }',
+    # A function in a rule path (checks.failed) named without a call, or called where a local
+    # shadows its root: OPA refuses the policy, the embedded engine read it as undefined and the
+    # allow passed (review).
+    "default allow := false\n\nallow if true\n\nchecks.failed(s) if s.exit_code != 0\n\n"
+    "r if { input.receipt.missing; x := checks.failed }",
+    "default allow := false\n\nallow if true\n\nchecks.failed(s) if s.exit_code != 0\n\n"
+    'r if { input.receipt.missing; x := checks["failed"] }',
+    "default allow := false\n\nallow if true\n\nchecks.failed(s) if s.exit_code != 0\n\n"
+    "r if { input.receipt.missing; [1 | x := checks.failed.y] }",
+    "default allow := false\n\nallow if { checks := {}; not checks.failed(1) }\n\nchecks.failed(s) if s.exit_code != 0",
+    'checks.failed(s) if s.exit_code != 0\n\ndeny contains "x" if { checks := {"failed": 1}; checks.failed == 1 }',
+    'checks.failed(s) if s.exit_code != 0\n\ndeny contains "x" if { some s in input.receipt.steps; checks.failed(s) }',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',

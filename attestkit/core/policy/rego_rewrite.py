@@ -570,7 +570,25 @@ def _check_rule_kinds(name: str, rules: list[Any]) -> dict[tuple[str, ...], set[
             raise RegoUnsupportedError(
                 f"{name}: function {'.'.join(path)} is defined with different numbers of arguments"
             )
+    _check_below_computed(name, kinds, defaults, arities)
     return arities
+
+
+def _check_below_computed(
+    name: str, kinds: dict[tuple[str, ...], set[str]], defaults: set[tuple[str, ...]], arities: dict[Any, set[int]]
+) -> None:
+    """Below a rule with a computed key (``p[x] := ...``) OPA refuses a function (``p.a(x)``:
+    conflicting rules) and ignores a default (``default p.a := 1`` is never p.a's value, nor in p)."""
+    for path, found in sorted(kinds.items()):
+        if "object" not in found:
+            continue
+        below = sorted(other for other in set(arities) | defaults if other[: len(path)] == path != other)
+        if below:
+            what = "function" if below[0] in arities else "default rule"
+            raise RegoUnsupportedError(
+                f"{name}: {what} {'.'.join(below[0])} is below rule {'.'.join(path)}[...] with a computed key "
+                "(OPA refuses a function there and ignores a default)"
+            )
 
 
 def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset[str]) -> None:

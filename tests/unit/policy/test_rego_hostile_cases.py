@@ -220,6 +220,16 @@ OTHER = [
     "default allow := false\n\nallow if { checks := {}; not checks.failed(1) }\n\nchecks.failed(s) if s.exit_code != 0",
     'checks.failed(s) if s.exit_code != 0\n\ndeny contains "x" if { checks := {"failed": 1}; checks.failed == 1 }',
     'checks.failed(s) if s.exit_code != 0\n\ndeny contains "x" if { some s in input.receipt.steps; checks.failed(s) }',
+    # A function below a rule with a computed key (p.a(x) beside p[x]): OPA's conflicting rules.
+    'default allow := false\n\nallow if true\n\np.a(x) := x\n\np[x] := 2 if { some x in ["c"] }',
+    'default allow := false\n\nallow if true\n\np.q.a(x) := x\n\np[x].b := 2 if { some x in ["c"] }',
+    'default allow := false\n\nallow if true\n\ndefault p.a(_) := 1\n\np[x] := 2 if { some x in ["c"] }',
+    # A default below a rule with a computed key: OPA ignores the default (p.a undefined, p has
+    # only c); the embedded engine applied it and allowed where OPA denies (review).
+    'default p.a := 1\n\np[x] := 2 if { some x in ["c"] }\n\ndefault allow := false\n\n'
+    'allow if { some k, _ in p; k == "a" }',
+    'default p.a.b := 1\n\np.a[x] := 2 if { some x in ["c"] }\n\ndeny contains "x" if not p.a.b',
+    'default p.a := 1\n\np.q[x] := 2 if { some x in ["c"] }\n\ndeny contains "x" if p.a == 1',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',

@@ -606,6 +606,7 @@ def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset
     arities = _check_rule_kinds(name, rules)
     functions = {".".join(path): counts for path, counts in arities.items() if counts}  # checks.failed too
     _check_function_refs(name, tree, {("data", "attest", "verification", *path) for path in arities})
+    _check_aliased_rule_names(name, tree, {path[0] for path in map(lambda r: _head_kind(r)[0], rules) if path})
     for rule in rules:
         kind, spec = node_kind(rule)
         if kind != "Spec":
@@ -618,6 +619,26 @@ def check_compiles_like_opa(name: str, text: str, tree: Any, globals_: frozenset
         for query in queries:
             _check_redeclared(name, raw, query)
         _check_function_uses(name, raw, spec, functions)
+
+
+def _literal_parts(kind: str, body: dict[str, Any]) -> list[Any] | None:
+    return None if kind in ("Array", "Object", "Set") else []
+
+
+def _check_aliased_rule_names(name: str, tree: Any, roots: set[str]) -> None:
+    """``kind := n`` (a bare variable, also inside ``[...]`` or ``{...}``) declaring a local
+    named like one of the policy's rules or functions: the embedded engine then reads the rule,
+    not the local, where ``kind`` is an index (``m[kind]``) and decides what OPA does not."""
+    for kind, body in walk(tree):
+        if kind != "AssignExpr" or body.get("op") != "ColEq":
+            continue
+        shadowing = sorted(roots & {var for var, _ in _vars(body.get("lhs"))})
+        bare = any(part == "Var" for part, _ in walk_pruned(body.get("rhs"), _literal_parts))
+        if shadowing and bare:
+            raise RegoUnsupportedError(
+                f"{name}: line {int(body['span']['line'])}: local {shadowing[0]} is named like a rule or function "
+                "and assigned a variable; rename the local (the embedded engine would read the rule there)"
+            )
 
 
 def _check_function_refs(name: str, tree: Any, functions: set[tuple[str, ...]]) -> None:

@@ -230,6 +230,18 @@ OTHER = [
     'allow if { some k, _ in p; k == "a" }',
     'default p.a.b := 1\n\np.a[x] := 2 if { some x in ["c"] }\n\ndeny contains "x" if not p.a.b',
     'default p.a := 1\n\np.q[x] := 2 if { some x in ["c"] }\n\ndeny contains "x" if p.a == 1',
+    # A local named like a rule or function, declared from a bare variable (kind := n) or by
+    # destructuring, then used as an index: the embedded engine read the rule there, the index
+    # was undefined and the deny did not fire (review). Refused; kind := s.name stays decided.
+    'kind(n) := "b" if startswith(n, "b")\n\ndeny contains m if {\n\tsome s in input.receipt.steps\n\tn := s.name\n'
+    '\tkind := n\n\tm := {"build": "q"}[kind]\n}',
+    'kind := "z"\n\ndeny contains m if {\n\tsome s in input.receipt.steps\n\tn := s.name\n\tkind := n\n'
+    '\tm := {"build": "q", "test": "r"}[kind]\n}',
+    'kind := "z"\n\ndeny contains m if {\n\tsome s in input.receipt.steps\n\t{"n": kind} := {"n": s.name}\n'
+    '\tm := {"build": "q", "test": "r"}[kind]\n}',
+    'kind := "z"\n\ndeny contains m if {\n\tsome k in ["a"]\n\tkind := k\n\tevery i in [1] { {"a": 1}[kind] == i }\n\tm := "x"\n}',
+    'kind := "z"\n\ndeny contains m if {\n\tsome s in input.receipt.steps\n\tkind := s.name\n'
+    '\tm := {"build": "q", "test": "r"}[kind]\n}',
     # Only the future.keywords OPA knows.
     'import future.keywords.bogus\n\ndeny contains "x" if false',
     'import future.keywords.in\n\ndeny contains "x" if 1 in [2]',
@@ -414,3 +426,15 @@ def test_a_head_variable_the_body_never_binds_is_refused_on_every_path(
         done = cli("policy", "test", "r.json", "--policy-file", "p.rego", cwd=tmp_path)
     assert done.code == 2, (done.out, done.err)
     assert "var msg" in done.err and done.err.count("\n") == 1
+
+
+def test_a_local_named_like_a_rule_and_aliased_is_refused_through_the_cli(
+    verify_with: Callable[..., CliResult],
+) -> None:
+    # OPA denies (test is blocked); the embedded engine read rule `kind` as the index and passed.
+    done = verify_with(
+        'kind := "any"\n\nblocked := {"test": true}\n\ndeny contains sprintf("%s is blocked", [n]) if {\n'
+        "\tsome s in input.receipt.steps\n\tn := s.name\n\tkind := n\n\tblocked[kind]\n}\n"
+    )
+    assert done.code == 2, done.out
+    assert "named like a rule or function" in done.err

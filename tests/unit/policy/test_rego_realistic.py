@@ -512,6 +512,351 @@ default allow := false
 
 allow if all_ok(input.receipt.steps)
 """,
+    # Review: helpers beside locals of their names, partial objects keyed by step names,
+    # nested rule paths, defaults, else chains, every and in.
+    "limits-by-environment": V1
+    + """default limits.max_critical := 0
+
+default limits.max_high := 2
+
+limits.max_critical := 1 if input.receipt.environment.DEPLOY_ENV == "staging"
+
+limits.max_high := 3 if input.receipt.environment.DEPLOY_ENV == "staging"
+
+vulns := object.get(input.receipt.attestations, ["security", "predicate", "results", "vulnerabilities"], {})
+
+count_of(level) := object.get(vulns, level, 0)
+
+deny contains sprintf("%d critical vulnerabilities (at most %d)", [count_of("critical"), limits.max_critical]) if {
+	count_of("critical") > limits.max_critical
+}
+
+deny contains sprintf("%d high vulnerabilities (at most %d)", [count_of("high"), limits.max_high]) if {
+	count_of("high") > limits.max_high
+}
+""",
+    "checks-by-step-name": V1
+    + """checks[name] := "failed" if {
+	some s in input.receipt.steps
+	s.exit_code != 0
+	name := s.name
+}
+
+checks[name] := "slow" if {
+	some s in input.receipt.steps
+	s.exit_code == 0
+	s.duration_secs > 600
+	name := s.name
+}
+
+deny contains sprintf("step %s: %s", [name, result]) if {
+	some name, result in checks
+}
+""",
+    "status-else-chain": V1
+    + """status(s) := "ok" if {
+	s.exit_code == 0
+} else := "retryable" if {
+	s.exit_code in {75, 143}
+} else := "failed"
+
+deny contains sprintf("step %s is %s (exit %d)", [s.name, state, s.exit_code]) if {
+	some s in input.receipt.steps
+	state := status(s)
+	state != "ok"
+}
+""",
+    "local-status-beside-function": V1
+    + """status(s) := "ok" if s.exit_code == 0
+
+status(s) := "bad" if s.exit_code != 0
+
+summary[s.name] := status(s) if some s in input.receipt.steps
+
+deny contains sprintf("%s: %s", [name, status]) if {
+	some name in object.keys(summary)
+	status := summary[name]
+	status != "ok"
+}
+""",
+    "argument-named-like-helper": V1
+    + """branch(receipt) := object.get(receipt.environment, "git_branch", "")
+
+protected(branch) if branch == "main"
+
+protected(branch) if startswith(branch, "release/")
+
+deny contains sprintf("branch %q is not protected", [branch(input.receipt)]) if {
+	not protected(branch(input.receipt))
+}
+""",
+    "every-in-function": V1
+    + """all_hashed(outputs) if {
+	every o in outputs {
+		startswith(o.hash, "blake3:")
+	}
+}
+
+deny contains sprintf("step %s has an output without a blake3 hash", [s.name]) if {
+	some s in input.receipt.steps
+	not all_hashed(s.outputs)
+}
+
+default allow := false
+
+allow if count(input.receipt.steps) > 0
+""",
+    "default-function-threshold": V1
+    + """default max_duration(_) := 300
+
+max_duration(name) := 1200 if startswith(name, "deploy")
+
+max_duration("test") := 600
+
+deny contains sprintf("step %s took %d s (limit %d s)", [s.name, s.duration_secs, max_duration(s.name)]) if {
+	some s in input.receipt.steps
+	s.duration_secs > max_duration(s.name)
+}
+
+deny contains sprintf("pipeline took %d s", [input.receipt.total_duration_secs]) if {
+	input.receipt.total_duration_secs > 3600
+}
+""",
+    "required-steps-in": V1
+    + """required := ["build", "test"]
+
+names := {s.name | some s in input.receipt.steps}
+
+deny contains sprintf("required step %s is missing", [r]) if {
+	some r in required
+	not r in names
+}
+
+deny contains sprintf("step %s is not allowed in a release", [n]) if {
+	some n in names
+	startswith(n, "lint-")
+	count(names) > 20
+}
+""",
+    "nested-gate-paths": V1
+    + """gate.runners.allowed := {"linux", "github-hosted"}
+
+gate.branches.allowed(b) if b == "main"
+
+gate.branches.allowed(b) if startswith(b, "release/")
+
+env := input.receipt.environment
+
+deny contains sprintf("runner %s is not allowed", [env.runner]) if not env.runner in gate.runners.allowed
+
+deny contains sprintf("branch %s may not deploy", [env.git_branch]) if not gate.branches.allowed(env.git_branch)
+
+deny contains "no environment recorded" if count(env) == 0
+""",
+    "failed-object-and-count": V1
+    + """failed[s.name] := s.exit_code if {
+	some s in input.receipt.steps
+	s.exit_code != 0
+}
+
+max_failed := 0
+
+deny contains sprintf("%d steps failed: %s", [count(failed), concat(", ", sort(object.keys(failed)))]) if {
+	count(failed) > max_failed
+}
+""",
+    "signed-and-fresh": V1
+    + """default fresh := false
+
+fresh if input.age_seconds <= 86400
+
+default trusted := false
+
+trusted if {
+	input.signature.verified
+	input.signature.identity in {"ci@example.com"}
+}
+
+deny contains "receipt is older than a day" if not fresh
+
+deny contains sprintf("signer %v is not trusted", [input.signature.identity]) if not trusted
+""",
+    "coverage-default-else": V1
+    + """coverage := c if {
+	c := input.receipt.attestations.test.predicate.coverage.lines
+} else := 0
+
+min_coverage := 80 if input.receipt.environment.DEPLOY_ENV == "production" else := 50
+
+deny contains sprintf("coverage %d%% is below %d%%", [coverage, min_coverage]) if coverage < min_coverage
+""",
+    "tests-summary-helpers": V1
+    + """results := object.get(input.receipt.attestations, ["test", "predicate", "test_results"], {})
+
+passed_all(r) if {
+	r.total > 0
+	r.failed == 0
+}
+
+default allow := false
+
+allow if passed_all(results)
+
+deny contains sprintf("%d of %d tests failed", [results.failed, results.total]) if results.failed > 0
+""",
+    "step-order-helper": V1
+    + """position(name) := i if {
+	some i, s in input.receipt.steps
+	s.name == name
+}
+
+must_precede := {"build": "test", "test": "deploy-prod"}
+
+deny contains sprintf("%s must run before %s", [before, after]) if {
+	some before, after in must_precede
+	position(after) < position(before)
+}
+""",
+    "commands-denylist": V1
+    + """matches_banned(command) if regex.match(`curl\\s+.*\\|\\s*sh`, command)
+
+matches_banned(command) if regex.match(`rm\\s+-rf\\s+/`, command)
+
+matches_banned(command) if contains(command, "chmod 777")
+
+deny contains sprintf("step %s runs a banned command: %s", [s.name, s.command]) if {
+	some s in input.receipt.steps
+	matches_banned(s.command)
+}
+""",
+    "artifacts-by-step": V1
+    + """artifacts[s.name] contains o.path if {
+	some s in input.receipt.steps
+	some o in s.outputs
+}
+
+outside_dist(paths) := {p | some p in paths; not startswith(p, "dist/")}
+
+deny contains sprintf("step %s wrote %s outside dist/", [name, p]) if {
+	some name, paths in artifacts
+	some p in outside_dist(paths)
+}
+""",
+    "environment-rules": V1
+    + """default environment := "development"
+
+environment := lower(input.receipt.environment.DEPLOY_ENV)
+
+production if environment == "production"
+
+deny contains sprintf("%s deploys must come from main (got %s)", [environment, branch]) if {
+	environment != "development"
+	branch := object.get(input.receipt.environment, "git_branch", "none")
+	branch != "main"
+	not production
+}
+
+deny contains sprintf("unknown environment %s", [environment]) if not environment in {"production", "staging", "development"}
+""",
+    "versions-and-hash": V1
+    + """min_version := "0.1.0"
+
+hash_ok(h) if startswith(h, "blake3:")
+
+deny contains sprintf("attest %s is older than %s", [input.receipt.attest_version, min_version]) if {
+	semver.compare(input.receipt.attest_version, min_version) < 0
+}
+
+deny contains sprintf("pipeline hash %s is not blake3", [input.receipt.pipeline_hash]) if not hash_ok(input.receipt.pipeline_hash)
+""",
+    "severity-every": V1
+    + """exit_ok(code) if code == 0
+
+exit_ok(code) if code == 75
+
+default allow := false
+
+allow if {
+	every s in input.receipt.steps {
+		exit_ok(s.exit_code)
+	}
+	count(input.receipt.steps) > 0
+}
+
+deny contains sprintf("step %s exited %d", [s.name, s.exit_code]) if {
+	some s in input.receipt.steps
+	not exit_ok(s.exit_code)
+}
+""",
+    "limits-object-with-helper": V1
+    + """limits.steps := 20
+
+limits.duration := 3600
+
+limits.output_bytes := 1000
+
+total_bytes := sum([o.size_bytes | some s in input.receipt.steps; some o in s.outputs])
+
+over(name, value) := sprintf("%s %d is over the limit %d", [name, value, limits[name]]) if value > limits[name]
+
+deny contains over("steps", count(input.receipt.steps))
+
+deny contains over("duration", input.receipt.total_duration_secs)
+
+deny contains over("output_bytes", total_bytes)
+""",
+    "kind-helper-and-local-kind": V1
+    + """kind(name) := "deploy" if startswith(name, "deploy")
+
+kind(name) := "lint" if startswith(name, "lint")
+
+kind(name) := "core" if name in {"build", "test"}
+
+by_kind[k] := count([s | some s in input.receipt.steps; kind(s.name) == k]) if some k in {"deploy", "lint", "core"}
+
+deny contains sprintf("%d %s steps (at most %d)", [n, kind, limit]) if {
+	some k, limit in {"lint": 10, "deploy": 0}
+	kind := lower(k)
+	n := by_kind[kind]
+	n > limit
+}
+""",
+    "checks-partial-with-default-msg": V1
+    + """default message(_) := "failed"
+
+message(s) := sprintf("exited %d after %d s", [s.exit_code, s.duration_secs]) if s.duration_secs > 0
+
+checks[s.name].passed := s.exit_code == 0 if some s in input.receipt.steps
+
+checks[s.name].message := message(s) if some s in input.receipt.steps
+
+deny contains sprintf("%s %s", [name, check.message]) if {
+	some name, check in checks
+	not check.passed
+}
+""",
+    "every-nested-in-helper": V1
+    + """step_clean(s) if {
+	s.exit_code == 0
+	every o in s.outputs {
+		o.size_bytes > 0
+		o.path != ""
+	}
+}
+
+release_branch := b if {
+	b := input.receipt.environment.git_branch
+	startswith(b, "release/")
+} else := null
+
+deny contains sprintf("release %s has unclean step %s", [release_branch, s.name]) if {
+	release_branch != null
+	some s in input.receipt.steps
+	not step_clean(s)
+}
+
+deny contains "no release branch" if release_branch == null
+""",
 }
 
 

@@ -31,6 +31,7 @@ Public face: :func:`rewrite_like_opa`.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -515,7 +516,8 @@ def _head_kind(rule: Any) -> tuple[tuple[str, ...], str, int]:
 
 
 def _head_path(ref: Any) -> tuple[tuple[str, ...], bool]:
-    """The names of a head reference up to its first computed part, and whether one follows."""
+    """The names of a head reference up to its first computed part (a string, number, boolean
+    or null key is a name), and whether one follows."""
     names: list[str | None] = []
     while isinstance(ref, dict) and node_kind(ref)[0] in ("RefDot", "RefBrack"):
         kind, body = node_kind(ref)
@@ -525,6 +527,8 @@ def _head_path(ref: Any) -> tuple[tuple[str, ...], bool]:
         else:
             index = body.get("index")
             scalar = node_kind(index)[1].get("value") if isinstance(index, dict) and "String" in index else None
+            if isinstance(index, dict) and ("Number" in index or "Bool" in index or "Null" in index):
+                scalar = f"[{json.dumps(node_kind(index)[1].get('value'))}]"  # p[1], p[true]: a name too
             names.append(scalar if isinstance(scalar, str) else None)
         ref = body.get("refr")
     root = node_kind(ref)[1].get("value") if isinstance(ref, dict) and "Var" in ref else None

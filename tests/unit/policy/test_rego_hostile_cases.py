@@ -230,6 +230,11 @@ OTHER = [
     'allow if { some k, _ in p; k == "a" }',
     'default p.a.b := 1\n\np.a[x] := 2 if { some x in ["c"] }\n\ndeny contains "x" if not p.a.b',
     'default p.a := 1\n\np.q[x] := 2 if { some x in ["c"] }\n\ndeny contains "x" if p.a == 1',
+    # A number, boolean or null key in a rule head is a name, not a computed part: p[1] := 1 beside
+    # p[1].b := 2 is OPA's conflicting rules (the embedded engine decided it) (review).
+    "default allow := false\n\nallow if true\n\np[1] := 1\n\np[1].b := 2 if input.receipt.missing",
+    "default allow := false\n\nallow if true\n\np[true] contains 1\n\np[true] := 2 if input.receipt.missing",
+    'p[1] := "one"\n\np[2] := "two"\n\np.a := "a"\n\ndeny contains x if some x in p',
     # A local named like a rule or function, declared from a bare variable (kind := n) or by
     # destructuring, then used as an index: the embedded engine read the rule there, the index
     # was undefined and the deny did not fire (review). Refused; kind := s.name stays decided.

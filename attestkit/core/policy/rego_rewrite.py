@@ -733,12 +733,13 @@ def _declared_in(name: str, raw: bytes, query: Any, declared: set[str], function
     """*declared* and the locals *query* declares (``:=``, ``some``), statement by statement,
     each statement checked with :func:`_function_values` in the scope it sees."""
     declared = set(declared)
-    called: set[str | None] = set()  # functions this query called so far (comprehensions included)
+    called: set[str] = set()  # first names of the functions this query called so far (comprehensions too)
     for statement in (query.get("stmts") or []) if isinstance(query, dict) else []:
         literal = statement.get("literal") if isinstance(statement, dict) else None
         if not isinstance(literal, dict):
             continue
-        called |= {_callee(inner) for inner_kind, inner in walk(literal) if inner_kind == "Call"}
+        callees = (_head_path(inner.get("fcn"))[0] for inner_kind, inner in walk(literal) if inner_kind == "Call")
+        called |= {path[0] for path in callees if ".".join(path) in functions}  # kind(x), checks.failed(s)
         kind, body = node_kind(literal)
         new: set[str] = set()
         line = int((body.get("span") or {}).get("line", 0))
@@ -757,7 +758,7 @@ def _declared_in(name: str, raw: bytes, query: Any, declared: set[str], function
             assign = node_kind(body["expr"])[1]
             if assign.get("op") == "ColEq":
                 new = {var for var, _ in _vars(assign.get("lhs"))}
-                for above in sorted(new & functions & called):  # kind := kind(x), or kind(x) before
+                for above in sorted(new & called):  # kind := kind(x), or kind(x) before
                     raise RegoUnsupportedError(f"{name}: line {line}: var {above} referenced above (OPA refuses this)")
                 _function_values(name, raw, assign.get("rhs"), declared, functions)
                 literal = assign.get("lhs")

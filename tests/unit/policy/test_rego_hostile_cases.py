@@ -220,6 +220,10 @@ OTHER = [
     "default allow := false\n\nallow if { checks := {}; not checks.failed(1) }\n\nchecks.failed(s) if s.exit_code != 0",
     'checks.failed(s) if s.exit_code != 0\n\ndeny contains "x" if { checks := {"failed": 1}; checks.failed == 1 }',
     'checks.failed(s) if s.exit_code != 0\n\ndeny contains "x" if { some s in input.receipt.steps; checks.failed(s) }',
+    "default allow := false\n\nallow if { some s in input.receipt.steps; not checks.failed(s); checks := 1 }\n\n"
+    "checks.failed(s) if s.exit_code > 5",
+    "default allow := false\n\nallow if { x := [checks.failed(s) | some s in input.receipt.steps]; checks := 1 }\n\n"
+    "checks.failed(s) := s.exit_code",
     # A function below a rule with a computed key (p.a(x) beside p[x]): OPA's conflicting rules.
     'default allow := false\n\nallow if true\n\np.a(x) := x\n\np[x] := 2 if { some x in ["c"] }',
     'default allow := false\n\nallow if true\n\np.q.a(x) := x\n\np[x].b := 2 if { some x in ["c"] }',

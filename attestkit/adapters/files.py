@@ -284,13 +284,17 @@ def open_fresh(path: str, mode: int = 0o666) -> BinaryIO:
 
     An entry left at *path* is removed first and the file is created exclusively, never
     through a link: a FIFO planted at a temp name would block the open for a reader, and a link
-    would be written through.
+    would be written through. An entry that cannot be replaced (a directory) is one
+    :class:`InputFileError`.
     """
     try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
     return os.fdopen(fd, "wb")
 
 

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,12 +57,21 @@ class WitnessState:
         """The stored checkpoint for *origin*, or ``None`` if it never cosigned one."""
         path = self._file(origin)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(1 << 20)
+            # Without blocking: a FIFO planted here would hold the state lock until written to.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise InputFileError(f"{path}: cannot read witness state: {exc.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LogCorruptError(f"{path}: witness state is not a regular file; remove it")
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = handle.read(1 << 20)
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read witness state: {exc.strerror}") from None
+        finally:
+            os.close(fd)
         try:
             checkpoint = parse_checkpoint_text(data.decode("utf-8"))
         except (UnicodeDecodeError, AttestkitError):

@@ -28,6 +28,7 @@ from attestkit.core.tlog import (
     tree_hash,
 )
 from attestkit.core.tlog.note import Signer
+from attestkit.errors import AttestkitError, LogCorruptError
 from tests.conftest import CliResult, assert_one_line_error
 
 ORIGIN = "example.com/ci-log"
@@ -230,3 +231,40 @@ def test_a_fifo_or_link_at_the_state_temp_name_is_replaced_not_opened(tmp_path: 
     os.symlink(victim, temp)
     state.store(checkpoint)
     assert victim.read_text() == "keep" and not os.path.lexists(temp)
+
+
+def test_a_fifo_at_the_state_file_is_refused_not_waited_for(tmp_path: Path) -> None:
+    """Review (adv-io2): load() opened the stored checkpoint blocking, so a FIFO at its name held
+    the state lock until something wrote to it: every add-checkpoint request queued behind it."""
+    state = WitnessState(str(tmp_path / "ws"))
+    os.makedirs(state.directory, mode=0o700)
+    os.mkfifo(state._file(ORIGIN))
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            with state.locked():
+                state.load(ORIGIN)
+            outcome.append(None)
+        except BaseException as exc:  # recorded for the assertion below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(5)
+    blocked = worker.is_alive()
+    if blocked:  # the old code: unblock it before failing
+        os.close(os.open(state._file(ORIGIN), os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+    assert not blocked, "load blocked on a FIFO at the state file"
+    assert len(outcome) == 1 and isinstance(outcome[0], LogCorruptError), outcome
+
+
+def test_a_directory_at_the_state_temp_name_is_one_clear_error(tmp_path: Path) -> None:
+    """Review (adv-io2): open_fresh's unlink raised IsADirectoryError, which no caller turned into
+    an attestkit error (the HTTP handler only catches those)."""
+    state = WitnessState(str(tmp_path / "ws"))
+    os.makedirs(state._file(ORIGIN) + ".tmp")
+    with pytest.raises(AttestkitError) as caught, state.locked():
+        state.store(Checkpoint(ORIGIN, 7, tree_hash(_tree(7), 7)))
+    assert "\n" not in str(caught.value)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from attestkit.adapters.files import read_bytes, write_atomic
+from attestkit.adapters.files import read_bytes, refuse_in_dev, write_atomic
 from attestkit.errors import InputFileError, UsageError
 
 
@@ -25,6 +25,7 @@ from attestkit.errors import InputFileError, UsageError
 def draft_lock(path: str) -> Iterator[None]:
     """Hold the exclusive lock of the draft at *path* (its directory is created if needed)."""
     directory = os.path.dirname(path)
+    refuse_in_dev(directory, path)
     try:
         if directory:
             os.makedirs(directory, exist_ok=True)
@@ -53,6 +54,7 @@ def load_draft(path: str) -> dict[str, Any] | None:
 def write_draft(path: str, draft: Any) -> None:
     """Replace the draft at *path* atomically."""
     directory = os.path.dirname(path)
+    refuse_in_dev(directory, path)
     if directory:
         os.makedirs(directory, exist_ok=True)
     write_atomic(path, (json.dumps(draft, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))

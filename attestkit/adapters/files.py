@@ -334,10 +334,25 @@ def _in_dev(parent: str) -> bool:
     are written as anywhere else). When /dev is not a mount, its own path decides.
     """
     try:
-        here, dev, root = os.stat(parent).st_dev, os.stat("/dev").st_dev, os.stat("/").st_dev
+        here, dev, root = os.stat(_existing(parent)).st_dev, os.stat("/dev").st_dev, os.stat("/").st_dev
     except OSError:
-        return parent == "/dev"
+        return parent == "/dev" or parent.startswith("/dev/")
     return here == dev and (dev != root or parent == "/dev" or parent.startswith("/dev/"))
+
+
+def _existing(directory: str) -> str:
+    """*directory*, or its nearest ancestor that exists (the file system new directories would be made on)."""
+    while not os.path.lexists(directory) and os.path.dirname(directory) != directory:
+        directory = os.path.dirname(directory)
+    return directory
+
+
+def refuse_in_dev(directory: str, shown: str) -> None:
+    """:class:`InputFileError` (``special-file``) when entries would be made in *directory* (or the
+    directories still to create for it) on /dev's file system (:func:`_in_dev`): a draft's
+    lock, a keyring's lock, a key pair's directory, a log or a witness state."""
+    if _in_dev(os.path.realpath(directory or ".")):
+        raise InputFileError(f"{shown}: is on /dev's file system; refusing to create files there", code="special-file")
 
 
 def _stream_target(path: str) -> bool:
@@ -703,6 +718,7 @@ def update_keyring(path: str, change: Callable[[dict[str, Any]], dict[str, Any]]
     from attestkit.core.receipt.yaml_reader import dump_yaml
     from attestkit.core.trust.keyring import empty_keyring, keyring_from_document, load_keyring_document
 
+    refuse_in_dev(os.path.dirname(path), path)
     try:
         lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError as exc:
@@ -749,6 +765,7 @@ def write_keypair(out_dir: str, name: str, key: PrivateKey, passphrase: bytes | 
     """Write ``DIR/NAME.key`` (PKCS#8 PEM, 0600) and ``DIR/NAME.pub``; never overwrite."""
     if not name or "/" in name or name.startswith("."):
         raise InputFileError(f"{name!r}: key name must be a plain file name")
+    refuse_in_dev(out_dir, out_dir)
     try:
         os.makedirs(out_dir, mode=0o700, exist_ok=True)
     except OSError as exc:
@@ -788,6 +805,7 @@ __all__ = [
     "read_bytes",
     "read_receipt_bytes",
     "read_receipt_file",
+    "refuse_in_dev",
     "refuse_key_overwrite",
     "update_keyring",
     "write_atomic",

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from attestkit.adapters.files import open_fresh, read_bounded
+from attestkit.adapters.files import open_fresh, read_bounded, refuse_in_dev
 from attestkit.adapters.secret_files import read_private_file
 from attestkit.core.crypto.keys import PrivateKey
 from attestkit.core.tlog.audit import AuditReport, audit_log, check_consistent
@@ -123,7 +123,8 @@ def read_key_file(path: str, *, alg: int = ALG_ED25519) -> Signer:
 
 
 def write_key_file(path: str, signer: Signer) -> None:
-    """Write an skey with mode 0600; never overwrite an existing key."""
+    """Write an skey with mode 0600; never overwrite an existing key (nor make one in /dev)."""
+    refuse_in_dev(os.path.dirname(path), path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -364,6 +365,7 @@ class FileLog:
 def init_log(directory: str, origin: str, key_path: str) -> Signer:
     """Create an empty log in *directory* (absent or empty) with a new key at *key_path* (0600)."""
     signer = signer_from_key(origin, PrivateKey.generate())
+    refuse_in_dev(directory, directory)
     if os.path.exists(directory):
         if not os.path.isdir(directory):
             raise LogStateError(f"{directory}: exists and is not a directory")

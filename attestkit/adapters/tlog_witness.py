@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from attestkit.adapters.files import open_fresh
+from attestkit.adapters.files import open_fresh, refuse_in_dev
 from attestkit.core.textsafe import ascii_digits
 from attestkit.core.tlog.checkpoint import Checkpoint, parse_checkpoint_text
 from attestkit.core.tlog.note import Signer, Verifier
@@ -39,6 +39,7 @@ class WitnessState:
     @contextlib.contextmanager
     def locked(self) -> Iterator[WitnessState]:
         """Hold the state lock (threads and processes)."""
+        refuse_in_dev(self.directory, self.directory)
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
             fd = os.open(

@@ -256,3 +256,49 @@ def test_no_new_entry_below_dev_or_in_dev_mounted_elsewhere(tmp_path: Path) -> N
         "written /dev/shm/r.json",
         f"written {tmp_path}/ok.json",
     ]
+
+
+_DEV_COMMANDS = r"""
+set -e
+mount -t tmpfs none /dev
+mkdir /dev/shm /dev/sub && mount -t tmpfs none /dev/shm
+mknod -m 666 /dev/null c 1 3
+cli() { "$PY" -m attestkit "$@" >/dev/null 2>err || true; tail -c 300 err | tr '\n' ' '; echo; }
+for base in /dev/sub /dev/shm; do
+  cli keys generate --out-dir "$base/pair"
+  cli keys import "$KEY" --keyring "$base/kr.yaml" --identity ci
+  cli record --receipt "$base/d/draft.json" --name b -- true
+  cli log init "$base/log" --origin example.com/x --key "$base/log.key"
+  cli log witness keygen --name w --key "$base/w.key"
+done
+cli keys import "$KEY" --keyring /dev/null --identity ci
+find /dev -mindepth 1 -not -path '/dev/shm*' -not -path /dev/null -not -path /dev/sub | sed 's/^/NEW /'
+find /dev/shm -mindepth 1 -maxdepth 1 | sort
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare")
+def test_no_command_makes_locks_keys_logs_or_directories_on_dev(tmp_path: Path) -> None:
+    """Review (adv-io2): only write_atomic knew the /dev rule: `keys generate --out-dir`, a draft's
+    directory and lock, a keyring's lock (even `--keyring /dev/null`: /dev/null.lock), `log init`
+    and `log witness keygen` made entries on /dev's file system. Run in a private mount namespace
+    whose /dev is a scratch tmpfs: nothing here can touch the machine's /dev."""
+    key = PrivateKey.generate().public_key.text
+    env = {**os.environ, "PY": sys.executable, "KEY": key}
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", _DEV_COMMANDS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    refused, allowed, last = lines[:5], lines[5:10], lines[10]
+    assert all("on /dev's file system" in line for line in [*refused, last]), lines
+    assert not any("error" in line for line in allowed), lines
+    assert not [line for line in lines if line.startswith("NEW ")], lines
+    assert lines[11:] == [
+        f"/dev/shm/{name}" for name in ("d", "kr.yaml", "kr.yaml.lock", "log", "log.key", "pair", "w.key")
+    ]

@@ -306,6 +306,18 @@ STREAM_STALL_SECONDS = 60.0
 _PROC_FD_DIR = re.compile(r"/proc/([0-9]+)(?:/task/[0-9]+)?/fd")
 
 
+def _resolved_directory(path: str, directory: str) -> str:
+    """*directory* (``""``: the working directory) with its links resolved; :class:`InputFileError`
+    when a link on the way cannot be read (``/proc/1/root`` from another mount namespace, or
+    another user's): where a write would land is then unknown, so nothing is written."""
+    try:
+        return os.path.realpath(directory or ".")
+    except OSError as exc:
+        raise InputFileError(
+            f"{path}: cannot resolve the directory it is in: {exc.strerror}; refusing to write", code="special-file"
+        ) from None
+
+
 def _own_descriptor(path: str) -> int | None:
     """The caller's descriptor *path* names (``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``), else ``None``.
 
@@ -314,7 +326,7 @@ def _own_descriptor(path: str) -> int | None:
     the link /dev/stdout and must be written through, never replaced. Another process's
     descriptors are refused (``special-file``).
     """
-    parent = os.path.realpath(os.path.dirname(path) or ".")
+    parent = _resolved_directory(path, os.path.dirname(path))
     entry = os.path.basename(path)
     if parent == "/dev" and entry in ("stdout", "stderr"):
         return 1 if entry == "stdout" else 2
@@ -351,7 +363,7 @@ def refuse_in_dev(directory: str, shown: str) -> None:
     """:class:`InputFileError` (``special-file``) when entries would be made in *directory* (or the
     directories still to create for it) on /dev's file system (:func:`_in_dev`): a draft's
     lock, a keyring's lock, a key pair's directory, a log or a witness state."""
-    if _in_dev(os.path.realpath(directory or ".")):
+    if _in_dev(_resolved_directory(shown, directory)):
         raise InputFileError(f"{shown}: is on /dev's file system; refusing to create files there", code="special-file")
 
 
@@ -370,7 +382,7 @@ def _stream_target(path: str) -> bool:
         info = None  # absent (or unreachable: the write says why)
     if info is not None and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
         return True
-    if _in_dev(os.path.realpath(os.path.dirname(path) or ".")):
+    if _in_dev(_resolved_directory(path, os.path.dirname(path))):
         raise InputFileError(f"{path}: is not a device in /dev; refusing to create or replace it", code="special-file")
     if info is None or stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
         return False

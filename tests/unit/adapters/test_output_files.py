@@ -302,3 +302,18 @@ def test_no_command_makes_locks_keys_logs_or_directories_on_dev(tmp_path: Path) 
     assert lines[11:] == [
         f"/dev/shm/{name}" for name in ("d", "kr.yaml", "kr.yaml.lock", "log", "log.key", "pair", "w.key")
     ]
+
+
+def test_a_directory_whose_link_cannot_be_read_is_one_clear_refusal(tmp_path: Path) -> None:
+    """Review (adv-io2): os.path.realpath raises when a link on the way cannot be read (another
+    user's /proc/PID/root; from another mount namespace even root's): `-o` through it was
+    'internal error (PermissionError)'."""
+    from unittest import mock
+
+    with mock.patch("os.readlink", side_effect=PermissionError(13, "Permission denied")):
+        (tmp_path / "real").mkdir()
+        (tmp_path / "via").symlink_to(tmp_path / "real")
+        with pytest.raises(InputFileError) as caught:
+            write_atomic(str(tmp_path / "via" / "out.json"), b"{}")
+    assert "cannot resolve" in caught.value.message and "\n" not in caught.value.message
+    assert caught.value.code == "special-file" and not list((tmp_path / "real").iterdir())

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from attestkit.adapters.files import open_fresh, read_bounded, refuse_in_dev
-from attestkit.adapters.secret_files import read_private_file
+from attestkit.adapters.secret_files import read_private_file, shown_secret_reference
 from attestkit.core.crypto.keys import PrivateKey
+from attestkit.core.textsafe import shown_argument
 from attestkit.core.tlog.audit import AuditReport, audit_log, check_consistent
 from attestkit.core.tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from attestkit.core.tlog.merkle import EMPTY_ROOT, inclusion_proof, tree_hash, verify_inclusion
@@ -109,16 +110,21 @@ def _own_directory(path: str) -> bool:
 
 
 def read_key_file(path: str, *, alg: int = ALG_ED25519) -> Signer:
-    """Load an skey file; refuse one readable by group or others."""
+    """Load an skey file; refuse one readable by group or others.
+
+    A *path* that may be the key itself pasted in its place (``--key "$(cat log.key)"``) is
+    described, never repeated (:func:`~attestkit.adapters.secret_files.shown_secret_reference`).
+    """
     if not os.path.lexists(path):
-        raise LogStateError(f"{path}: key file not found")
+        raise LogStateError(f"{shown_secret_reference(path, 'key file')}: key file not found")
     data = read_private_file(path, "key file", 4096)  # the chmod 600 refusal every secret file gets
+    shown = shown_argument(path, "key file")
     try:
         signer = parse_skey(data.decode("ascii"))
     except (UnicodeDecodeError, TlogConfigError):
-        raise TlogConfigError(f"{path}: not a note signing key (PRIVATE+KEY+name+id+key)") from None
+        raise TlogConfigError(f"{shown}: not a note signing key (PRIVATE+KEY+name+id+key)") from None
     if signer.alg != alg:
-        raise TlogConfigError(f"{path}: key has signature type 0x{signer.alg:02x}, expected 0x{alg:02x}")
+        raise TlogConfigError(f"{shown}: key has signature type 0x{signer.alg:02x}, expected 0x{alg:02x}")
     return signer
 
 

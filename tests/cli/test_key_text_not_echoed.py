@@ -149,3 +149,29 @@ def test_a_missing_secret_variable_is_still_named(cli: Cli, tmp_path: Path) -> N
     result = cli("webhook", "verify", "body", "--header", "X-Attest-Signature: sha256=00", "--secret-env",
                  "ATTESTKIT_TEST_UNSET_HOOK_SECRET")  # fmt: skip
     assert result.code == 2 and "environment variable ATTESTKIT_TEST_UNSET_HOOK_SECRET is not set" in result.err
+
+
+def test_a_log_or_witness_key_given_as_its_text_is_not_repeated(cli: Cli, tmp_path: Path) -> None:
+    """Review (adv-io2): the tlog key commands quoted a missing --key value whole, so
+    ``--key "$(cat log.key)"`` (or the witness key) printed the skey itself, and PEM text or a
+    bare hex seed too: 'PRIVATE+KEY+...: key file not found'."""
+    from attestkit.core.crypto.keys import PrivateKey
+    from attestkit.core.tlog.note import ALG_COSIGNATURE_V1, signer_from_key
+
+    log_skey = signer_from_key("example.com/log", PrivateKey.generate()).skey
+    witness_skey = signer_from_key("w.example", PrivateKey.generate(), ALG_COSIGNATURE_V1).skey
+    pem = PrivateKey.generate().to_pem(None).decode()
+    assert cli("log", "init", "lg", "--origin", "example.com/log").code == 0
+    (tmp_path / "cp").write_text("x")
+    for secret in (log_skey, witness_skey, pem, "ab" * 32):
+        for args in (
+            ["log", "checkpoint", "lg", "--key", secret],
+            ["log", "cosign", "cp", "--key", secret, "--state", "st", "--log-vkey", "x", "--proof", "p"],
+            ["log", "witness", "serve", "--key", secret, "--state", "st", "--log-vkey", "x"],
+        ):
+            result = cli(*args)
+            assert result.code == 2 and "not shown" in result.err, (args[:2], result.err)
+            assert_one_line_error(result)
+            assert secret.strip().splitlines()[-1] not in result.err and "PRIVATE" not in result.err
+    named = cli("log", "checkpoint", "lg", "--key", "keys/log")
+    assert named.code == 2 and "keys/log: key file not found" in named.err

@@ -175,3 +175,16 @@ def test_a_log_or_witness_key_given_as_its_text_is_not_repeated(cli: Cli, tmp_pa
             assert secret.strip().splitlines()[-1] not in result.err and "PRIVATE" not in result.err
     named = cli("log", "checkpoint", "lg", "--key", "keys/log")
     assert named.code == 2 and "keys/log: key file not found" in named.err
+
+
+def test_key_text_given_as_a_policy_or_receipt_file_is_not_repeated(cli: Cli, keyed: tuple[str, Path, Path]) -> None:
+    """Review (adv-io2): every file read through read_bytes (a policy file, a receipt, a
+    pipeline) quoted a missing path whole: ``--policy-file "$SIGNING_KEY"`` printed the PEM."""
+    secret, signed, ring = keyed
+    body = secret.splitlines()[1]
+    for value in (secret, body, "cd" * 32):
+        _assert_not_echoed(cli("verify", str(signed), "--keyring", str(ring), "--policy-file", value), secret)
+        _assert_not_echoed(cli("sign", "--key", "a.key", "--", value), secret)
+        _assert_not_echoed(cli("run", "--", value), secret)
+    named = cli("verify", str(signed), "--keyring", str(ring), "--policy-file", "policies/main")
+    assert named.code == 2 and "policies/main: policy file not found" in named.err

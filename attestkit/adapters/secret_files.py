@@ -12,7 +12,7 @@ import os
 import re
 import stat
 
-from attestkit.core.textsafe import shown_argument
+from attestkit.core.textsafe import TOKEN_PREFIXES, shown_argument
 from attestkit.errors import InputFileError, KeyPermissionError, WebhookSecretError
 
 #: A secret file larger than this is refused (secrets are tens of bytes).
@@ -27,9 +27,6 @@ def _is_text(data: bytes) -> bool:
     return all(ch.isprintable() or ch in "\r\n" for ch in text)
 
 
-_TOKEN_PREFIXES = ("whsec_", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "glpat-")
-
-
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 
 
@@ -41,7 +38,7 @@ def shown_secret_reference(value: str, what: str, *, env_name: bool = False) -> 
     path holds a ``/`` or ``.``; a variable's name is upper-case ``A-Z0-9_``), with no token prefix.
     """
     shown = shown_argument(value, what)
-    if shown != value or any(prefix in value for prefix in _TOKEN_PREFIXES):
+    if shown != value or any(prefix in value for prefix in TOKEN_PREFIXES):
         return f"the {what} value ({len(value)} characters, not shown)"
     if _ENV_NAME.fullmatch(value) if env_name else ("/" in value or "." in value):
         return value

@@ -104,8 +104,16 @@ _SECRET_MARKS = (
     "LS0TLS1CRUDJTI",  # base64 of "-----BEGIN" (a PEM file stored base64-encoded, as CI secrets often are)
     "MC4CAQAWBQYDK2VWBCIEI",  # base64 of an Ed25519 PKCS#8 key's DER prefix (a PEM's body line)
     "B3BLBNNZAC1RZXKTDJE",  # base64 of "openssh-key-v1" (an OpenSSH private key's body)
+    "CSQGSIB3DQEFDT",  # base64 of PBES2's OID as an encrypted PKCS#8 key's body line holds it
 )  # compared upper-cased
 _BARE_HEX_KEY = re.compile(r"\s*(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{128})\s*")  # a seed, or libsodium's seed + public key
+# A 32- or 64-byte seed in base64 (padded) or base64url (unpadded, mixed case and digits).
+_BASE64_KEY = re.compile(r"\s*(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{86}==)\s*")
+TOKEN_PREFIXES = ("whsec_", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "glpat-")  # webhook secrets, tokens
+_JWT = re.compile(r"\s*eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\s*")  # a JSON web token (ATTEST_TOKEN)
+_BASE64URL_KEY = re.compile(
+    r"\s*(?=[^\s]*[0-9])(?=[^\s]*[a-z])(?=[^\s]*[A-Z])(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86})\s*"
+)
 
 
 def holds_key_text(text: str) -> bool:
@@ -120,13 +128,18 @@ def shown_argument(value: str, what: str) -> str:
     Itself when it can be a file's path: one line of at most :data:`MAX_ARGUMENT_SHOWN`
     characters with no key marker. Anything else (key text pasted where a path goes:
     ``--key "$(cat a.key)"``) is described, never repeated: ``the WHAT value (N characters,
-    not shown)``. Nor is a bare 64- or 128-hex value (an Ed25519 seed, or seed and public key).
+    not shown)``. Nor is a bare 64- or 128-hex value (an Ed25519 seed, or seed and public key),
+    nor the same bytes in base64 or base64url, nor a token (a JSON web token, a known token prefix).
     """
     if (
         len(value) <= MAX_ARGUMENT_SHOWN
         and not _LINE_BREAKS.intersection(value)
         and not holds_key_text(value)
         and not _BARE_HEX_KEY.fullmatch(value)
+        and not _BASE64_KEY.fullmatch(value)
+        and not _BASE64URL_KEY.fullmatch(value)
+        and not _JWT.fullmatch(value)
+        and not any(prefix in value for prefix in TOKEN_PREFIXES)
     ):
         return value
     return f"the {what} value ({len(value)} characters, not shown)"
@@ -135,6 +148,7 @@ def shown_argument(value: str, what: str) -> str:
 __all__ = [
     "MAX_ARGUMENT_SHOWN",
     "MAX_KEY_SHOWN",
+    "TOKEN_PREFIXES",
     "ascii_digits",
     "escape_lines",
     "escape_text",

@@ -188,3 +188,31 @@ def test_key_text_given_as_a_policy_or_receipt_file_is_not_repeated(cli: Cli, ke
         _assert_not_echoed(cli("run", "--", value), secret)
     named = cli("verify", str(signed), "--keyring", str(ring), "--policy-file", "policies/main")
     assert named.code == 2 and "policies/main: policy file not found" in named.err
+
+
+def test_a_base64_seed_or_a_token_given_as_a_key_path_is_not_repeated(cli: Cli, keyed: tuple[str, Path, Path]) -> None:
+    """Review (adv-io2): a seed in base64 or base64url (how CI secrets often hold keys), an
+    encrypted PKCS#8 body line, a JSON web token or a GitHub token given as --key, --keyring,
+    --public-key or keys show was repeated whole: 'CGaiLU...iPEY=: key file not found'."""
+    import base64
+
+    from attestkit.core.textsafe import shown_argument
+
+    _, signed, _ = keyed
+    seed = bytes(range(1, 33))
+    encrypted = "MIGjMF8GCSqGSIb3DQEFDTBSMDEGCSqGSIb3DQEFDDAkBBATje9ggDfAZbCSlfF+"
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    values = [base64.b64encode(seed).decode(), base64.urlsafe_b64encode(seed).decode().rstrip("="), encrypted, jwt]
+    values += [base64.b64encode(seed * 2).decode(), "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"]
+    for value in values:
+        for args in (
+            ["sign", str(signed), "--key", value, "-o", "out.json"],
+            ["verify", str(signed), "--keyring", value],
+            ["verify", str(signed), "--public-key", value],
+            ["keys", "show", value],
+        ):
+            result = cli(*args)
+            assert result.code == 2 and value not in result.err and "not shown" in result.err, result.err
+            assert_one_line_error(result)
+    for path in ("keys/ci", "./ed25519", "a.key", "ci-signing-key", "release/2026-01-01T00:00:00Z.key", "x" * 43):
+        assert shown_argument(path, "key file") == path

@@ -275,7 +275,14 @@ class TrustStore:
 
     @classmethod
     def of(cls, keys: Iterable[PublicKey | TrustedKey | str]) -> TrustStore:
-        """Build a store from keys, trusted entries or key literals."""
+        """Build a store from keys, trusted entries or key literals (any iterable of them, never one alone)."""
+        expected = "an iterable of keys (PublicKey, TrustedKey or 'ed25519:<hex>' text)"
+        if isinstance(keys, (PublicKey, TrustedKey, str, bytes)):
+            raise ArgumentTypeError(
+                f"TrustStore.of: expected {expected}, got one {type(keys).__name__}; wrap a single key in a list: [key]"
+            )
+        if not isinstance(keys, Iterable):
+            raise ArgumentTypeError(f"TrustStore.of: expected {expected}, got {type(keys).__name__}")
         entries: list[TrustedKey] = []
         for item in keys:  # several mentions of one key are merged by the store
             if isinstance(item, TrustedKey):
@@ -288,6 +295,7 @@ class TrustStore:
 
     def merged(self, other: TrustStore) -> TrustStore:
         """A store holding every statement of both; for a key in both, the most restrictive wins."""
+        ArgumentTypeError.check(other, TrustStore, "TrustStore.merged's argument")
         return TrustStore(
             self.keys + other.keys, self.delegations + other.delegations, self.revocations + other.revocations
         )

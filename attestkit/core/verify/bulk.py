@@ -438,6 +438,8 @@ def _batches(items: Iterable[Input], size: int, first: int | None = None, worker
                 yield pending
                 pending, step = [], min(step * 2, size)
             continue
+        if not isinstance(entry, PathList):  # a path or bytes would be an AttributeError further on
+            ArgumentTypeError.refuse(entry, (BulkItem, PathList), "each of items")
         if pending:
             yield pending
             pending, step = [], min(step * 2, size)
@@ -469,6 +471,10 @@ def _run(
     budget: Budget,
 ) -> Iterator[list[BulkOutcome] | BatchReport]:
     """Each batch's outcomes or report, in input order, from this process or from *jobs* workers."""
+    ArgumentTypeError.check(options, VerifyOptions, "options")
+    ArgumentTypeError.check(budget, Budget, "budget")
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise ArgumentTypeError(f"items must be an iterable of BulkItem or PathList, not {type(items).__name__}")
     if jobs is not None:
         ArgumentTypeError.check(jobs, int, "jobs")
         if not 1 <= jobs <= MAX_JOBS:  # 10**6 forked a million workers (a hang); 0 and -1 passed as "default" or 1

@@ -45,6 +45,20 @@ CASES: list[tuple[str, Callable[[], object], type[Exception]]] = [
         lambda: list(verify_many([BulkItem("a", RAW)], OPTIONS, jobs=1.5)),
         ArgumentTypeError,
     ),  # type: ignore[arg-type]
+    # Review (adv-io2): these were AttributeError or TypeError from the middle of the library.
+    ("bulk verify_many path str item", lambda: list(verify_many(["a.json"], OPTIONS, jobs=1)), ArgumentTypeError),  # type: ignore[list-item]
+    ("bulk verify_many None item", lambda: list(verify_many([None], OPTIONS, jobs=2)), ArgumentTypeError),  # type: ignore[list-item]
+    ("bulk verify_many items=None", lambda: list(verify_many(None, OPTIONS, jobs=1)), ArgumentTypeError),  # type: ignore[arg-type]
+    ("bulk verify_many options=None", lambda: list(verify_many([BulkItem("a", RAW)], None, jobs=1)), ArgumentTypeError),  # type: ignore[arg-type]
+    (
+        "bulk verify_many budget=30",
+        lambda: list(verify_many([BulkItem("a", RAW)], OPTIONS, budget=30)),
+        ArgumentTypeError,
+    ),  # type: ignore[arg-type]
+    ("TrustStore.of(None)", lambda: TrustStore.of(None), ArgumentTypeError),  # type: ignore[arg-type]
+    ("TrustStore.of(one key)", lambda: TrustStore.of(KEY.public_key), ArgumentTypeError),  # type: ignore[arg-type]
+    ("TrustStore.of(one key text)", lambda: TrustStore.of(KEY.public_key.text), ArgumentTypeError),
+    ("TrustStore.merged(a list)", lambda: OPTIONS.trusted.merged([KEY.public_key]), ArgumentTypeError),  # type: ignore[arg-type]
     ("BulkItem without bytes", lambda: BulkItem("x", None), UsageError),
     ("BulkItem str data", lambda: BulkItem("x", RAW.decode()), ArgumentTypeError),  # type: ignore[arg-type]
     ("BulkItem bad fmt", lambda: BulkItem("x", RAW, fmt="xml"), UsageError),
@@ -72,5 +86,13 @@ def test_a_bad_argument_is_an_attestkit_error(label: str, call: Callable[[], obj
 
 def test_good_arguments_still_work() -> None:
     assert [r.valid for r in VERIFIER.verify_many([("a", RAW), ("b", bytearray(RAW))])] == [True, True]
+    for keys in (
+        (k for k in [KEY.public_key]),
+        frozenset([KEY.public_key]),
+        (KEY.public_key.text,),
+        {KEY.public_key.text: 1},
+    ):
+        assert TrustStore.of(keys).keys[0].public_key == KEY.public_key
+    assert [o.valid for o in verify_many(iter([BulkItem("a", RAW)]), OPTIONS, jobs=1)] == [True]
     now = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
     assert verify_receipt(RAW, trusted_keys=[KEY.public_key], now=now, tolerance=timedelta(days=366)).valid

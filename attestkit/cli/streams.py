@@ -192,6 +192,67 @@ class _DiagnosticBytes(_BytesSide):
         self._text.flush()
 
 
+class _Patient(io.RawIOBase):
+    """Descriptor 1 written in full, waiting while it is full, as a blocking descriptor would.
+
+    A parent may leave stdout non-blocking (``O_NONBLOCK`` is shared with it): a write to a
+    full pipe then fails with EAGAIN although the reader is there, and an unbuffered stream
+    (``PYTHONUNBUFFERED=1``) wrote part of the bytes and dropped the rest without a word.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: Any) -> int:
+        import select
+
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            try:
+                done += os.write(self._fd, view[done:])
+            except BlockingIOError:
+                waiting = select.poll()
+                waiting.register(self._fd, select.POLLOUT)
+                waiting.poll()  # POLLERR (the reader left) too: the next write then says EPIPE
+        return done
+
+
+def _patient_stdout(stream: TextIO) -> TextIO | None:
+    """*stream* rebuilt over :class:`_Patient` when its descriptor is non-blocking or unbuffered, else ``None``."""
+    try:
+        fd = stream.fileno()
+        blocking = os.get_blocking(fd)
+        raw = isinstance(stream.buffer, io.RawIOBase)
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture), or closed
+        return None
+    if blocking and not raw:
+        return None
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        return None
+    writer = _Patient(fd)
+    buffer: IO[bytes] = cast(IO[bytes], writer if raw else io.BufferedWriter(writer))
+    return io.TextIOWrapper(
+        cast(Any, buffer),
+        encoding=stream.encoding,
+        errors=stream.errors,
+        line_buffering=bool(stream.line_buffering),
+        write_through=raw,
+    )
+
+
 def _hold_closed_descriptors() -> None:
     for fd, flags in ((0, os.O_WRONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):
         try:
@@ -223,6 +284,11 @@ class StandardStreams:
         if stdout is None:  # closed at start: writing to descriptor 1 (held read-only) fails
             stdout = open(1, "w", encoding="utf-8", closefd=False)  # closed in __exit__
             self._opened.append(stdout)
+        else:
+            patient = _patient_stdout(stdout)
+            if patient is not None:
+                stdout = patient
+                self._opened.append(patient)  # closed (flushed) in __exit__; descriptor 1 stays open
         if stderr is None:
             stderr = open(os.devnull, "w", encoding="utf-8")  # closed in __exit__
             self._opened.append(stderr)

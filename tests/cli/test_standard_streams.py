@@ -127,3 +127,33 @@ def test_run_with_a_stderr_that_cannot_be_written_still_finishes(
         done = _shell(redirect, argv, tmp_path)
     assert done.returncode == 0
     assert (tmp_path / "r.json").is_file()
+
+
+@pytest.mark.parametrize("unbuffered", ["1", None], ids=["PYTHONUNBUFFERED", "buffered"])
+def test_a_non_blocking_stdout_with_a_slow_reader_loses_nothing(corpus: Path, unbuffered: str | None) -> None:
+    """Review (adv-io2): a parent that leaves stdout O_NONBLOCK (it is shared with the parent)
+    and a reader that is slow for a moment: with PYTHONUNBUFFERED=1 (set in many CI images)
+    attestkit wrote part of each full-pipe write, dropped the rest and exited 0 (65 KB of
+    4 MB arrived); buffered, it was exit 2 'output-lost' although the reader was there."""
+    import fcntl
+    import time
+
+    env = _child_env(None)
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    expected = subprocess.run(_verify("many", "--json"), cwd=corpus, env=env, capture_output=True, timeout=60)
+    assert len(expected.stdout) > 1 << 17  # more than a pipe holds
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETFL, fcntl.fcntl(write_end, fcntl.F_GETFL) | os.O_NONBLOCK)
+    proc = subprocess.Popen(_verify("many", "--json"), cwd=corpus, env=env, stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    time.sleep(1.5)  # the pipe fills while the reader is busy
+    got = b""
+    while chunk := os.read(read_end, 1 << 20):
+        got += chunk
+    os.close(read_end)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == expected.returncode == 1, err
+    assert got == expected.stdout

@@ -235,7 +235,10 @@ class FileLog:
         """Hold the writer lock (non-blocking: a second writer is refused, not queued)."""
         if not os.path.isdir(self.directory):
             raise LogStateError(f"{self.directory}: no such log directory")
-        fd = os.open(self.path(LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(self.path(LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise LogStateError(f"{self.path(LOCK_FILE)}: cannot open the log's lock: {exc.strerror}") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -247,7 +250,13 @@ class FileLog:
             tmp = self.path(TMP_DIR)
             if _own_directory(tmp):
                 for name in os.listdir(tmp):  # debris of an interrupted write
-                    os.unlink(os.path.join(tmp, name))
+                    try:
+                        os.unlink(os.path.join(tmp, name))
+                    except OSError as exc:  # a directory: not ours
+                        raise LogStateError(
+                            f"{os.path.join(tmp, name)}: cannot remove it from the log's temp directory: "
+                            f"{exc.strerror}; remove it"
+                        ) from None
             yield self
         finally:
             self._lock_fd = None

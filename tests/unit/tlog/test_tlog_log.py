@@ -211,6 +211,24 @@ def test_a_second_writer_is_refused(tmp_path: Path, key: PrivateKey, cli: Callab
     assert result.code == 2 and "another attestkit command is writing" in result.err
 
 
+def test_a_directory_at_the_lock_or_in_the_temp_directory_is_one_clear_error(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """Review (adv-io2): the writer's lock and its clean-up of interrupted writes let OSError out:
+    'internal error (IsADirectoryError)'."""
+    init_log(str(tmp_path / "log"), ORIGIN, str(tmp_path / "log.key"))
+    (tmp_path / "log" / ".tmp" / "sub").mkdir(parents=True)
+    result = cli("log", "checkpoint", "log")
+    assert result.code == 2 and "sub: cannot remove it" in result.err and "internal" not in result.err
+    assert_one_line_error(result)
+    (tmp_path / "log" / ".tmp" / "sub").rmdir()
+    (tmp_path / "log" / ".lock").unlink()
+    (tmp_path / "log" / ".lock").mkdir()
+    result = cli("log", "checkpoint", "log")
+    assert result.code == 2 and "cannot open the log's lock" in result.err
+    assert_one_line_error(result)
+
+
 def test_a_fifo_in_a_log_copy_is_refused_not_waited_on(
     tmp_path: Path, key: PrivateKey, cli: Callable[..., CliResult]
 ) -> None:

@@ -42,7 +42,9 @@ def shown_secret_reference(value: str, what: str, *, env_name: bool = False) -> 
         return f"the {what} value ({len(value)} characters, not shown)"
     if _ENV_NAME.fullmatch(value) if env_name else ("/" in value or "." in value):
         return value
-    return f"the {what} value ({len(value)} characters, not shown)"
+    # Said how to be named, so that a real name without a / or . (`--key logkey`) can be told apart.
+    hint = "a variable's name is upper-case A-Z0-9_" if env_name else "a file's name is shown as ./NAME"
+    return f"the {what} value ({len(value)} characters, not shown; {hint})"
 
 
 def _shown_missing(path: str, shown: str, what: str, private: bool) -> str:

@@ -24,7 +24,11 @@ def _secrets(env_names: tuple[str, ...], files: tuple[str, ...]) -> list[str | b
         if not value:
             # Never the name itself when it may be the secret (--secret-env "$HOOK_SECRET").
             shown = shown_secret_reference(name, "--secret-env", env_name=True)
-            raise UsageError(f"environment variable {shown} is not set or empty")
+            raise UsageError(
+                f"environment variable {shown} is not set or empty"
+                if shown == name
+                else f"{shown}: is not set or empty"
+            )
         values.append(value)  # byte-exact: a secret's whitespace is part of the secret
     for path in files:
         values.append(read_secret_file(path, "webhook secret file"))  # bytes: binary secrets verify

@@ -216,3 +216,16 @@ def test_a_base64_seed_or_a_token_given_as_a_key_path_is_not_repeated(cli: Cli, 
             assert_one_line_error(result)
     for path in ("keys/ci", "./ed25519", "a.key", "ci-signing-key", "release/2026-01-01T00:00:00Z.key", "x" * 43):
         assert shown_argument(path, "key file") == path
+
+
+def test_a_described_name_says_how_to_have_it_named(cli: Cli, tmp_path: Path) -> None:
+    """Review (adv-io2): ``--key logkey`` or ``--secret-file hooksecret`` (a real name with no /
+    or .) was 'the key file value (6 characters, not shown)', with no way to tell which file
+    was missing; a described --secret-env read 'environment variable the --secret-env value ...'."""
+    missing = cli("webhook", "sign", "--secret-file", "hooksecret", "--scheme", "github", "-", stdin=b"{}")
+    assert missing.code == 2 and "./NAME" in missing.err and "hooksecret" not in missing.err
+    unset = cli("webhook", "sign", "--secret-env", "hook_secret", "--scheme", "github", "-", stdin=b"{}")
+    assert unset.code == 2 and "environment variable the" not in unset.err and "upper-case" in unset.err
+    assert "hook_secret" not in unset.err
+    named = cli("webhook", "sign", "--secret-file", "./hooksecret", "--scheme", "github", "-", stdin=b"{}")
+    assert named.code == 2 and "./hooksecret: webhook secret file not found" in named.err

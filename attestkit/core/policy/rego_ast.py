@@ -4,7 +4,7 @@ The checks that must see a policy as a Rego parser does (which rules it defines,
 variables a negation uses, which constructs OPA's compiler refuses) read the abstract syntax
 tree regorus parses, as JSON: a node is a one-key mapping ``{Kind: {fields}}``.
 
-Public face: :func:`parse_policy`, :func:`rule_nodes`, :func:`node_kind`, :func:`walk`,
+Public face: :func:`parse_policy`, :func:`rule_nodes`, :func:`literals`, :func:`node_kind`, :func:`walk`,
 :func:`walk_pruned`.
 """
 
@@ -39,6 +39,14 @@ def parse_policy(name: str, text: str) -> Any:
 def rule_nodes(tree: Any) -> list[Any]:
     """The rule nodes of a tree from :func:`parse_policy`."""
     return list(tree[0]["ast"]["rules"])
+
+
+def literals(query: Any) -> Iterator[dict[str, Any]]:
+    """The literal node of each statement of a query, in order (nothing for what is not one)."""
+    for statement in (query.get("stmts") or []) if isinstance(query, dict) else []:
+        literal = statement.get("literal") if isinstance(statement, dict) else None
+        if isinstance(literal, dict):
+            yield literal
 
 
 def node_kind(node: Any) -> tuple[str, dict[str, Any]]:
@@ -86,4 +94,4 @@ def walk(node: Any, *, into_comprehensions: bool = True) -> Iterator[tuple[str, 
     return walk_pruned(node, _everything if into_comprehensions else _outside_comprehensions)
 
 
-__all__ = ["COMPREHENSIONS", "node_kind", "parse_policy", "rule_nodes", "walk", "walk_pruned"]
+__all__ = ["COMPREHENSIONS", "literals", "node_kind", "parse_policy", "rule_nodes", "walk", "walk_pruned"]

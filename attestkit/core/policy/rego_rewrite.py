@@ -35,7 +35,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from attestkit.core.policy.rego_ast import COMPREHENSIONS, node_kind, parse_policy, rule_nodes, walk, walk_pruned
+from attestkit.core.policy.rego_ast import (
+    COMPREHENSIONS,
+    literals,
+    node_kind,
+    parse_policy,
+    rule_nodes,
+    walk,
+    walk_pruned,
+)
 from attestkit.core.policy.rego_scan import tokenize
 from attestkit.errors import RegoUnsupportedError
 
@@ -196,10 +204,7 @@ def _check_bound(name: str, rule: Any, raw: bytes, globals_: frozenset[str]) -> 
 
 
 def _check_query(name: str, query: dict[str, Any], bound: set[str], raw: bytes, globals_: frozenset[str]) -> None:
-    for statement in query.get("stmts") or []:
-        literal = statement.get("literal") if isinstance(statement, dict) else None
-        if not isinstance(literal, dict):
-            continue
+    for literal in literals(query):
         kind, body = node_kind(literal)
         if kind == "NotExpr":
             line = int(body["span"]["line"])
@@ -487,10 +492,7 @@ def _bound_in(query: Any, bound: set[str]) -> set[str]:
     """*bound* and the variables a query's positive statements mention (outside comprehensions):
     more than OPA counts as safe, never less."""
     out = set(bound)
-    for statement in (query.get("stmts") or []) if isinstance(query, dict) else []:
-        literal = statement.get("literal") if isinstance(statement, dict) else None
-        if not isinstance(literal, dict):
-            continue
+    for literal in literals(query):
         kind, body = node_kind(literal)
         if kind == "Every":
             out |= {var for var, _ in _vars(body.get("domain"))}
@@ -734,10 +736,8 @@ def _declared_in(name: str, raw: bytes, query: Any, declared: set[str], function
     each statement checked with :func:`_function_values` in the scope it sees."""
     declared = set(declared)
     called: set[str] = set()  # first names of the functions this query called so far (comprehensions too)
-    for statement in (query.get("stmts") or []) if isinstance(query, dict) else []:
-        literal = statement.get("literal") if isinstance(statement, dict) else None
-        if not isinstance(literal, dict):
-            continue
+    for statement in literals(query):
+        literal: Any = statement  # the part still to check once an assignment's sides are handled
         callees = (_head_path(inner.get("fcn"))[0] for inner_kind, inner in walk(literal) if inner_kind == "Call")
         called |= {path[0] for path in callees if ".".join(path) in functions}  # kind(x), checks.failed(s)
         kind, body = node_kind(literal)
@@ -775,10 +775,7 @@ def _head_value(spec: dict[str, Any]) -> Any:
 def _check_redeclared(name: str, raw: bytes, query: dict[str, Any]) -> None:
     """``some x`` followed by ``x := ...`` in the same query: OPA's "var x declared above"."""
     declared: set[str] = set()
-    for statement in query.get("stmts") or []:
-        literal = statement.get("literal") if isinstance(statement, dict) else None
-        if not isinstance(literal, dict):
-            continue
+    for literal in literals(query):
         kind, body = node_kind(literal)
         if kind == "SomeVars":
             declared |= {text for text in (_span_text(raw, part) for part in body.get("vars") or []) if text}

@@ -676,12 +676,7 @@ def _check_function_uses(name: str, raw: bytes, spec: dict[str, Any], arities: d
                     "arguments (OPA refuses this call)"
                 )
     functions = frozenset(arities)
-    head_kind, head = node_kind(spec["head"])
-    arguments = {var for var, _ in _vars(head.get("args") or [])} if head_kind == "Func" else set()
-    _, parts = _head_ref_parts(head.get("refr"))
-    assign = head.get("assign")
-    terms = [*parts, head.get("key"), assign.get("value") if isinstance(assign, dict) else None]
-    bodies = [b for b in spec.get("bodies") or [] if isinstance(b, dict)]
+    arguments, terms, bodies = _head_terms_and_bodies(spec)
     if not any(not b.get("is_else") for b in bodies):
         _function_values(name, raw, terms, arguments, functions)
     for body in bodies:
@@ -789,14 +784,20 @@ def _check_redeclared(name: str, raw: bytes, query: dict[str, Any]) -> None:
                         )
 
 
-def _check_head_safety(name: str, line: int, spec: dict[str, Any], globals_: frozenset[str]) -> None:
-    """Each variable of a rule's head (key, value, computed reference parts) must be bound in its body."""
+def _head_terms_and_bodies(spec: dict[str, Any]) -> tuple[set[str], list[Any], list[dict[str, Any]]]:
+    """A rule's function arguments, the terms of its head (computed reference parts, key,
+    value) and its bodies (``else`` ones included)."""
     head_kind, head = node_kind(spec["head"])
     arguments = {var for var, _ in _vars(head.get("args") or [])} if head_kind == "Func" else set()
     _, parts = _head_ref_parts(head.get("refr"))
     assign = head.get("assign")
     terms = [*parts, head.get("key"), assign.get("value") if isinstance(assign, dict) else None]
-    bodies = [b for b in spec.get("bodies") or [] if isinstance(b, dict)]
+    return arguments, terms, [b for b in spec.get("bodies") or [] if isinstance(b, dict)]
+
+
+def _check_head_safety(name: str, line: int, spec: dict[str, Any], globals_: frozenset[str]) -> None:
+    """Each variable of a rule's head (key, value, computed reference parts) must be bound in its body."""
+    arguments, terms, bodies = _head_terms_and_bodies(spec)
     main = next((b for b in bodies if not b.get("is_else")), None)
     checks = [(terms, _bound_in(main.get("query") if main else None, arguments))]
     for body in bodies:

@@ -383,6 +383,8 @@ def _stream_target(path: str) -> bool:
         info = None  # absent (or unreachable: the write says why)
     if info is not None and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
         return True
+    if info is not None and (stat.S_ISBLK(info.st_mode) or stat.S_ISSOCK(info.st_mode)):
+        raise InputFileError(f"{path}: is a block device or socket, not a file; refusing to write", code="special-file")
     if _in_dev(_resolved_directory(path, os.path.dirname(path))):
         raise InputFileError(f"{path}: is not a device in /dev; refusing to create or replace it", code="special-file")
     if info is None or stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):

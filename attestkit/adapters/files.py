@@ -67,7 +67,9 @@ def _open_for_reading(
     """
     import errno
 
-    path_shown = shown_argument(path, what)  # key text given as a policy or receipt path is not repeated
+    def shown() -> str:  # key text given as a policy or receipt path is not repeated (errors only)
+        return shown_argument(path, what)
+
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
     nofollow = regular_only if follow_links is None else not follow_links
     if nofollow:
@@ -80,28 +82,28 @@ def _open_for_reading(
             flags |= getattr(os, "O_NONBLOCK", 0)
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise InputFileError(f"{path_shown}: {what} not found") from None
+        raise InputFileError(f"{shown()}: {what} not found") from None
     except IsADirectoryError:
-        raise InputFileError(f"{path_shown}: is a directory, expected a {what}") from None
+        raise InputFileError(f"{shown()}: is a directory, expected a {what}") from None
     except PermissionError:
-        raise InputFileError(f"{path_shown}: permission denied reading {what}") from None
+        raise InputFileError(f"{shown()}: permission denied reading {what}") from None
     except OSError as exc:
         if nofollow and exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
             raise InputFileError(
-                f"{path_shown}: is a symbolic link, not a regular file; links below a directory are not followed: name its target to check it",
+                f"{shown()}: is a symbolic link, not a regular file; links below a directory are not followed: name its target to check it",
                 code="special-file",
             ) from None
-        raise InputFileError(f"{path_shown}: cannot read {what}: {exc.strerror}") from None
+        raise InputFileError(f"{shown()}: cannot read {what}: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise InputFileError(f"{path_shown}: is a directory, expected a {what}")
+            raise InputFileError(f"{shown()}: is a directory, expected a {what}")
         if regular_only and not stat.S_ISREG(info.st_mode):
-            raise InputFileError(f"{path_shown}: not a regular file; a {what} must be one", code="special-file")
+            raise InputFileError(f"{shown()}: not a regular file; a {what} must be one", code="special-file")
         os.set_blocking(fd, True)
     except OSError as exc:
         os.close(fd)
-        raise InputFileError(f"{path_shown}: cannot read {what}: {exc.strerror}") from None
+        raise InputFileError(f"{shown()}: cannot read {what}: {exc.strerror}") from None
     except BaseException:
         os.close(fd)
         raise
@@ -457,11 +459,11 @@ def _write_stream(path: str, data: bytes, stall: float) -> None:
                     f"{path}: its reader took less than 64 KiB per {stall:g} s; output incomplete "
                     f"({done} of {len(view)} bytes)"
                 )
-            if not ready.poll(min(stall, left) * 1000):
-                if time.monotonic() < deadline:
-                    raise InputFileError(
-                        f"{path}: its reader took nothing for {stall:g} s; output incomplete ({done} of {len(view)} bytes)"
-                    )
+            waited = min(stall, left)
+            if not ready.poll(waited * 1000) and waited == stall:
+                raise InputFileError(
+                    f"{path}: its reader took nothing for {stall:g} s; output incomplete ({done} of {len(view)} bytes)"
+                )
     except OSError as exc:
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
     finally:

@@ -300,7 +300,8 @@ def _check_trust(
         check = R.Check("trust", True, "integrity-only", f"integrity only: trust not established ({decision.message})")
         return _TrustOutcome(check, R.CHAIN_UNTRUSTED, decision)
     check = R.Check._passed_or_failed("trust", decision.trusted, decision.code, decision.message)
-    entry = options.trusted.lookup(key)
+    # A trusted decision carries the store's identity; only a refused one needs the entry read.
+    entry = None if decision.trusted else options.trusted.lookup(key)
     return _TrustOutcome(check, decision.status, decision, entry.identity if entry is not None else None)
 
 

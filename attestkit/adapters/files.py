@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
+from attestkit.adapters.descriptors import write_all
 from attestkit.adapters.secret_files import read_regular_file
 from attestkit.core.crypto.keys import PrivateKey, PublicKey, parse_private_key, parse_public_key
 from attestkit.core.receipt.reader import MAX_RECEIPT_BYTES, Receipt, format_for_name, parse_receipt
@@ -421,10 +422,11 @@ def _write_descriptor(path: str, descriptor: int, data: bytes) -> None:
     except OSError:
         raise InputFileError(f"{path}: descriptor {descriptor} is not open") from None
     try:
-        with os.fdopen(fd, "wb", closefd=True) as handle:
-            handle.write(data)
+        write_all(fd, data)
     except OSError as exc:
         raise InputFileError(f"{path}: cannot write: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _write_stream(path: str, data: bytes, stall: float) -> None:

@@ -19,6 +19,7 @@ import os
 import sys
 from typing import IO, Any, TextIO, cast
 
+from attestkit.adapters.descriptors import write_all
 from attestkit.errors import OutputLostError
 
 
@@ -214,18 +215,7 @@ class _Patient(io.RawIOBase):
         return os.isatty(self._fd)
 
     def write(self, data: Any) -> int:
-        import select
-
-        view = memoryview(data).cast("B")
-        done = 0
-        while done < len(view):
-            try:
-                done += os.write(self._fd, view[done:])
-            except BlockingIOError:
-                waiting = select.poll()
-                waiting.register(self._fd, select.POLLOUT)
-                waiting.poll()  # POLLERR (the reader left) too: the next write then says EPIPE
-        return done
+        return write_all(self._fd, data)
 
 
 def _patient_stdout(stream: TextIO) -> TextIO | None:

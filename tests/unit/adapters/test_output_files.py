@@ -319,3 +319,32 @@ def test_a_directory_whose_link_cannot_be_read_is_one_clear_refusal(tmp_path: Pa
             write_atomic(str(tmp_path / "via" / "out.json"), b"{}")
     assert "cannot resolve" in caught.value.message and "\n" not in caught.value.message
     assert caught.value.code == "special-file" and not list((tmp_path / "real").iterdir())
+
+
+def test_an_own_descriptor_left_non_blocking_is_written_in_full() -> None:
+    """Review, stop 35: ``-o /dev/fd/N`` on a descriptor a parent left non-blocking failed with
+    EAGAIN as soon as the pipe was full, although its reader was there."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    received: list[bytes] = []
+
+    def drain() -> None:
+        chunks = []
+        while True:
+            time.sleep(0.01)  # behind the writer, so the pipe fills
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        received.append(b"".join(chunks))
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    data = b"r" * (1 << 20)
+    try:
+        write_atomic(f"/dev/fd/{write_end}", data)
+    finally:
+        os.close(write_end)
+    reader.join(30)
+    os.close(read_end)
+    assert received == [data]
